@@ -1,0 +1,39 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Turns every error into the JSON error shape: Hummingbird's own (unknown route, body too
+/// large) get a code from their status; anything unexpected is logged and answered 500
+/// without detail.
+public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            return try Self.apiError(for: error).response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
+            return try APIError(.internalServerError, code: "internal_error", message: "Herald could not handle the request")
+                .response(from: request, context: context)
+        }
+    }
+
+    static func apiError(for error: HTTPError) -> APIError {
+        switch error.status {
+        case .notFound: APIError(.notFound, code: "not_found", message: "no such resource")
+        case .contentTooLarge: APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than this server accepts")
+        case .methodNotAllowed: APIError(.methodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here")
+        default:
+            APIError(
+                error.status,
+                code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
+                message: error.body ?? error.status.reasonPhrase,
+                headers: error.headers
+            )
+        }
+    }
+}

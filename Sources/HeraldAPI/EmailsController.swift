@@ -1,0 +1,208 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+import Logging
+
+/// `/v1/emails`: accept emails, show them with their history, list, retry and cancel them.
+public struct EmailsController<Context: RequestContext>: Sendable {
+    let store: any EmailStore
+    let clock: any WallClock
+    let state: ServiceState
+    let maxBodyBytes: Int
+    let onAccepted: @Sendable () -> Void
+
+    public init(
+        store: any EmailStore, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
+        onAccepted: @escaping @Sendable () -> Void
+    ) {
+        self.store = store
+        self.clock = clock
+        self.state = state
+        self.maxBodyBytes = maxBodyBytes
+        self.onAccepted = onAccepted
+    }
+
+    public func addRoutes(to router: Router<Context>) {
+        let emails = router.group("v1/emails")
+        emails.post(use: create)
+        emails.get(use: list)
+        emails.get(":id", use: show)
+        emails.post(":id/retry", use: retry)
+        emails.post(":id/cancel", use: cancel)
+    }
+
+    /// Answers 202 only once the email is on disk.
+    @Sendable func create(request: Request, context: Context) async throws -> Response {
+        guard !state.isDraining else { throw APIError.shuttingDown }
+        guard Self.isJSON(request.headers[.contentType]) else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the email as application/json")
+        }
+        let body = try await request.body.collect(upTo: maxBodyBytes)
+        let message = try SendEmailRequest.parse(Data(body.readableBytesView))
+        let now = clock.now
+        let id = EmailID(date: now)
+        do {
+            try await store.insert(NewEmail(id: id, message: message, acceptedAt: now))
+        } catch {
+            context.logger.error("could not store an email", metadata: ["email.id": "\(id)", "error": "\(error)"])
+            throw APIError(
+                .serviceUnavailable, code: "not_accepted", message: "Herald could not store the email, so it was not accepted; retry",
+                headers: [.retryAfter: "1"]
+            )
+        }
+        onAccepted()
+        return Response(
+            status: .accepted,
+            headers: [.location: "/v1/emails/\(id)", .contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"id":"\#(id)","status":"queued"}"#))
+        )
+    }
+
+    @Sendable func show(request: Request, context: Context) async throws -> Response {
+        let id = try Self.emailID(context)
+        guard let email = try await store.email(id) else { throw APIError.notFound("email \(id)") }
+        return try JSONResponse.make(EmailBody(email))
+    }
+
+    @Sendable func list(request: Request, context: Context) async throws -> Response {
+        let query = request.uri.queryParameters
+        var problems: [APIError.FieldProblem] = []
+        var status: EmailStatus?
+        if let raw = query["status"] {
+            status = EmailStatus(rawValue: String(raw))
+            if status == nil {
+                let known = EmailStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                problems.append(.init(field: "status", code: "invalid_value", message: "must be one of \(known)"))
+            }
+        }
+        var limit = 50
+        if let raw = query["limit"] {
+            if let value = Int(raw), (1...200).contains(value) {
+                limit = value
+            } else {
+                problems.append(.init(field: "limit", code: "invalid_value", message: "must be a whole number from 1 to 200"))
+            }
+        }
+        var cursor: EmailID?
+        if let raw = query["cursor"] {
+            cursor = EmailID(raw)
+            if cursor == nil { problems.append(.init(field: "cursor", code: "invalid_value", message: "is not a cursor from this API")) }
+        }
+        guard problems.isEmpty else { throw APIError.validationFailed(problems) }
+        let emails = try await store.emails(status: status, limit: limit, after: cursor)
+        let nextCursor = emails.count == limit ? emails.last?.id : nil
+        return try JSONResponse.make(EmailListBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
+    }
+
+    @Sendable func retry(request: Request, context: Context) async throws -> Response {
+        let id = try Self.emailID(context)
+        try await Self.mapStoreErrors(id) { try await store.retry(id, now: clock.now) }
+        onAccepted()
+        return try JSONResponse.make(["id": id.rawValue, "status": EmailStatus.queued.rawValue], status: .accepted)
+    }
+
+    @Sendable func cancel(request: Request, context: Context) async throws -> Response {
+        let id = try Self.emailID(context)
+        try await Self.mapStoreErrors(id) { try await store.cancel(id, now: clock.now) }
+        return try JSONResponse.make(["id": id.rawValue, "status": EmailStatus.cancelled.rawValue])
+    }
+
+    private static func mapStoreErrors(_ id: EmailID, _ operation: () async throws -> Void) async throws {
+        do {
+            try await operation()
+        } catch let error as StoreError where error.code == .notFound {
+            throw APIError.notFound("email \(id)")
+        } catch let error as StoreError where error.code == .invalidTransition {
+            throw APIError(.conflict, code: "invalid_state", message: error.message)
+        }
+    }
+
+    private static func emailID(_ context: Context) throws -> EmailID {
+        let raw = try context.parameters.require("id")
+        guard let id = EmailID(raw) else { throw APIError.notFound("email \(raw)") }
+        return id
+    }
+
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return mediaType == "application/json"
+    }
+}
+
+struct EmailBody: Encodable {
+    let id: String
+    let status: String
+    let createdAt: Date
+    let updatedAt: Date
+    let nextAttemptAt: Date?
+    let provider: String?
+    let providerMessageID: String?
+    let failureReason: String?
+    let tags: [String]
+    let metadata: [String: String]
+    let attempts: [Attempt]
+    let events: [EmailEvent]
+
+    init(_ email: EmailDetail) {
+        self.id = email.id.rawValue
+        self.status = email.status.rawValue
+        self.createdAt = email.createdAt
+        self.updatedAt = email.updatedAt
+        self.nextAttemptAt = email.status == .deferred ? email.nextAttemptAt : nil
+        self.provider = email.status == .sent ? email.provider : nil
+        self.providerMessageID = email.status == .sent ? email.providerMessageID : nil
+        self.failureReason = email.status == .sent ? nil : email.failureReason
+        self.tags = email.message.tags
+        self.metadata = email.message.metadata
+        self.attempts = email.attempts
+        self.events = email.events
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, provider, tags, metadata, attempts, events
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case nextAttemptAt = "next_attempt_at"
+        case providerMessageID = "provider_message_id"
+        case failureReason = "failure_reason"
+    }
+}
+
+struct EmailSummaryBody: Encodable {
+    let id: String
+    let status: String
+    let createdAt: Date
+    let updatedAt: Date
+    let provider: String?
+
+    init(_ email: EmailSummary) {
+        self.id = email.id.rawValue
+        self.status = email.status.rawValue
+        self.createdAt = email.createdAt
+        self.updatedAt = email.updatedAt
+        self.provider = email.status == .sent ? email.provider : nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, provider
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+struct EmailListBody: Encodable {
+    let data: [EmailSummaryBody]
+    let nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case data
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(data, forKey: .data)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}

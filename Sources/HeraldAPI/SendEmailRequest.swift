@@ -1,0 +1,228 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// Reads the body of `POST /v1/emails` into an ``EmailMessage``, collecting every problem
+/// rather than stopping at the first, so that a client can fix its request in one go.
+enum SendEmailRequest {
+    static let maxRecipients = 50
+    static let maxSubjectLength = 998
+    static let maxHeaders = 50
+    static let maxTags = 10
+    static let maxMetadataEntries = 20
+
+    static let knownFields: Set<String> = [
+        "from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "tags", "metadata",
+    ]
+
+    /// Parses and validates. Throws a 400 for malformed JSON and a 422 listing every field problem.
+    static func parse(_ body: Data) throws(APIError) -> EmailMessage {
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw APIError(.badRequest, code: "malformed_json", message: "the request body is not valid JSON")
+        }
+        guard let object = json as? [String: Any] else {
+            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
+        }
+        var reader = FieldReader()
+        let message = reader.message(from: object)
+        guard reader.problems.isEmpty, let message else {
+            throw .validationFailed(reader.problems)
+        }
+        return message
+    }
+}
+
+private struct FieldReader {
+    var problems: [APIError.FieldProblem] = []
+
+    mutating func problem(_ field: String, _ code: String, _ message: String) {
+        problems.append(.init(field: field, code: code, message: message))
+    }
+
+    mutating func message(from object: [String: Any]) -> EmailMessage? {
+        for key in object.keys.sorted() where !SendEmailRequest.knownFields.contains(key) {
+            problem(key, "unknown_field", "is not a field of an email")
+        }
+        let from = requiredAddress(object["from"], field: "from")
+        let to = addressList(object["to"], field: "to", required: true)
+        let cc = addressList(object["cc"], field: "cc", required: false)
+        let bcc = addressList(object["bcc"], field: "bcc", required: false)
+        let replyTo = addressList(object["reply_to"], field: "reply_to", required: false, allowSingle: true)
+        if to.count + cc.count + bcc.count > SendEmailRequest.maxRecipients {
+            problem("to", "too_many_recipients", "to, cc and bcc may hold \(SendEmailRequest.maxRecipients) addresses in all")
+        }
+        let subject = singleLine(object["subject"], field: "subject", maxLength: SendEmailRequest.maxSubjectLength) ?? ""
+        let text = string(object["text"], field: "text")
+        let html = string(object["html"], field: "html")
+        if text == nil && html == nil && problems.allSatisfy({ $0.field != "text" && $0.field != "html" }) {
+            problem("text", "required", "an email needs a text or an html body, or both")
+        }
+        let headers = self.headers(object["headers"])
+        let attachments = self.attachments(object["attachments"])
+        let tags = self.tags(object["tags"])
+        let metadata = self.metadata(object["metadata"])
+
+        guard let from, problems.isEmpty else { return nil }
+        return EmailMessage(
+            from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: subject, text: text, html: html,
+            headers: headers, attachments: attachments, tags: tags, metadata: metadata
+        )
+    }
+
+    private mutating func requiredAddress(_ value: Any?, field: String) -> EmailAddress? {
+        guard let value, !(value is NSNull) else {
+            problem(field, "required", "is required")
+            return nil
+        }
+        return address(value, field: field)
+    }
+
+    private mutating func address(_ value: Any, field: String) -> EmailAddress? {
+        guard let string = value as? String else {
+            problem(field, "invalid_type", "must be a string")
+            return nil
+        }
+        do {
+            return try EmailAddress(parsing: string)
+        } catch {
+            problem(field, error == .lineBreak ? "line_break" : "invalid_address", error.message)
+            return nil
+        }
+    }
+
+    private mutating func addressList(_ value: Any?, field: String, required: Bool, allowSingle: Bool = false) -> [EmailAddress] {
+        guard let value, !(value is NSNull) else {
+            if required { problem(field, "required", "is required") }
+            return []
+        }
+        if allowSingle, value is String {
+            return address(value, field: field).map { [$0] } ?? []
+        }
+        guard let array = value as? [Any] else {
+            problem(field, "invalid_type", allowSingle ? "must be a string or a list of strings" : "must be a list of strings")
+            return []
+        }
+        if required && array.isEmpty {
+            problem(field, "required", "needs at least one address")
+        }
+        return array.enumerated().compactMap { index, element in address(element, field: "\(field)[\(index)]") }
+    }
+
+    private mutating func string(_ value: Any?, field: String) -> String? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let string = value as? String else {
+            problem(field, "invalid_type", "must be a string")
+            return nil
+        }
+        return string
+    }
+
+    private mutating func singleLine(_ value: Any?, field: String, maxLength: Int) -> String? {
+        guard let string = string(value, field: field) else { return nil }
+        if string.contains(where: \.isNewline) {
+            problem(field, "line_break", "must not contain a line break")
+        } else if string.count > maxLength {
+            problem(field, "too_long", "must be at most \(maxLength) characters")
+        }
+        return string
+    }
+
+    private mutating func stringMap(_ value: Any?, field: String) -> [String: Any] {
+        guard let value, !(value is NSNull) else { return [:] }
+        guard let map = value as? [String: Any] else {
+            problem(field, "invalid_type", "must be an object of strings")
+            return [:]
+        }
+        return map
+    }
+
+    private mutating func headers(_ value: Any?) -> [String: String] {
+        let map = stringMap(value, field: "headers")
+        if map.count > SendEmailRequest.maxHeaders {
+            problem("headers", "too_many", "may hold at most \(SendEmailRequest.maxHeaders) headers")
+        }
+        var headers: [String: String] = [:]
+        for (name, rawValue) in map.sorted(by: { $0.key < $1.key }) {
+            let field = "headers.\(name)"
+            let isToken = !name.isEmpty && name.utf8.count <= 76 && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+            if !isToken {
+                problem(field, "invalid_header_name", "a header name is 1 to 76 printable ASCII characters without a colon")
+                continue
+            }
+            if EmailMessage.reservedHeaderNames.contains(name.lowercased()) {
+                problem(field, "reserved_header", "is set by Herald and cannot be given")
+                continue
+            }
+            if let value = singleLine(rawValue, field: field, maxLength: 998) {
+                headers[name] = value
+            }
+        }
+        return headers
+    }
+
+    private mutating func attachments(_ value: Any?) -> [Attachment] {
+        guard let value, !(value is NSNull) else { return [] }
+        guard let array = value as? [Any] else {
+            problem("attachments", "invalid_type", "must be a list of objects")
+            return []
+        }
+        return array.enumerated().compactMap { index, element in
+            let field = "attachments[\(index)]"
+            guard let object = element as? [String: Any] else {
+                problem(field, "invalid_type", "must be an object")
+                return nil
+            }
+            for key in object.keys.sorted() where !["filename", "content", "content_type", "content_id"].contains(key) {
+                problem("\(field).\(key)", "unknown_field", "is not a field of an attachment")
+            }
+            let filename = singleLine(object["filename"], field: "\(field).filename", maxLength: 255)
+            if filename == nil, object["filename"] == nil { problem("\(field).filename", "required", "is required") }
+            let contentType = singleLine(object["content_type"], field: "\(field).content_type", maxLength: 255) ?? "application/octet-stream"
+            if contentType.split(separator: "/").count != 2 || contentType.contains(" ") && !contentType.contains(";") {
+                problem("\(field).content_type", "invalid_content_type", "must be a media type such as application/pdf")
+            }
+            let contentID = singleLine(object["content_id"], field: "\(field).content_id", maxLength: 255)
+            var content: Data?
+            if let encoded = string(object["content"], field: "\(field).content") {
+                content = Data(base64Encoded: encoded)
+                if content == nil { problem("\(field).content", "invalid_base64", "must be base64") }
+            } else if object["content"] == nil {
+                problem("\(field).content", "required", "is required")
+            }
+            guard let filename, let content else { return nil }
+            return Attachment(filename: filename, contentType: contentType, content: content, contentID: contentID)
+        }
+    }
+
+    private mutating func tags(_ value: Any?) -> [String] {
+        guard let value, !(value is NSNull) else { return [] }
+        guard let array = value as? [Any] else {
+            problem("tags", "invalid_type", "must be a list of strings")
+            return []
+        }
+        if array.count > SendEmailRequest.maxTags {
+            problem("tags", "too_many", "may hold at most \(SendEmailRequest.maxTags) tags")
+        }
+        return array.enumerated().compactMap { index, element in
+            let tag = singleLine(element, field: "tags[\(index)]", maxLength: 128)
+            if tag?.isEmpty == true { problem("tags[\(index)]", "empty", "must not be empty") }
+            return tag
+        }
+    }
+
+    private mutating func metadata(_ value: Any?) -> [String: String] {
+        let map = stringMap(value, field: "metadata")
+        if map.count > SendEmailRequest.maxMetadataEntries {
+            problem("metadata", "too_many", "may hold at most \(SendEmailRequest.maxMetadataEntries) entries")
+        }
+        var metadata: [String: String] = [:]
+        for (key, rawValue) in map.sorted(by: { $0.key < $1.key }) {
+            if key.isEmpty || key.count > 64 { problem("metadata.\(key)", "invalid_key", "keys are 1 to 64 characters") }
+            if let value = singleLine(rawValue, field: "metadata.\(key)", maxLength: 512) { metadata[key] = value }
+        }
+        return metadata
+    }
+}

@@ -1,0 +1,152 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A mailbox: an address with an optional display name, as in `Ada Lovelace <ada@example.org>`.
+///
+/// Internationalized domains and local parts (RFC 6531) are accepted as Unicode; converting
+/// them for a given transport is the provider's business.
+public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
+    public var displayName: String?
+    public var address: String
+
+    public init(displayName: String? = nil, address: String) {
+        self.displayName = displayName
+        self.address = address
+    }
+
+    /// The part after the last `@`.
+    public var domain: Substring {
+        address[address.index(after: address.lastIndex(of: "@")!)...]
+    }
+
+    public var description: String {
+        guard let displayName, !displayName.isEmpty else { return address }
+        let needsQuotes = displayName.contains { "()<>[]:;@\\,.\"".contains($0) }
+        if needsQuotes {
+            var escaped = ""
+            for character in displayName {
+                if character == "\\" || character == "\"" { escaped.append("\\") }
+                escaped.append(character)
+            }
+            return "\"\(escaped)\" <\(address)>"
+        }
+        return "\(displayName) <\(address)>"
+    }
+}
+
+extension EmailAddress {
+    /// Why a string is not a usable mailbox. The raw values are the machine-readable codes the
+    /// API reports.
+    public enum ParseError: String, Error, Sendable {
+        case empty = "empty"
+        case lineBreak = "line_break"
+        case malformed = "malformed_address"
+        case invalidLocalPart = "invalid_local_part"
+        case invalidDomain = "invalid_domain"
+
+        public var message: String {
+            switch self {
+            case .empty: "is empty"
+            case .lineBreak: "contains a line break"
+            case .malformed: "is not an address of the form name@domain or Name <name@domain>"
+            case .invalidLocalPart: "has an invalid part before the @"
+            case .invalidDomain: "has an invalid domain"
+            }
+        }
+    }
+
+    /// Parses `name@domain`, `Display Name <name@domain>` or `"Quoted, Name" <name@domain>`.
+    public init(parsing input: String) throws(ParseError) {
+        if input.contains(where: { $0 == "\r" || $0 == "\n" }) { throw .lineBreak }
+        let trimmed = input.trimmingSpaces()
+        if trimmed.isEmpty { throw .empty }
+
+        var displayName: String?
+        var address = trimmed
+        if trimmed.hasSuffix(">") {
+            guard let open = trimmed.lastIndex(of: "<") else { throw .malformed }
+            address = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)])
+            let name = trimmed[..<open].trimmingSpaces()
+            displayName = try Self.unquote(name)
+        }
+        try Self.validate(address: address)
+        self.init(displayName: displayName, address: address)
+    }
+
+    private static func unquote(_ name: String) throws(ParseError) -> String? {
+        guard !name.isEmpty else { return nil }
+        guard name.hasPrefix("\"") else {
+            if name.contains(where: { "<>\"".contains($0) }) { throw .malformed }
+            return name
+        }
+        guard name.count >= 2, name.hasSuffix("\"") else { throw .malformed }
+        var result = ""
+        var escaping = false
+        for character in name.dropFirst().dropLast() {
+            if escaping {
+                result.append(character)
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else if character == "\"" {
+                throw .malformed
+            } else {
+                result.append(character)
+            }
+        }
+        if escaping { throw .malformed }
+        return result
+    }
+
+    private static func validate(address: String) throws(ParseError) {
+        guard let at = address.lastIndex(of: "@") else { throw .malformed }
+        let local = address[..<at]
+        let domain = address[address.index(after: at)...]
+        let forbiddenInLocal: Set<Character> = [" ", "\t", "<", ">", "(", ")", "[", "]", ",", ";", ":", "\\", "\"", "@"]
+        guard !local.isEmpty, local.utf8.count <= 64,
+            !local.contains(where: { forbiddenInLocal.contains($0) || $0.isASCII && $0.asciiValue! < 0x20 }),
+            !local.hasPrefix("."), !local.hasSuffix("."), !local.contains("..")
+        else { throw .invalidLocalPart }
+        guard isValid(domain: domain) else { throw .invalidDomain }
+    }
+
+    /// Host names of at least two labels of letters, digits and hyphens; non-ASCII letters are
+    /// allowed for internationalized domains.
+    static func isValid(domain: Substring) -> Bool {
+        guard !domain.isEmpty, domain.utf8.count <= 253 else { return false }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2 else { return false }
+        return labels.allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                && label.allSatisfy { $0 == "-" || $0.isLetter || $0.isNumber }
+        }
+    }
+}
+
+extension EmailAddress: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let string = try container.decode(String.self)
+        do {
+            self = try EmailAddress(parsing: string)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}

@@ -1,0 +1,134 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One call to one provider for one email, as recorded once its outcome is known.
+public struct Attempt: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable {
+        case sent
+        case failed
+    }
+
+    public var number: Int
+    public var provider: String
+    public var startedAt: Date
+    public var latencyMilliseconds: Int
+    public var outcome: Outcome
+    public var errorClass: ErrorClass?
+    public var errorCode: String?
+    public var message: String?
+
+    public init(
+        number: Int,
+        provider: String,
+        startedAt: Date,
+        latencyMilliseconds: Int,
+        outcome: Outcome,
+        errorClass: ErrorClass? = nil,
+        errorCode: String? = nil,
+        message: String? = nil
+    ) {
+        self.number = number
+        self.provider = provider
+        self.startedAt = startedAt
+        self.latencyMilliseconds = latencyMilliseconds
+        self.outcome = outcome
+        self.errorClass = errorClass
+        self.errorCode = errorCode
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case number, provider, outcome, message
+        case startedAt = "started_at"
+        case latencyMilliseconds = "latency_ms"
+        case errorClass = "error_class"
+        case errorCode = "error_code"
+    }
+}
+
+/// An entry in an email's append-only history.
+public struct EmailEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case queued
+        case attemptStarted = "attempt_started"
+        case attemptFailed = "attempt_failed"
+        case sent
+        case deferred
+        case failed
+        case cancelled
+        case retried
+    }
+
+    public var kind: Kind
+    public var at: Date
+    public var attempt: Int?
+    public var provider: String?
+    /// A reason safe to show: an error code, or why a provider was skipped.
+    public var detail: String?
+
+    public init(kind: Kind, at: Date, attempt: Int? = nil, provider: String? = nil, detail: String? = nil) {
+        self.kind = kind
+        self.at = at
+        self.attempt = attempt
+        self.provider = provider
+        self.detail = detail
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind = "type"
+        case at, attempt, provider, detail
+    }
+}
+
+/// An email as clients see it: its state, and its whole history.
+public struct EmailDetail: Sendable, Equatable {
+    public var id: EmailID
+    public var status: EmailStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var nextAttemptAt: Date?
+    public var provider: String?
+    public var providerMessageID: String?
+    public var failureReason: String?
+    public var message: EmailMessage
+    public var attempts: [Attempt]
+    public var events: [EmailEvent]
+
+    public init(
+        id: EmailID, status: EmailStatus, createdAt: Date, updatedAt: Date, nextAttemptAt: Date?,
+        provider: String?, providerMessageID: String?, failureReason: String?, message: EmailMessage,
+        attempts: [Attempt], events: [EmailEvent]
+    ) {
+        self.id = id
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.nextAttemptAt = nextAttemptAt
+        self.provider = provider
+        self.providerMessageID = providerMessageID
+        self.failureReason = failureReason
+        self.message = message
+        self.attempts = attempts
+        self.events = events
+    }
+}
+
+/// An email in a listing: its state without its history.
+public struct EmailSummary: Sendable, Equatable {
+    public var id: EmailID
+    public var status: EmailStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var provider: String?
+
+    public init(id: EmailID, status: EmailStatus, createdAt: Date, updatedAt: Date, provider: String?) {
+        self.id = id
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.provider = provider
+    }
+}

@@ -1,0 +1,85 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a client asked Herald to send, after validation. It is stored as it is and handed to
+/// every provider attempt, so that each attempt builds a fresh request for its provider.
+public struct EmailMessage: Codable, Sendable, Equatable {
+    public var from: EmailAddress
+    public var to: [EmailAddress]
+    public var cc: [EmailAddress]
+    public var bcc: [EmailAddress]
+    public var replyTo: [EmailAddress]
+    public var subject: String
+    public var text: String?
+    public var html: String?
+    public var headers: [String: String]
+    public var attachments: [Attachment]
+    public var tags: [String]
+    public var metadata: [String: String]
+
+    public init(
+        from: EmailAddress,
+        to: [EmailAddress],
+        cc: [EmailAddress] = [],
+        bcc: [EmailAddress] = [],
+        replyTo: [EmailAddress] = [],
+        subject: String,
+        text: String? = nil,
+        html: String? = nil,
+        headers: [String: String] = [:],
+        attachments: [Attachment] = [],
+        tags: [String] = [],
+        metadata: [String: String] = [:]
+    ) {
+        self.from = from
+        self.to = to
+        self.cc = cc
+        self.bcc = bcc
+        self.replyTo = replyTo
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.headers = headers
+        self.attachments = attachments
+        self.tags = tags
+        self.metadata = metadata
+    }
+
+    /// Headers that Herald writes itself; clients may not set them.
+    public static let reservedHeaderNames: Set<String> = [
+        "from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version",
+        "content-type", "content-transfer-encoding", "x-herald-id", "sender", "return-path",
+    ]
+
+    /// Every envelope recipient: To, Cc and Bcc.
+    public var recipients: [EmailAddress] { to + cc + bcc }
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, cc, bcc, subject, text, html, headers, attachments, tags, metadata
+        case replyTo = "reply_to"
+    }
+}
+
+public struct Attachment: Codable, Sendable, Equatable {
+    public var filename: String
+    public var contentType: String
+    public var content: Data
+    /// Set for inline parts that the HTML refers to as `cid:`.
+    public var contentID: String?
+
+    public init(filename: String, contentType: String, content: Data, contentID: String? = nil) {
+        self.filename = filename
+        self.contentType = contentType
+        self.content = content
+        self.contentID = contentID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case filename, content
+        case contentType = "content_type"
+        case contentID = "content_id"
+    }
+}

@@ -1,0 +1,44 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A service that can deliver an email: Amazon SES, an SMTP relay, a sandbox.
+///
+/// An adapter builds its request from the ``Delivery`` afresh on every call, so an email can
+/// move between providers on failover without carrying one provider's details to another.
+public protocol EmailProvider: Sendable {
+    /// The name an operator gave this provider in the configuration.
+    var name: String { get }
+    /// The adapter's kind, such as `sandbox` or `file`.
+    var kind: String { get }
+    /// Delivers the email or throws a ``ProviderFailure`` that says why not. Any other error
+    /// is treated as a transient failure.
+    func send(_ delivery: Delivery) async throws -> ProviderReceipt
+}
+
+/// One attempt to deliver one email through one provider.
+public struct Delivery: Sendable {
+    public var emailID: EmailID
+    public var attempt: Int
+    public var message: EmailMessage
+    public var acceptedAt: Date
+
+    public init(emailID: EmailID, attempt: Int, message: EmailMessage, acceptedAt: Date) {
+        self.emailID = emailID
+        self.attempt = attempt
+        self.message = message
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// What a provider says when it takes an email.
+public struct ProviderReceipt: Sendable, Equatable {
+    /// The provider's own identifier of the message, where it gives one.
+    public var providerMessageID: String?
+
+    public init(providerMessageID: String?) {
+        self.providerMessageID = providerMessageID
+    }
+}

@@ -1,0 +1,129 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Durable storage of emails and their history, and the queue the dispatcher leases from.
+///
+/// Every write returns only once it is on disk. History (attempts and events) is append-only.
+/// Implementations may group concurrent writes into one transaction, which is why the write
+/// methods are `async`.
+public protocol EmailStore: Sendable {
+    /// Stores a new email as `queued`, with its first event.
+    func insert(_ email: NewEmail) async throws
+
+    func email(_ id: EmailID) async throws -> EmailDetail?
+
+    /// Emails newest first, starting after `cursor`.
+    func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary]
+
+    /// Takes up to `limit` emails that are due (queued, deferred past their time, or leased by
+    /// an owner whose lease has run out) and leases them to `owner` until `now + duration`.
+    /// An attempt left unfinished by an expired lease is recorded as `ambiguous`.
+    func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail]
+
+    /// Records progress on a leased email. Throws ``StoreError/leaseLost`` when the lease has
+    /// passed to another owner.
+    func record(_ progress: DeliveryProgress) async throws
+
+    /// Puts a failed email back in the queue, keeping its history.
+    func retry(_ id: EmailID, now: Date) async throws
+
+    /// Cancels an email that is queued or deferred.
+    func cancel(_ id: EmailID, now: Date) async throws
+
+    /// Hands every lease of `owner` back, so that its emails are due again at once.
+    func releaseLeases(owner: String, now: Date) async throws
+
+    /// Throws when the store cannot take writes.
+    func checkWritable() async throws
+}
+
+public struct NewEmail: Sendable {
+    public var id: EmailID
+    public var message: EmailMessage
+    public var acceptedAt: Date
+
+    public init(id: EmailID, message: EmailMessage, acceptedAt: Date) {
+        self.id = id
+        self.message = message
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// An email the dispatcher holds until `leaseExpiresAt`.
+public struct LeasedEmail: Sendable {
+    public var id: EmailID
+    public var message: EmailMessage
+    public var acceptedAt: Date
+    /// When the email last entered the queue: on acceptance, or when it was retried by hand.
+    /// Its maximum age counts from here.
+    public var queuedAt: Date
+    /// Identifies this lease; progress recorded under an older token is refused.
+    public var leaseToken: Int64
+    /// How many delivery rounds this email has had, this one included.
+    public var round: Int
+    /// How many provider attempts were made before this round.
+    public var attemptsSoFar: Int
+
+    public init(
+        id: EmailID, message: EmailMessage, acceptedAt: Date, queuedAt: Date, leaseToken: Int64, round: Int, attemptsSoFar: Int
+    ) {
+        self.id = id
+        self.message = message
+        self.acceptedAt = acceptedAt
+        self.queuedAt = queuedAt
+        self.leaseToken = leaseToken
+        self.round = round
+        self.attemptsSoFar = attemptsSoFar
+    }
+}
+
+/// One step of a delivery round, written in one transaction: the attempt that just finished
+/// (if any) and what comes next.
+public struct DeliveryProgress: Sendable {
+    public enum Next: Sendable, Equatable {
+        /// An attempt through `provider` is about to start.
+        case attempt(number: Int, provider: String)
+        case sent(provider: String, providerMessageID: String?)
+        case deferred(until: Date, reason: String)
+        case failed(reason: String)
+    }
+
+    public var emailID: EmailID
+    public var leaseToken: Int64
+    public var finishedAttempt: Attempt?
+    public var next: Next
+    public var at: Date
+
+    public init(emailID: EmailID, leaseToken: Int64, finishedAttempt: Attempt?, next: Next, at: Date) {
+        self.emailID = emailID
+        self.leaseToken = leaseToken
+        self.finishedAttempt = finishedAttempt
+        self.next = next
+        self.at = at
+    }
+}
+
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case notFound = "not_found"
+        case leaseLost = "lease_lost"
+        case invalidTransition = "invalid_transition"
+        case unavailable = "store_unavailable"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public static let leaseLost = StoreError(.leaseLost, "the lease passed to another owner")
+    public static let notFound = StoreError(.notFound, "no email has this id")
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

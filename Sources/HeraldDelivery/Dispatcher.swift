@@ -1,0 +1,110 @@
+// HeraldDelivery moves accepted emails out: it leases due emails from the store, picks a
+// provider for each attempt, and records every attempt and its outcome.
+import Foundation
+import HeraldCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Leases due emails and delivers each through the providers, with bounded concurrency.
+///
+/// A delivery round tries the providers in the router's order until one takes the email.
+/// Every attempt is written to the store before the provider is called, so an attempt cut
+/// short by a crash is found later and recorded as `ambiguous`. When no provider takes the
+/// email, the round ends with the email deferred by the retry policy, or failed.
+///
+/// On graceful shutdown the dispatcher stops leasing, lets the rounds in flight finish, and
+/// hands back its leases. Rounds still running when the service group's deadline passes are
+/// cancelled; their attempts are recorded as `ambiguous` and the emails are due again at once.
+public final class Dispatcher: Service {
+    public struct Configuration: Sendable {
+        /// Rounds in flight at most.
+        public var concurrency: Int
+        /// How often to look for due emails when nothing wakes the dispatcher sooner.
+        public var pollInterval: Duration
+        /// How long a lease lasts; longer than any provider timeout.
+        public var leaseDuration: Duration
+        public var retryPolicy: RetryPolicy
+        /// Identifies this process's leases in a shared store.
+        public var owner: String
+
+        public init(concurrency: Int, pollInterval: Duration, leaseDuration: Duration, retryPolicy: RetryPolicy, owner: String) {
+            self.concurrency = concurrency
+            self.pollInterval = pollInterval
+            self.leaseDuration = leaseDuration
+            self.retryPolicy = retryPolicy
+            self.owner = owner
+        }
+    }
+
+    let store: any EmailStore
+    let router: ProviderRouter
+    let configuration: Configuration
+    let clock: any WallClock
+    let logger: Logger
+    private let doorbell = Doorbell()
+    private let inFlight = Atomic<Int>(0)
+    private let isStopping = Atomic<Bool>(false)
+
+    public init(store: any EmailStore, router: ProviderRouter, configuration: Configuration, clock: any WallClock, logger: Logger) {
+        self.store = store
+        self.router = router
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Tells the dispatcher that an email may be due now.
+    public func wake() {
+        doorbell.ring()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !isStopping.load(ordering: .relaxed) {
+                    let leased = await leaseWhenWorthwhile()
+                    for email in leased {
+                        inFlight.add(1, ordering: .relaxed)
+                        group.addTask {
+                            await self.deliver(email)
+                            self.inFlight.subtract(1, ordering: .relaxed)
+                            self.doorbell.ring()
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.isStopping.store(true, ordering: .relaxed)
+            self.doorbell.ring()
+        }
+        do {
+            try await store.releaseLeases(owner: configuration.owner, now: clock.now)
+        } catch {
+            logger.error("could not hand back leases", metadata: ["error": "\(error)"])
+        }
+        logger.info("dispatcher stopped")
+    }
+
+    /// Leases a batch once enough slots are free (a quarter of them, or all when idle), so that
+    /// each lease transaction serves many emails; otherwise waits to be woken.
+    private func leaseWhenWorthwhile() async -> [LeasedEmail] {
+        let running = inFlight.load(ordering: .relaxed)
+        let free = configuration.concurrency - running
+        guard free > 0, running == 0 || free >= max(1, configuration.concurrency / 4) else {
+            await doorbell.wait(upTo: configuration.pollInterval)
+            return []
+        }
+        do {
+            let leased = try await store.leaseDueEmails(
+                limit: free, owner: configuration.owner, now: clock.now, duration: configuration.leaseDuration
+            )
+            if leased.isEmpty { await doorbell.wait(upTo: configuration.pollInterval) }
+            return leased
+        } catch {
+            logger.error("could not lease due emails", metadata: ["error": "\(error)"])
+            await doorbell.wait(upTo: configuration.pollInterval)
+            return []
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import HeraldCore
+
+/// Builds the RFC 5322 / MIME form of an email, for providers that take raw messages.
+///
+/// The Message-ID is `<email id@sender domain>`, the same on every attempt and provider, so
+/// that receivers can discard duplicates that at-least-once delivery may produce.
+public enum MIMEMessage {
+    public static func messageID(for emailID: EmailID, from sender: EmailAddress) -> String {
+        "<\(emailID.rawValue.lowercased())@\(sender.domain)>"
+    }
+
+    /// The whole message with CRLF line ends.
+    public static func render(_ message: EmailMessage, emailID: EmailID, date: Date) -> String {
+        var headers: [(String, String)] = [
+            ("From", addressList([message.from])),
+            ("To", addressList(message.to)),
+        ]
+        if !message.cc.isEmpty { headers.append(("Cc", addressList(message.cc))) }
+        if !message.replyTo.isEmpty { headers.append(("Reply-To", addressList(message.replyTo))) }
+        headers.append(("Subject", encodedWords(message.subject)))
+        headers.append(("Date", rfc5322Date(date)))
+        headers.append(("Message-ID", messageID(for: emailID, from: message.from)))
+        headers.append(("X-Herald-Id", emailID.rawValue))
+        for (name, value) in message.headers.sorted(by: { $0.key < $1.key }) {
+            headers.append((name, encodedWords(value)))
+        }
+        headers.append(("MIME-Version", "1.0"))
+
+        var output = ""
+        for (name, value) in headers {
+            output += fold("\(name): \(value)") + "\r\n"
+        }
+        output += body(of: message, boundarySeed: emailID.rawValue.lowercased())
+        return output
+    }
+
+    private static func body(of message: EmailMessage, boundarySeed: String) -> String {
+        var textParts: [Part] = []
+        if let text = message.text { textParts.append(.text(text, subtype: "plain")) }
+        if let html = message.html { textParts.append(.text(html, subtype: "html")) }
+        let content: Part = textParts.count == 1 ? textParts[0] : .multipart("alternative", textParts)
+        guard !message.attachments.isEmpty else {
+            return content.render(boundarySeed: boundarySeed, depth: 0)
+        }
+        return Part.multipart("mixed", [content] + message.attachments.map(Part.attachment))
+            .render(boundarySeed: boundarySeed, depth: 0)
+    }
+
+    private indirect enum Part {
+        case text(String, subtype: String)
+        case attachment(Attachment)
+        case multipart(String, [Part])
+
+        /// Headers of the part, a blank line, and its body.
+        func render(boundarySeed: String, depth: Int) -> String {
+            switch self {
+            case .text(let text, let subtype):
+                let (encoding, body) = MIMEMessage.transferEncode(text)
+                return "Content-Type: text/\(subtype); charset=utf-8\r\nContent-Transfer-Encoding: \(encoding)\r\n\r\n\(body)"
+            case .attachment(let attachment):
+                var headers = "Content-Type: \(attachment.contentType)\r\nContent-Transfer-Encoding: base64\r\n"
+                let disposition = attachment.contentID == nil ? "attachment" : "inline"
+                headers += MIMEMessage.fold("Content-Disposition: \(disposition); \(MIMEMessage.filenameParameter(attachment.filename))") + "\r\n"
+                if let contentID = attachment.contentID { headers += "Content-ID: <\(contentID)>\r\n" }
+                return headers + "\r\n" + MIMEMessage.base64Lines(attachment.content)
+            case .multipart(let subtype, let parts):
+                let boundary = "herald-\(depth)-\(boundarySeed)"
+                var output = "Content-Type: multipart/\(subtype); boundary=\"\(boundary)\"\r\n\r\n"
+                for part in parts {
+                    output += "--\(boundary)\r\n" + part.render(boundarySeed: boundarySeed, depth: depth + 1) + "\r\n"
+                }
+                return output + "--\(boundary)--\r\n"
+            }
+        }
+    }
+
+    static func addressList(_ addresses: [EmailAddress]) -> String {
+        addresses.map { address in
+            guard let name = address.displayName, !name.isEmpty else { return address.address }
+            if name.allSatisfy(\.isASCII) {
+                let needsQuotes = name.contains { "()<>[]:;@\\,.\"".contains($0) }
+                let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                return needsQuotes ? "\"\(escaped)\" <\(address.address)>" : "\(name) <\(address.address)>"
+            }
+            return "\(encodedWords(name)) <\(address.address)>"
+        }.joined(separator: ", ")
+    }
+
+    /// RFC 2047 `B` encoded words for text that is not plain ASCII, each at most 75 characters
+    /// and never splitting a character.
+    static func encodedWords(_ text: String) -> String {
+        guard !text.allSatisfy({ $0.isASCII }) else { return text }
+        let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
+        var words: [String] = []
+        var chunk: [UInt8] = []
+        for character in text {
+            let bytes = Array(String(character).utf8)
+            if chunk.count + bytes.count > maxBytesPerWord, !chunk.isEmpty {
+                words.append("=?UTF-8?B?\(Data(chunk).base64EncodedString())?=")
+                chunk.removeAll()
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append("=?UTF-8?B?\(Data(chunk).base64EncodedString())?=") }
+        return words.joined(separator: " ")
+    }
+
+    /// Folds a header line at spaces so that no line passes 78 characters where it can help it.
+    static func fold(_ line: String) -> String {
+        guard line.utf8.count > 78 else { return line }
+        var output = ""
+        var current = ""
+        for word in line.split(separator: " ", omittingEmptySubsequences: false) {
+            if !current.isEmpty, current.utf8.count + 1 + word.utf8.count > 78 {
+                output += current + "\r\n"
+                current = " " + word
+            } else {
+                current += current.isEmpty ? String(word) : " " + word
+            }
+        }
+        return output + current
+    }
+
+    static func filenameParameter(_ filename: String) -> String {
+        if filename.allSatisfy({ $0.isASCII && $0 != "\"" && $0 != "\\" }) {
+            return "filename=\"\(filename)\""
+        }
+        let allowed = CharacterSet.alphanumerics.intersection(.init(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
+            .union(.init(charactersIn: "!#$&+-.^_`|~"))
+        return "filename*=utf-8''" + (filename.addingPercentEncoding(withAllowedCharacters: allowed) ?? "attachment")
+    }
+
+    static func base64Lines(_ data: Data) -> String {
+        let encoded = data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        return encoded.isEmpty ? "" : encoded + "\r\n"
+    }
+
+    /// 7bit for short-lined ASCII, quoted-printable otherwise.
+    static func transferEncode(_ text: String) -> (encoding: String, body: String) {
+        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+        if text.allSatisfy(\.isASCII), lines.allSatisfy({ $0.utf8.count <= 998 }) {
+            return ("7bit", lines.joined(separator: "\r\n") + "\r\n")
+        }
+        return ("quoted-printable", lines.map(quotedPrintable).joined(separator: "\r\n") + "\r\n")
+    }
+
+    /// One line in quoted-printable (RFC 2045 §6.7), soft-wrapped at 76 characters.
+    static func quotedPrintable(_ line: Substring) -> String {
+        let bytes = Array(line.utf8)
+        var output = ""
+        var lineLength = 0
+        for (index, byte) in bytes.enumerated() {
+            let isLast = index == bytes.count - 1
+            let literal = (byte >= 33 && byte <= 126 && byte != 61) || (byte == 32 || byte == 9) && !isLast
+            let token = literal ? String(UnicodeScalar(byte)) : "=" + String(format: "%02X", byte)
+            if lineLength + token.utf8.count > 75 {
+                output += "=\r\n"
+                lineLength = 0
+            }
+            output += token
+            lineLength += token.utf8.count
+        }
+        return output
+    }
+
+    /// `Thu, 26 Nov 2026 01:10:14 +0000`, computed without a DateFormatter.
+    static func rfc5322Date(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Civil-from-days (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday.
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(pad(secondOfDay / 3600)):\(pad(secondOfDay % 3600 / 60)):\(pad(secondOfDay % 60)) +0000"
+    }
+}

@@ -1,0 +1,199 @@
+import Configuration
+import Foundation
+import HeraldCore
+
+/// Every setting of a Herald process, read and checked once at start-up. docs/configuration.md
+/// lists each key with its default.
+public struct HeraldConfiguration: Sendable {
+    public struct HTTP: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8025
+        public var maxBodyBytes = 10 * 1024 * 1024
+    }
+
+    public struct Dispatch: Sendable {
+        public var concurrency = 32
+        public var pollInterval: Duration = .milliseconds(250)
+        public var leaseDuration: Duration = .seconds(120)
+    }
+
+    public struct Shutdown: Sendable {
+        /// How long `/readyz` answers 503 before the listener closes.
+        public var drain: Duration = .zero
+        /// How long in-flight sends get to finish before they are cancelled.
+        public var deadline: Duration = .seconds(25)
+    }
+
+    public enum LogFormat: String, Sendable {
+        case json
+        case text
+    }
+
+    public struct ProviderSettings: Sendable {
+        public enum Kind: Sendable {
+            case sandbox(SandboxBehavior)
+            case file(directory: String)
+        }
+
+        public var name: String
+        public var priority: Int
+        public var timeout: Duration
+        public var kind: Kind
+    }
+
+    public var http = HTTP()
+    public var sqlitePath = "herald.db"
+    public var dispatch = Dispatch()
+    public var retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600))
+    public var breaker = CircuitBreaker.Configuration()
+    public var shutdown = Shutdown()
+    public var logFormat = LogFormat.json
+    public var logLevel = "info"
+    public var providers: [ProviderSettings] = HeraldConfiguration.defaultProviders
+
+    /// Two sandbox providers, so that Herald runs and fails over with no credentials at all.
+    public static let defaultProviders: [ProviderSettings] = [
+        ProviderSettings(name: "sandbox-primary", priority: 1, timeout: .seconds(30), kind: .sandbox(.init())),
+        ProviderSettings(name: "sandbox-secondary", priority: 2, timeout: .seconds(30), kind: .sandbox(.init())),
+    ]
+
+    public init() {}
+
+    public init(reader: ConfigReader) throws(ConfigurationError) {
+        let settings = SettingsReader(reader: reader)
+        http.host = try settings.string("http.host", default: http.host)
+        http.port = try settings.int("http.port", default: http.port, in: 0...65535)
+        http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
+        sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
+        dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)
+        dispatch.pollInterval = .milliseconds(try settings.int("dispatch.poll_interval_ms", default: 250, in: 1...60_000))
+        dispatch.leaseDuration = .seconds(try settings.int("dispatch.lease_seconds", default: 120, in: 1...86_400))
+        retry.base = .milliseconds(Int64(try settings.double("retry.base_seconds", default: 30, in: 0.001...86_400) * 1000))
+        retry.cap = .milliseconds(Int64(try settings.double("retry.cap_seconds", default: 900, in: 0.001...604_800) * 1000))
+        retry.maxAttempts = try settings.int("retry.max_attempts", default: 18, in: 1...1000)
+        retry.maxAge = .milliseconds(Int64(try settings.double("retry.max_age_hours", default: 72, in: 0.001...8760) * 3_600_000))
+        breaker.failureRateThreshold = try settings.double("breaker.failure_rate", default: 0.5, in: 0.01...1)
+        breaker.minimumCalls = try settings.int("breaker.minimum_calls", default: 10, in: 1...100_000)
+        breaker.window = .milliseconds(Int64(try settings.double("breaker.window_seconds", default: 30, in: 1...3600) * 1000))
+        breaker.openDuration = .milliseconds(Int64(try settings.double("breaker.open_seconds", default: 30, in: 0.01...86_400) * 1000))
+        breaker.halfOpenProbes = try settings.int("breaker.half_open_probes", default: 3, in: 1...1000)
+        breaker.slowCallThreshold = .milliseconds(try settings.int("breaker.slow_call_ms", default: 10_000, in: 1...3_600_000))
+        shutdown.drain = .milliseconds(Int64(try settings.double("shutdown.drain_seconds", default: 0, in: 0...600) * 1000))
+        shutdown.deadline = .milliseconds(Int64(try settings.double("shutdown.deadline_seconds", default: 25, in: 0...3600) * 1000))
+        let format = try settings.string("log.format", default: logFormat.rawValue)
+        guard let logFormat = LogFormat(rawValue: format) else {
+            throw ConfigurationError(key: "log.format", problem: "must be json or text, not '\(format)'")
+        }
+        self.logFormat = logFormat
+        logLevel = try settings.string("log.level", default: logLevel)
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ConfigurationError(key: "log.level", problem: "must be trace, debug, info, notice, warning, error or critical")
+        }
+        let providers = try Self.providers(settings)
+        if !providers.isEmpty { self.providers = providers }
+    }
+
+    /// Reads `providers.0`, `providers.1`, ... until an index has neither a name nor a type.
+    private static func providers(_ settings: SettingsReader) throws(ConfigurationError) -> [ProviderSettings] {
+        var providers: [ProviderSettings] = []
+        for index in 0... {
+            let prefix = "providers.\(index)"
+            let name = try settings.optionalString("\(prefix).name")
+            let type = try settings.optionalString("\(prefix).type")
+            if name == nil && type == nil { break }
+            guard let name, !name.isEmpty else { throw ConfigurationError(key: "\(prefix).name", problem: "is required") }
+            guard let type else { throw ConfigurationError(key: "\(prefix).type", problem: "is required") }
+            if providers.contains(where: { $0.name == name }) {
+                throw ConfigurationError(key: "\(prefix).name", problem: "another provider is already named '\(name)'")
+            }
+            let priority = try settings.int("\(prefix).priority", default: index + 1, in: 0...1_000_000)
+            let timeout = Duration.milliseconds(
+                Int64(try settings.double("\(prefix).timeout_seconds", default: 30, in: 0.001...3600) * 1000)
+            )
+            let kind: ProviderSettings.Kind
+            switch type {
+            case "sandbox":
+                let failureClassName = try settings.string("\(prefix).failure_class", default: ErrorClass.transient.rawValue)
+                guard let failureClass = ErrorClass(rawValue: failureClassName) else {
+                    let known = ErrorClass.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigurationError(key: "\(prefix).failure_class", problem: "must be one of \(known)")
+                }
+                let retryAfter = try settings.optionalString("\(prefix).retry_after_seconds") == nil
+                    ? nil : try settings.int("\(prefix).retry_after_seconds", default: 0, in: 0...86_400)
+                kind = .sandbox(
+                    SandboxBehavior(
+                        latencyMilliseconds: try settings.int("\(prefix).latency_ms", default: 0, in: 0...600_000),
+                        latencyJitterMilliseconds: try settings.int("\(prefix).latency_jitter_ms", default: 0, in: 0...600_000),
+                        failureRate: try settings.double("\(prefix).failure_rate", default: 0, in: 0...1),
+                        failureClass: failureClass,
+                        retryAfterSeconds: retryAfter
+                    )
+                )
+            case "file":
+                guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
+                }
+                kind = .file(directory: directory)
+            default:
+                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use sandbox or file")
+            }
+            providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
+        }
+        return providers
+    }
+}
+
+/// Reads settings as strings and parses them itself, so that a value of the wrong kind stops
+/// start-up with its key named instead of silently falling back to a default.
+struct SettingsReader {
+    let reader: ConfigReader
+
+    func optionalString(_ key: String) throws(ConfigurationError) -> String? {
+        reader.string(forKey: ConfigKey(key))
+    }
+
+    func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
+        try optionalString(key) ?? defaultValue
+    }
+
+    func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let raw = try optionalString(key) else { return defaultValue }
+        guard let value = Int(raw.trimmingCharacters(in: .whitespaces)) else {
+            throw ConfigurationError(key: key, problem: "must be a whole number, not '\(raw)'")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        }
+        return value
+    }
+
+    func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        guard let raw = try optionalString(key) else { return defaultValue }
+        guard let value = Double(raw.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+            throw ConfigurationError(key: key, problem: "must be a number, not '\(raw)'")
+        }
+        guard range.contains(value) else {
+            throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
+        }
+        return value
+    }
+}
+
+extension HeraldConfiguration {
+    /// The reader for a process: command-line flags over `HERALD_*` environment variables over
+    /// the configuration file (`--config`, or `HERALD_CONFIG`).
+    public static func reader(
+        flags: [String: String],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ConfigReader {
+        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue(.string($0.value), isSecret: false)) })
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: flagValues),
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: ["herald"]),
+        ]
+        if let path = flags["config"] ?? environment["HERALD_CONFIG"] {
+            providers.append(try ConfigFile.provider(path: path))
+        }
+        return ConfigReader(providers: providers)
+    }
+}

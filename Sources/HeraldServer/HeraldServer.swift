@@ -1,0 +1,101 @@
+// HeraldServer wires one Herald process together: configuration in, concrete store and
+// providers chosen, and the HTTP API and the dispatcher run as services of one group.
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldDelivery
+import HeraldProviders
+import HeraldStoreSQLite
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// A Herald process, built but not yet running.
+public struct HeraldServer: Sendable {
+    public let serviceGroup: ServiceGroup
+    public let store: any EmailStore
+
+    /// Opens the store, builds the providers and returns the services ready to run. SIGTERM and
+    /// SIGINT start a graceful shutdown.
+    public static func build(configuration: HeraldConfiguration, logger: Logger) async throws -> HeraldServer {
+        let clock = SystemWallClock()
+        let store = try SQLiteEmailStore.open(path: configuration.sqlitePath, now: clock.now)
+        let providers = try ProviderRegistry(settings: configuration.providers, breaker: configuration.breaker, clock: clock)
+        let dispatcher = Dispatcher(
+            store: store,
+            router: providers.router,
+            configuration: .init(
+                concurrency: configuration.dispatch.concurrency,
+                pollInterval: configuration.dispatch.pollInterval,
+                leaseDuration: configuration.dispatch.leaseDuration,
+                retryPolicy: configuration.retry,
+                owner: "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            ),
+            clock: clock,
+            logger: logger
+        )
+        let state = ServiceState()
+        let application = makeApplication(
+            configuration: configuration, store: store, providers: providers, state: state, clock: clock,
+            services: [dispatcher], onAccepted: { dispatcher.wake() }, logger: logger
+        )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: application),
+                .init(service: DrainGate(state: state, drain: configuration.shutdown.drain, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdown.deadline
+        return HeraldServer(serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store)
+    }
+
+    /// The HTTP application; the dispatcher runs as one of its services so that it stops after
+    /// the listener has closed.
+    public static func makeApplication(
+        configuration: HeraldConfiguration,
+        store: any EmailStore,
+        providers: any ProviderAdministration,
+        state: ServiceState,
+        clock: any WallClock,
+        services: [any Service],
+        onAccepted: @escaping @Sendable () -> Void,
+        logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: APIErrorMiddleware())
+        EmailsController(
+            store: store, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes, onAccepted: onAccepted
+        ).addRoutes(to: router)
+        SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "Herald"),
+            services: services,
+            logger: logger
+        )
+    }
+
+    public func run() async throws {
+        try await serviceGroup.run()
+    }
+}
+
+/// The first service to hear of a graceful shutdown: it marks the process as draining (so
+/// `/readyz` and new emails get 503) and holds the listener open for the drain period.
+struct DrainGate: Service {
+    let state: ServiceState
+    let drain: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        state.startDraining()
+        logger.info("draining", metadata: ["drain_ms": "\(drain.milliseconds)"])
+        if drain > .zero {
+            try? await Task.sleep(for: drain)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldDelivery
+import HeraldProviders
+import Hummingbird
+
+/// The configured providers, built from their settings, and the operator's view of them.
+final class ProviderRegistry: ProviderAdministration {
+    let router: ProviderRouter
+    private let sandboxes: [String: SandboxProvider]
+    private let clock: any WallClock
+
+    init(settings: [HeraldConfiguration.ProviderSettings], breaker: CircuitBreaker.Configuration, clock: any WallClock) throws {
+        var routes: [ProviderRouter.Route] = []
+        var sandboxes: [String: SandboxProvider] = [:]
+        for setting in settings {
+            let provider: any EmailProvider
+            switch setting.kind {
+            case .sandbox(let behavior):
+                let sandbox = SandboxProvider(name: setting.name, behavior: behavior)
+                sandboxes[setting.name] = sandbox
+                provider = sandbox
+            case .file(let directory):
+                provider = try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
+            }
+            routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
+        }
+        self.router = ProviderRouter(routes: routes, breaker: breaker)
+        self.sandboxes = sandboxes
+        self.clock = clock
+    }
+
+    func statuses() -> [ProviderStatus] {
+        router.statuses(now: clock.now)
+    }
+
+    func updateSandbox(named name: String, to behavior: SandboxBehavior) throws(APIError) {
+        guard let sandbox = sandboxes[name] else {
+            if router.routes.contains(where: { $0.name == name }) {
+                throw APIError(.conflict, code: "not_a_sandbox", message: "provider \(name) is not a sandbox provider")
+            }
+            throw APIError.notFound("provider \(name)")
+        }
+        sandbox.update(behavior)
+    }
+}

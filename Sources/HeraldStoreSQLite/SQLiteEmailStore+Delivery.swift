@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension SQLiteEmailStore {
+    public func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail] {
+        let at = now.milliseconds
+        let expiry = now.adding(duration).milliseconds
+        let rows = try await pool.write { db -> [DueEmail] in
+            let due = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, status, message, created_at, queued_at, rounds, attempts, lease_token,
+                        pending_attempt, pending_provider, pending_started_at
+                    FROM emails WHERE due_at <= ? ORDER BY due_at LIMIT ?
+                    """,
+                arguments: [at, limit]
+            )
+            for row in due {
+                let id: String = row["id"]
+                if let pending: Int = row["pending_attempt"] {
+                    try Self.recordInterruptedAttempt(db, emailID: id, number: pending, row: row, at: at)
+                }
+                try db.execute(
+                    sql: """
+                        UPDATE emails SET status = 'sending', lease_owner = ?, lease_token = lease_token + 1,
+                            rounds = rounds + 1, due_at = ?, updated_at = ?,
+                            pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL
+                        WHERE id = ?
+                        """,
+                    arguments: [owner, expiry, at, id]
+                )
+            }
+            return due.map { row in
+                DueEmail(
+                    id: row["id"],
+                    payload: row["message"],
+                    createdAt: row["created_at"],
+                    queuedAt: row["queued_at"],
+                    leaseToken: (row["lease_token"] as Int64) + 1,
+                    round: (row["rounds"] as Int) + 1,
+                    attemptsSoFar: row["attempts"]
+                )
+            }
+        }
+        let decoder = JSONDecoder()
+        return try rows.compactMap { row in
+            guard let id = EmailID(row.id) else { return nil }
+            return LeasedEmail(
+                id: id,
+                message: try decoder.decode(EmailMessage.self, from: row.payload),
+                acceptedAt: Date(milliseconds: row.createdAt),
+                queuedAt: Date(milliseconds: row.queuedAt),
+                leaseToken: row.leaseToken,
+                round: row.round,
+                attemptsSoFar: row.attemptsSoFar
+            )
+        }
+    }
+
+    /// A leased row, taken out of the write transaction; its message is decoded outside it.
+    private struct DueEmail: Sendable {
+        let id: String
+        let payload: Data
+        let createdAt: Int64
+        let queuedAt: Int64
+        let leaseToken: Int64
+        let round: Int
+        let attemptsSoFar: Int
+    }
+
+    /// An attempt that started under a lease that then ran out: the process stopped or hung
+    /// mid-call, so the provider may or may not have the email.
+    private static func recordInterruptedAttempt(_ db: Database, emailID: String, number: Int, row: Row, at: Int64) throws {
+        let provider: String = row["pending_provider"] ?? "unknown"
+        let startedAt: Int64 = row["pending_started_at"] ?? at
+        let message = "the attempt was interrupted before its outcome was recorded"
+        try db.execute(
+            sql: """
+                INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
+                VALUES (?, ?, ?, ?, ?, 'failed', ?, 'interrupted', ?)
+                """,
+            arguments: [emailID, number, provider, startedAt, at - startedAt, ErrorClass.ambiguous.rawValue, message]
+        )
+        try appendEvent(db, emailID: emailID, kind: .attemptFailed, at: at, attempt: number, provider: provider, detail: "interrupted")
+    }
+
+    public func record(_ progress: DeliveryProgress) async throws {
+        try await groupCommit.perform { db in
+            try Self.apply(progress, to: db)
+        }
+    }
+
+    private static func apply(_ progress: DeliveryProgress, to db: Database) throws {
+        let id = progress.emailID.rawValue
+        let at = progress.at.milliseconds
+        let current = try Row.fetchOne(
+            db, sql: "SELECT status, lease_token FROM emails WHERE id = ?", arguments: [id]
+        )
+        guard let current, current["status"] as String == EmailStatus.sending.rawValue,
+            current["lease_token"] as Int64 == progress.leaseToken
+        else { throw StoreError.leaseLost }
+
+        if let attempt = progress.finishedAttempt {
+            try db.execute(
+                sql: """
+                    INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, attempt.number, attempt.provider, attempt.startedAt.milliseconds, attempt.latencyMilliseconds,
+                    attempt.outcome.rawValue, attempt.errorClass?.rawValue, attempt.errorCode, attempt.message,
+                ]
+            )
+            if attempt.outcome == .failed {
+                try appendEvent(
+                    db, emailID: id, kind: .attemptFailed, at: at, attempt: attempt.number, provider: attempt.provider,
+                    detail: [attempt.errorClass?.rawValue, attempt.errorCode].compactMap { $0 }.joined(separator: ":")
+                )
+            }
+        }
+
+        switch progress.next {
+        case .attempt(let number, let provider):
+            try db.execute(
+                sql: """
+                    UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
+                        updated_at = ? WHERE id = ?
+                    """,
+                arguments: [number, number, provider, at, at, id]
+            )
+            try appendEvent(db, emailID: id, kind: .attemptStarted, at: at, attempt: number, provider: provider)
+        case .sent(let provider, let providerMessageID):
+            try finish(db, id: id, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID, reason: nil)
+            try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
+        case .deferred(let until, let reason):
+            try finish(db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
+            try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
+        case .failed(let reason):
+            try finish(db, id: id, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
+            try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
+        }
+    }
+
+    /// Ends a round: the lease is given up and any pending attempt is settled.
+    private static func finish(
+        _ db: Database, id: String, status: EmailStatus, at: Int64, dueAt: Int64?,
+        provider: String?, providerMessageID: String?, reason: String?
+    ) throws {
+        try db.execute(
+            sql: """
+                UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
+                    pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
+                    provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
+                    failure_reason = ?
+                WHERE id = ?
+                """,
+            arguments: [status.rawValue, at, dueAt, dueAt, provider, providerMessageID, reason, id]
+        )
+    }
+}

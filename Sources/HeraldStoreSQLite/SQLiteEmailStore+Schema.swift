@@ -1,0 +1,72 @@
+import GRDB
+
+extension SQLiteEmailStore {
+    /// Times are stored as milliseconds since 1970. `due_at` is when the dispatcher should next
+    /// look at an email: its next attempt while queued or deferred, its lease expiry while
+    /// sending, NULL once final. One index on it serves both new work and crashed leases.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: emails, attempts, events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE emails (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        status TEXT NOT NULL,
+                        message BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        queued_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        due_at INTEGER,
+                        next_attempt_at INTEGER,
+                        lease_owner TEXT,
+                        lease_token INTEGER NOT NULL DEFAULT 0,
+                        rounds INTEGER NOT NULL DEFAULT 0,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        pending_attempt INTEGER,
+                        pending_provider TEXT,
+                        pending_started_at INTEGER,
+                        provider TEXT,
+                        provider_message_id TEXT,
+                        failure_reason TEXT
+                    ) WITHOUT ROWID;
+                    CREATE INDEX emails_due ON emails(due_at) WHERE due_at IS NOT NULL;
+                    CREATE INDEX emails_status ON emails(status, id);
+
+                    CREATE TABLE attempts (
+                        email_id TEXT NOT NULL,
+                        number INTEGER NOT NULL,
+                        provider TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        latency_ms INTEGER NOT NULL,
+                        outcome TEXT NOT NULL,
+                        error_class TEXT,
+                        error_code TEXT,
+                        message TEXT,
+                        PRIMARY KEY (email_id, number)
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY,
+                        email_id TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        attempt INTEGER,
+                        provider TEXT,
+                        detail TEXT
+                    );
+                    CREATE INDEX events_email ON events(email_id, seq);
+
+                    CREATE TRIGGER attempts_append_only_update BEFORE UPDATE ON attempts
+                    BEGIN SELECT RAISE(ABORT, 'attempts are append-only'); END;
+                    CREATE TRIGGER attempts_append_only_delete BEFORE DELETE ON attempts
+                    BEGIN SELECT RAISE(ABORT, 'attempts are append-only'); END;
+                    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    """
+            )
+        }
+        return migrator
+    }
+}

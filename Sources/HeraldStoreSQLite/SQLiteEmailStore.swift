@@ -1,0 +1,227 @@
+// HeraldStoreSQLite keeps Herald's queue and history in one SQLite file: the embedded default,
+// for a single Herald process.
+import Foundation
+import GRDB
+import HeraldCore
+
+/// ``EmailStore`` on SQLite in WAL mode with `synchronous = FULL`: a write that returns has
+/// reached the disk. Concurrent writes are group-committed.
+///
+/// Only one process may open a database file; a second one fails to open it. Because of that,
+/// every lease found at start-up belongs to a process that is gone, and ``open(path:)`` hands
+/// them all back at once instead of waiting for them to expire.
+public final class SQLiteEmailStore: EmailStore {
+    let pool: DatabasePool
+    let groupCommit: GroupCommit
+    private let lock: FileLock
+
+    private init(pool: DatabasePool, lock: FileLock) {
+        self.pool = pool
+        self.lock = lock
+        self.groupCommit = GroupCommit(writer: pool)
+    }
+
+    /// Opens (creating if needed) the database at `path`, migrates it and reclaims the leases of
+    /// the process that used it before.
+    public static func open(path: String, now: Date = Date()) throws -> SQLiteEmailStore {
+        guard let lock = FileLock(path: path + ".lock") else {
+            throw StoreError(.unavailable, "another Herald process is using \(path)")
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // DatabasePool sets `synchronous = NORMAL` on the writer when it enables WAL; with
+        // NORMAL a commit may be lost on power failure after the client was told 202.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        try migrator.migrate(pool)
+        let store = SQLiteEmailStore(pool: pool, lock: lock)
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending'",
+                arguments: [now.milliseconds]
+            )
+        }
+        return store
+    }
+
+    /// The writer connection's `synchronous` setting (2 is FULL).
+    public func synchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func insert(_ email: NewEmail) async throws {
+        let payload = try JSONEncoder().encode(email.message)
+        let at = email.acceptedAt.milliseconds
+        let id = email.id.rawValue
+        try await groupCommit.perform { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO emails (id, status, message, created_at, queued_at, updated_at, due_at, next_attempt_at)
+                    VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [id, payload, at, at, at, at, at]
+            )
+            try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
+        }
+    }
+
+    public func email(_ id: EmailID) async throws -> EmailDetail? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM emails WHERE id = ?", arguments: [id.rawValue])
+            else { return nil }
+            let attempts = try Row.fetchAll(
+                db, sql: "SELECT * FROM attempts WHERE email_id = ? ORDER BY number", arguments: [id.rawValue]
+            ).map(Self.attempt(from:))
+            let events = try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE email_id = ? ORDER BY seq", arguments: [id.rawValue]
+            ).map(Self.event(from:))
+            let nextAttempt: Int64? = row["next_attempt_at"]
+            return EmailDetail(
+                id: id,
+                status: EmailStatus(rawValue: row["status"]) ?? .failed,
+                createdAt: Date(milliseconds: row["created_at"]),
+                updatedAt: Date(milliseconds: row["updated_at"]),
+                nextAttemptAt: nextAttempt.map(Date.init(milliseconds:)),
+                provider: row["provider"],
+                providerMessageID: row["provider_message_id"],
+                failureReason: row["failure_reason"],
+                message: try JSONDecoder().decode(EmailMessage.self, from: row["message"] as Data),
+                attempts: attempts,
+                events: events
+            )
+        }
+    }
+
+    public func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        if let cursor {
+            conditions.append("id < ?")
+            arguments += [cursor.rawValue]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments += [limit]
+        let sql = """
+            SELECT id, status, created_at, updated_at, provider FROM emails \(filter) ORDER BY id DESC LIMIT ?
+            """
+        let query = (sql: sql, arguments: arguments)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: query.sql, arguments: query.arguments).compactMap { row in
+                guard let id = EmailID(row["id"] as String) else { return nil }
+                return EmailSummary(
+                    id: id,
+                    status: EmailStatus(rawValue: row["status"]) ?? .failed,
+                    createdAt: Date(milliseconds: row["created_at"]),
+                    updatedAt: Date(milliseconds: row["updated_at"]),
+                    provider: row["provider"]
+                )
+            }
+        }
+    }
+
+    public func retry(_ id: EmailID, now: Date) async throws {
+        try await transition(id, from: [.failed], now: now, event: .retried) { db, at in
+            try db.execute(
+                sql: """
+                    UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
+                        next_attempt_at = ?1, rounds = 0, failure_reason = NULL WHERE id = ?2
+                    """,
+                arguments: [at, id.rawValue]
+            )
+        }
+    }
+
+    public func cancel(_ id: EmailID, now: Date) async throws {
+        try await transition(id, from: [.queued, .deferred], now: now, event: .cancelled) { db, at in
+            try db.execute(
+                sql: """
+                    UPDATE emails SET status = 'cancelled', updated_at = ?1, due_at = NULL, next_attempt_at = NULL
+                    WHERE id = ?2
+                    """,
+                arguments: [at, id.rawValue]
+            )
+        }
+    }
+
+    private func transition(
+        _ id: EmailID,
+        from allowed: Set<EmailStatus>,
+        now: Date,
+        event: EmailEvent.Kind,
+        update: @escaping @Sendable (Database, Int64) throws -> Void
+    ) async throws {
+        let at = now.milliseconds
+        try await groupCommit.perform { db in
+            guard let raw = try String.fetchOne(db, sql: "SELECT status FROM emails WHERE id = ?", arguments: [id.rawValue]),
+                let status = EmailStatus(rawValue: raw)
+            else { throw StoreError.notFound }
+            guard allowed.contains(status) else {
+                throw StoreError(.invalidTransition, "the email is \(status.rawValue)")
+            }
+            try update(db, at)
+            try Self.appendEvent(db, emailID: id.rawValue, kind: event, at: at)
+        }
+    }
+
+    public func releaseLeases(owner: String, now: Date) async throws {
+        let at = now.milliseconds
+        try await groupCommit.perform { db in
+            try db.execute(
+                sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?",
+                arguments: [at, owner]
+            )
+        }
+    }
+
+    public func checkWritable() async throws {
+        try await groupCommit.perform { db in
+            try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS herald_probe (x); DELETE FROM herald_probe")
+        }
+    }
+
+    static func appendEvent(
+        _ db: Database, emailID: String, kind: EmailEvent.Kind, at: Int64,
+        attempt: Int? = nil, provider: String? = nil, detail: String? = nil
+    ) throws {
+        try db.execute(
+            sql: "INSERT INTO events (email_id, kind, at, attempt, provider, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [emailID, kind.rawValue, at, attempt, provider, detail]
+        )
+    }
+
+    private static func attempt(from row: Row) -> Attempt {
+        let errorClass: String? = row["error_class"]
+        return Attempt(
+            number: row["number"],
+            provider: row["provider"],
+            startedAt: Date(milliseconds: row["started_at"]),
+            latencyMilliseconds: row["latency_ms"],
+            outcome: Attempt.Outcome(rawValue: row["outcome"]) ?? .failed,
+            errorClass: errorClass.flatMap(ErrorClass.init(rawValue:)),
+            errorCode: row["error_code"],
+            message: row["message"]
+        )
+    }
+
+    private static func event(from row: Row) -> EmailEvent {
+        EmailEvent(
+            kind: EmailEvent.Kind(rawValue: row["kind"]) ?? .queued,
+            at: Date(milliseconds: row["at"]),
+            attempt: row["attempt"],
+            provider: row["provider"],
+            detail: row["detail"]
+        )
+    }
+}
+
+extension Date {
+    var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+
+    init(milliseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}

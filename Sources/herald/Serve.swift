@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import HeraldServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API and the dispatcher in one process.",
+        discussion: """
+            Settings come from flags, then HERALD_* environment variables (HERALD_HTTP_PORT for \
+            http.port), then the configuration file. With none of them Herald listens on \
+            127.0.0.1:8025, keeps its queue in ./herald.db and delivers through two sandbox \
+            providers. docs/configuration.md lists every key.
+            """
+    )
+
+    @Option(help: "A YAML or JSON configuration file (also HERALD_CONFIG).")
+    var config: String?
+
+    @Option(help: "Address to listen on (http.host, default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (http.port, default 8025).")
+    var port: Int?
+
+    @Option(help: "SQLite database file (store.sqlite.path, default herald.db).")
+    var database: String?
+
+    @Option(help: "Deliveries in flight at most (dispatch.concurrency, default 32).")
+    var concurrency: Int?
+
+    @Option(help: "json or text (log.format, default json).")
+    var logFormat: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (log.level, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let flags: [String: String?] = [
+            "config": config,
+            "http.host": host,
+            "http.port": port.map(String.init),
+            "store.sqlite.path": database,
+            "dispatch.concurrency": concurrency.map(String.init),
+            "log.format": logFormat,
+            "log.level": logLevel,
+        ]
+        let configuration: HeraldConfiguration
+        do {
+            let reader = try HeraldConfiguration.reader(flags: flags.compactMapValues { $0 })
+            configuration = try HeraldConfiguration(reader: reader)
+        } catch {
+            FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                configuration.logFormat == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "herald")
+
+        let server: HeraldServer
+        do {
+            server = try await HeraldServer.build(configuration: configuration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("herald: cannot start: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        logger.info(
+            "herald started",
+            metadata: ["http.host": "\(configuration.http.host)", "http.port": "\(configuration.http.port)"]
+        )
+        try await server.run()
+    }
+}
