@@ -107,12 +107,18 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldStoreSQLiteTests",
-            dependencies: ["HeraldStoreSQLite", "HeraldTesting"],
+            dependencies: [
+                "HeraldStoreSQLite", "HeraldTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HeraldDeliveryTests",
-            dependencies: ["HeraldDelivery", "HeraldProviders", "HeraldStoreSQLite", "HeraldTesting"],
+            dependencies: [
+                "HeraldDelivery", "HeraldProviders", "HeraldStoreSQLite", "HeraldTesting",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

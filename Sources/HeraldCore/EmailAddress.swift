@@ -60,7 +60,7 @@ extension EmailAddress {
 
     /// Parses `name@domain`, `Display Name <name@domain>` or `"Quoted, Name" <name@domain>`.
     public init(parsing input: String) throws(ParseError) {
-        if input.contains(where: { $0 == "\r" || $0 == "\n" }) { throw .lineBreak }
+        if input.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) { throw .lineBreak }
         let trimmed = input.trimmingSpaces()
         if trimmed.isEmpty { throw .empty }
 

@@ -12,6 +12,8 @@ public struct HeraldConfiguration: Sendable {
     }
 
     public struct Dispatch: Sendable {
+        /// Off for a node that only accepts emails and leaves delivery to others.
+        public var enabled = true
         public var concurrency = 32
         public var pollInterval: Duration = .milliseconds(250)
         public var leaseDuration: Duration = .seconds(120)
@@ -65,6 +67,7 @@ public struct HeraldConfiguration: Sendable {
         http.port = try settings.int("http.port", default: http.port, in: 0...65535)
         http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
+        dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)
         dispatch.pollInterval = .milliseconds(try settings.int("dispatch.poll_interval_ms", default: 250, in: 1...60_000))
         dispatch.leaseDuration = .seconds(try settings.int("dispatch.lease_seconds", default: 120, in: 1...86_400))
@@ -165,6 +168,15 @@ struct SettingsReader {
             throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
         }
         return value
+    }
+
+    func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let raw = try optionalString(key) else { return defaultValue }
+        switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw ConfigurationError(key: key, problem: "must be true or false, not '\(raw)'")
+        }
     }
 
     func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {

@@ -38,7 +38,7 @@ public struct HeraldServer: Sendable {
         let state = ServiceState()
         let application = makeApplication(
             configuration: configuration, store: store, providers: providers, state: state, clock: clock,
-            services: [dispatcher], onAccepted: { dispatcher.wake() }, logger: logger
+            services: configuration.dispatch.enabled ? [dispatcher] : [], onAccepted: { dispatcher.wake() }, logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(
             services: [

@@ -21,6 +21,10 @@ final class GroupCommit: Sendable {
 
     private let writer: any DatabaseWriter
     private let state = Mutex(State())
+    private let transactions = Atomic<Int>(0)
+
+    /// Transactions committed so far; with concurrent writers, far fewer than operations.
+    var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     init(writer: any DatabaseWriter) {
         self.writer = writer
@@ -66,6 +70,7 @@ final class GroupCommit: Sendable {
                         }
                     }
                 }
+                transactions.add(1, ordering: .relaxed)
             } catch {
                 results = Array(repeating: .failure(error), count: batch.count)
             }

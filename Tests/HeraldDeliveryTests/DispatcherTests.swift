@@ -1,0 +1,221 @@
+import Foundation
+import HeraldCore
+import HeraldProviders
+import HeraldStoreSQLite
+import HeraldTesting
+import Logging
+import ServiceLifecycleTestKit
+import Testing
+
+@testable import HeraldDelivery
+
+/// Delivery rounds against a real SQLite store and sandbox providers, on a clock moved by hand.
+@Suite("Dispatcher")
+struct DispatcherTests {
+    let clock = ManualClock()
+    let primary = SandboxProvider(name: "primary")
+    let secondary = SandboxProvider(name: "secondary")
+    let breaker = CircuitBreaker.Configuration(
+        failureRateThreshold: 0.5, minimumCalls: 3, window: .seconds(30), openDuration: .seconds(60), halfOpenProbes: 1,
+        slowCallThreshold: .seconds(10)
+    )
+    let retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 3, maxAge: .seconds(3600))
+
+    struct Harness {
+        let store: SQLiteEmailStore
+        let router: ProviderRouter
+        let dispatcher: Dispatcher
+        let clock: ManualClock
+
+        func accept(_ count: Int = 1) async throws -> [EmailID] {
+            var ids: [EmailID] = []
+            for _ in 0..<count {
+                let id = EmailID(date: clock.now)
+                try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now))
+                ids.append(id)
+            }
+            return ids
+        }
+
+        /// Leases what is due and runs one round for each.
+        func runRounds() async throws {
+            let leased = try await store.leaseDueEmails(limit: 100, owner: "test", now: clock.now, duration: .seconds(60))
+            for email in leased { await dispatcher.deliver(email) }
+        }
+
+        func email(_ id: EmailID) async throws -> EmailDetail {
+            try #require(try await store.email(id))
+        }
+    }
+
+    func withHarness(
+        timeout: Duration = .seconds(5), concurrency: Int = 4, _ body: (Harness) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
+            let router = ProviderRouter(
+                routes: [
+                    .init(provider: secondary, priority: 2, timeout: timeout),
+                    .init(provider: primary, priority: 1, timeout: timeout),
+                ],
+                breaker: breaker
+            )
+            let dispatcher = Dispatcher(
+                store: store, router: router,
+                configuration: .init(
+                    concurrency: concurrency, pollInterval: .milliseconds(20), leaseDuration: .seconds(60), retryPolicy: retry, owner: "test"
+                ),
+                clock: clock, logger: Logger(label: "test")
+            )
+            try await body(Harness(store: store, router: router, dispatcher: dispatcher, clock: clock))
+        }
+    }
+
+    @Test func `sends through the provider with the lowest priority number`() async throws {
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .sent)
+            #expect(email.provider == "primary")
+            #expect(email.attempts.map(\.provider) == ["primary"])
+        }
+    }
+
+    @Test(arguments: [ErrorClass.transient, .failover, .providerFatal])
+    func `fails over to the next provider in the same round`(failure: ErrorClass) async throws {
+        primary.update(SandboxBehavior(failureRate: 1, failureClass: failure))
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .sent)
+            #expect(email.provider == "secondary")
+            #expect(email.attempts.map(\.provider) == ["primary", "secondary"])
+            #expect(email.attempts[0].errorClass == failure)
+            #expect(email.events.map(\.kind) == [.queued, .attemptStarted, .attemptFailed, .attemptStarted, .sent])
+        }
+    }
+
+    @Test(arguments: [ErrorClass.permanent, .recipient])
+    func `fails at once when the message or a recipient is rejected`(failure: ErrorClass) async throws {
+        primary.update(SandboxBehavior(failureRate: 1, failureClass: failure))
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .failed)
+            #expect(email.attempts.map(\.provider) == ["primary"])
+            #expect(email.failureReason == "\(failure.rawValue):sandbox_\(failure.rawValue)")
+            #expect(secondary.deliveredCount == 0)
+        }
+    }
+
+    @Test func `defers with backoff when no provider takes the email`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        secondary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            let start = clock.now
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .deferred)
+            let next = try #require(email.nextAttemptAt)
+            #expect(next >= start && next <= start.adding(.seconds(30)))
+            #expect(email.failureReason == "transient:sandbox_transient")
+        }
+    }
+
+    @Test func `honours retry-after for the email and the provider`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1, retryAfterSeconds: 120))
+        secondary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let deferred = try await harness.email(id)
+            #expect(try #require(deferred.nextAttemptAt) >= clock.now.adding(.seconds(120)))
+
+            primary.update(SandboxBehavior())
+            secondary.update(SandboxBehavior())
+            let other = try await harness.accept()[0]
+            try await harness.runRounds()
+            // The primary asked for two minutes of quiet: the new email goes to the secondary.
+            #expect(try await harness.email(other).provider == "secondary")
+            clock.advance(by: .seconds(121))
+            try await harness.runRounds()
+            #expect(try await harness.email(id).provider == "primary")
+        }
+    }
+
+    @Test func `fails with the reason once the last round is spent`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        secondary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            let id = try await harness.accept()[0]
+            for _ in 0..<3 {
+                try await harness.runRounds()
+                clock.advance(by: .seconds(901))
+            }
+            let email = try await harness.email(id)
+            #expect(email.status == .failed)
+            #expect(email.failureReason == "max_attempts_reached (last: transient:sandbox_transient)")
+            #expect(email.events.filter { $0.kind == .deferred }.count == 2)
+        }
+    }
+
+    @Test func `skips a provider whose breaker is open and returns to it after a good probe`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            let first = try await harness.accept(3)
+            try await harness.runRounds()
+            #expect(harness.router.statuses(now: clock.now).first?.breakerState == "open")
+
+            let whileOpen = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(whileOpen).attempts.map(\.provider) == ["secondary"])
+
+            primary.update(SandboxBehavior())
+            clock.advance(by: .seconds(60))
+            let probe = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(probe).provider == "primary")
+            #expect(harness.router.statuses(now: clock.now).first?.breakerState == "closed")
+            for id in first { #expect(try await harness.email(id).status == .sent) }
+        }
+    }
+
+    @Test func `records a timeout as ambiguous and waits instead of failing over`() async throws {
+        primary.update(SandboxBehavior(latencyMilliseconds: 5_000))
+        try await withHarness(timeout: .milliseconds(50)) { harness in
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .deferred)
+            #expect(email.attempts.map(\.errorClass) == [.ambiguous])
+            #expect(email.attempts.map(\.errorCode) == ["timeout"])
+            #expect(secondary.deliveredCount == 0)
+        }
+    }
+
+    @Test func `runs as a service, delivers everything due and stops on graceful shutdown`() async throws {
+        try await withHarness(concurrency: 8) { harness in
+            let ids = try await harness.accept(40)
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await harness.dispatcher.run() }
+                    while try await harness.store.emails(status: .sent, limit: 100, after: nil).count < ids.count {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let late = try await harness.accept()[0]
+                    harness.dispatcher.wake()
+                    while try await harness.email(late).status != .sent {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+            #expect(primary.deliveredCount == ids.count + 1)
+        }
+    }
+}

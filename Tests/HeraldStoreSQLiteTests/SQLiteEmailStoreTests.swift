@@ -1,0 +1,218 @@
+import Foundation
+import GRDB
+import HeraldCore
+import HeraldTesting
+import Testing
+
+@testable import HeraldStoreSQLite
+
+@Suite("SQLite email store")
+struct SQLiteEmailStoreTests {
+    let clock = ManualClock()
+
+    func withStore<T>(_ body: (SQLiteEmailStore, URL) async throws -> T) async throws -> T {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
+            return try await body(store, directory)
+        }
+    }
+
+    func accept(_ store: SQLiteEmailStore) async throws -> EmailID {
+        let id = EmailID(date: clock.now)
+        try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now))
+        return id
+    }
+
+    func lease(_ store: SQLiteEmailStore, owner: String = "node-a", seconds: Int64 = 60) async throws -> [LeasedEmail] {
+        try await store.leaseDueEmails(limit: 10, owner: owner, now: clock.now, duration: .seconds(seconds))
+    }
+
+    @Test func `commits with synchronous FULL`() async throws {
+        try await withStore { store, _ in
+            let level = try store.synchronousLevel()
+            #expect(level == 2)
+        }
+    }
+
+    @Test func `stores an accepted email as queued with its first event`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let email = try #require(try await store.email(id))
+            #expect(email.status == .queued)
+            #expect(email.message == .sample())
+            #expect(email.events.map(\.kind) == [.queued])
+        }
+    }
+
+    @Test func `group-commits concurrent inserts into fewer transactions`() async throws {
+        try await withStore { store, _ in
+            let before = store.groupCommit.transactionCount
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<300 {
+                    group.addTask { _ = try await accept(store) }
+                }
+                try await group.waitForAll()
+            }
+            let transactions = store.groupCommit.transactionCount - before
+            #expect(try await store.emails(status: .queued, limit: 200, after: nil).count == 200)
+            #expect(transactions < 300)
+        }
+    }
+
+    @Test func `leases due emails once until the lease expires`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let first = try await lease(store)
+            #expect(first.map(\.id) == [id])
+            #expect(first[0].round == 1)
+            #expect(try await lease(store, owner: "node-b").isEmpty)
+            clock.advance(by: .seconds(61))
+            let second = try await lease(store, owner: "node-b")
+            #expect(second.map(\.id) == [id])
+            #expect(second[0].leaseToken > first[0].leaseToken)
+            #expect(second[0].round == 2)
+        }
+    }
+
+    @Test func `does not lease deferred emails before their time`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            let later = clock.now.adding(.seconds(30))
+            try await store.record(
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .deferred(until: later, reason: "x"), at: clock.now)
+            )
+            #expect(try await lease(store).isEmpty)
+            clock.advance(by: .seconds(30))
+            #expect(try await lease(store).map(\.id) == [id])
+        }
+    }
+
+    @Test func `records attempts and the outcome in the history`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            func progress(_ attempt: Attempt?, _ next: DeliveryProgress.Next) -> DeliveryProgress {
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: attempt, next: next, at: clock.now)
+            }
+            try await store.record(progress(nil, .attempt(number: 1, provider: "a")))
+            let failed = Attempt(
+                number: 1, provider: "a", startedAt: clock.now, latencyMilliseconds: 12, outcome: .failed,
+                errorClass: .transient, errorCode: "http_503", message: "unavailable"
+            )
+            try await store.record(progress(failed, .attempt(number: 2, provider: "b")))
+            let sent = Attempt(number: 2, provider: "b", startedAt: clock.now, latencyMilliseconds: 8, outcome: .sent)
+            try await store.record(progress(sent, .sent(provider: "b", providerMessageID: "b-1")))
+
+            let email = try #require(try await store.email(id))
+            #expect(email.status == .sent)
+            #expect(email.provider == "b")
+            #expect(email.providerMessageID == "b-1")
+            #expect(email.attempts == [failed, sent])
+            #expect(email.events.map(\.kind) == [.queued, .attemptStarted, .attemptFailed, .attemptStarted, .sent])
+        }
+    }
+
+    @Test func `refuses progress under a lease that has passed on`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let stale = try await lease(store)[0]
+            clock.advance(by: .seconds(61))
+            _ = try await lease(store, owner: "node-b")
+            await #expect(throws: StoreError.leaseLost) {
+                try await store.record(
+                    DeliveryProgress(emailID: id, leaseToken: stale.leaseToken, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
+                )
+            }
+        }
+    }
+
+    @Test func `records an attempt cut short by an expired lease as ambiguous`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            try await store.record(
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "a"), at: clock.now)
+            )
+            clock.advance(by: .seconds(61))
+            let again = try await lease(store, owner: "node-b")
+            #expect(again.first?.attemptsSoFar == 1)
+            let email = try #require(try await store.email(id))
+            #expect(email.attempts.count == 1)
+            #expect(email.attempts[0].errorClass == .ambiguous)
+            #expect(email.attempts[0].provider == "a")
+            #expect(email.events.last?.kind == .attemptFailed)
+        }
+    }
+
+    @Test func `hands back a previous process's leases when it opens`() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("herald.db").path
+            var id: EmailID
+            do {
+                let store = try SQLiteEmailStore.open(path: path, now: clock.now)
+                id = try await accept(store)
+                #expect(try await lease(store, seconds: 3600).count == 1)
+            }
+            let reopened = try SQLiteEmailStore.open(path: path, now: clock.now)
+            #expect(try await lease(reopened).map(\.id) == [id])
+        }
+    }
+
+    @Test func `refuses a second process on the same file`() async throws {
+        try await withStore { _, directory in
+            #expect(throws: StoreError.self) {
+                try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path)
+            }
+        }
+    }
+
+    @Test func `keeps history append-only`() async throws {
+        try await withStore { store, _ in
+            _ = try await accept(store)
+            await #expect(throws: DatabaseError.self) {
+                try await store.pool.write { try $0.execute(sql: "UPDATE events SET kind = 'sent'") }
+            }
+            await #expect(throws: DatabaseError.self) {
+                try await store.pool.write { try $0.execute(sql: "DELETE FROM events") }
+            }
+        }
+    }
+
+    @Test func `retries only failed emails and cancels only waiting ones`() async throws {
+        try await withStore { store, _ in
+            let id = try await accept(store)
+            await #expect(throws: StoreError(.invalidTransition, "the email is queued")) { try await store.retry(id, now: clock.now) }
+            let leased = try await lease(store)[0]
+            await #expect(throws: StoreError.self) { try await store.cancel(id, now: clock.now) }
+            try await store.record(
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
+            )
+            try await store.retry(id, now: clock.now)
+            #expect(try await store.email(id)?.status == .queued)
+            #expect(try await lease(store).first?.round == 1)
+
+            let other = try await accept(store)
+            try await store.cancel(other, now: clock.now)
+            let cancelled = try #require(try await store.email(other))
+            #expect(cancelled.status == .cancelled)
+            #expect(cancelled.events.map(\.kind) == [.queued, .cancelled])
+            await #expect(throws: StoreError.notFound) { try await store.cancel(EmailID(), now: clock.now) }
+        }
+    }
+
+    @Test func `lists newest first in pages`() async throws {
+        try await withStore { store, _ in
+            var ids: [EmailID] = []
+            for _ in 0..<5 {
+                ids.append(try await accept(store))
+                clock.advance(by: .milliseconds(2))
+            }
+            let first = try await store.emails(status: nil, limit: 2, after: nil)
+            #expect(first.map(\.id) == [ids[4], ids[3]])
+            let second = try await store.emails(status: nil, limit: 2, after: first.last?.id)
+            #expect(second.map(\.id) == [ids[2], ids[1]])
+            #expect(try await store.emails(status: .sent, limit: 10, after: nil).isEmpty)
+        }
+    }
+}
