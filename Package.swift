@@ -124,8 +124,10 @@ let package = Package(
         .testTarget(
             name: "HeraldAPITests",
             dependencies: [
-                "HeraldAPI", "HeraldServer", "HeraldTesting",
+                "HeraldAPI", "HeraldServer", "HeraldTesting", "HeraldStoreSQLite", "HeraldProviders", "HeraldDelivery",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -15,6 +15,10 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
             return try Self.apiError(for: error).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            // Errors of Hummingbird's dependencies that carry a status, such as NIO's
+            // too-many-bytes error from collecting a body over the limit.
+            return try Self.apiError(for: HTTPError(error.status)).response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
             return try APIError(.internalServerError, code: "internal_error", message: "Herald could not handle the request")

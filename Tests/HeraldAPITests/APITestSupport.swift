@@ -1,0 +1,93 @@
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldStoreSQLite
+import HeraldTesting
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+@testable import HeraldServer
+
+/// An application wired as `herald serve` wires it, on a temporary SQLite store, with a
+/// sandbox provider and a file provider.
+struct APIHarness {
+    let store: SQLiteEmailStore
+    let state: ServiceState
+    let providers: ProviderRegistry
+    let clock: ManualClock
+
+    static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock(Date())
+            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
+            var configuration = HeraldConfiguration()
+            configuration.http.maxBodyBytes = maxBodyBytes
+            let providers = try ProviderRegistry(
+                settings: [
+                    .init(name: "sandbox", priority: 1, timeout: .seconds(5), kind: .sandbox(.init())),
+                    .init(name: "files", priority: 2, timeout: .seconds(5), kind: .file(directory: directory.appendingPathComponent("out").path)),
+                ],
+                breaker: .init(),
+                clock: clock
+            )
+            let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
+            let application = HeraldServer.makeApplication(
+                configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
+                services: [], onAccepted: {}, logger: Logger(label: "test")
+            )
+            try await application.test(.router) { client in try await body(harness, client) }
+        }
+    }
+
+    /// Drives an accepted email to `failed`, as a dispatcher would after a permanent rejection.
+    func fail(_ id: EmailID) async throws {
+        let leased = try await store.leaseDueEmails(limit: 100, owner: "test", now: clock.now, duration: .seconds(60))
+        let lease = try #require(leased.first { $0.id == id })
+        try await store.record(
+            DeliveryProgress(emailID: id, leaseToken: lease.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
+        )
+    }
+}
+
+extension TestClientProtocol {
+    func post(_ uri: String, json: String, contentType: String = "application/json") async throws -> TestResponse {
+        try await execute(uri: uri, method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+    }
+
+    func put(_ uri: String, json: String) async throws -> TestResponse {
+        try await execute(uri: uri, method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+    }
+
+    func get(_ uri: String) async throws -> TestResponse {
+        try await execute(uri: uri, method: .get)
+    }
+
+    /// Sends a valid email and returns its id.
+    func accept(_ json: String = APIFixtures.validEmail) async throws -> EmailID {
+        let response = try await post("/v1/emails", json: json)
+        #expect(response.status == .accepted)
+        let id = try #require(response.json["id"] as? String)
+        return try #require(EmailID(id))
+    }
+}
+
+extension TestResponse {
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    /// The `error` object of an error answer.
+    var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+
+    /// `field: code` for each detail of an error answer.
+    var problems: Set<String> {
+        Set(((error["details"] as? [[String: Any]]) ?? []).map { "\($0["field"] as? String ?? ""): \($0["code"] as? String ?? "")" })
+    }
+}
+
+enum APIFixtures {
+    static let validEmail = #"{"from":"Ada Lovelace <ada@example.org>","to":["bob@example.com"],"subject":"Hi","text":"Hello"}"#
+}

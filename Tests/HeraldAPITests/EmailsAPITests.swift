@@ -1,0 +1,224 @@
+import Foundation
+import HeraldCore
+import HeraldAPI
+import Hummingbird
+import HummingbirdTesting
+import HeraldStoreSQLite
+import HeraldTesting
+import Testing
+
+@testable import HeraldServer
+
+@Suite("Emails API")
+struct EmailsAPITests {
+    @Test func `accepts an email with 202, its id and its location once stored`() async throws {
+        try await APIHarness.run { harness, client in
+            let response = try await client.post(
+                "/v1/emails",
+                json: """
+                    {"from": "Ada <ada@example.org>", "to": ["Bob <bob@example.com>", "jürgen@bücher.de"], "cc": ["c@example.com"],
+                     "bcc": ["d@example.com"], "reply_to": "r@example.com", "subject": "Grüße", "text": "Hi", "html": "<p>Hi</p>",
+                     "headers": {"X-Campaign": "spring"}, "tags": ["welcome"], "metadata": {"user": "42"},
+                     "attachments": [{"filename": "a.txt", "content": "aGVsbG8=", "content_type": "text/plain"}]}
+                    """
+            )
+            #expect(response.status == .accepted)
+            let id = try #require((response.json["id"] as? String).flatMap(EmailID.init))
+            #expect(response.json["status"] as? String == "queued")
+            #expect(response.headers[.location] == "/v1/emails/\(id)")
+            let stored = try #require(try await harness.store.email(id))
+            #expect(stored.status == .queued)
+            #expect(stored.message.to.map(\.address) == ["bob@example.com", "jürgen@bücher.de"])
+            #expect(stored.message.attachments.first?.content == Data("hello".utf8))
+            #expect(stored.message.replyTo.map(\.address) == ["r@example.com"])
+        }
+    }
+
+    @Test func `answers 400 to malformed JSON`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails", json: #"{"from": "#)
+            #expect(response.status == .badRequest)
+            #expect(response.error["code"] as? String == "malformed_json")
+        }
+    }
+
+    @Test func `lists every field problem at once with 422`() async throws {
+        try await APIHarness.run { harness, client in
+            let response = try await client.post(
+                "/v1/emails",
+                json: """
+                    {"from": "not an address", "to": ["ok@example.com", 7, "bad@"], "subject": "a\\r\\nBcc: x@evil.com",
+                     "headers": {"Message-ID": "<x@y>", "X-Ok": "fine\\nInjected: yes", "Bad Name": "v"},
+                     "attachments": [{"filename": "a.txt", "content": "%%%"}], "tags": "x", "colour": "blue"}
+                    """
+            )
+            #expect(response.status == .unprocessableContent)
+            #expect(response.error["code"] as? String == "validation_failed")
+            #expect(
+                response.problems == [
+                    "from: invalid_address", "to[1]: invalid_type", "to[2]: invalid_address", "subject: line_break",
+                    "text: required", "headers.Message-ID: reserved_header", "headers.X-Ok: line_break",
+                    "headers.Bad Name: invalid_header_name", "attachments[0].content: invalid_base64", "tags: invalid_type",
+                    "colour: unknown_field",
+                ]
+            )
+            #expect(try await harness.store.emails(status: nil, limit: 10, after: nil).isEmpty)
+        }
+    }
+
+    @Test func `rejects line breaks in display names`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post(
+                "/v1/emails", json: #"{"from": "Ada\r\nBcc: x@evil.com <ada@example.org>", "to": ["b@example.com"], "text": "x"}"#
+            )
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == ["from: line_break"])
+        }
+    }
+
+    @Test func `answers 422 to a body that is not an object`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails", json: "[1, 2]")
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == [": invalid_type"])
+        }
+    }
+
+    @Test func `answers 413 to a body over the limit`() async throws {
+        try await APIHarness.run(maxBodyBytes: 2048) { _, client in
+            let big = String(repeating: "x", count: 4096)
+            let response = try await client.post("/v1/emails", json: #"{"from":"a@example.org","to":["b@example.org"],"text":"\#(big)"}"#)
+            #expect(response.status == .contentTooLarge)
+            #expect(response.error["code"] as? String == "payload_too_large")
+        }
+    }
+
+    @Test(arguments: ["text/plain", "application/x-www-form-urlencoded", ""])
+    func `answers 415 to anything but JSON`(contentType: String) async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails", json: APIFixtures.validEmail, contentType: contentType)
+            #expect(response.status == .unsupportedMediaType)
+            #expect(response.error["code"] as? String == "unsupported_media_type")
+        }
+    }
+
+    @Test func `accepts JSON with a charset`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails", json: APIFixtures.validEmail, contentType: "application/json; charset=utf-8")
+            #expect(response.status == .accepted)
+        }
+    }
+
+    @Test func `shows an email with its attempts and events`() async throws {
+        try await APIHarness.run { harness, client in
+            let id = try await client.accept()
+            let leased = try await harness.store.leaseDueEmails(limit: 1, owner: "t", now: harness.clock.now, duration: .seconds(60))[0]
+            try await harness.store.record(
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "sandbox"), at: harness.clock.now)
+            )
+            let attempt = Attempt(number: 1, provider: "sandbox", startedAt: harness.clock.now, latencyMilliseconds: 3, outcome: .sent)
+            try await harness.store.record(
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: attempt, next: .sent(provider: "sandbox", providerMessageID: "m-1"), at: harness.clock.now)
+            )
+            let response = try await client.get("/v1/emails/\(id)")
+            #expect(response.status == .ok)
+            let json = response.json
+            #expect(json["status"] as? String == "sent")
+            #expect(json["provider"] as? String == "sandbox")
+            #expect(json["provider_message_id"] as? String == "m-1")
+            #expect(json["created_at"] is String && json["updated_at"] is String)
+            let attempts = try #require(json["attempts"] as? [[String: Any]])
+            #expect(attempts.count == 1)
+            #expect(attempts[0]["provider"] as? String == "sandbox")
+            #expect(attempts[0]["latency_ms"] as? Int == 3)
+            #expect(attempts[0]["outcome"] as? String == "sent")
+            #expect(attempts[0]["started_at"] is String)
+            let events = try #require(json["events"] as? [[String: Any]])
+            #expect(events.map { $0["type"] as? String } == ["queued", "attempt_started", "sent"])
+        }
+    }
+
+    @Test(arguments: ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "not-an-id"])
+    func `answers 404 with the error shape for an unknown email`(id: String) async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.get("/v1/emails/\(id)")
+            #expect(response.status == .notFound)
+            #expect(response.error["code"] as? String == "not_found")
+        }
+    }
+
+    @Test func `answers 404 with the error shape for an unknown route`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.get("/v2/nothing")
+            #expect(response.status == .notFound)
+            #expect(response.error["code"] as? String == "not_found")
+        }
+    }
+
+    @Test func `lists newest first with a cursor and a status filter`() async throws {
+        try await APIHarness.run { harness, client in
+            var ids: [EmailID] = []
+            for _ in 0..<3 {
+                ids.append(try await client.accept())
+                harness.clock.advance(by: .milliseconds(2))
+            }
+            try await harness.fail(ids[1])
+            let page = try await client.get("/v1/emails?limit=2")
+            #expect(page.status == .ok)
+            let data = try #require(page.json["data"] as? [[String: Any]])
+            #expect(data.map { $0["id"] as? String } == [ids[2].rawValue, ids[1].rawValue])
+            let cursor = try #require(page.json["next_cursor"] as? String)
+            let next = try await client.get("/v1/emails?limit=2&cursor=\(cursor)")
+            #expect((next.json["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[0].rawValue])
+            #expect(next.json["next_cursor"] is NSNull)
+            let failed = try await client.get("/v1/emails?status=failed")
+            #expect((failed.json["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[1].rawValue])
+        }
+    }
+
+    @Test func `answers 422 to bad list parameters`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.get("/v1/emails?status=lost&limit=0&cursor=zzz")
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == ["status: invalid_value", "limit: invalid_value", "cursor: invalid_value"])
+        }
+    }
+
+    @Test func `retries a failed email and refuses others with 409`() async throws {
+        try await APIHarness.run { harness, client in
+            let id = try await client.accept()
+            let early = try await client.post("/v1/emails/\(id)/retry", json: "")
+            #expect(early.status == .conflict)
+            #expect(early.error["code"] as? String == "invalid_state")
+            try await harness.fail(id)
+            let retried = try await client.post("/v1/emails/\(id)/retry", json: "")
+            #expect(retried.status == .accepted)
+            let email = try await client.get("/v1/emails/\(id)").json
+            #expect(email["status"] as? String == "queued")
+            #expect((email["events"] as? [[String: Any]])?.map { $0["type"] as? String } == ["queued", "failed", "retried"])
+        }
+    }
+
+    @Test func `cancels a queued email and refuses a second cancel with 409`() async throws {
+        try await APIHarness.run { _, client in
+            let id = try await client.accept()
+            let cancelled = try await client.post("/v1/emails/\(id)/cancel", json: "")
+            #expect(cancelled.status == .ok)
+            #expect(cancelled.json["status"] as? String == "cancelled")
+            let again = try await client.post("/v1/emails/\(id)/cancel", json: "")
+            #expect(again.status == .conflict)
+            let unknown = try await client.post("/v1/emails/\(EmailID())/cancel", json: "")
+            #expect(unknown.status == .notFound)
+        }
+    }
+
+    @Test func `refuses new emails with 503 while draining`() async throws {
+        try await APIHarness.run { harness, client in
+            harness.state.startDraining()
+            let response = try await client.post("/v1/emails", json: APIFixtures.validEmail)
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.error["code"] as? String == "shutting_down")
+            #expect(response.headers[.retryAfter] == "5")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import HeraldCore
+import HeraldDelivery
+import HeraldProviders
+import HeraldAPI
+import Hummingbird
+import HummingbirdTesting
+import HeraldStoreSQLite
+import HeraldTesting
+import Testing
+
+@testable import HeraldServer
+
+@Suite("Health and provider API")
+struct SystemAPITests {
+    @Test func `reports liveness and readiness, and 503 once draining`() async throws {
+        try await APIHarness.run { harness, client in
+            #expect(try await client.get("/healthz").status == .ok)
+            #expect(try await client.get("/readyz").status == .ok)
+            harness.state.startDraining()
+            let draining = try await client.get("/readyz")
+            #expect(draining.status == .serviceUnavailable)
+            #expect(draining.json["status"] as? String == "draining")
+            #expect(try await client.get("/healthz").status == .ok)
+        }
+    }
+
+    @Test func `lists providers with their breaker state and recent health`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.get("/v1/providers")
+            #expect(response.status == .ok)
+            let providers = try #require(response.json["data"] as? [[String: Any]])
+            #expect(providers.map { $0["name"] as? String } == ["sandbox", "files"])
+            #expect(providers.map { $0["type"] as? String } == ["sandbox", "file"])
+            #expect(providers.map { $0["breaker_state"] as? String } == ["closed", "closed"])
+            #expect((providers[0]["recent"] as? [String: Any])?["calls"] as? Int == 0)
+        }
+    }
+
+    @Test func `changes a sandbox provider's behaviour at run time`() async throws {
+        try await APIHarness.run { harness, client in
+            let response = try await client.put(
+                "/v1/admin/providers/sandbox/sandbox", json: #"{"failure_rate": 1, "failure_class": "permanent", "latency_ms": 5}"#
+            )
+            #expect(response.status == .ok)
+            #expect(response.json["failure_class"] as? String == "permanent")
+            let sandbox = try #require(harness.providers.router.routes.first?.provider as? SandboxProvider)
+            #expect(sandbox.behavior == SandboxBehavior(latencyMilliseconds: 5, failureRate: 1, failureClass: .permanent))
+        }
+    }
+
+    @Test func `refuses bad sandbox settings`() async throws {
+        try await APIHarness.run { _, client in
+            let invalid = try await client.put("/v1/admin/providers/sandbox/sandbox", json: #"{"failure_rate": 2, "latency_ms": -1}"#)
+            #expect(invalid.status == .unprocessableContent)
+            #expect(invalid.problems == ["failure_rate: invalid_value", "latency_ms: invalid_value"])
+            let wrongType = try await client.put("/v1/admin/providers/sandbox/sandbox", json: #"{"failure_class": "sometimes"}"#)
+            #expect(wrongType.status == .unprocessableContent)
+            #expect(wrongType.problems == ["failure_class: invalid_value"])
+            let malformed = try await client.put("/v1/admin/providers/sandbox/sandbox", json: "{")
+            #expect(malformed.status == .badRequest)
+            #expect(try await client.put("/v1/admin/providers/nobody/sandbox", json: "{}").status == .notFound)
+            let notSandbox = try await client.put("/v1/admin/providers/files/sandbox", json: "{}")
+            #expect(notSandbox.status == .conflict)
+            #expect(notSandbox.error["code"] as? String == "not_a_sandbox")
+        }
+    }
+}
