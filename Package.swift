@@ -132,10 +132,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HeraldServerTests",
+            dependencies: ["HeraldServer", "HeraldCore", "HeraldTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HeraldEndToEndTests",
             dependencies: [
-                "HeraldCore",
+                "HeraldCore", "HeraldTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,214 @@
+import Foundation
+import HeraldTesting
+import NIOHTTP1
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built binary, kills it, restarts it and checks what clients were promised.
+@Suite("End to end", .serialized)
+struct EndToEndTests {
+    @Test func `every email answered 202 is sent after kill -9 under load`() async throws {
+        try await withTemporaryDirectory { directory in
+            let outbox = directory.appendingPathComponent("outbox")
+            let config = """
+                dispatch:
+                  concurrency: 16
+                providers:
+                  - name: files
+                    type: file
+                    directory: \(outbox.path)
+                """
+            let first = try await HeraldProcess(directory: directory, config: config)
+            let accepted = AcceptedIDs()
+            let total = 1000
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // 32 clients submit 1,000 emails between them; the process dies part way through.
+                for client in 0..<32 {
+                    group.addTask {
+                        for index in stride(from: client, to: total, by: 32) {
+                            // Once the process is gone every client stops at its first failed request.
+                            guard let response = try? await first.send(Fixtures.email(index)) else { break }
+                            if response.status == 202, let id = response.body["id"] as? String { accepted.add(id) }
+                        }
+                    }
+                }
+                group.addTask {
+                    while accepted.count < total / 2 { try await Task.sleep(for: .milliseconds(5)) }
+                    first.signal(SIGKILL)
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await first.waitForExit() == SIGKILL)
+            let promised = accepted.ids
+            #expect(promised.count >= total / 2 && promised.count < total)
+
+            let second = try await HeraldProcess(directory: directory, config: config)
+            try await second.waitUntil(promised, are: "sent", timeout: .seconds(120))
+
+            // A delivery is a file; an email delivered twice must show why in its history.
+            let files = try FileManager.default.contentsOfDirectory(atPath: outbox.path).filter { $0.hasSuffix(".eml") }
+            let deliveries = Dictionary(grouping: files) { String($0.prefix(26)) }
+            for id in promised { #expect(deliveries[id] != nil, "no delivery of \(id)") }
+            for (id, copies) in deliveries where copies.count > 1 {
+                let attempts = try await second.email(id)["attempts"] as? [[String: Any]] ?? []
+                #expect(attempts.contains { $0["error_class"] as? String == "ambiguous" }, "\(id) was delivered \(copies.count) times")
+            }
+            second.signal(SIGTERM)
+            #expect(try await second.waitForExit() == 0)
+        }
+    }
+
+    @Test func `fails over while the primary fails and returns to it once healed`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = """
+                retry:
+                  base_seconds: 0.2
+                  cap_seconds: 1
+                breaker:
+                  minimum_calls: 5
+                  open_seconds: 1
+                  half_open_probes: 1
+                providers:
+                  - name: primary
+                    type: sandbox
+                    failure_rate: 1
+                    failure_class: transient
+                  - name: secondary
+                    type: sandbox
+                """
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            var ids: [String] = []
+            for index in 0..<30 {
+                let response = try await herald.send(Fixtures.email(index))
+                ids.append(try #require(response.body["id"] as? String))
+            }
+            try await herald.waitUntil(ids, are: "sent")
+            for id in ids { #expect(try await herald.email(id)["provider"] as? String == "secondary") }
+            let primaryAttempts = try await ids.asyncCount { id in
+                let attempts = try await herald.email(id)["attempts"] as? [[String: Any]] ?? []
+                return attempts.contains { $0["provider"] as? String == "primary" }
+            }
+            // The breaker opened after its minimum of calls: later emails never tried the primary.
+            #expect(primaryAttempts < ids.count)
+            #expect(try await herald.providers().first?["breaker_state"] as? String == "open")
+
+            let healed = try await HTTP.shared.request(.PUT, "\(herald.baseURL)/v1/admin/providers/primary/sandbox", json: "{}")
+            #expect(healed.status == 200)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var returned = false
+            while !returned && ContinuousClock.now < deadline {
+                let id = try #require(try await herald.send(Fixtures.email(99)).body["id"] as? String)
+                try await herald.waitUntil([id], are: "sent")
+                returned = try await herald.email(id)["provider"] as? String == "primary"
+                if !returned { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(returned, "traffic did not return to the healed primary")
+            #expect(try await herald.providers().first?["breaker_state"] as? String == "closed")
+
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+            // Logs carry ids, never addresses, subjects or bodies.
+            let log = herald.log
+            #expect(log.contains(ids[0]))
+            #expect(!log.contains("herald-test.example"))
+            #expect(!log.contains(Fixtures.subject))
+            #expect(!log.contains(Fixtures.body))
+        }
+    }
+
+    @Test func `drains on SIGTERM, exits 0 and loses nothing`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = """
+                shutdown:
+                  drain_seconds: 1
+                providers:
+                  - name: slow
+                    type: sandbox
+                    latency_ms: 300
+                """
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            var ids: [String] = []
+            for index in 0..<20 {
+                ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String))
+            }
+            herald.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+            let ready = try await HTTP.shared.request(.GET, "\(herald.baseURL)/readyz")
+            #expect(ready.status == 503)
+            let refused = try await herald.send(Fixtures.email(0))
+            #expect(refused.status == 503)
+            #expect(try await herald.waitForExit() == 0)
+
+            let restarted = try await HeraldProcess(directory: directory, config: config)
+            try await restarted.waitUntil(ids, are: "sent")
+            restarted.signal(SIGTERM)
+            #expect(try await restarted.waitForExit() == 0)
+        }
+    }
+
+    @Test func `stops with exit code 2 and the key named on a bad setting`() async throws {
+        try await withTemporaryDirectory { directory in
+            let process = Process()
+            process.executableURL = HeraldProcess.binary
+            process.arguments = ["serve", "--port", "1"]
+            process.currentDirectoryURL = directory
+            process.environment = ["HERALD_RETRY_MAX_ATTEMPTS": "lots"]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 2)
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(message.contains("retry.max_attempts"))
+            #expect(message.contains("lots"))
+        }
+    }
+
+    @Test func `sends and shows an email from the command line`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(directory: directory, config: "{}")
+            let id = try run(["send", "--server", herald.baseURL, "--from", "ada@example.org", "--to", "bob@example.com", "--subject", "Hi", "--text", "Hello"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(id.count == 26)
+            try await herald.waitUntil([id], are: "sent")
+            let status = try run(["status", "--server", herald.baseURL, id])
+            #expect(status.contains("\"status\" : \"sent\""))
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+
+    private func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = HeraldProcess.binary
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Ids of emails that got a 202, collected from many client tasks.
+final class AcceptedIDs: Sendable {
+    private let storage = Mutex<[String]>([])
+    func add(_ id: String) { storage.withLock { $0.append(id) } }
+    var ids: [String] { storage.withLock { $0 } }
+    var count: Int { storage.withLock { $0.count } }
+}
+
+extension Sequence where Element: Sendable {
+    func asyncCount(where predicate: (Element) async throws -> Bool) async rethrows -> Int {
+        var count = 0
+        for element in self where try await predicate(element) { count += 1 }
+        return count
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import HeraldCore
+import HeraldServer
+import HeraldTesting
+import Testing
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    func load(file: String? = nil, environment: [String: String] = [:], flags: [String: String] = [:]) async throws -> HeraldConfiguration {
+        try await withTemporaryDirectory { directory in
+            var flags = flags
+            if let file {
+                let path = directory.appendingPathComponent("herald.yaml")
+                try file.write(to: path, atomically: true, encoding: .utf8)
+                flags["config"] = path.path
+            }
+            return try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: flags, environment: environment))
+        }
+    }
+
+    func problem(file: String? = nil, environment: [String: String] = [:]) async throws -> ConfigurationError? {
+        do {
+            _ = try await load(file: file, environment: environment)
+            return nil
+        } catch let error as ConfigurationError {
+            return error
+        }
+    }
+
+    @Test func `runs with no settings on loopback, SQLite and two sandboxes`() async throws {
+        let configuration = try await load()
+        #expect(configuration.http.host == "127.0.0.1")
+        #expect(configuration.http.port == 8025)
+        #expect(configuration.sqlitePath == "herald.db")
+        #expect(configuration.retry == .exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600)))
+        #expect(configuration.providers.map(\.name) == ["sandbox-primary", "sandbox-secondary"])
+    }
+
+    @Test func `flags override the environment, which overrides the file`() async throws {
+        let file = """
+            http:
+              port: 9000
+              host: 0.0.0.0
+            dispatch:
+              concurrency: 8
+            """
+        let configuration = try await load(
+            file: file, environment: ["HERALD_HTTP_PORT": "9100", "HERALD_DISPATCH_CONCURRENCY": "12"], flags: ["http.port": "9200"]
+        )
+        #expect(configuration.http.port == 9200)
+        #expect(configuration.http.host == "0.0.0.0")
+        #expect(configuration.dispatch.concurrency == 12)
+    }
+
+    @Test func `reads a list of providers, each overridable by position from the environment`() async throws {
+        let file = """
+            providers:
+              - name: primary
+                type: sandbox
+                priority: 5
+                latency_ms: 20
+                failure_rate: 0.25
+                failure_class: failover
+              - name: outbox
+                type: file
+                directory: /tmp/outbox
+                timeout_seconds: 2
+            """
+        let configuration = try await load(file: file, environment: ["HERALD_PROVIDERS_0_LATENCY_MS": "40"])
+        #expect(configuration.providers.map(\.name) == ["primary", "outbox"])
+        #expect(configuration.providers.map(\.priority) == [5, 2])
+        guard case .sandbox(let behavior) = configuration.providers[0].kind else {
+            Issue.record("expected a sandbox")
+            return
+        }
+        #expect(behavior == SandboxBehavior(latencyMilliseconds: 40, failureRate: 0.25, failureClass: .failover))
+        #expect(configuration.providers[1].timeout == .seconds(2))
+    }
+
+    @Test func `reads JSON files too`() async throws {
+        let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
+        #expect(configuration.retry.base == .milliseconds(1500))
+        #expect(configuration.retry.maxAttempts == 4)
+    }
+
+    @Test(arguments: [
+        ("http:\n  port: 99999\n", "http.port"),
+        ("retry:\n  max_attempts: many\n", "retry.max_attempts"),
+        ("dispatch:\n  enabled: maybe\n", "dispatch.enabled"),
+        ("log:\n  format: xml\n", "log.format"),
+        ("providers:\n  - name: x\n    type: carrier-pigeon\n", "providers.0.type"),
+        ("providers:\n  - name: x\n    type: file\n", "providers.0.directory"),
+        ("providers:\n  - type: sandbox\n", "providers.0.name"),
+        ("providers:\n  - {name: a, type: sandbox}\n  - {name: a, type: sandbox}\n", "providers.1.name"),
+        ("providers:\n  - {name: a, type: sandbox, failure_class: often}\n", "providers.0.failure_class"),
+        ("[1, 2]", "config"),
+        ("key: [unclosed", "config"),
+    ])
+    func `names the key of a setting it cannot use`(file: String, key: String) async throws {
+        let error = try #require(try await problem(file: file))
+        #expect(error.key == key)
+    }
+
+    @Test func `names the key of a bad environment variable`() async throws {
+        let error = try #require(try await problem(environment: ["HERALD_BREAKER_FAILURE_RATE": "2"]))
+        #expect(error.key == "breaker.failure_rate")
+        #expect(error.description.contains("from 0.01 to 1.0"))
+    }
+}
