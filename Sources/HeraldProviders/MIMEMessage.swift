@@ -107,16 +107,22 @@ public enum MIMEMessage {
     }
 
     /// Folds a header line at spaces so that no line passes 78 characters where it can help it.
+    /// The first line keeps the field name and at least one word of the value.
     static func fold(_ line: String) -> String {
         guard line.utf8.count > 78 else { return line }
         var output = ""
         var current = ""
+        var wordsOnLine = 0
+        var minimumWords = 2
         for word in line.split(separator: " ", omittingEmptySubsequences: false) {
-            if !current.isEmpty, current.utf8.count + 1 + word.utf8.count > 78 {
+            if wordsOnLine >= minimumWords, current.utf8.count + 1 + word.utf8.count > 78 {
                 output += current + "\r\n"
                 current = " " + word
+                wordsOnLine = 1
+                minimumWords = 1
             } else {
-                current += current.isEmpty ? String(word) : " " + word
+                current += wordsOnLine == 0 ? String(word) : " " + word
+                wordsOnLine += 1
             }
         }
         return output + current
