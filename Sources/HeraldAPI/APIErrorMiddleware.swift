@@ -29,7 +29,8 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func apiError(for error: HTTPError) -> APIError {
         switch error.status {
         case .notFound: APIError(.notFound, code: "not_found", message: "no such resource")
-        case .contentTooLarge: APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than this server accepts")
+        case .contentTooLarge:
+            APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than this server accepts")
         case .methodNotAllowed: APIError(.methodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here")
         default:
             APIError(

@@ -180,7 +180,8 @@ private struct FieldReader {
             }
             let filename = singleLine(object["filename"], field: "\(field).filename", maxLength: 255)
             if filename == nil, object["filename"] == nil { problem("\(field).filename", "required", "is required") }
-            let contentType = singleLine(object["content_type"], field: "\(field).content_type", maxLength: 255) ?? "application/octet-stream"
+            let contentType =
+                singleLine(object["content_type"], field: "\(field).content_type", maxLength: 255) ?? "application/octet-stream"
             if contentType.split(separator: "/").count != 2 || contentType.contains(" ") && !contentType.contains(";") {
                 problem("\(field).content_type", "invalid_content_type", "must be a media type such as application/pdf")
             }

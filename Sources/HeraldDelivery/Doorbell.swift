@@ -24,7 +24,11 @@ final class Doorbell: Sendable {
 
     /// Returns on the next ring, or after `timeout`, whichever comes first.
     func wait(upTo timeout: Duration) async {
-        if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return }
+        if state.withLock({ state in
+            defer { state.rung = false }; return state.rung
+        }) {
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
             group.addTask { try? await Task.sleep(for: timeout) }

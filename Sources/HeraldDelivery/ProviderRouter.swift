@@ -42,9 +42,10 @@ public final class ProviderRouter: Sendable {
     public init(routes: [Route], breaker: CircuitBreaker.Configuration) {
         self.routes = routes.enumerated().sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
         self.health = Mutex(
-            Dictionary(uniqueKeysWithValues: routes.map { route in
-                (route.name, Health(breaker: CircuitBreaker(configuration: breaker), recent: SlidingWindow(duration: breaker.window)))
-            })
+            Dictionary(
+                uniqueKeysWithValues: routes.map { route in
+                    (route.name, Health(breaker: CircuitBreaker(configuration: breaker), recent: SlidingWindow(duration: breaker.window)))
+                })
         )
     }
 

@@ -27,7 +27,9 @@ public struct FileProvider: EmailProvider {
         do {
             try writeDurably(Array(contents.utf8), to: filename)
         } catch let error as POSIXFailure {
-            throw ProviderFailure(.transient, code: "file_write_failed", message: "could not write the message: \(error.operation) failed with errno \(error.errno)")
+            throw ProviderFailure(
+                .transient, code: "file_write_failed",
+                message: "could not write the message: \(error.operation) failed with errno \(error.errno)")
         }
         return ProviderReceipt(providerMessageID: filename)
     }

@@ -61,7 +61,8 @@ public enum MIMEMessage {
             case .attachment(let attachment):
                 var headers = "Content-Type: \(attachment.contentType)\r\nContent-Transfer-Encoding: base64\r\n"
                 let disposition = attachment.contentID == nil ? "attachment" : "inline"
-                headers += MIMEMessage.fold("Content-Disposition: \(disposition); \(MIMEMessage.filenameParameter(attachment.filename))") + "\r\n"
+                headers +=
+                    MIMEMessage.fold("Content-Disposition: \(disposition); \(MIMEMessage.filenameParameter(attachment.filename))") + "\r\n"
                 if let contentID = attachment.contentID { headers += "Content-ID: <\(contentID)>\r\n" }
                 return headers + "\r\n" + MIMEMessage.base64Lines(attachment.content)
             case .multipart(let subtype, let parts):
@@ -189,6 +190,7 @@ public enum MIMEMessage {
         let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(pad(secondOfDay / 3600)):\(pad(secondOfDay % 3600 / 60)):\(pad(secondOfDay % 60)) +0000"
+        return
+            "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(pad(secondOfDay / 3600)):\(pad(secondOfDay % 3600 / 60)):\(pad(secondOfDay % 60)) +0000"
     }
 }

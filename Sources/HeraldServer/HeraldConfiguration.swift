@@ -121,7 +121,8 @@ public struct HeraldConfiguration: Sendable {
                     let known = ErrorClass.allCases.map(\.rawValue).joined(separator: ", ")
                     throw ConfigurationError(key: "\(prefix).failure_class", problem: "must be one of \(known)")
                 }
-                let retryAfter = try settings.optionalString("\(prefix).retry_after_seconds") == nil
+                let retryAfter =
+                    try settings.optionalString("\(prefix).retry_after_seconds") == nil
                     ? nil : try settings.int("\(prefix).retry_after_seconds", default: 0, in: 0...86_400)
                 kind = .sandbox(
                     SandboxBehavior(
@@ -198,7 +199,8 @@ extension HeraldConfiguration {
         flags: [String: String],
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> ConfigReader {
-        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue(.string($0.value), isSecret: false)) })
+        let flagValues = Dictionary(
+            uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue(.string($0.value), isSecret: false)) })
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: flagValues),
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: ["herald"]),

@@ -134,7 +134,8 @@ extension SQLiteEmailStore {
             try finish(db, id: id, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID, reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
         case .deferred(let until, let reason):
-            try finish(db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
+            try finish(
+                db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
         case .failed(let reason):
             try finish(db, id: id, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)

@@ -19,7 +19,9 @@ struct APIHarness {
     let providers: ProviderRegistry
     let clock: ManualClock
 
-    static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void) async throws {
+    static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void)
+        async throws
+    {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock(Date())
             let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
@@ -28,7 +30,9 @@ struct APIHarness {
             let providers = try ProviderRegistry(
                 settings: [
                     .init(name: "sandbox", priority: 1, timeout: .seconds(5), kind: .sandbox(.init())),
-                    .init(name: "files", priority: 2, timeout: .seconds(5), kind: .file(directory: directory.appendingPathComponent("out").path)),
+                    .init(
+                        name: "files", priority: 2, timeout: .seconds(5),
+                        kind: .file(directory: directory.appendingPathComponent("out").path)),
                 ],
                 breaker: .init(),
                 clock: clock
@@ -47,7 +51,8 @@ struct APIHarness {
         let leased = try await store.leaseDueEmails(limit: 100, owner: "test", now: clock.now, duration: .seconds(60))
         let lease = try #require(leased.first { $0.id == id })
         try await store.record(
-            DeliveryProgress(emailID: id, leaseToken: lease.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
+            DeliveryProgress(
+                emailID: id, leaseToken: lease.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
         )
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
-import HeraldCore
 import HeraldAPI
-import Hummingbird
-import HummingbirdTesting
+import HeraldCore
 import HeraldStoreSQLite
 import HeraldTesting
+import Hummingbird
+import HummingbirdTesting
 import Testing
 
 @testable import HeraldServer
@@ -114,11 +114,15 @@ struct EmailsAPITests {
             let id = try await client.accept()
             let leased = try await harness.store.leaseDueEmails(limit: 1, owner: "t", now: harness.clock.now, duration: .seconds(60))[0]
             try await harness.store.record(
-                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "sandbox"), at: harness.clock.now)
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "sandbox"),
+                    at: harness.clock.now)
             )
             let attempt = Attempt(number: 1, provider: "sandbox", startedAt: harness.clock.now, latencyMilliseconds: 3, outcome: .sent)
             try await harness.store.record(
-                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: attempt, next: .sent(provider: "sandbox", providerMessageID: "m-1"), at: harness.clock.now)
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: attempt,
+                    next: .sent(provider: "sandbox", providerMessageID: "m-1"), at: harness.clock.now)
             )
             let response = try await client.get("/v1/emails/\(id)")
             #expect(response.status == .ok)

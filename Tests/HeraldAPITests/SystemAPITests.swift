@@ -1,12 +1,12 @@
 import Foundation
+import HeraldAPI
 import HeraldCore
 import HeraldDelivery
 import HeraldProviders
-import HeraldAPI
-import Hummingbird
-import HummingbirdTesting
 import HeraldStoreSQLite
 import HeraldTesting
+import Hummingbird
+import HummingbirdTesting
 import Testing
 
 @testable import HeraldServer

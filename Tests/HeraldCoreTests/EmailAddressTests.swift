@@ -3,16 +3,17 @@ import Testing
 
 @Suite("Email addresses")
 struct EmailAddressTests {
-    @Test(arguments: [
-        ("ada@example.org", nil, "ada@example.org"),
-        ("Ada Lovelace <ada@example.org>", "Ada Lovelace", "ada@example.org"),
-        ("\"Lovelace, Ada\" <ada@example.org>", "Lovelace, Ada", "ada@example.org"),
-        ("  <ada@example.org>  ", nil, "ada@example.org"),
-        ("Jürgen <jürgen@bücher.de>", "Jürgen", "jürgen@bücher.de"),
-        ("用户 <user@例子.测试>", "用户", "user@例子.测试"),
-        ("first.last+tag@sub.example.co.uk", nil, "first.last+tag@sub.example.co.uk"),
-        ("\"Say \\\"hi\\\"\" <x@example.com>", "Say \"hi\"", "x@example.com"),
-    ] as [(String, String?, String)])
+    @Test(
+        arguments: [
+            ("ada@example.org", nil, "ada@example.org"),
+            ("Ada Lovelace <ada@example.org>", "Ada Lovelace", "ada@example.org"),
+            ("\"Lovelace, Ada\" <ada@example.org>", "Lovelace, Ada", "ada@example.org"),
+            ("  <ada@example.org>  ", nil, "ada@example.org"),
+            ("Jürgen <jürgen@bücher.de>", "Jürgen", "jürgen@bücher.de"),
+            ("用户 <user@例子.测试>", "用户", "user@例子.测试"),
+            ("first.last+tag@sub.example.co.uk", nil, "first.last+tag@sub.example.co.uk"),
+            ("\"Say \\\"hi\\\"\" <x@example.com>", "Say \"hi\"", "x@example.com"),
+        ] as [(String, String?, String)])
     func `parses valid mailboxes`(input: String, displayName: String?, address: String) throws {
         let parsed = try EmailAddress(parsing: input)
         #expect(parsed.displayName == displayName)

@@ -63,7 +63,8 @@ struct DispatcherTests {
             let dispatcher = Dispatcher(
                 store: store, router: router,
                 configuration: .init(
-                    concurrency: concurrency, pollInterval: .milliseconds(20), leaseDuration: .seconds(60), retryPolicy: retry, owner: "test"
+                    concurrency: concurrency, pollInterval: .milliseconds(20), leaseDuration: .seconds(60), retryPolicy: retry,
+                    owner: "test"
                 ),
                 clock: clock, logger: Logger(label: "test")
             )

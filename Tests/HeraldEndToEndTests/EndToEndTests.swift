@@ -172,8 +172,11 @@ struct EndToEndTests {
     @Test func `sends and shows an email from the command line`() async throws {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: "{}")
-            let id = try run(["send", "--server", herald.baseURL, "--from", "ada@example.org", "--to", "bob@example.com", "--subject", "Hi", "--text", "Hello"])
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let id = try run([
+                "send", "--server", herald.baseURL, "--from", "ada@example.org", "--to", "bob@example.com", "--subject", "Hi", "--text",
+                "Hello",
+            ])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(id.count == 26)
             try await herald.waitUntil([id], are: "sent")
             let status = try run(["status", "--server", herald.baseURL, id])

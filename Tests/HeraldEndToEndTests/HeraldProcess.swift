@@ -22,7 +22,8 @@ final class HeraldProcess: @unchecked Sendable {
         if let path = ProcessInfo.processInfo.environment["HERALD_BIN"] {
             return URL(fileURLWithPath: path)
         }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return packageRoot.appendingPathComponent(".build/debug/herald")
     }
 
@@ -32,7 +33,7 @@ final class HeraldProcess: @unchecked Sendable {
         let configFile = directory.appendingPathComponent("herald.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
         output = directory.appendingPathComponent("herald-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         process.executableURL = Self.binary
         process.arguments = ["serve", "--config", configFile.path, "--port", String(self.port)] + arguments

@@ -32,7 +32,8 @@ struct ConfigurationTests {
         #expect(configuration.http.host == "127.0.0.1")
         #expect(configuration.http.port == 8025)
         #expect(configuration.sqlitePath == "herald.db")
-        #expect(configuration.retry == .exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600)))
+        #expect(
+            configuration.retry == .exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600)))
         #expect(configuration.providers.map(\.name) == ["sandbox-primary", "sandbox-secondary"])
     }
 

@@ -10,6 +10,7 @@ import Testing
 struct SQLiteEmailStoreTests {
     let clock = ManualClock()
 
+    @discardableResult
     func withStore<T>(_ body: (SQLiteEmailStore, URL) async throws -> T) async throws -> T {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
@@ -80,7 +81,9 @@ struct SQLiteEmailStoreTests {
             let leased = try await lease(store)[0]
             let later = clock.now.adding(.seconds(30))
             try await store.record(
-                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .deferred(until: later, reason: "x"), at: clock.now)
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .deferred(until: later, reason: "x"),
+                    at: clock.now)
             )
             #expect(try await lease(store).isEmpty)
             clock.advance(by: .seconds(30))
@@ -121,7 +124,8 @@ struct SQLiteEmailStoreTests {
             _ = try await lease(store, owner: "node-b")
             await #expect(throws: StoreError.leaseLost) {
                 try await store.record(
-                    DeliveryProgress(emailID: id, leaseToken: stale.leaseToken, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
+                    DeliveryProgress(
+                        emailID: id, leaseToken: stale.leaseToken, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
                 )
             }
         }
@@ -132,7 +136,9 @@ struct SQLiteEmailStoreTests {
             let id = try await accept(store)
             let leased = try await lease(store)[0]
             try await store.record(
-                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "a"), at: clock.now)
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "a"),
+                    at: clock.now)
             )
             clock.advance(by: .seconds(61))
             let again = try await lease(store, owner: "node-b")
@@ -186,7 +192,8 @@ struct SQLiteEmailStoreTests {
             let leased = try await lease(store)[0]
             await #expect(throws: StoreError.self) { try await store.cancel(id, now: clock.now) }
             try await store.record(
-                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
             )
             try await store.retry(id, now: clock.now)
             #expect(try await store.email(id)?.status == .queued)
