@@ -79,6 +79,13 @@ public struct CircuitBreaker: Sendable {
         self.window = SlidingWindow(duration: configuration.window)
     }
 
+    /// The state as a caller would find it at `now`: an open breaker whose time has passed is
+    /// half-open, although it only moves there on the next ``acquire(now:)``.
+    public func state(at now: Date) -> State {
+        if case .open(let until) = state, now >= until { return .halfOpen }
+        return state
+    }
+
     /// Asks to make a call now. Returns nil while the breaker refuses calls.
     public mutating func acquire(now: Date) -> Permit? {
         switch state {

@@ -90,13 +90,14 @@ public final class ProviderRouter: Sendable {
             routes.map { route in
                 let entry = health[route.name]!
                 let totals = entry.recent.totals(at: now)
+                let state = entry.breaker.state(at: now)
                 var openUntil: Date?
-                if case .open(let until) = entry.breaker.state { openUntil = until }
+                if case .open(let until) = state { openUntil = until }
                 return ProviderStatus(
                     name: route.name,
                     kind: route.provider.kind,
                     priority: route.priority,
-                    breakerState: entry.breaker.state.name,
+                    breakerState: state.name,
                     breakerOpenUntil: openUntil,
                     throttledUntil: entry.throttledUntil.flatMap { $0 > now ? $0 : nil },
                     recentCalls: totals.calls,

@@ -61,6 +61,14 @@ struct CircuitBreakerTests {
         #expect(breaker.acquire(now: clock.now) == nil)
     }
 
+    @Test func `shows as half-open once the open time has passed, before any call`() {
+        var breaker = CircuitBreaker(configuration: configuration)
+        open(&breaker)
+        #expect(breaker.state(at: clock.now).name == "open")
+        clock.advance(by: .seconds(30))
+        #expect(breaker.state(at: clock.now) == .halfOpen)
+    }
+
     @Test func `lets a limited number of probes through once the open time has passed`() {
         var breaker = CircuitBreaker(configuration: configuration)
         open(&breaker)

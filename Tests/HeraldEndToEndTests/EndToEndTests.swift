@@ -70,7 +70,7 @@ struct EndToEndTests {
                   cap_seconds: 1
                 breaker:
                   minimum_calls: 5
-                  open_seconds: 1
+                  open_seconds: 3
                   half_open_probes: 1
                 providers:
                   - name: primary
