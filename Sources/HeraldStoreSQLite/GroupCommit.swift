@@ -4,8 +4,8 @@ import Synchronization
 /// Folds writes that arrive together into one transaction, so that many callers share one
 /// fsync instead of paying one each.
 ///
-/// Each operation runs in its own savepoint: one that throws is rolled back and its caller gets
-/// the error, while the rest of the batch commits. Callers resume only after the commit.
+/// An operation that throws is rolled back and its caller gets the error, while the rest of
+/// the batch commits. Callers resume only after the commit.
 final class GroupCommit: Sendable {
     typealias Operation = @Sendable (Database) throws -> Void
 
@@ -48,6 +48,29 @@ final class GroupCommit: Sendable {
         }
     }
 
+    /// Runs the batch in one transaction. The common case, where every operation succeeds,
+    /// pays for no savepoints; when one fails, the transaction is rolled back and the batch is
+    /// run again with a savepoint around each operation, so that only the failing ones fail.
+    private func commit(_ operations: [Operation]) async throws -> [Result<Void, any Error>] {
+        do {
+            return try await writer.write { db in
+                for operation in operations { try operation(db) }
+                return Array(repeating: .success(()), count: operations.count)
+            }
+        } catch {
+            return try await writer.write { db in
+                operations.map { operation in
+                    Result {
+                        try db.inSavepoint {
+                            try operation(db)
+                            return .commit
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private func drain() async {
         while true {
             let batch = state.withLock { state -> [Pending] in
@@ -60,16 +83,7 @@ final class GroupCommit: Sendable {
             let operations = batch.map(\.operation)
             let results: [Result<Void, any Error>]
             do {
-                results = try await writer.write { db in
-                    operations.map { operation in
-                        Result {
-                            try db.inSavepoint {
-                                try operation(db)
-                                return .commit
-                            }
-                        }
-                    }
-                }
+                results = try await commit(operations)
                 transactions.add(1, ordering: .relaxed)
             } catch {
                 results = Array(repeating: .failure(error), count: batch.count)

@@ -8,12 +8,13 @@ extension SQLiteEmailStore {
         let expiry = now.adding(duration).milliseconds
         let rows = try await pool.write { db -> [DueEmail] in
             let due = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, status, message, created_at, queued_at, rounds, attempts, lease_token,
-                        pending_attempt, pending_provider, pending_started_at
-                    FROM emails WHERE due_at <= ? ORDER BY due_at LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, status, message, created_at, queued_at, rounds, attempts, lease_token,
+                            pending_attempt, pending_provider, pending_started_at
+                        FROM emails WHERE due_at <= ? ORDER BY due_at LIMIT ?
+                        """
+                ),
                 arguments: [at, limit]
             )
             for row in due {
@@ -21,7 +22,7 @@ extension SQLiteEmailStore {
                 if let pending: Int = row["pending_attempt"] {
                     try Self.recordInterruptedAttempt(db, emailID: id, number: pending, row: row, at: at)
                 }
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         UPDATE emails SET status = 'sending', lease_owner = ?, lease_token = lease_token + 1,
                             rounds = rounds + 1, due_at = ?, updated_at = ?,
@@ -75,7 +76,7 @@ extension SQLiteEmailStore {
         let provider: String = row["pending_provider"] ?? "unknown"
         let startedAt: Int64 = row["pending_started_at"] ?? at
         let message = "the attempt was interrupted before its outcome was recorded"
-        try db.execute(
+        try db.executeCached(
             sql: """
                 INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
                 VALUES (?, ?, ?, ?, ?, 'failed', ?, 'interrupted', ?)
@@ -95,14 +96,14 @@ extension SQLiteEmailStore {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
         let current = try Row.fetchOne(
-            db, sql: "SELECT status, lease_token FROM emails WHERE id = ?", arguments: [id]
+            db.cachedStatement(sql: "SELECT status, lease_token FROM emails WHERE id = ?"), arguments: [id]
         )
         guard let current, current["status"] as String == EmailStatus.sending.rawValue,
             current["lease_token"] as Int64 == progress.leaseToken
         else { throw StoreError.leaseLost }
 
         if let attempt = progress.finishedAttempt {
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -122,7 +123,7 @@ extension SQLiteEmailStore {
 
         switch progress.next {
         case .attempt(let number, let provider):
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
                         updated_at = ? WHERE id = ?
@@ -148,7 +149,7 @@ extension SQLiteEmailStore {
         _ db: Database, id: String, status: EmailStatus, at: Int64, dueAt: Int64?,
         provider: String?, providerMessageID: String?, reason: String?
     ) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
                     pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,

@@ -36,7 +36,7 @@ public final class SQLiteEmailStore: EmailStore {
         try migrator.migrate(pool)
         let store = SQLiteEmailStore(pool: pool, lock: lock)
         try pool.write { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending'",
                 arguments: [now.milliseconds]
             )
@@ -54,7 +54,7 @@ public final class SQLiteEmailStore: EmailStore {
         let at = email.acceptedAt.milliseconds
         let id = email.id.rawValue
         try await groupCommit.perform { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO emails (id, status, message, created_at, queued_at, updated_at, due_at, next_attempt_at)
                     VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)
@@ -125,7 +125,7 @@ public final class SQLiteEmailStore: EmailStore {
 
     public func retry(_ id: EmailID, now: Date) async throws {
         try await transition(id, from: [.failed], now: now, event: .retried) { db, at in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
                         next_attempt_at = ?1, rounds = 0, failure_reason = NULL WHERE id = ?2
@@ -137,7 +137,7 @@ public final class SQLiteEmailStore: EmailStore {
 
     public func cancel(_ id: EmailID, now: Date) async throws {
         try await transition(id, from: [.queued, .deferred], now: now, event: .cancelled) { db, at in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE emails SET status = 'cancelled', updated_at = ?1, due_at = NULL, next_attempt_at = NULL
                     WHERE id = ?2
@@ -170,7 +170,7 @@ public final class SQLiteEmailStore: EmailStore {
     public func releaseLeases(owner: String, now: Date) async throws {
         let at = now.milliseconds
         try await groupCommit.perform { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?",
                 arguments: [at, owner]
             )
@@ -187,7 +187,7 @@ public final class SQLiteEmailStore: EmailStore {
         _ db: Database, emailID: String, kind: EmailEvent.Kind, at: Int64,
         attempt: Int? = nil, provider: String? = nil, detail: String? = nil
     ) throws {
-        try db.execute(
+        try db.executeCached(
             sql: "INSERT INTO events (email_id, kind, at, attempt, provider, detail) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [emailID, kind.rawValue, at, attempt, provider, detail]
         )
@@ -223,5 +223,13 @@ extension Date {
 
     init(milliseconds: Int64) {
         self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}
+
+extension Database {
+    /// Executes one statement through the connection's statement cache, so that the SQL of the
+    /// hot paths is compiled once per connection rather than once per email.
+    func executeCached(sql: String, arguments: StatementArguments) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

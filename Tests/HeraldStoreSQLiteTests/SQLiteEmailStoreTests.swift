@@ -60,6 +60,28 @@ struct SQLiteEmailStoreTests {
         }
     }
 
+    @Test func `fails only the failing write of a batch`() async throws {
+        try await withStore { store, _ in
+            let stale = DeliveryProgress(emailID: EmailID(), leaseToken: 1, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<100 {
+                    group.addTask {
+                        if index == 50 {
+                            await #expect(throws: StoreError.leaseLost) { try await store.record(stale) }
+                            return false
+                        }
+                        _ = try await accept(store)
+                        return true
+                    }
+                }
+                var accepted = 0
+                for try await succeeded in group where succeeded { accepted += 1 }
+                #expect(accepted == 99)
+            }
+            #expect(try await store.emails(status: .queued, limit: 200, after: nil).count == 99)
+        }
+    }
+
     @Test func `leases due emails once until the lease expires`() async throws {
         try await withStore { store, _ in
             let id = try await accept(store)
