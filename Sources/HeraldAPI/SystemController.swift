@@ -48,11 +48,12 @@ public struct SystemController<Context: RequestContext>: Sendable {
         let behavior: SandboxBehavior
         do {
             behavior = try JSONDecoder().decode(SandboxBehavior.self, from: Data(body.readableBytesView))
-        } catch DecodingError.typeMismatch(_, let context), DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+        } catch let error as DecodingError {
+            guard let context = error.fieldContext else {
+                throw APIError(.badRequest, code: "malformed_json", message: "the request body is not a JSON object of sandbox settings")
+            }
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw APIError.validationFailed([.init(field: field, code: "invalid_value", message: context.debugDescription)])
-        } catch {
-            throw APIError(.badRequest, code: "malformed_json", message: "the request body is not a JSON object of sandbox settings")
         }
         let problems = behavior.problems
         guard problems.isEmpty else {
@@ -106,5 +107,19 @@ struct ProviderBody: Encodable {
         case breakerState = "breaker_state"
         case breakerOpenUntil = "breaker_open_until"
         case throttledUntil = "throttled_until"
+    }
+}
+
+extension DecodingError {
+    /// The context of an error about one field's value; nil when the body as a whole is wrong.
+    fileprivate var fieldContext: Context? {
+        switch self {
+        case .typeMismatch(_, let context), .dataCorrupted(let context), .valueNotFound(_, let context):
+            context.codingPath.isEmpty ? nil : context
+        case .keyNotFound:
+            nil
+        @unknown default:
+            nil
+        }
     }
 }
