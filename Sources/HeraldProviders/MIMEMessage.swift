@@ -19,7 +19,7 @@ public enum MIMEMessage {
         if !message.cc.isEmpty { headers.append(("Cc", addressList(message.cc))) }
         if !message.replyTo.isEmpty { headers.append(("Reply-To", addressList(message.replyTo))) }
         headers.append(("Subject", encodedWords(message.subject)))
-        headers.append(("Date", rfc5322Date(date)))
+        headers.append(("Date", UTCTime(date).rfc5322))
         headers.append(("Message-ID", messageID(for: emailID, from: message.from)))
         headers.append(("X-Herald-Id", emailID.rawValue))
         for (name, value) in message.headers.sorted(by: { $0.key < $1.key }) {
@@ -169,28 +169,5 @@ public enum MIMEMessage {
             lineLength += token.utf8.count
         }
         return output
-    }
-
-    /// `Thu, 26 Nov 2026 01:10:14 +0000`, computed without a DateFormatter.
-    static func rfc5322Date(_ date: Date) -> String {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        // Civil-from-days (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday.
-        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return
-            "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(pad(secondOfDay / 3600)):\(pad(secondOfDay % 3600 / 60)):\(pad(secondOfDay % 60)) +0000"
     }
 }

@@ -71,23 +71,7 @@ struct FileProviderTests {
                 'max_line_length': max(len(line) for line in raw.split(b'\\r\\n')),
             }))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, file.path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw PythonFailure(stderr: String(decoding: message, as: UTF8.self)) }
-        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return try Python.json(script, arguments: [file.path])
     }
 }
 
-struct PythonFailure: Error, CustomStringConvertible {
-    let stderr: String
-    var description: String { "python3 failed: \(stderr)" }
-}

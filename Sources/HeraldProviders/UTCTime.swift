@@ -1,0 +1,52 @@
+import Foundation
+
+/// The calendar fields of an instant in UTC, computed without a DateFormatter: the MIME
+/// `Date` header and AWS signatures need them on every message.
+struct UTCTime: Sendable {
+    let year: Int
+    let month: Int
+    let day: Int
+    let hour: Int
+    let minute: Int
+    let second: Int
+    /// 0 is Sunday.
+    let weekday: Int
+
+    init(_ date: Date) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Civil-from-days (Howard Hinnant's algorithm).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        self.day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        self.month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        self.year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        self.hour = secondOfDay / 3600
+        self.minute = secondOfDay % 3600 / 60
+        self.second = secondOfDay % 60
+        self.weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday.
+    }
+
+    static func pad(_ value: Int, _ width: Int = 2) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// `20261126`
+    var basicDate: String { Self.pad(year, 4) + Self.pad(month) + Self.pad(day) }
+
+    /// `20261126T011014Z`
+    var basicDateTime: String { basicDate + "T" + Self.pad(hour) + Self.pad(minute) + Self.pad(second) + "Z" }
+
+    /// `Thu, 26 Nov 2026 01:10:14 +0000`
+    var rfc5322: String {
+        let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(Self.pad(hour)):\(Self.pad(minute)):\(Self.pad(second)) +0000"
+    }
+}
