@@ -51,6 +51,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -140,7 +141,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldProvidersTests",
-            dependencies: ["HeraldProviders", "HeraldCore", "HeraldTesting"],
+            dependencies: [
+                "HeraldProviders", "HeraldCore", "HeraldTesting",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Adapters against real peers that scripts/test starts: moto's SES, aiosmtpd, smtp-sink.

@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import NIOCore
+import NIOHTTP1
+
+/// Amazon SES through its v2 API (`POST /v2/email/outbound-emails`), signed with AWS
+/// Signature Version 4.
+///
+/// Emails without attachments or custom headers go as `Simple` content, which SES renders
+/// itself; the others as `Raw` MIME built by ``MIMEMessage``. Every email carries its Herald id
+/// as the `X-Herald-Id` header and the `herald_id` message tag, so that SES events can be
+/// matched to it.
+public struct SESProvider: EmailProvider {
+    public struct Configuration: Sendable {
+        public var region: String
+        /// The API's base URL; `https://email.<region>.amazonaws.com` unless overridden for tests.
+        public var endpoint: String
+        public var credentials: AWSSignatureV4.Credentials
+        public var configurationSetName: String?
+        /// The whole call, request and answer.
+        public var timeout: Duration
+        /// SES takes messages up to 40 MB once encoded.
+        public var maxMessageBytes: Int
+
+        public init(
+            region: String, endpoint: String? = nil, credentials: AWSSignatureV4.Credentials, configurationSetName: String? = nil,
+            timeout: Duration = .seconds(30), maxMessageBytes: Int = 40_000_000
+        ) {
+            self.region = region
+            self.endpoint = endpoint ?? "https://email.\(region).amazonaws.com"
+            self.credentials = credentials
+            self.configurationSetName = configurationSetName
+            self.timeout = timeout
+            self.maxMessageBytes = maxMessageBytes
+        }
+    }
+
+    public let name: String
+    public var kind: String { "ses" }
+    private let configuration: Configuration
+    private let client: HTTPClient
+    private let signer: AWSSignatureV4
+    private let clock: any WallClock
+
+    public init(name: String, configuration: Configuration, client: HTTPClient, clock: any WallClock = SystemWallClock()) {
+        self.name = name
+        self.configuration = configuration
+        self.client = client
+        self.clock = clock
+        self.signer = AWSSignatureV4(credentials: configuration.credentials, region: configuration.region, service: "ses")
+    }
+
+    public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
+        let body = try JSONEncoder().encode(SESSendEmailRequest(delivery, configurationSetName: configuration.configurationSetName))
+        guard body.count <= configuration.maxMessageBytes else {
+            throw ProviderFailure(.failover, code: "ses_message_too_large", message: "the message is larger than SES accepts")
+        }
+        let (status, headers, answer) = try await call(method: .POST, path: "/v2/email/outbound-emails", body: Array(body))
+        guard status == 200 else { throw Self.classify(status: status, headers: headers, body: answer) }
+        let messageID = (try? JSONDecoder().decode(SESSendEmailResponse.self, from: Data(answer)))?.messageID
+        return ProviderReceipt(providerMessageID: messageID)
+    }
+
+    /// The account's sending limits (`GET /v2/email/account`).
+    public func sendQuota() async throws -> SESSendQuota {
+        let (status, headers, answer) = try await call(method: .GET, path: "/v2/email/account", body: [])
+        guard status == 200 else { throw Self.classify(status: status, headers: headers, body: answer) }
+        do {
+            return try JSONDecoder().decode(SESAccount.self, from: Data(answer)).sendQuota
+        } catch {
+            throw ProviderFailure(.transient, code: "ses_unreadable_answer", message: "SES answered with an account that Herald cannot read")
+        }
+    }
+
+    private func call(method: HTTPMethod, path: String, body: [UInt8]) async throws -> (UInt, HTTPHeaders, [UInt8]) {
+        guard let url = URL(string: configuration.endpoint + path), let host = url.host else {
+            throw ProviderFailure(.providerFatal, code: "ses_bad_endpoint", message: "the SES endpoint is not a URL")
+        }
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        var headers: [(name: String, value: String)] = [("Host", hostHeader)]
+        if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
+        let signed = signer.signatureHeaders(
+            for: .init(method: method.rawValue, host: hostHeader, path: url.path, headers: headers, body: body), at: clock.now
+        )
+        for (name, value) in headers + signed { request.headers.add(name: name, value: value) }
+        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
+            let answer = try await response.body.collect(upTo: 1024 * 1024)
+            return (response.status.code, response.headers, Array(answer.readableBytesView))
+        } catch {
+            throw HTTPFailure.classify(error, provider: "ses")
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
