@@ -83,6 +83,7 @@ let package = Package(
                 "HeraldProviders",
                 "HeraldDelivery",
                 "HeraldAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -134,6 +135,7 @@ let package = Package(
             dependencies: [
                 "HeraldAPI", "HeraldServer", "HeraldTesting", "HeraldStoreSQLite", "HeraldProviders", "HeraldDelivery",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -161,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldServerTests",
-            dependencies: ["HeraldServer", "HeraldCore", "HeraldTesting"],
+            dependencies: ["HeraldServer", "HeraldCore", "HeraldProviders", "HeraldTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HeraldCore
+import HeraldProviders
 
 /// Every setting of a Herald process, read and checked once at start-up. docs/configuration.md
 /// lists each key with its default.
@@ -35,6 +36,7 @@ public struct HeraldConfiguration: Sendable {
         public enum Kind: Sendable {
             case sandbox(SandboxBehavior)
             case file(directory: String)
+            case ses(SESProvider.Configuration)
         }
 
         public var name: String
@@ -133,13 +135,39 @@ public struct HeraldConfiguration: Sendable {
                         retryAfterSeconds: retryAfter
                     )
                 )
+            case "ses":
+                let region = try settings.string("\(prefix).region", default: "")
+                guard !region.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).region", problem: "is required for an ses provider")
+                }
+                guard let accessKeyID = try settings.secret("\(prefix).access_key_id"),
+                    let secretAccessKey = try settings.secret("\(prefix).secret_access_key")
+                else {
+                    throw ConfigurationError(
+                        key: "\(prefix).secret_access_key",
+                        problem: "an ses provider needs access_key_id and secret_access_key (or their _file forms)"
+                    )
+                }
+                kind = .ses(
+                    SESProvider.Configuration(
+                        region: region,
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        credentials: .init(
+                            accessKeyID: accessKeyID, secretAccessKey: secretAccessKey,
+                            sessionToken: try settings.secret("\(prefix).session_token")
+                        ),
+                        configurationSetName: try settings.optionalString("\(prefix).configuration_set"),
+                        timeout: timeout,
+                        maxMessageBytes: try settings.int("\(prefix).max_message_bytes", default: 40_000_000, in: 1024...100_000_000)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
                 }
                 kind = .file(directory: directory)
             default:
-                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use sandbox or file")
+                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use ses, sandbox or file")
             }
             providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
         }
@@ -154,6 +182,17 @@ struct SettingsReader {
 
     func optionalString(_ key: String) throws(ConfigurationError) -> String? {
         reader.string(forKey: ConfigKey(key))
+    }
+
+    /// A credential, given as `key` or read from the file named by `key_file`; never logged.
+    func secret(_ key: String) throws(ConfigurationError) -> String? {
+        if let value = reader.string(forKey: ConfigKey(key), isSecret: true) { return value }
+        guard let path = reader.string(forKey: ConfigKey(key + "_file")) else { return nil }
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw ConfigurationError(key: key + "_file", problem: "cannot read \(path)")
+        }
     }
 
     func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {

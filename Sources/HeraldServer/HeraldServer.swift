@@ -1,5 +1,6 @@
 // HeraldServer wires one Herald process together: configuration in, concrete store and
 // providers chosen, and the HTTP API and the dispatcher run as services of one group.
+import AsyncHTTPClient
 import Foundation
 import HeraldAPI
 import HeraldCore
@@ -15,13 +16,26 @@ import UnixSignals
 public struct HeraldServer: Sendable {
     public let serviceGroup: ServiceGroup
     public let store: any EmailStore
+    private let httpClient: HTTPClient
 
     /// Opens the store, builds the providers and returns the services ready to run. SIGTERM and
     /// SIGINT start a graceful shutdown.
     public static func build(configuration: HeraldConfiguration, logger: Logger) async throws -> HeraldServer {
         let clock = SystemWallClock()
         let store = try SQLiteEmailStore.open(path: configuration.sqlitePath, now: clock.now)
-        let providers = try ProviderRegistry(settings: configuration.providers, breaker: configuration.breaker, clock: clock)
+        let httpClient = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(timeout: .init(connect: .seconds(10)))
+        )
+        let providers: ProviderRegistry
+        do {
+            providers = try ProviderRegistry(
+                settings: configuration.providers, breaker: configuration.breaker, clock: clock, httpClient: httpClient
+            )
+        } catch {
+            try await httpClient.shutdown()
+            throw error
+        }
         let dispatcher = Dispatcher(
             store: store,
             router: providers.router,
@@ -49,7 +63,7 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdown.deadline
-        return HeraldServer(serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store)
+        return HeraldServer(serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store, httpClient: httpClient)
     }
 
     /// The HTTP application; the dispatcher runs as one of its services so that it stops after
@@ -78,8 +92,15 @@ public struct HeraldServer: Sendable {
         )
     }
 
+    /// Runs until a graceful shutdown completes, then closes the providers' HTTP connections.
     public func run() async throws {
-        try await serviceGroup.run()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
     }
 }
 

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HeraldAPI
 import HeraldCore
@@ -11,7 +12,11 @@ final class ProviderRegistry: ProviderAdministration {
     private let sandboxes: [String: SandboxProvider]
     private let clock: any WallClock
 
-    init(settings: [HeraldConfiguration.ProviderSettings], breaker: CircuitBreaker.Configuration, clock: any WallClock) throws {
+    /// `httpClient` serves every provider that speaks HTTP; its owner shuts it down.
+    init(
+        settings: [HeraldConfiguration.ProviderSettings], breaker: CircuitBreaker.Configuration, clock: any WallClock,
+        httpClient: HTTPClient
+    ) throws {
         var routes: [ProviderRouter.Route] = []
         var sandboxes: [String: SandboxProvider] = [:]
         for setting in settings {
@@ -23,6 +28,8 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = sandbox
             case .file(let directory):
                 provider = try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
+            case .ses(let configuration):
+                provider = SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

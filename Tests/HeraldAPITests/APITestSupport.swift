@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HeraldAPI
 import HeraldCore
@@ -35,7 +36,8 @@ struct APIHarness {
                         kind: .file(directory: directory.appendingPathComponent("out").path)),
                 ],
                 breaker: .init(),
-                clock: clock
+                clock: clock,
+                httpClient: .shared
             )
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
             let application = HeraldServer.makeApplication(

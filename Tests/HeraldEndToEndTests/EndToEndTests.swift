@@ -150,6 +150,40 @@ struct EndToEndTests {
         }
     }
 
+    @Test func `delivers through Amazon SES (moto) as configured`() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let endpoint = environment["HERALD_TEST_SES_ENDPOINT"], let key = environment["HERALD_TEST_SES_ACCESS_KEY_ID"],
+            let secret = environment["HERALD_TEST_SES_SECRET_ACCESS_KEY"]
+        else {
+            Issue.record("HERALD_TEST_SES_* are not set: run the tests with scripts/test, which starts moto")
+            return
+        }
+        try await withTemporaryDirectory { directory in
+            let config = """
+                providers:
+                  - name: ses
+                    type: ses
+                    region: us-east-1
+                    endpoint: \(endpoint)
+                    access_key_id: \(key)
+                """
+            let herald = try await HeraldProcess(
+                directory: directory, config: config, environment: ["HERALD_PROVIDERS_0_SECRET_ACCESS_KEY": secret]
+            )
+            let id = try #require(
+                try await herald.send(#"{"from":"Ada <ada@herald-test.example>","to":["bob@example.com"],"subject":"Hi","text":"Hello"}"#)
+                    .body["id"] as? String
+            )
+            try await herald.waitUntil([id], are: "sent")
+            let email = try await herald.email(id)
+            #expect(email["provider"] as? String == "ses")
+            #expect((email["provider_message_id"] as? String)?.isEmpty == false)
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+            #expect(!herald.log.contains(secret))
+        }
+    }
+
     @Test func `stops with exit code 2 and the key named on a bad setting`() async throws {
         try await withTemporaryDirectory { directory in
             let process = Process()

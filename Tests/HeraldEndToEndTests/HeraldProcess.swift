@@ -28,7 +28,7 @@ final class HeraldProcess: @unchecked Sendable {
     }
 
     /// Starts `herald serve` and waits until it answers `/healthz`.
-    init(directory: URL, config: String, arguments: [String] = [], port: Int? = nil) async throws {
+    init(directory: URL, config: String, environment: [String: String] = [:], port: Int? = nil) async throws {
         self.port = try port ?? Self.freePort()
         let configFile = directory.appendingPathComponent("herald.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
@@ -36,7 +36,9 @@ final class HeraldProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--config", configFile.path, "--port", String(self.port)] + arguments
+        process.arguments = ["serve", "--config", configFile.path, "--port", String(self.port)]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }
+            .merging(environment) { $1 }
         process.currentDirectoryURL = directory
         process.standardOutput = handle
         process.standardError = handle

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldProviders
 import HeraldServer
 import HeraldTesting
 import Testing
@@ -78,6 +79,33 @@ struct ConfigurationTests {
         #expect(configuration.providers[1].timeout == .seconds(2))
     }
 
+    @Test func `reads an SES provider with its secret from a file`() async throws {
+        try await withTemporaryDirectory { directory in
+            let secretFile = directory.appendingPathComponent("secret")
+            try "s3cr3t\n".write(to: secretFile, atomically: true, encoding: .utf8)
+            let file = """
+                providers:
+                  - name: ses
+                    type: ses
+                    region: eu-west-1
+                    access_key_id: AKIDEXAMPLE
+                    secret_access_key_file: \(secretFile.path)
+                    configuration_set: transactional
+                    timeout_seconds: 5
+                """
+            let configuration = try await load(file: file)
+            guard case .ses(let ses) = configuration.providers[0].kind else {
+                Issue.record("expected an ses provider")
+                return
+            }
+            #expect(ses.region == "eu-west-1")
+            #expect(ses.endpoint == "https://email.eu-west-1.amazonaws.com")
+            #expect(ses.credentials == .init(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "s3cr3t"))
+            #expect(ses.configurationSetName == "transactional")
+            #expect(ses.timeout == .seconds(5))
+        }
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -94,6 +122,9 @@ struct ConfigurationTests {
         ("providers:\n  - type: sandbox\n", "providers.0.name"),
         ("providers:\n  - {name: a, type: sandbox}\n  - {name: a, type: sandbox}\n", "providers.1.name"),
         ("providers:\n  - {name: a, type: sandbox, failure_class: often}\n", "providers.0.failure_class"),
+        ("providers:\n  - {name: a, type: ses, access_key_id: x, secret_access_key: y}\n", "providers.0.region"),
+        ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x}\n", "providers.0.secret_access_key"),
+        ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x, secret_access_key_file: /nonexistent}\n", "providers.0.secret_access_key_file"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
