@@ -7,7 +7,7 @@ import HeraldCore
 /// that receivers can discard duplicates that at-least-once delivery may produce.
 public enum MIMEMessage {
     public static func messageID(for emailID: EmailID, from sender: EmailAddress) -> String {
-        "<\(emailID.rawValue.lowercased())@\(sender.domain)>"
+        "<\(emailID.rawValue.lowercased())@\(IDNA.ascii(sender.domain))>"
     }
 
     /// The whole message with CRLF line ends.
@@ -44,9 +44,12 @@ public enum MIMEMessage {
             return content.render(boundarySeed: boundarySeed, depth: 0)
         }
         return Part.multipart("mixed", [content] + message.attachments.map(Part.attachment))
-            .render(boundarySeed: boundarySeed, depth: 0)
+            .render(boundarySeed: boundarySeed, depth: 0) + "\r\n"
     }
 
+    /// A body part renders without a line break of its own at the end: the CRLF before a
+    /// boundary belongs to the boundary (RFC 2046 §5.1.1), so text comes back exactly as given.
+    /// A single-part message ends where its text ends; SMTP adds the final CRLF if it is missing.
     private indirect enum Part {
         case text(String, subtype: String)
         case attachment(Attachment)
@@ -71,27 +74,32 @@ public enum MIMEMessage {
                 for part in parts {
                     output += "--\(boundary)\r\n" + part.render(boundarySeed: boundarySeed, depth: depth + 1) + "\r\n"
                 }
-                return output + "--\(boundary)--\r\n"
+                return output + "--\(boundary)--"
             }
         }
     }
 
+    /// Mailboxes for a header: non-ASCII display names as encoded words, domains in their
+    /// ASCII (IDNA) form. A non-ASCII local part stays UTF-8 and needs SMTPUTF8 on the way.
     static func addressList(_ addresses: [EmailAddress]) -> String {
         addresses.map { address in
-            guard let name = address.displayName, !name.isEmpty else { return address.address }
-            if name.allSatisfy(\.isASCII) {
+            let at = address.address.lastIndex(of: "@")!
+            let mailbox = address.address[..<at] + "@" + IDNA.ascii(address.address[address.address.index(after: at)...])
+            guard let name = address.displayName, !name.isEmpty else { return mailbox }
+            if name.allSatisfy(\.isASCII) && !name.contains("=?") {
                 let needsQuotes = name.contains { "()<>[]:;@\\,.\"".contains($0) }
                 let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                return needsQuotes ? "\"\(escaped)\" <\(address.address)>" : "\(name) <\(address.address)>"
+                return needsQuotes ? "\"\(escaped)\" <\(mailbox)>" : "\(name) <\(mailbox)>"
             }
-            return "\(encodedWords(name)) <\(address.address)>"
+            return "\(encodedWords(name)) <\(mailbox)>"
         }.joined(separator: ", ")
     }
 
     /// RFC 2047 `B` encoded words for text that is not plain ASCII, each at most 75 characters
     /// and never splitting a character.
     static func encodedWords(_ text: String) -> String {
-        guard !text.allSatisfy({ $0.isASCII }) else { return text }
+        // ASCII that looks like an encoded word must be encoded too, or readers would decode it.
+        guard !text.allSatisfy({ $0.isASCII }) || text.contains("=?") else { return text }
         let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
         var words: [String] = []
         var chunk: [UInt8] = []
@@ -139,17 +147,16 @@ public enum MIMEMessage {
     }
 
     static func base64Lines(_ data: Data) -> String {
-        let encoded = data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
-        return encoded.isEmpty ? "" : encoded + "\r\n"
+        data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
     }
 
     /// 7bit for short-lined ASCII, quoted-printable otherwise.
     static func transferEncode(_ text: String) -> (encoding: String, body: String) {
         let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
         if text.allSatisfy(\.isASCII), lines.allSatisfy({ $0.utf8.count <= 998 }) {
-            return ("7bit", lines.joined(separator: "\r\n") + "\r\n")
+            return ("7bit", lines.joined(separator: "\r\n"))
         }
-        return ("quoted-printable", lines.map(quotedPrintable).joined(separator: "\r\n") + "\r\n")
+        return ("quoted-printable", lines.map(quotedPrintable).joined(separator: "\r\n"))
     }
 
     /// One line in quoted-printable (RFC 2045 §6.7), soft-wrapped at 76 characters.
