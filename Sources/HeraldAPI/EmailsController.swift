@@ -6,16 +6,18 @@ import Logging
 /// `/v1/emails`: accept emails, show them with their history, list, retry and cancel them.
 public struct EmailsController<Context: RequestContext>: Sendable {
     let store: any EmailStore
+    let providers: any ProviderAdministration
     let clock: any WallClock
     let state: ServiceState
     let maxBodyBytes: Int
     let onAccepted: @Sendable () -> Void
 
     public init(
-        store: any EmailStore, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
+        store: any EmailStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
         onAccepted: @escaping @Sendable () -> Void
     ) {
         self.store = store
+        self.providers = providers
         self.clock = clock
         self.state = state
         self.maxBodyBytes = maxBodyBytes
@@ -38,7 +40,7 @@ public struct EmailsController<Context: RequestContext>: Sendable {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the email as application/json")
         }
         let body = try await request.body.collect(upTo: maxBodyBytes)
-        let message = try SendEmailRequest.parse(Data(body.readableBytesView))
+        let message = try SendEmailRequest.parse(Data(body.readableBytesView), providers: providers)
         let now = clock.now
         let id = EmailID(date: now)
         do {

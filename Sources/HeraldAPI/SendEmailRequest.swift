@@ -13,10 +13,11 @@ enum SendEmailRequest {
 
     static let knownFields: Set<String> = [
         "from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "tags", "metadata",
+        "provider_options",
     ]
 
     /// Parses and validates. Throws a 400 for malformed JSON and a 422 listing every field problem.
-    static func parse(_ body: Data) throws(APIError) -> EmailMessage {
+    static func parse(_ body: Data, providers: any ProviderAdministration) throws(APIError) -> EmailMessage {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
@@ -26,7 +27,7 @@ enum SendEmailRequest {
         guard let object = json as? [String: Any] else {
             throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
         }
-        var reader = FieldReader()
+        var reader = FieldReader(providers: providers)
         let message = reader.message(from: object)
         guard reader.problems.isEmpty, let message else {
             throw .validationFailed(reader.problems)
@@ -36,6 +37,7 @@ enum SendEmailRequest {
 }
 
 private struct FieldReader {
+    let providers: any ProviderAdministration
     var problems: [APIError.FieldProblem] = []
 
     mutating func problem(_ field: String, _ code: String, _ message: String) {
@@ -64,11 +66,12 @@ private struct FieldReader {
         let attachments = self.attachments(object["attachments"])
         let tags = self.tags(object["tags"])
         let metadata = self.metadata(object["metadata"])
+        let providerOptions = self.providerOptions(object["provider_options"])
 
         guard let from, problems.isEmpty else { return nil }
         return EmailMessage(
             from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: subject, text: text, html: html,
-            headers: headers, attachments: attachments, tags: tags, metadata: metadata
+            headers: headers, attachments: attachments, tags: tags, metadata: metadata, providerOptions: providerOptions
         )
     }
 
@@ -212,6 +215,31 @@ private struct FieldReader {
             if tag?.isEmpty == true { problem("tags[\(index)]", "empty", "must not be empty") }
             return tag
         }
+    }
+
+    /// `{"<provider name or type>": {"<option>": "<value>"}}`, for configured providers and the
+    /// options they read.
+    private mutating func providerOptions(_ value: Any?) -> [String: [String: String]] {
+        let map = stringMap(value, field: "provider_options")
+        var options: [String: [String: String]] = [:]
+        for (provider, rawOptions) in map.sorted(by: { $0.key < $1.key }) {
+            let field = "provider_options.\(provider)"
+            guard let supported = providers.supportedOptions(forProvider: provider) else {
+                problem(field, "unknown_provider", "no configured provider has this name or type")
+                continue
+            }
+            for (key, rawValue) in stringMap(rawOptions, field: field).sorted(by: { $0.key < $1.key }) {
+                guard supported.contains(key) else {
+                    let known = supported.isEmpty ? "it takes no options" : "it takes \(supported.sorted().joined(separator: ", "))"
+                    problem("\(field).\(key)", "unsupported_option", "is not an option of this provider; \(known)")
+                    continue
+                }
+                if let value = singleLine(rawValue, field: "\(field).\(key)", maxLength: 1024) {
+                    options[provider, default: [:]][key] = value
+                }
+            }
+        }
+        return options
     }
 
     private mutating func metadata(_ value: Any?) -> [String: String] {

@@ -19,6 +19,10 @@ public struct EmailMessage: Codable, Sendable, Equatable {
     public var attachments: [Attachment]
     public var tags: [String]
     public var metadata: [String: String]
+    /// Settings for particular providers, keyed by provider name or type, such as
+    /// `["ses": ["configuration_set": "transactional"]]`. Each attempt reads the options of the
+    /// provider it goes to, so they survive failover.
+    public var providerOptions: [String: [String: String]]
 
     public init(
         from: EmailAddress,
@@ -32,7 +36,8 @@ public struct EmailMessage: Codable, Sendable, Equatable {
         headers: [String: String] = [:],
         attachments: [Attachment] = [],
         tags: [String] = [],
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:],
+        providerOptions: [String: [String: String]] = [:]
     ) {
         self.from = from
         self.to = to
@@ -46,6 +51,7 @@ public struct EmailMessage: Codable, Sendable, Equatable {
         self.attachments = attachments
         self.tags = tags
         self.metadata = metadata
+        self.providerOptions = providerOptions
     }
 
     /// Headers that Herald writes itself; clients may not set them.
@@ -57,9 +63,35 @@ public struct EmailMessage: Codable, Sendable, Equatable {
     /// Every envelope recipient: To, Cc and Bcc.
     public var recipients: [EmailAddress] { to + cc + bcc }
 
+    /// The options for `provider`: those given for its type, overridden by those given for its name.
+    public func options(for provider: some EmailProvider) -> [String: String] {
+        (providerOptions[provider.kind] ?? [:]).merging(providerOptions[provider.name] ?? [:]) { $1 }
+    }
+
     enum CodingKeys: String, CodingKey {
         case from, to, cc, bcc, subject, text, html, headers, attachments, tags, metadata
         case replyTo = "reply_to"
+        case providerOptions = "provider_options"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            from: try container.decode(EmailAddress.self, forKey: .from),
+            to: try container.decode([EmailAddress].self, forKey: .to),
+            cc: try container.decode([EmailAddress].self, forKey: .cc),
+            bcc: try container.decode([EmailAddress].self, forKey: .bcc),
+            replyTo: try container.decode([EmailAddress].self, forKey: .replyTo),
+            subject: try container.decode(String.self, forKey: .subject),
+            text: try container.decodeIfPresent(String.self, forKey: .text),
+            html: try container.decodeIfPresent(String.self, forKey: .html),
+            headers: try container.decode([String: String].self, forKey: .headers),
+            attachments: try container.decode([Attachment].self, forKey: .attachments),
+            tags: try container.decode([String].self, forKey: .tags),
+            metadata: try container.decode([String: String].self, forKey: .metadata),
+            // Emails stored before provider options existed have none.
+            providerOptions: try container.decodeIfPresent([String: [String: String]].self, forKey: .providerOptions) ?? [:]
+        )
     }
 }
 

@@ -16,6 +16,21 @@ public protocol EmailProvider: Sendable {
     /// Delivers the email or throws a ``ProviderFailure`` that says why not. Any other error
     /// is treated as a transient failure.
     func send(_ delivery: Delivery) async throws -> ProviderReceipt
+
+    /// The keys this provider reads from an email's `provider_options`; others are refused
+    /// when the email is accepted.
+    var supportedOptions: Set<String> { get }
+
+    /// Checks credentials and reachability without sending mail, where the provider allows
+    /// it; throws a ``ProviderFailure`` that says what is wrong.
+    func verify() async throws
+}
+
+extension EmailProvider {
+    public var supportedOptions: Set<String> { [] }
+
+    /// Providers with nothing to reach have nothing to check.
+    public func verify() async throws {}
 }
 
 /// One attempt to deliver one email through one provider.

@@ -21,6 +21,17 @@ public struct FileProvider: EmailProvider {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// Writes and removes a probe file, to show that the directory takes files.
+    public func verify() async throws {
+        let probe = ".herald-check-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            try writeDurably([], to: probe)
+            try FileManager.default.removeItem(at: directory.appendingPathComponent(probe))
+        } catch {
+            throw ProviderFailure(.providerFatal, code: "file_not_writable", message: "cannot write into \(directory.path)")
+        }
+    }
+
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
         let filename = "\(delivery.emailID).\(delivery.attempt).eml"
         let contents = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)

@@ -25,6 +25,7 @@ enum HTTPFailure {
         if error is NIOConnectionError || error is ChannelError || error is IOError {
             return ProviderFailure(.transient, code: "\(provider)_connect_failed", message: "could not connect to \(provider)")
         }
-        return ProviderFailure(.transient, code: "\(provider)_unexpected_error", message: "the call to \(provider) failed with \(type(of: error))")
+        return ProviderFailure(
+            .transient, code: "\(provider)_unexpected_error", message: "the call to \(provider) failed with \(type(of: error))")
     }
 }

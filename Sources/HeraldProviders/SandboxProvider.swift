@@ -13,6 +13,7 @@ public final class SandboxProvider: EmailProvider {
     private struct State {
         var behavior: SandboxBehavior
         var delivered = 0
+        var lastOptions: [String: String] = [:]
     }
 
     public init(name: String, behavior: SandboxBehavior = .init()) {
@@ -22,6 +23,9 @@ public final class SandboxProvider: EmailProvider {
 
     public var behavior: SandboxBehavior { state.withLock { $0.behavior } }
 
+    /// The provider options of the last email it was given, for demos and tests of routing.
+    public var lastOptions: [String: String] { state.withLock { $0.lastOptions } }
+
     /// How many emails this provider has taken since it started.
     public var deliveredCount: Int { state.withLock { $0.delivered } }
 
@@ -30,7 +34,11 @@ public final class SandboxProvider: EmailProvider {
     }
 
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
-        let behavior = self.behavior
+        let options = delivery.message.options(for: self)
+        let behavior = state.withLock { state in
+            state.lastOptions = options
+            return state.behavior
+        }
         let latency = behavior.latencyMilliseconds + Int.random(in: 0...max(0, behavior.latencyJitterMilliseconds))
         if latency > 0 {
             try await Task.sleep(for: .milliseconds(latency))

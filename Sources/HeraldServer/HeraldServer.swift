@@ -23,10 +23,7 @@ public struct HeraldServer: Sendable {
     public static func build(configuration: HeraldConfiguration, logger: Logger) async throws -> HeraldServer {
         let clock = SystemWallClock()
         let store = try SQLiteEmailStore.open(path: configuration.sqlitePath, now: clock.now)
-        let httpClient = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(timeout: .init(connect: .seconds(10)))
-        )
+        let httpClient = makeHTTPClient()
         let providers: ProviderRegistry
         do {
             providers = try ProviderRegistry(
@@ -81,7 +78,8 @@ public struct HeraldServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
         EmailsController(
-            store: store, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes, onAccepted: onAccepted
+            store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
+            onAccepted: onAccepted
         ).addRoutes(to: router)
         SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
         return Application(
@@ -90,6 +88,11 @@ public struct HeraldServer: Sendable {
             services: services,
             logger: logger
         )
+    }
+
+    /// The client every HTTP provider of a process shares; its owner shuts it down.
+    static func makeHTTPClient() -> HTTPClient {
+        HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3))))
     }
 
     /// Runs until a graceful shutdown completes, then closes the providers' HTTP connections.

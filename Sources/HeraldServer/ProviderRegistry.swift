@@ -42,6 +42,12 @@ final class ProviderRegistry: ProviderAdministration {
         router.statuses(now: clock.now)
     }
 
+    func supportedOptions(forProvider nameOrType: String) -> Set<String>? {
+        let providers = router.routes.map(\.provider).filter { $0.name == nameOrType || $0.kind == nameOrType }
+        guard !providers.isEmpty else { return nil }
+        return providers.reduce(into: Set<String>()) { $0.formUnion($1.supportedOptions) }
+    }
+
     func updateSandbox(named name: String, to behavior: SandboxBehavior) throws(APIError) {
         guard let sandbox = sandboxes[name] else {
             if router.routes.contains(where: { $0.name == name }) {

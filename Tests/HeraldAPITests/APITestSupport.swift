@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HeraldAPI
 import HeraldCore
+import HeraldProviders
 import HeraldStoreSQLite
 import HeraldTesting
 import Hummingbird
@@ -34,6 +35,11 @@ struct APIHarness {
                     .init(
                         name: "files", priority: 2, timeout: .seconds(5),
                         kind: .file(directory: directory.appendingPathComponent("out").path)),
+                    // Never called by these tests; it is here for its provider options.
+                    .init(
+                        name: "mail", priority: 3, timeout: .seconds(5),
+                        kind: .ses(.init(region: "us-east-1", credentials: .init(accessKeyID: "unused", secretAccessKey: "unused")))
+                    ),
                 ],
                 breaker: .init(),
                 clock: clock,

@@ -34,6 +34,33 @@ struct EmailsAPITests {
         }
     }
 
+    @Test func `keeps provider options for the providers they name`() async throws {
+        try await APIHarness.run { harness, client in
+            let id = try await client.accept(
+                #"{"from":"a@example.org","to":["b@example.org"],"text":"x","provider_options":{"ses":{"configuration_set":"bulk"},"mail":{"configuration_set":"vip"}}}"#
+            )
+            let stored = try #require(try await harness.store.email(id))
+            #expect(stored.message.providerOptions == ["ses": ["configuration_set": "bulk"], "mail": ["configuration_set": "vip"]])
+        }
+    }
+
+    @Test func `refuses options for unknown providers and options a provider does not read`() async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post(
+                "/v1/emails",
+                json:
+                    #"{"from":"a@example.org","to":["b@example.org"],"text":"x","provider_options":{"nobody":{"a":"b"},"sandbox":{"speed":"fast"},"ses":{"configuration_set":7}}}"#
+            )
+            #expect(response.status == .unprocessableContent)
+            #expect(
+                response.problems == [
+                    "provider_options.nobody: unknown_provider", "provider_options.sandbox.speed: unsupported_option",
+                    "provider_options.ses.configuration_set: invalid_type",
+                ]
+            )
+        }
+    }
+
     @Test func `answers 400 to malformed JSON`() async throws {
         try await APIHarness.run { _, client in
             let response = try await client.post("/v1/emails", json: #"{"from": "#)

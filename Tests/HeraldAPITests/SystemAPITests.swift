@@ -30,9 +30,10 @@ struct SystemAPITests {
             let response = try await client.get("/v1/providers")
             #expect(response.status == .ok)
             let providers = try #require(response.json["data"] as? [[String: Any]])
-            #expect(providers.map { $0["name"] as? String } == ["sandbox", "files"])
-            #expect(providers.map { $0["type"] as? String } == ["sandbox", "file"])
-            #expect(providers.map { $0["breaker_state"] as? String } == ["closed", "closed"])
+            #expect(providers.map { $0["name"] as? String } == ["sandbox", "files", "mail"])
+            #expect(providers.map { $0["type"] as? String } == ["sandbox", "file", "ses"])
+            #expect(providers.map { $0["breaker_state"] as? String } == ["closed", "closed", "closed"])
+            #expect(!"\(response.json)".contains("unused"), "credentials are never shown")
             #expect((providers[0]["recent"] as? [String: Any])?["calls"] as? Int == 0)
         }
     }

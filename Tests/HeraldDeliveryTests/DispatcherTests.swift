@@ -185,6 +185,18 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `gives each provider its own options, also after failover`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            var message = EmailMessage.sample()
+            message.providerOptions = ["sandbox": ["stream": "all"], "secondary": ["stream": "backup"]]
+            try await harness.store.insert(NewEmail(id: EmailID(date: clock.now), message: message, acceptedAt: clock.now))
+            try await harness.runRounds()
+            #expect(primary.lastOptions == ["stream": "all"])
+            #expect(secondary.lastOptions == ["stream": "backup"])
+        }
+    }
+
     @Test func `records a timeout as ambiguous and waits instead of failing over`() async throws {
         primary.update(SandboxBehavior(latencyMilliseconds: 5_000))
         try await withHarness(timeout: .milliseconds(50)) { harness in

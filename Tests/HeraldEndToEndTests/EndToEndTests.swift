@@ -184,6 +184,27 @@ struct EndToEndTests {
         }
     }
 
+    @Test func `checks each provider without sending mail`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = directory.appendingPathComponent("herald.yaml")
+            // The SES check reads GetAccount, which moto does not implement; SESProvider's own
+            // tests cover its answers. Here it points at a port where nothing listens.
+            try """
+            providers:
+              - {name: play, type: sandbox}
+              - {name: outbox, type: file, directory: "\(directory.appendingPathComponent("outbox").path)"}
+              - {name: unreachable, type: ses, region: us-east-1, endpoint: "http://127.0.0.1:1", access_key_id: a, secret_access_key: b}
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let (status, output) = try runHerald(["providers", "check", "--config", config.path])
+            let lines = output.split(separator: "\n").map(String.init)
+            #expect(lines.count == 3)
+            #expect(lines[0] == "ok      play (sandbox)")
+            #expect(lines[1] == "ok      outbox (file)")
+            #expect(lines[2].hasPrefix("failed  unreachable (ses): transient ses_connect_failed"))
+            #expect(status == 1)
+        }
+    }
+
     @Test func `stops with exit code 2 and the key named on a bad setting`() async throws {
         try await withTemporaryDirectory { directory in
             let process = Process()
@@ -221,6 +242,13 @@ struct EndToEndTests {
     }
 
     private func run(_ arguments: [String]) throws -> String {
+        let (status, output) = try runHerald(arguments)
+        #expect(status == 0)
+        return output
+    }
+
+    /// Runs the herald binary to its end and returns its exit status and standard output.
+    private func runHerald(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = HeraldProcess.binary
         process.arguments = arguments
@@ -229,8 +257,7 @@ struct EndToEndTests {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self)
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
 

@@ -90,7 +90,8 @@ struct SESProviderTests {
     @Test func `an unverified sender is rejected as permanent`() async throws {
         try await withProvider { provider, _ in
             let message = EmailMessage(
-                from: EmailAddress(address: "someone@unverified.example"), to: [EmailAddress(address: "to@example.com")], subject: "x", text: "x"
+                from: EmailAddress(address: "someone@unverified.example"), to: [EmailAddress(address: "to@example.com")], subject: "x",
+                text: "x"
             )
             let failure = try await #require(throws: ProviderFailure.self) { try await provider.send(delivery(message)) }
             #expect(failure.errorClass == .permanent)

@@ -10,7 +10,8 @@ struct AWSSignatureV4Tests {
     struct Case: Sendable, CustomStringConvertible {
         var description: String
         var request: AWSSignatureV4.Request
-        var credentials = AWSSignatureV4.Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        var credentials = AWSSignatureV4.Credentials(
+            accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
         var region = "us-east-1"
         var service = "ses"
         var date = Date(timeIntervalSince1970: 1_795_741_814)  // 2026-11-26T01:10:14Z
@@ -36,13 +37,15 @@ struct AWSSignatureV4Tests {
             description: "a non-ASCII path, encoded once on the wire",
             request: .init(
                 method: "GET", host: "email.us-east-1.amazonaws.com",
-                path: "/v2/email/identities/" + AWSSignatureV4.percentEncode("bücher.de") + "/policies/" + AWSSignatureV4.percentEncode("a b")
+                path: "/v2/email/identities/" + AWSSignatureV4.percentEncode("bücher.de") + "/policies/"
+                    + AWSSignatureV4.percentEncode("a b")
             )
         ),
         Case(
             description: "temporary credentials with a session token",
             request: .init(method: "GET", host: "email.us-west-2.amazonaws.com", path: "/v2/email/account"),
-            credentials: .init(accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret/with+chars", sessionToken: "FwoGZXIvYXdzEJr//////////token=="),
+            credentials: .init(
+                accessKeyID: "ASIAEXAMPLE", secretAccessKey: "secret/with+chars", sessionToken: "FwoGZXIvYXdzEJr//////////token=="),
             region: "us-west-2"
         ),
         Case(

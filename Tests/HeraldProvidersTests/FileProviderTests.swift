@@ -74,4 +74,3 @@ struct FileProviderTests {
         return try Python.json(script, arguments: [file.path])
     }
 }
-

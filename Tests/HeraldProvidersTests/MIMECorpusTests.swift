@@ -36,14 +36,19 @@ struct MIMECorpusTests {
             ("an empty subject", EmailMessage(from: ada, to: [bob], subject: "", text: "No subject here.")),
             ("html only", EmailMessage(from: ada, to: [bob], subject: "HTML", html: "<p>Only <b>HTML</b></p>")),
             ("text only without a final newline", EmailMessage(from: ada, to: [bob], subject: "Text", text: "No newline at the end")),
-            ("a line of 2,000 characters", EmailMessage(from: ada, to: [bob], subject: "Long line", text: String(repeating: "x", count: 2000))),
+            (
+                "a line of 2,000 characters",
+                EmailMessage(from: ada, to: [bob], subject: "Long line", text: String(repeating: "x", count: 2000))
+            ),
             ("long lines of prose", EmailMessage(from: ada, to: [bob], subject: "Prose", text: long + "\n" + long)),
             ("a long ASCII subject that must fold", EmailMessage(from: ada, to: [bob], subject: long, text: "x")),
             ("a long non-ASCII subject", EmailMessage(from: ada, to: [bob], subject: String(repeating: "Ünïcødé ", count: 30), text: "x")),
             ("text that looks like an encoded word", EmailMessage(from: ada, to: [bob], subject: "=?utf-8?q?not_encoded?=", text: "x")),
             (
                 "dots, trailing spaces, tabs and equals signs",
-                EmailMessage(from: ada, to: [bob], subject: "Dots", text: ".\n..leading dots\ntrailing space \ntab\there\n= sign =3D\nFrom the start\n")
+                EmailMessage(
+                    from: ada, to: [bob], subject: "Dots",
+                    text: ".\n..leading dots\ntrailing space \ntab\there\n= sign =3D\nFrom the start\n")
             ),
             ("CRLF line ends in the body", EmailMessage(from: ada, to: [bob], subject: "CRLF", text: "one\r\ntwo\r\n")),
             ("text and html", EmailMessage(from: ada, to: [bob], subject: "Both", text: "Plain ✓", html: "<p>Rich ✓</p>")),
@@ -52,7 +57,8 @@ struct MIMECorpusTests {
                 EmailMessage(
                     from: ada, to: [bob], subject: "Files", text: "See attached.",
                     attachments: [
-                        Attachment(filename: "report.pdf", contentType: "application/pdf", content: Data((0..<5000).map { UInt8($0 % 256) })),
+                        Attachment(
+                            filename: "report.pdf", contentType: "application/pdf", content: Data((0..<5000).map { UInt8($0 % 256) })),
                         Attachment(filename: "notes.txt", contentType: "text/plain", content: Data("plain notes\n".utf8)),
                         Attachment(filename: "empty.bin", contentType: "application/octet-stream", content: Data()),
                     ]
@@ -154,7 +160,10 @@ struct MIMECorpusTests {
             "text": message.text.map { $0.replacingOccurrences(of: "\r\n", with: "\n") } as Any,
             "html": message.html as Any,
             "attachments": message.attachments.map {
-                ["filename": $0.filename, "content_type": $0.contentType, "content": $0.content.base64EncodedString(), "content_id": $0.contentID ?? ""]
+                [
+                    "filename": $0.filename, "content_type": $0.contentType, "content": $0.content.base64EncodedString(),
+                    "content_id": $0.contentID ?? "",
+                ]
             },
         ]
     }

@@ -24,7 +24,9 @@ struct SESClassificationTests {
     ])
     func `classifies each documented answer`(status: Int, type: String, expected: ErrorClass) {
         var headers = HTTPHeaders()
-        if !type.isEmpty { headers.add(name: "X-Amzn-ErrorType", value: "\(type):http://internal.amazon.com/coral/com.amazon.coral.service/") }
+        if !type.isEmpty {
+            headers.add(name: "X-Amzn-ErrorType", value: "\(type):http://internal.amazon.com/coral/com.amazon.coral.service/")
+        }
         let failure = SESProvider.classify(status: UInt(status), headers: headers, body: [])
         #expect(failure.errorClass == expected)
         #expect(failure.code == "ses_\(status)" + (type.isEmpty ? "" : "_\(type)"))
@@ -35,12 +37,13 @@ struct SESClassificationTests {
         #expect(failure.retryAfter == .seconds(7))
     }
 
-    @Test(arguments: [
-        (#"{"__type": "com.amazonaws.ses#MessageRejected", "message": "x"}"#, "MessageRejected"),
-        (#"{"code": "TooManyRequestsException"}"#, "TooManyRequestsException"),
-        ("<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>", "SignatureDoesNotMatch"),
-        ("not an error body", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            (#"{"__type": "com.amazonaws.ses#MessageRejected", "message": "x"}"#, "MessageRejected"),
+            (#"{"code": "TooManyRequestsException"}"#, "TooManyRequestsException"),
+            ("<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>", "SignatureDoesNotMatch"),
+            ("not an error body", nil),
+        ] as [(String, String?)])
     func `reads the error type from the body when the header is missing`(body: String, type: String?) {
         #expect(SESProvider.errorType(headers: [:], body: Array(body.utf8)) == type)
     }

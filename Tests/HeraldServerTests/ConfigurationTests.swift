@@ -124,7 +124,10 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: sandbox, failure_class: often}\n", "providers.0.failure_class"),
         ("providers:\n  - {name: a, type: ses, access_key_id: x, secret_access_key: y}\n", "providers.0.region"),
         ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x}\n", "providers.0.secret_access_key"),
-        ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x, secret_access_key_file: /nonexistent}\n", "providers.0.secret_access_key_file"),
+        (
+            "providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x, secret_access_key_file: /nonexistent}\n",
+            "providers.0.secret_access_key_file"
+        ),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])

@@ -51,8 +51,12 @@ public struct SESProvider: EmailProvider {
         self.signer = AWSSignatureV4(credentials: configuration.credentials, region: configuration.region, service: "ses")
     }
 
+    /// `configuration_set`: the SES configuration set for this email, instead of the configured one.
+    public var supportedOptions: Set<String> { ["configuration_set"] }
+
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
-        let body = try JSONEncoder().encode(SESSendEmailRequest(delivery, configurationSetName: configuration.configurationSetName))
+        let configurationSet = delivery.message.options(for: self)["configuration_set"] ?? configuration.configurationSetName
+        let body = try JSONEncoder().encode(SESSendEmailRequest(delivery, configurationSetName: configurationSet))
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "ses_message_too_large", message: "the message is larger than SES accepts")
         }
@@ -62,6 +66,12 @@ public struct SESProvider: EmailProvider {
         return ProviderReceipt(providerMessageID: messageID)
     }
 
+    /// Reads the account's sending quota, which needs valid credentials (and the
+    /// `ses:GetAccount` permission) and a reachable endpoint, but sends nothing.
+    public func verify() async throws {
+        _ = try await sendQuota()
+    }
+
     /// The account's sending limits (`GET /v2/email/account`).
     public func sendQuota() async throws -> SESSendQuota {
         let (status, headers, answer) = try await call(method: .GET, path: "/v2/email/account", body: [])
@@ -69,7 +79,8 @@ public struct SESProvider: EmailProvider {
         do {
             return try JSONDecoder().decode(SESAccount.self, from: Data(answer)).sendQuota
         } catch {
-            throw ProviderFailure(.transient, code: "ses_unreadable_answer", message: "SES answered with an account that Herald cannot read")
+            throw ProviderFailure(
+                .transient, code: "ses_unreadable_answer", message: "SES answered with an account that Herald cannot read")
         }
     }
 

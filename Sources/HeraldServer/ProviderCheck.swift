@@ -1,0 +1,46 @@
+import AsyncHTTPClient
+import HeraldCore
+import HeraldDelivery
+
+/// The outcome of checking one configured provider without sending mail.
+public struct ProviderCheck: Sendable {
+    public var name: String
+    public var kind: String
+    /// nil when the provider is usable.
+    public var failure: ProviderFailure?
+}
+
+extension HeraldServer {
+    /// Checks the credentials and reachability of every configured provider, all at once.
+    public static func checkProviders(configuration: HeraldConfiguration) async throws -> [ProviderCheck] {
+        let httpClient = makeHTTPClient()
+        do {
+            let registry = try ProviderRegistry(
+                settings: configuration.providers, breaker: configuration.breaker, clock: SystemWallClock(), httpClient: httpClient
+            )
+            let checks = await withTaskGroup(of: (Int, ProviderCheck).self) { group in
+                for (index, route) in registry.router.routes.enumerated() {
+                    group.addTask {
+                        var check = ProviderCheck(name: route.name, kind: route.provider.kind)
+                        do {
+                            try await route.provider.verify()
+                        } catch let failure as ProviderFailure {
+                            check.failure = failure
+                        } catch {
+                            check.failure = ProviderFailure(.transient, code: "unexpected_error", message: "\(type(of: error))")
+                        }
+                        return (index, check)
+                    }
+                }
+                var checks: [(Int, ProviderCheck)] = []
+                for await check in group { checks.append(check) }
+                return checks.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+            try await httpClient.shutdown()
+            return checks
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldServer
+
+struct Providers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with the configured providers.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check each provider's credentials and reachability without sending mail.",
+            discussion: "Prints one line per provider; exits 1 when any provider fails its check."
+        )
+
+        @Option(help: "A YAML or JSON configuration file (also HERALD_CONFIG).")
+        var config: String?
+
+        func run() async throws {
+            let configuration: HeraldConfiguration
+            do {
+                configuration = try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: config.map { ["config": $0] } ?? [:]))
+            } catch {
+                FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            let checks = try await HeraldServer.checkProviders(configuration: configuration)
+            for check in checks {
+                if let failure = check.failure {
+                    print("failed  \(check.name) (\(check.kind)): \(failure.errorClass.rawValue) \(failure.code): \(failure.message)")
+                } else {
+                    print("ok      \(check.name) (\(check.kind))")
+                }
+            }
+            if checks.contains(where: { $0.failure != nil }) { throw ExitCode(1) }
+        }
+    }
+}
