@@ -34,13 +34,15 @@ struct SMTPEnvelope: Sendable {
     var needsEightBit: Bool { message.contains { $0 >= 0x80 } }
 
     /// Why the server, or Herald's own limit, cannot take this message; `nil` when it can.
-    /// These are `failover`: another provider may well take the message.
-    func refusal(by capabilities: SMTPCapabilities, configuredLimit: Int?) -> ProviderFailure? {
-        if let limit = [capabilities.maximumSize, configuredLimit].compactMap({ $0 }).min(), size > limit {
+    /// These are `failover`: another provider may well take the message. Without capabilities
+    /// (before connecting) only the configured limit is checked.
+    func refusal(by capabilities: SMTPCapabilities?, configuredLimit: Int?) -> ProviderFailure? {
+        if let limit = [capabilities?.maximumSize, configuredLimit].compactMap({ $0 }).min(), size > limit {
             return ProviderFailure(
                 .failover, code: "smtp_message_too_large",
                 message: "the message has \(size) bytes, more than the \(limit) this SMTP provider takes")
         }
+        guard let capabilities else { return nil }
         if needsSMTPUTF8, !capabilities.smtpUTF8 {
             return ProviderFailure(
                 .failover, code: "smtp_smtputf8_unsupported",

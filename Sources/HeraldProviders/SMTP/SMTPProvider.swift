@@ -41,7 +41,7 @@ public final class SMTPProvider: EmailProvider {
 
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
         let envelope = SMTPEnvelope(delivery)
-        if let refusal = envelope.refusal(by: SMTPCapabilities(), configuredLimit: configuration.maxMessageSize) {
+        if let refusal = envelope.refusal(by: nil, configuredLimit: configuration.maxMessageSize) {
             throw refusal
         }
         // A pooled session the server has dropped fails at RSET, before anything was sent:
