@@ -15,7 +15,9 @@ struct SMTPProviderAiosmtpdTests {
         bcc: [EmailAddress(address: "secret@example.com")],
         subject: "Dots and lines",
         text: "Hello\n.a line that starts with a dot\n..two dots\n.\nthe line above was a lone dot\n",
-        attachments: [Attachment(filename: "data.bin", contentType: "application/octet-stream", content: Data((0..<2000).map { UInt8($0 % 256) }))]
+        attachments: [
+            Attachment(filename: "data.bin", contentType: "application/octet-stream", content: Data((0..<2000).map { UInt8($0 % 256) }))
+        ]
     )
 
     private func configuration(port: String = "HERALD_TEST_AIOSMTPD_PORT", password: String? = nil) throws -> SMTPProvider.Configuration {

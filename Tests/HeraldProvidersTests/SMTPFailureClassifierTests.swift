@@ -54,18 +54,22 @@ struct SMTPFailureClassifierTests {
     }
 
     @Test func `transport failure codes say what broke`() {
-        #expect(SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.timeout, at: .dataEnd).code == "smtp_timeout_after_data")
+        #expect(
+            SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.timeout, at: .dataEnd).code == "smtp_timeout_after_data")
         #expect(
             SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.connectionClosed, at: .dataEnd).code
                 == "smtp_connection_closed_after_data")
         #expect(SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.timeout, at: .rcptTo).code == "smtp_timeout")
-        #expect(SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.connectionClosed, at: .connect).code == "smtp_connect_failed")
+        #expect(
+            SMTPFailureClassifier.failure(forTransportError: SMTPTransportError.connectionClosed, at: .connect).code
+                == "smtp_connect_failed")
     }
 }
 
 @Suite("SMTP envelope")
 struct SMTPEnvelopeTests {
-    private let ascii = SMTPEnvelope(sender: "ada@example.org", recipients: ["bob@example.com", "eve@example.net"], message: Array("hi\r\n".utf8))
+    private let ascii = SMTPEnvelope(
+        sender: "ada@example.org", recipients: ["bob@example.com", "eve@example.net"], message: Array("hi\r\n".utf8))
 
     @Test func `MAIL FROM carries SIZE only when offered`() {
         var capabilities = SMTPCapabilities()
@@ -98,7 +102,9 @@ struct SMTPEnvelopeTests {
     }
 
     @Test func `the queue id is read from the final reply`() {
-        #expect(SMTPProvider.queueID(in: SMTPReply(code: 250, enhancedCode: .init(2, 0, 0), lines: ["Ok: queued as 4Zx1yT0abc"])) == "4Zx1yT0abc")
+        #expect(
+            SMTPProvider.queueID(in: SMTPReply(code: 250, enhancedCode: .init(2, 0, 0), lines: ["Ok: queued as 4Zx1yT0abc"]))
+                == "4Zx1yT0abc")
         #expect(SMTPProvider.queueID(in: SMTPReply(code: 250, lines: ["OK"])) == nil)
     }
 }

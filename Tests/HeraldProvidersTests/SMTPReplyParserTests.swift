@@ -19,7 +19,10 @@ struct SMTPReplyParserTests {
 
     @Test func `the enhanced status code is split off the first line`() throws {
         let replies = try parse(["550 5.1.1 <bob@example.com>: Recipient address rejected"])
-        #expect(replies == [SMTPReply(code: 550, enhancedCode: EnhancedStatusCode(5, 1, 1), lines: ["<bob@example.com>: Recipient address rejected"])])
+        #expect(
+            replies == [
+                SMTPReply(code: 550, enhancedCode: EnhancedStatusCode(5, 1, 1), lines: ["<bob@example.com>: Recipient address rejected"])
+            ])
     }
 
     @Test func `an enhanced code whose class differs from the reply's is plain text`() throws {
@@ -56,7 +59,9 @@ struct SMTPCapabilitiesTests {
     @Test func `EHLO keywords are read case-insensitively with their parameters`() {
         let reply = SMTPReply(
             code: 250,
-            lines: ["mx.example.org greets you", "pipelining", "SIZE 35882577", "8BITMIME", "SMTPUTF8", "STARTTLS", "AUTH plain LOGIN", "DSN"])
+            lines: [
+                "mx.example.org greets you", "pipelining", "SIZE 35882577", "8BITMIME", "SMTPUTF8", "STARTTLS", "AUTH plain LOGIN", "DSN",
+            ])
         let capabilities = SMTPCapabilities(ehloReply: reply)
         #expect(capabilities.pipelining)
         #expect(capabilities.supportsSize)

@@ -125,7 +125,8 @@ struct SMTPConnection: Sendable {
         if capabilities.pipelining {
             // RFC 2920: MAIL and every RCPT in one write, then the replies in order. The first
             // refusal decides, even when the server hung up after sending it.
-            let exchanged = try await exchange(Self.lines([mail] + rcpts), count: 1 + rcpts.count, stage: .rcptTo, timeout: timeouts.command)
+            let exchanged = try await exchange(
+                Self.lines([mail] + rcpts), count: 1 + rcpts.count, stage: .rcptTo, timeout: timeouts.command)
             for (index, reply) in exchanged.replies.enumerated() {
                 if index == 0 { try Self.expect(reply, [250], at: .mailFrom) } else { try Self.expect(reply, [250, 251], at: .rcptTo) }
             }
@@ -144,7 +145,7 @@ struct SMTPConnection: Sendable {
     /// Says goodbye and closes, without waiting long for a server that no longer answers.
     func quit() async {
         if channel.isActive {
-            _ = try? await command("QUIT", stage: .reset)
+            _ = try? await command("QUIT", stage: .quit)
         }
         try? await channel.close()
     }

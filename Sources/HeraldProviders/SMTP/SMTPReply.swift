@@ -12,7 +12,6 @@ public struct SMTPReply: Sendable, Equatable {
         self.lines = lines
     }
 
-    public var isPositive: Bool { (200..<400).contains(code) }
     public var isTransientNegative: Bool { (400..<500).contains(code) }
     public var isPermanentNegative: Bool { (500..<600).contains(code) }
 

@@ -12,6 +12,7 @@ public enum SMTPStage: String, Sendable, CaseIterable {
     case data
     /// After the final `.` was sent, until the server's reply to it.
     case dataEnd = "data_end"
+    case quit
 
     /// Whether the message might have been accepted if the session broke down here.
     var mayHaveDelivered: Bool { self == .dataEnd }
@@ -21,7 +22,7 @@ public enum SMTPStage: String, Sendable, CaseIterable {
     var isSessionSetup: Bool {
         switch self {
         case .connect, .greeting, .hello, .startTLS, .auth: true
-        case .reset, .mailFrom, .rcptTo, .data, .dataEnd: false
+        case .reset, .mailFrom, .rcptTo, .data, .dataEnd, .quit: false
         }
     }
 }
