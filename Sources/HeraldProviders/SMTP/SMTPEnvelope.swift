@@ -1,0 +1,69 @@
+import Foundation
+import HeraldCore
+
+/// One email as an SMTP transaction: the envelope addresses, the rendered message, and the
+/// extensions it needs. Building the commands is pure, so the choices are tested without I/O.
+struct SMTPEnvelope: Sendable {
+    var sender: String
+    /// To, Cc and Bcc: Bcc recipients are only in the envelope, never in the headers.
+    var recipients: [String]
+    /// The message as `MIMEMessage.render` wrote it, before dot-stuffing.
+    var message: [UInt8]
+
+    init(sender: String, recipients: [String], message: [UInt8]) {
+        self.sender = sender
+        self.recipients = recipients
+        self.message = message
+    }
+
+    init(_ delivery: Delivery) {
+        let rendered = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)
+        self.init(
+            sender: delivery.message.from.address,
+            recipients: delivery.message.recipients.map(\.address),
+            message: Array(rendered.utf8))
+    }
+
+    /// The size announced with SIZE= (RFC 1870 §3: the message's octets with CRLF line ends).
+    var size: Int { message.count }
+
+    /// Non-ASCII addresses need SMTPUTF8 (RFC 6531), which also covers 8-bit headers.
+    var needsSMTPUTF8: Bool { !(sender + recipients.joined()).allSatisfy(\.isASCII) }
+
+    /// 8-bit octets in the message need BODY=8BITMIME (RFC 6152).
+    var needsEightBit: Bool { message.contains { $0 >= 0x80 } }
+
+    /// Why the server, or Herald's own limit, cannot take this message; `nil` when it can.
+    /// These are `failover`: another provider may well take the message. Without capabilities
+    /// (before connecting) only the configured limit is checked.
+    func refusal(by capabilities: SMTPCapabilities?, configuredLimit: Int?) -> ProviderFailure? {
+        if let limit = [capabilities?.maximumSize, configuredLimit].compactMap({ $0 }).min(), size > limit {
+            return ProviderFailure(
+                .failover, code: "smtp_message_too_large",
+                message: "the message has \(size) bytes, more than the \(limit) this SMTP provider takes")
+        }
+        guard let capabilities else { return nil }
+        if needsSMTPUTF8, !capabilities.smtpUTF8 {
+            return ProviderFailure(
+                .failover, code: "smtp_smtputf8_unsupported",
+                message: "the message has internationalized addresses and the SMTP server does not offer SMTPUTF8")
+        }
+        if needsEightBit, !needsSMTPUTF8, !capabilities.eightBitMIME {
+            return ProviderFailure(
+                .failover, code: "smtp_8bitmime_unsupported",
+                message: "the message has 8-bit content and the SMTP server does not offer 8BITMIME")
+        }
+        return nil
+    }
+
+    /// `MAIL FROM:<sender>` with the parameters the server offers and this message needs.
+    func mailCommand(for capabilities: SMTPCapabilities) -> String {
+        var command = "MAIL FROM:<\(sender)>"
+        if capabilities.supportsSize { command += " SIZE=\(size)" }
+        if needsEightBit || needsSMTPUTF8, capabilities.eightBitMIME { command += " BODY=8BITMIME" }
+        if needsSMTPUTF8 { command += " SMTPUTF8" }
+        return command
+    }
+
+    var rcptCommands: [String] { recipients.map { "RCPT TO:<\($0)>" } }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import HeraldCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// Delivers through an SMTP relay (RFC 5321), with STARTTLS or implicit TLS, AUTH PLAIN or
+/// LOGIN, pipelining, and a small pool of reused sessions.
+public final class SMTPProvider: EmailProvider {
+    public let name: String
+    public var kind: String { "smtp" }
+    public let configuration: Configuration
+    private let pool: SMTPConnectionPool
+    private let logger: Logger
+
+    /// Fails when the CA file cannot be read: a configuration error to report at startup.
+    public init(
+        name: String, configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "herald.smtp")
+    ) throws {
+        self.name = name
+        self.configuration = configuration
+        var providerLogger = logger
+        providerLogger[metadataKey: "provider"] = "\(name)"
+        self.logger = providerLogger
+        let sessionLogger = providerLogger
+        let tlsContext: NIOSSLContext?
+        if configuration.tls == .none {
+            tlsContext = nil
+        } else {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = configuration.caFile { tls.trustRoots = .file(caFile) }
+            tlsContext = try NIOSSLContext(configuration: tls)
+        }
+        self.pool = SMTPConnectionPool(maximum: configuration.maxConnections) { () async throws(SMTPConnection.Failure) in
+            sessionLogger.debug("opening an SMTP session")
+            return try await SMTPConnection.open(configuration, tlsContext: tlsContext, group: eventLoopGroup)
+        }
+    }
+
+    public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
+        let envelope = SMTPEnvelope(delivery)
+        if let refusal = envelope.refusal(by: nil, configuredLimit: configuration.maxMessageSize) {
+            throw refusal
+        }
+        // A pooled session the server has dropped fails at RSET, before anything was sent:
+        // try the next one, at most once per slot, plus a fresh one.
+        for _ in 0...configuration.maxConnections {
+            let (connection, reused) = try await lease()
+            if let refusal = envelope.refusal(by: connection.capabilities, configuredLimit: configuration.maxMessageSize) {
+                await pool.release(connection, reusable: true)
+                throw refusal
+            }
+            do {
+                let reply = try await connection.deliver(envelope, reset: reused)
+                await pool.release(connection, reusable: true)
+                return ProviderReceipt(providerMessageID: Self.queueID(in: reply))
+            } catch {
+                await pool.release(connection, reusable: error.keepsConnection)
+                if reused, error.stage == .reset, !error.keepsConnection { continue }
+                logger.debug(
+                    "SMTP delivery failed",
+                    metadata: ["email.id": "\(delivery.emailID)", "attempt": "\(delivery.attempt)", "code": "\(error.failure.code)"])
+                throw error.failure
+            }
+        }
+        throw ProviderFailure(.transient, code: "smtp_no_session", message: "no SMTP session survived RSET")
+    }
+
+    /// Closes idle sessions politely; call when the server shuts down.
+    public func shutdown() async {
+        await pool.shutdown()
+    }
+
+    private func lease() async throws(ProviderFailure) -> (connection: SMTPConnection, reused: Bool) {
+        do {
+            return try await pool.lease()
+        } catch {
+            throw error.failure
+        }
+    }
+
+    /// The queue id from replies such as Postfix's `250 2.0.0 Ok: queued as 4Zx1yT0abc`.
+    static func queueID(in reply: SMTPReply) -> String? {
+        let text = reply.lines.joined(separator: " ")
+        guard let range = text.range(of: "queued as ", options: .caseInsensitive) else { return nil }
+        let id = text[range.upperBound...].prefix { !$0.isWhitespace }
+        return id.isEmpty ? nil : String(id)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import HeraldCore
+import HeraldProviders
+import HeraldTesting
+import Testing
+
+/// The SMTP provider against aiosmtpd, which scripts/peers/smtp.sh starts with STARTTLS,
+/// implicit TLS and AUTH, and which records every message it receives.
+@Suite("SMTP provider against aiosmtpd")
+struct SMTPProviderAiosmtpdTests {
+    let message = EmailMessage(
+        from: EmailAddress(displayName: "Ada", address: "ada@example.org"),
+        to: [EmailAddress(address: "bob@example.com")],
+        cc: [EmailAddress(address: "carol@example.com")],
+        bcc: [EmailAddress(address: "secret@example.com")],
+        subject: "Dots and lines",
+        text: "Hello\n.a line that starts with a dot\n..two dots\n.\nthe line above was a lone dot\n",
+        attachments: [
+            Attachment(filename: "data.bin", contentType: "application/octet-stream", content: Data((0..<2000).map { UInt8($0 % 256) }))
+        ]
+    )
+
+    private func configuration(port: String = "HERALD_TEST_AIOSMTPD_PORT", password: String? = nil) throws -> SMTPProvider.Configuration {
+        SMTPProvider.Configuration(
+            host: "localhost", port: Int(try Peers.require(port))!, tls: .startTLS, caFile: try Peers.require("HERALD_TEST_AIOSMTPD_CA"),
+            username: try Peers.require("HERALD_TEST_AIOSMTPD_USER"),
+            password: try password ?? Peers.require("HERALD_TEST_AIOSMTPD_PASSWORD"), heloName: "herald.test")
+    }
+
+    @Test func `delivers over STARTTLS with AUTH PLAIN the exact rendered bytes to every recipient`() async throws {
+        let delivery = Delivery.sample(message)
+        let receipt = try await withSMTPProvider(try configuration()) { try await $0.send(delivery) }
+        let received = try #require(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID])
+        let rendered = MIMEMessage.render(message, emailID: delivery.emailID, date: delivery.acceptedAt)
+        #expect(received.data == Data(rendered.utf8), "the server's bytes after dot-unstuffing are the rendered message")
+        #expect(received.mailFrom == "ada@example.org")
+        #expect(received.rcptTos == ["bob@example.com", "carol@example.com", "secret@example.com"])
+        #expect(received.mailOptions.contains("SIZE=\(rendered.utf8.count)"))
+        #expect(receipt.providerMessageID?.hasPrefix("HERALD") == true, "the queue id from the final 250")
+    }
+
+    @Test func `falls back to AUTH LOGIN when PLAIN is not offered`() async throws {
+        let delivery = Delivery.sample()
+        _ = try await withSMTPProvider(try configuration(port: "HERALD_TEST_AIOSMTPD_LOGIN_PORT")) { try await $0.send(delivery) }
+        #expect(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID] != nil)
+    }
+
+    @Test func `delivers over implicit TLS`() async throws {
+        var configuration = try configuration(port: "HERALD_TEST_AIOSMTPD_IMPLICIT_PORT")
+        configuration.tls = .implicit
+        let delivery = Delivery.sample()
+        _ = try await withSMTPProvider(configuration) { try await $0.send(delivery) }
+        #expect(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID] != nil)
+    }
+
+    @Test func `a wrong password is provider_fatal`() async throws {
+        let failure = try await withSMTPProvider(try configuration(password: "wrong")) { provider in
+            await providerFailure { try await provider.send(.sample()) }
+        }
+        #expect(failure?.errorClass == .providerFatal)
+        #expect(failure?.code.hasPrefix("smtp_535") == true)
+        #expect(failure?.message.contains("wrong") == false)
+    }
+
+    @Test func `a certificate that is not trusted fails the TLS handshake as transient`() async throws {
+        var configuration = try configuration()
+        configuration.caFile = nil
+        let failure = try await withSMTPProvider(configuration) { provider in
+            await providerFailure { try await provider.send(.sample()) }
+        }
+        #expect(failure?.errorClass == .transient)
+        #expect(failure?.code == "smtp_tls_failed")
+    }
+
+    @Test func `internationalized addresses go out with SMTPUTF8 and BODY=8BITMIME`() async throws {
+        var message = EmailMessage.sample()
+        message.to = [EmailAddress(address: "zoë@exämple.com")]
+        let delivery = Delivery.sample(message)
+        _ = try await withSMTPProvider(try configuration()) { try await $0.send(delivery) }
+        let received = try #require(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID])
+        #expect(received.rcptTos == ["zoë@exämple.com"])
+        #expect(received.mailOptions.contains("SMTPUTF8"))
+        #expect(received.mailOptions.contains("BODY=8BITMIME"))
+    }
+
+    @Test func `a message over the configured size limit fails over without connecting`() async throws {
+        var configuration = try configuration()
+        configuration.maxMessageSize = 100
+        let failure = try await withSMTPProvider(configuration) { provider in
+            await providerFailure { try await provider.send(.sample(message)) }
+        }
+        #expect(failure?.errorClass == .failover)
+        #expect(failure?.code == "smtp_message_too_large")
+    }
+
+    @Test func `many messages share at most max connections, with RSET between them`() async throws {
+        var configuration = try configuration()
+        configuration.maxConnections = 2
+        let deliveries = (0..<12).map { _ in Delivery.sample() }
+        try await withSMTPProvider(configuration) { provider in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for delivery in deliveries {
+                    group.addTask { _ = try await provider.send(delivery) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let received = try ReceivedMail.all(for: Set(deliveries.map(\.emailID)))
+        #expect(received.count == deliveries.count)
+        #expect(Set(received.values.map(\.peerPort)).count <= 2)
+    }
+}

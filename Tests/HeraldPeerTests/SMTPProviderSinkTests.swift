@@ -1,0 +1,83 @@
+import Foundation
+import HeraldCore
+import HeraldProviders
+import HeraldTesting
+import Testing
+
+/// The SMTP provider against Postfix's smtp-sink, plain and with the faults that
+/// scripts/peers/smtp.sh injects: rejections, hang-ups and a slow reply to the final dot.
+@Suite("SMTP provider against smtp-sink")
+struct SMTPProviderSinkTests {
+    private func configuration(_ variable: String) throws -> SMTPProvider.Configuration {
+        SMTPProvider.Configuration(
+            host: "127.0.0.1", port: Int(try Peers.require(variable))!, tls: .none, heloName: "herald.test",
+            timeouts: .init(dataEnd: .seconds(1)))
+    }
+
+    private func failure(_ variable: String) async throws -> ProviderFailure? {
+        let message = EmailMessage(
+            from: EmailAddress(address: "ada@example.org"),
+            to: [EmailAddress(address: "bob@example.com"), EmailAddress(address: "carol@example.com")], subject: "Hi", text: "Hi")
+        return try await withSMTPProvider(try configuration(variable)) { provider in
+            await providerFailure { try await provider.send(.sample(message)) }
+        }
+    }
+
+    @Test(arguments: [
+        ("HERALD_TEST_SMTP_SINK_RCPT_HARD_PORT", ErrorClass.recipient, "smtp_550_5.1.1"),
+        ("HERALD_TEST_SMTP_SINK_RCPT_SOFT_PORT", .transient, "smtp_450_4.3.0"),
+        ("HERALD_TEST_SMTP_SINK_DATA_HARD_PORT", .permanent, "smtp_554_5.7.1"),
+        ("HERALD_TEST_SMTP_SINK_MAIL_421_PORT", .transient, "smtp_421_4.0.0"),
+        ("HERALD_TEST_SMTP_SINK_RCPT_DROP_PORT", .transient, "smtp_connection_closed"),
+        ("HERALD_TEST_SMTP_SINK_DOT_DROP_PORT", .ambiguous, "smtp_connection_closed_after_data"),
+        ("HERALD_TEST_SMTP_SINK_DOT_SLOW_PORT", .ambiguous, "smtp_timeout_after_data"),
+    ])
+    func `each injected fault has its class`(variable: String, expected: ErrorClass, code: String) async throws {
+        let failure = try await failure(variable)
+        #expect(failure?.errorClass == expected)
+        #expect(failure?.code == code)
+    }
+
+    @Test func `a refused connection is transient`() async throws {
+        // Port 1 (tcpmux) has no listener on a test machine.
+        let configuration = SMTPProvider.Configuration(host: "127.0.0.1", port: 1, tls: .none)
+        let failure = try await withSMTPProvider(configuration) { provider in
+            await providerFailure { try await provider.send(.sample()) }
+        }
+        #expect(failure?.errorClass == .transient)
+        #expect(failure?.code == "smtp_connect_failed")
+    }
+
+    @Test func `STARTTLS required but not offered is provider_fatal`() async throws {
+        var configuration = try configuration("HERALD_TEST_SMTP_SINK_PORT")
+        configuration.tls = .startTLS
+        let failure = try await withSMTPProvider(configuration) { provider in
+            await providerFailure { try await provider.send(.sample()) }
+        }
+        #expect(failure?.errorClass == .providerFatal)
+        #expect(failure?.code == "smtp_starttls_unavailable")
+    }
+
+    @Test func `a failed connection is discarded, so the next send fails the same way rather than on a stale session`() async throws {
+        try await withSMTPProvider(try configuration("HERALD_TEST_SMTP_SINK_RCPT_DROP_PORT")) { provider in
+            for _ in 0..<3 {
+                let failure = await providerFailure { try await provider.send(.sample()) }
+                #expect(failure?.code == "smtp_connection_closed")
+            }
+        }
+    }
+
+    @Test func `hundreds of pipelined messages go through a few pooled connections`() async throws {
+        var configuration = try configuration("HERALD_TEST_SMTP_SINK_PORT")
+        configuration.maxConnections = 3
+        configuration.timeouts = .init()
+        try await withSMTPProvider(configuration) { provider in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<300 {
+                    group.addTask { _ = try await provider.send(.sample()) }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}

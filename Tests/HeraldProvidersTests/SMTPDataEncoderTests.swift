@@ -1,0 +1,28 @@
+import HeraldProviders
+import Testing
+
+@Suite("SMTP DATA encoding")
+struct SMTPDataEncoderTests {
+    private func encode(_ text: String) -> String {
+        String(decoding: SMTPDataEncoder.encode(Array(text.utf8)), as: UTF8.self)
+    }
+
+    @Test(arguments: [
+        ("a\r\nb\r\n", "a\r\nb\r\n.\r\n"),
+        ("a\nb", "a\r\nb\r\n.\r\n"),
+        ("a\rb\r\n", "a\r\nb\r\n.\r\n"),
+        ("a\r\r\nb\n", "a\r\n\r\nb\r\n.\r\n"),
+        (".starts with a dot\r\n", "..starts with a dot\r\n.\r\n"),
+        ("x\r\n.\r\ny\r\n", "x\r\n..\r\ny\r\n.\r\n"),
+        ("x\n..\n", "x\r\n...\r\n.\r\n"),
+        ("not . at start\r\n", "not . at start\r\n.\r\n"),
+        ("", ".\r\n"),
+    ])
+    func `lines end in CRLF, leading dots are doubled and a lone dot ends the data`(input: String, expected: String) {
+        #expect(encode(input) == expected)
+    }
+
+    @Test func `8-bit bytes pass through unchanged`() {
+        #expect(encode("Grüße\n.ö") == "Grüße\r\n..ö\r\n.\r\n")
+    }
+}

@@ -1,0 +1,102 @@
+"""An SMTP server for Herald's peer tests, on aiosmtpd.
+
+Three listeners share one handler: STARTTLS (required before AUTH) on --port, implicit TLS on
+--implicit-port, and STARTTLS with AUTH LOGIN only on --login-port. The others offer AUTH PLAIN
+and LOGIN, all for one fixed user. Every message is written
+to --maildir as NNNNNN.json with the envelope and the received bytes (after dot-unstuffing,
+before any decoding), so that tests can compare them with what Herald rendered.
+"""
+import argparse
+import base64
+import itertools
+import json
+import os
+import signal
+import ssl
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Recorder:
+    def __init__(self, maildir):
+        self.maildir = maildir
+        self.counter = itertools.count(1)
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            number = next(self.counter)
+        record = {
+            "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
+            "rcpt_tos": envelope.rcpt_tos,
+            # Tells tests which messages shared a connection.
+            "peer_port": session.peer[1],
+            "data": base64.b64encode(envelope.original_content).decode(),
+        }
+        path = os.path.join(self.maildir, f"{number:06d}.json")
+        with open(path + ".tmp", "w") as file:
+            json.dump(record, file)
+        os.rename(path + ".tmp", path)
+        return f"250 2.0.0 Ok: queued as HERALD{number:06d}"
+
+
+def authenticator(username, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == username.encode()
+            and auth_data.password == password.encode()
+        )
+        # handled=False: aiosmtpd then sends the 235 or 535 reply itself.
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--implicit-port", type=int, required=True)
+    parser.add_argument("--login-port", type=int, required=True)
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--maildir", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    args = parser.parse_args()
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.cert, args.key)
+    handler = Recorder(args.maildir)
+    common = dict(
+        hostname="127.0.0.1",
+        authenticator=authenticator(args.user, args.password),
+        enable_SMTPUTF8=True,
+        decode_data=False,
+    )
+    starttls = Controller(
+        handler, port=args.port, tls_context=context, require_starttls=True, auth_require_tls=True, **common
+    )
+    # aiosmtpd only counts STARTTLS as TLS when it decides whether to offer AUTH; this listener
+    # speaks TLS from the first byte, so the check is off.
+    implicit = Controller(handler, port=args.implicit_port, ssl_context=context, auth_require_tls=False, **common)
+    login_only = Controller(
+        handler, port=args.login_port, tls_context=context, require_starttls=True, auth_require_tls=True,
+        auth_exclude_mechanism=["PLAIN"], **common
+    )
+    servers = [starttls, implicit, login_only]
+    for server in servers:
+        server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    for server in servers:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
