@@ -37,6 +37,7 @@ public struct HeraldConfiguration: Sendable {
             case sandbox(SandboxBehavior)
             case file(directory: String)
             case ses(SESProvider.Configuration)
+            case smtp(SMTPProvider.Configuration)
         }
 
         public var name: String
@@ -161,17 +162,54 @@ public struct HeraldConfiguration: Sendable {
                         maxMessageBytes: try settings.int("\(prefix).max_message_bytes", default: 40_000_000, in: 1024...100_000_000)
                     )
                 )
+            case "smtp":
+                kind = .smtp(try Self.smtp(settings, prefix: prefix))
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
                 }
                 kind = .file(directory: directory)
             default:
-                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use ses, sandbox or file")
+                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use ses, smtp, sandbox or file")
             }
             providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
         }
         return providers
+    }
+}
+
+extension HeraldConfiguration {
+    static func smtp(_ settings: SettingsReader, prefix: String) throws(ConfigurationError) -> SMTPProvider.Configuration {
+        guard let host = try settings.optionalString("\(prefix).host"), !host.isEmpty else {
+            throw ConfigurationError(key: "\(prefix).host", problem: "is required for an smtp provider")
+        }
+        let tlsName = try settings.string("\(prefix).tls", default: SMTPProvider.Configuration.TLSMode.startTLS.rawValue)
+        guard let tls = SMTPProvider.Configuration.TLSMode(rawValue: tlsName) else {
+            let known = SMTPProvider.Configuration.TLSMode.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(key: "\(prefix).tls", problem: "must be one of \(known)")
+        }
+        func seconds(_ key: String, _ defaultValue: Double) throws(ConfigurationError) -> Duration {
+            .milliseconds(Int64(try settings.double("\(prefix).\(key)", default: defaultValue, in: 0.001...3600) * 1000))
+        }
+        let maxMessageBytes = try settings.optionalString("\(prefix).max_message_bytes") == nil
+            ? nil : try settings.int("\(prefix).max_message_bytes", default: 0, in: 1024...1_000_000_000)
+        return SMTPProvider.Configuration(
+            host: host,
+            port: try settings.int("\(prefix).port", default: tls == .implicit ? 465 : 587, in: 1...65535),
+            tls: tls,
+            caFile: try settings.optionalString("\(prefix).ca_file"),
+            username: try settings.optionalString("\(prefix).username"),
+            password: try settings.secret("\(prefix).password"),
+            heloName: try settings.string("\(prefix).helo_name", default: "localhost"),
+            timeouts: .init(
+                connect: try seconds("connect_timeout_seconds", 10),
+                greeting: try seconds("greeting_timeout_seconds", 30),
+                command: try seconds("command_timeout_seconds", 30),
+                dataEnd: try seconds("data_end_timeout_seconds", 120)
+            ),
+            maxConnections: try settings.int("\(prefix).max_connections", default: 4, in: 1...256),
+            maxMessageSize: maxMessageBytes
+        )
     }
 }
 

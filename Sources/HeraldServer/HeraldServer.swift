@@ -16,6 +16,7 @@ import UnixSignals
 public struct HeraldServer: Sendable {
     public let serviceGroup: ServiceGroup
     public let store: any EmailStore
+    private let providers: ProviderRegistry
     private let httpClient: HTTPClient
 
     /// Opens the store, builds the providers and returns the services ready to run. SIGTERM and
@@ -60,7 +61,9 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdown.deadline
-        return HeraldServer(serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store, httpClient: httpClient)
+        return HeraldServer(
+            serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store, providers: providers, httpClient: httpClient
+        )
     }
 
     /// The HTTP application; the dispatcher runs as one of its services so that it stops after
@@ -95,14 +98,16 @@ public struct HeraldServer: Sendable {
         HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3))))
     }
 
-    /// Runs until a graceful shutdown completes, then closes the providers' HTTP connections.
+    /// Runs until a graceful shutdown completes, then closes the providers' connections.
     public func run() async throws {
         do {
             try await serviceGroup.run()
         } catch {
+            await providers.shutdown()
             try? await httpClient.shutdown()
             throw error
         }
+        await providers.shutdown()
         try await httpClient.shutdown()
     }
 }

@@ -36,6 +36,7 @@ extension HeraldServer {
                 for await check in group { checks.append(check) }
                 return checks.sorted { $0.0 < $1.0 }.map(\.1)
             }
+            await registry.shutdown()
             try await httpClient.shutdown()
             return checks
         } catch {

@@ -10,6 +10,7 @@ import Hummingbird
 final class ProviderRegistry: ProviderAdministration {
     let router: ProviderRouter
     private let sandboxes: [String: SandboxProvider]
+    private let smtpProviders: [SMTPProvider]
     private let clock: any WallClock
 
     /// `httpClient` serves every provider that speaks HTTP; its owner shuts it down.
@@ -19,6 +20,7 @@ final class ProviderRegistry: ProviderAdministration {
     ) throws {
         var routes: [ProviderRouter.Route] = []
         var sandboxes: [String: SandboxProvider] = [:]
+        var smtpProviders: [SMTPProvider] = []
         for setting in settings {
             let provider: any EmailProvider
             switch setting.kind {
@@ -30,12 +32,22 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
             case .ses(let configuration):
                 provider = SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            case .smtp(let configuration):
+                let smtp = try SMTPProvider(name: setting.name, configuration: configuration)
+                smtpProviders.append(smtp)
+                provider = smtp
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }
         self.router = ProviderRouter(routes: routes, breaker: breaker)
         self.sandboxes = sandboxes
+        self.smtpProviders = smtpProviders
         self.clock = clock
+    }
+
+    /// Closes the connections that providers keep open between emails.
+    func shutdown() async {
+        for smtp in smtpProviders { await smtp.shutdown() }
     }
 
     func statuses() -> [ProviderStatus] {

@@ -184,6 +184,28 @@ struct EndToEndTests {
         }
     }
 
+    @Test func `delivers through an SMTP relay (smtp-sink) as configured`() async throws {
+        guard let port = ProcessInfo.processInfo.environment["HERALD_TEST_SMTP_SINK_PORT"] else {
+            Issue.record("HERALD_TEST_SMTP_SINK_PORT is not set: run the tests with scripts/test, which starts smtp-sink")
+            return
+        }
+        try await withTemporaryDirectory { directory in
+            let config = """
+                providers:
+                  - {name: relay, type: smtp, host: 127.0.0.1, port: \(port), tls: none}
+                """
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            var ids: [String] = []
+            for index in 0..<20 {
+                ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String))
+            }
+            try await herald.waitUntil(ids, are: "sent")
+            for id in ids { #expect(try await herald.email(id)["provider"] as? String == "relay") }
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+
     @Test func `checks each provider without sending mail`() async throws {
         try await withTemporaryDirectory { directory in
             let config = directory.appendingPathComponent("herald.yaml")

@@ -106,6 +106,32 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func `reads an SMTP relay`() async throws {
+        let file = """
+            providers:
+              - name: relay
+                type: smtp
+                host: smtp.example.com
+                tls: implicit
+                username: herald
+                password: hunter2
+                command_timeout_seconds: 5
+                max_connections: 8
+            """
+        let configuration = try await load(file: file)
+        guard case .smtp(let smtp) = configuration.providers[0].kind else {
+            Issue.record("expected an smtp provider")
+            return
+        }
+        #expect(smtp.host == "smtp.example.com")
+        #expect(smtp.port == 465)
+        #expect(smtp.tls == .implicit)
+        #expect(smtp.username == "herald" && smtp.password == "hunter2")
+        #expect(smtp.timeouts.command == .seconds(5))
+        #expect(smtp.maxConnections == 8)
+        #expect(!smtp.description.contains("hunter2"))
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -128,6 +154,8 @@ struct ConfigurationTests {
             "providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x, secret_access_key_file: /nonexistent}\n",
             "providers.0.secret_access_key_file"
         ),
+        ("providers:\n  - {name: a, type: smtp}\n", "providers.0.host"),
+        ("providers:\n  - {name: a, type: smtp, host: h, tls: sometimes}\n", "providers.0.tls"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
