@@ -37,6 +37,7 @@ public struct HeraldConfiguration: Sendable {
             case sandbox(SandboxBehavior)
             case file(directory: String)
             case ses(SESProvider.Configuration)
+            case sendgrid(SendGridProvider.Configuration)
         }
 
         public var name: String
@@ -161,17 +162,43 @@ public struct HeraldConfiguration: Sendable {
                         maxMessageBytes: try settings.int("\(prefix).max_message_bytes", default: 40_000_000, in: 1024...100_000_000)
                     )
                 )
+            case "sendgrid":
+                kind = .sendgrid(
+                    SendGridProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: SendGridProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
                 }
                 kind = .file(directory: directory)
             default:
-                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use ses, sandbox or file")
+                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use \(providerTypes)")
             }
             providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
         }
         return providers
+    }
+
+    static let providerTypes = "ses, sendgrid, sandbox or file"
+
+    /// `api_key`, or the file named by `api_key_file`: required by every HTTP API provider.
+    private static func apiKey(_ settings: SettingsReader, prefix: String, type: String) throws(ConfigurationError) -> String {
+        guard let key = try settings.secret("\(prefix).api_key"), !key.isEmpty else {
+            throw ConfigurationError(key: "\(prefix).api_key", problem: "a \(type) provider needs api_key (or api_key_file)")
+        }
+        return key
+    }
+
+    private static func maxMessageBytes(_ settings: SettingsReader, prefix: String, default defaultValue: Int) throws(ConfigurationError)
+        -> Int
+    {
+        try settings.int("\(prefix).max_message_bytes", default: defaultValue, in: 1024...100_000_000)
     }
 }
 

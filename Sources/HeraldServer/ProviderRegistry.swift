@@ -30,6 +30,8 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
             case .ses(let configuration):
                 provider = SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            case .sendgrid(let configuration):
+                provider = SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

@@ -106,6 +106,39 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func `reads a SendGrid provider with its key from a file`() async throws {
+        try await withTemporaryDirectory { directory in
+            let keyFile = directory.appendingPathComponent("sendgrid-key")
+            try "SG.secret\n".write(to: keyFile, atomically: true, encoding: .utf8)
+            let file = """
+                providers:
+                  - name: sendgrid
+                    type: sendgrid
+                    api_key_file: \(keyFile.path)
+                    timeout_seconds: 5
+                  - name: sendgrid-eu
+                    type: sendgrid
+                    api_key: SG.inline
+                    endpoint: https://api.eu.sendgrid.com
+                    max_message_bytes: 20000000
+                """
+            let configuration = try await load(file: file)
+            guard case .sendgrid(let sendgrid) = configuration.providers[0].kind,
+                case .sendgrid(let eu) = configuration.providers[1].kind
+            else {
+                Issue.record("expected two sendgrid providers")
+                return
+            }
+            #expect(sendgrid.apiKey == "SG.secret")
+            #expect(sendgrid.endpoint == "https://api.sendgrid.com")
+            #expect(sendgrid.timeout == .seconds(5))
+            #expect(sendgrid.maxMessageBytes == 30_000_000)
+            #expect(eu.apiKey == "SG.inline")
+            #expect(eu.endpoint == "https://api.eu.sendgrid.com")
+            #expect(eu.maxMessageBytes == 20_000_000)
+        }
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -125,6 +158,9 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: ses, access_key_id: x, secret_access_key: y}\n", "providers.0.region"),
         ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x}\n", "providers.0.secret_access_key"),
         ("providers:\n  - {name: a, type: ses, region: us-east-1, access_key_id: x, secret_access_key_file: /nonexistent}\n", "providers.0.secret_access_key_file"),
+        ("providers:\n  - {name: a, type: sendgrid}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: sendgrid, api_key_file: /nonexistent}\n", "providers.0.api_key_file"),
+        ("providers:\n  - {name: a, type: sendgrid, api_key: k, max_message_bytes: 10}\n", "providers.0.max_message_bytes"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
