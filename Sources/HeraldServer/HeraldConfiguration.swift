@@ -38,6 +38,7 @@ public struct HeraldConfiguration: Sendable {
             case file(directory: String)
             case ses(SESProvider.Configuration)
             case sendgrid(SendGridProvider.Configuration)
+            case postmark(PostmarkProvider.Configuration)
         }
 
         public var name: String
@@ -172,6 +173,22 @@ public struct HeraldConfiguration: Sendable {
                             settings, prefix: prefix, default: SendGridProvider.Configuration.defaultMaxMessageBytes)
                     )
                 )
+            case "postmark":
+                let messageStream = try settings.string(
+                    "\(prefix).message_stream", default: PostmarkProvider.Configuration.defaultMessageStream)
+                guard !messageStream.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).message_stream", problem: "must not be empty")
+                }
+                kind = .postmark(
+                    PostmarkProvider.Configuration(
+                        serverToken: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        messageStream: messageStream,
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: PostmarkProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
@@ -185,7 +202,7 @@ public struct HeraldConfiguration: Sendable {
         return providers
     }
 
-    static let providerTypes = "ses, sendgrid, sandbox or file"
+    static let providerTypes = "ses, sendgrid, postmark, sandbox or file"
 
     /// `api_key`, or the file named by `api_key_file`: required by every HTTP API provider.
     private static func apiKey(_ settings: SettingsReader, prefix: String, type: String) throws(ConfigurationError) -> String {

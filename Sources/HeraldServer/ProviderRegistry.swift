@@ -32,6 +32,8 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
             case .sendgrid(let configuration):
                 provider = SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            case .postmark(let configuration):
+                provider = PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

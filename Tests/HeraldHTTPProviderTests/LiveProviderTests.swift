@@ -39,4 +39,20 @@ struct LiveProviderTests {
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
     }
+
+    // Sends a real email: needs a Postmark server token and a confirmed sender signature.
+    @Test(
+        .enabled(
+            if: LiveProviderTests.has("HERALD_LIVE_POSTMARK_TOKEN"), "needs HERALD_LIVE_POSTMARK_TOKEN, HERALD_LIVE_FROM and HERALD_LIVE_TO"
+        ))
+    func `Postmark accepts a real email`() async throws {
+        try await withHTTPClient { client in
+            let provider = PostmarkProvider(
+                name: "postmark-live", configuration: .init(serverToken: Self.environment["HERALD_LIVE_POSTMARK_TOKEN"] ?? ""),
+                client: client
+            )
+            let receipt = try await provider.send(try Self.delivery("Postmark"))
+            #expect(receipt.providerMessageID?.isEmpty == false)
+        }
+    }
 }

@@ -139,6 +139,31 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func `reads a Postmark provider with its stream and defaults`() async throws {
+        let file = """
+            providers:
+              - name: postmark
+                type: postmark
+                api_key: pm-token
+                message_stream: receipts
+              - name: postmark-default
+                type: postmark
+                api_key: pm-token-2
+            """
+        let configuration = try await load(file: file)
+        guard case .postmark(let postmark) = configuration.providers[0].kind,
+            case .postmark(let defaults) = configuration.providers[1].kind
+        else {
+            Issue.record("expected two postmark providers")
+            return
+        }
+        #expect(postmark.serverToken == "pm-token")
+        #expect(postmark.messageStream == "receipts")
+        #expect(defaults.messageStream == "outbound")
+        #expect(defaults.endpoint == "https://api.postmarkapp.com")
+        #expect(defaults.maxMessageBytes == 10_000_000)
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -161,6 +186,8 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: sendgrid}\n", "providers.0.api_key"),
         ("providers:\n  - {name: a, type: sendgrid, api_key_file: /nonexistent}\n", "providers.0.api_key_file"),
         ("providers:\n  - {name: a, type: sendgrid, api_key: k, max_message_bytes: 10}\n", "providers.0.max_message_bytes"),
+        ("providers:\n  - {name: a, type: postmark}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: postmark, api_key: k, message_stream: ''}\n", "providers.0.message_stream"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
