@@ -39,6 +39,7 @@ public struct HeraldConfiguration: Sendable {
             case ses(SESProvider.Configuration)
             case sendgrid(SendGridProvider.Configuration)
             case postmark(PostmarkProvider.Configuration)
+            case mailgun(MailgunProvider.Configuration)
         }
 
         public var name: String
@@ -189,6 +190,25 @@ public struct HeraldConfiguration: Sendable {
                             settings, prefix: prefix, default: PostmarkProvider.Configuration.defaultMaxMessageBytes)
                     )
                 )
+            case "mailgun":
+                guard let domain = try settings.optionalString("\(prefix).domain"), !domain.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).domain", problem: "is required for a mailgun provider")
+                }
+                let regionName = try settings.string("\(prefix).region", default: MailgunProvider.Region.us.rawValue)
+                guard let region = MailgunProvider.Region(rawValue: regionName.lowercased()) else {
+                    throw ConfigurationError(key: "\(prefix).region", problem: "must be us or eu, not '\(regionName)'")
+                }
+                kind = .mailgun(
+                    MailgunProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        domain: domain,
+                        region: region,
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: MailgunProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
@@ -202,7 +222,7 @@ public struct HeraldConfiguration: Sendable {
         return providers
     }
 
-    static let providerTypes = "ses, sendgrid, postmark, sandbox or file"
+    static let providerTypes = "ses, sendgrid, postmark, mailgun, sandbox or file"
 
     /// `api_key`, or the file named by `api_key_file`: required by every HTTP API provider.
     private static func apiKey(_ settings: SettingsReader, prefix: String, type: String) throws(ConfigurationError) -> String {

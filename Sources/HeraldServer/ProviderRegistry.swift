@@ -34,6 +34,8 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
             case .postmark(let configuration):
                 provider = PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
+            case .mailgun(let configuration):
+                provider = MailgunProvider(name: setting.name, configuration: configuration, client: httpClient)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

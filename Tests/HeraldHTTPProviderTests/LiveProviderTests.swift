@@ -55,4 +55,23 @@ struct LiveProviderTests {
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
     }
+
+    // Sends a real email: needs a Mailgun API key and a sending domain set up in that account.
+    @Test(
+        .enabled(
+            if: LiveProviderTests.has("HERALD_LIVE_MAILGUN_KEY", "HERALD_LIVE_MAILGUN_DOMAIN"),
+            "needs HERALD_LIVE_MAILGUN_KEY, HERALD_LIVE_MAILGUN_DOMAIN (and HERALD_LIVE_MAILGUN_REGION for eu), HERALD_LIVE_FROM and HERALD_LIVE_TO"
+        )
+    )
+    func `Mailgun accepts a real email`() async throws {
+        try await withHTTPClient { client in
+            let configuration = MailgunProvider.Configuration(
+                apiKey: Self.environment["HERALD_LIVE_MAILGUN_KEY"] ?? "", domain: Self.environment["HERALD_LIVE_MAILGUN_DOMAIN"] ?? "",
+                region: MailgunProvider.Region(rawValue: Self.environment["HERALD_LIVE_MAILGUN_REGION"] ?? "us") ?? .us
+            )
+            let provider = MailgunProvider(name: "mailgun-live", configuration: configuration, client: client)
+            let receipt = try await provider.send(try Self.delivery("Mailgun"))
+            #expect(receipt.providerMessageID?.isEmpty == false)
+        }
+    }
 }

@@ -164,6 +164,32 @@ struct ConfigurationTests {
         #expect(defaults.maxMessageBytes == 10_000_000)
     }
 
+    @Test func `reads a Mailgun provider and picks the endpoint from its region`() async throws {
+        let file = """
+            providers:
+              - name: mailgun-eu
+                type: mailgun
+                api_key: key-1
+                domain: mg.example.org
+                region: eu
+              - name: mailgun-us
+                type: mailgun
+                api_key: key-2
+                domain: mg.example.com
+            """
+        let configuration = try await load(file: file, environment: ["HERALD_PROVIDERS_1_API_KEY": "key-from-env"])
+        guard case .mailgun(let eu) = configuration.providers[0].kind, case .mailgun(let us) = configuration.providers[1].kind else {
+            Issue.record("expected two mailgun providers")
+            return
+        }
+        #expect(eu.apiKey == "key-1")
+        #expect(eu.domain == "mg.example.org")
+        #expect(eu.endpoint == "https://api.eu.mailgun.net")
+        #expect(us.apiKey == "key-from-env")
+        #expect(us.endpoint == "https://api.mailgun.net")
+        #expect(us.maxMessageBytes == 25_000_000)
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -188,6 +214,9 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: sendgrid, api_key: k, max_message_bytes: 10}\n", "providers.0.max_message_bytes"),
         ("providers:\n  - {name: a, type: postmark}\n", "providers.0.api_key"),
         ("providers:\n  - {name: a, type: postmark, api_key: k, message_stream: ''}\n", "providers.0.message_stream"),
+        ("providers:\n  - {name: a, type: mailgun, api_key: k}\n", "providers.0.domain"),
+        ("providers:\n  - {name: a, type: mailgun, domain: d}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: mailgun, api_key: k, domain: d, region: asia}\n", "providers.0.region"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
