@@ -40,6 +40,7 @@ public struct HeraldConfiguration: Sendable {
             case sendgrid(SendGridProvider.Configuration)
             case postmark(PostmarkProvider.Configuration)
             case mailgun(MailgunProvider.Configuration)
+            case elasticEmail(ElasticEmailProvider.Configuration)
         }
 
         public var name: String
@@ -209,6 +210,16 @@ public struct HeraldConfiguration: Sendable {
                             settings, prefix: prefix, default: MailgunProvider.Configuration.defaultMaxMessageBytes)
                     )
                 )
+            case "elasticemail":
+                kind = .elasticEmail(
+                    ElasticEmailProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: ElasticEmailProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
@@ -222,7 +233,7 @@ public struct HeraldConfiguration: Sendable {
         return providers
     }
 
-    static let providerTypes = "ses, sendgrid, postmark, mailgun, sandbox or file"
+    static let providerTypes = "ses, sendgrid, postmark, mailgun, elasticemail, sandbox or file"
 
     /// `api_key`, or the file named by `api_key_file`: required by every HTTP API provider.
     private static func apiKey(_ settings: SettingsReader, prefix: String, type: String) throws(ConfigurationError) -> String {

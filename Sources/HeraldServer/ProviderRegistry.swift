@@ -36,6 +36,8 @@ final class ProviderRegistry: ProviderAdministration {
                 provider = PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
             case .mailgun(let configuration):
                 provider = MailgunProvider(name: setting.name, configuration: configuration, client: httpClient)
+            case .elasticEmail(let configuration):
+                provider = ElasticEmailProvider(name: setting.name, configuration: configuration, client: httpClient)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

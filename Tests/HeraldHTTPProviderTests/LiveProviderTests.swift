@@ -74,4 +74,20 @@ struct LiveProviderTests {
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
     }
+
+    // Sends a real email: needs an Elastic Email API key with the "Send Email" access level.
+    @Test(
+        .enabled(
+            if: LiveProviderTests.has("HERALD_LIVE_ELASTICEMAIL_KEY"),
+            "needs HERALD_LIVE_ELASTICEMAIL_KEY, HERALD_LIVE_FROM and HERALD_LIVE_TO"))
+    func `Elastic Email accepts a real email`() async throws {
+        try await withHTTPClient { client in
+            let provider = ElasticEmailProvider(
+                name: "elasticemail-live", configuration: .init(apiKey: Self.environment["HERALD_LIVE_ELASTICEMAIL_KEY"] ?? ""),
+                client: client
+            )
+            let receipt = try await provider.send(try Self.delivery("Elastic Email"))
+            #expect(receipt.providerMessageID?.isEmpty == false)
+        }
+    }
 }

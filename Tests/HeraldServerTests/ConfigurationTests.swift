@@ -190,6 +190,17 @@ struct ConfigurationTests {
         #expect(us.maxMessageBytes == 25_000_000)
     }
 
+    @Test func `reads an Elastic Email provider with its defaults`() async throws {
+        let configuration = try await load(file: "providers:\n  - {name: elastic, type: elasticemail, api_key: ee-key}\n")
+        guard case .elasticEmail(let elastic) = configuration.providers[0].kind else {
+            Issue.record("expected an elasticemail provider")
+            return
+        }
+        #expect(elastic.apiKey == "ee-key")
+        #expect(elastic.endpoint == "https://api.elasticemail.com")
+        #expect(elastic.maxMessageBytes == 20_000_000)
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -217,6 +228,7 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: mailgun, api_key: k}\n", "providers.0.domain"),
         ("providers:\n  - {name: a, type: mailgun, domain: d}\n", "providers.0.api_key"),
         ("providers:\n  - {name: a, type: mailgun, api_key: k, domain: d, region: asia}\n", "providers.0.region"),
+        ("providers:\n  - {name: a, type: elasticemail}\n", "providers.0.api_key"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
