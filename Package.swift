@@ -162,6 +162,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP API adapters (SendGrid, Postmark, ...) against local fake servers
+        // that check every request against the provider's published format; live checks run only
+        // when real credentials are in the environment.
+        .testTarget(
+            name: "HeraldHTTPProviderTests",
+            dependencies: [
+                "HeraldProviders", "HeraldCore", "HeraldTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HeraldServerTests",
             dependencies: ["HeraldServer", "HeraldCore", "HeraldProviders", "HeraldTesting"],

@@ -38,6 +38,10 @@ public struct HeraldConfiguration: Sendable {
             case file(directory: String)
             case ses(SESProvider.Configuration)
             case smtp(SMTPProvider.Configuration)
+            case sendgrid(SendGridProvider.Configuration)
+            case postmark(PostmarkProvider.Configuration)
+            case mailgun(MailgunProvider.Configuration)
+            case elasticEmail(ElasticEmailProvider.Configuration)
         }
 
         public var name: String
@@ -164,17 +168,88 @@ public struct HeraldConfiguration: Sendable {
                 )
             case "smtp":
                 kind = .smtp(try Self.smtp(settings, prefix: prefix))
+            case "sendgrid":
+                kind = .sendgrid(
+                    SendGridProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: SendGridProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
+            case "postmark":
+                let messageStream = try settings.string(
+                    "\(prefix).message_stream", default: PostmarkProvider.Configuration.defaultMessageStream)
+                guard !messageStream.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).message_stream", problem: "must not be empty")
+                }
+                kind = .postmark(
+                    PostmarkProvider.Configuration(
+                        serverToken: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        messageStream: messageStream,
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: PostmarkProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
+            case "mailgun":
+                guard let domain = try settings.optionalString("\(prefix).domain"), !domain.isEmpty else {
+                    throw ConfigurationError(key: "\(prefix).domain", problem: "is required for a mailgun provider")
+                }
+                let regionName = try settings.string("\(prefix).region", default: MailgunProvider.Region.us.rawValue)
+                guard let region = MailgunProvider.Region(rawValue: regionName.lowercased()) else {
+                    throw ConfigurationError(key: "\(prefix).region", problem: "must be us or eu, not '\(regionName)'")
+                }
+                kind = .mailgun(
+                    MailgunProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        domain: domain,
+                        region: region,
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: MailgunProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
+            case "elasticemail":
+                kind = .elasticEmail(
+                    ElasticEmailProvider.Configuration(
+                        apiKey: try apiKey(settings, prefix: prefix, type: type),
+                        endpoint: try settings.optionalString("\(prefix).endpoint"),
+                        timeout: timeout,
+                        maxMessageBytes: try maxMessageBytes(
+                            settings, prefix: prefix, default: ElasticEmailProvider.Configuration.defaultMaxMessageBytes)
+                    )
+                )
             case "file":
                 guard let directory = try settings.optionalString("\(prefix).directory"), !directory.isEmpty else {
                     throw ConfigurationError(key: "\(prefix).directory", problem: "is required for a file provider")
                 }
                 kind = .file(directory: directory)
             default:
-                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use ses, smtp, sandbox or file")
+                throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use \(providerTypes)")
             }
             providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
         }
         return providers
+    }
+
+    static let providerTypes = "ses, smtp, sendgrid, postmark, mailgun, elasticemail, sandbox or file"
+
+    /// `api_key`, or the file named by `api_key_file`: required by every HTTP API provider.
+    private static func apiKey(_ settings: SettingsReader, prefix: String, type: String) throws(ConfigurationError) -> String {
+        guard let key = try settings.secret("\(prefix).api_key"), !key.isEmpty else {
+            throw ConfigurationError(key: "\(prefix).api_key", problem: "a \(type) provider needs api_key (or api_key_file)")
+        }
+        return key
+    }
+
+    private static func maxMessageBytes(_ settings: SettingsReader, prefix: String, default defaultValue: Int) throws(ConfigurationError)
+        -> Int
+    {
+        try settings.int("\(prefix).max_message_bytes", default: defaultValue, in: 1024...100_000_000)
     }
 }
 

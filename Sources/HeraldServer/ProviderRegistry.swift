@@ -36,6 +36,14 @@ final class ProviderRegistry: ProviderAdministration {
                 let smtp = try SMTPProvider(name: setting.name, configuration: configuration)
                 smtpProviders.append(smtp)
                 provider = smtp
+            case .sendgrid(let configuration):
+                provider = SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            case .postmark(let configuration):
+                provider = PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
+            case .mailgun(let configuration):
+                provider = MailgunProvider(name: setting.name, configuration: configuration, client: httpClient)
+            case .elasticEmail(let configuration):
+                provider = ElasticEmailProvider(name: setting.name, configuration: configuration, client: httpClient)
             }
             routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
         }

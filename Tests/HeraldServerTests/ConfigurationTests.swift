@@ -132,6 +132,101 @@ struct ConfigurationTests {
         #expect(!smtp.description.contains("hunter2"))
     }
 
+    @Test func `reads a SendGrid provider with its key from a file`() async throws {
+        try await withTemporaryDirectory { directory in
+            let keyFile = directory.appendingPathComponent("sendgrid-key")
+            try "SG.secret\n".write(to: keyFile, atomically: true, encoding: .utf8)
+            let file = """
+                providers:
+                  - name: sendgrid
+                    type: sendgrid
+                    api_key_file: \(keyFile.path)
+                    timeout_seconds: 5
+                  - name: sendgrid-eu
+                    type: sendgrid
+                    api_key: SG.inline
+                    endpoint: https://api.eu.sendgrid.com
+                    max_message_bytes: 20000000
+                """
+            let configuration = try await load(file: file)
+            guard case .sendgrid(let sendgrid) = configuration.providers[0].kind,
+                case .sendgrid(let eu) = configuration.providers[1].kind
+            else {
+                Issue.record("expected two sendgrid providers")
+                return
+            }
+            #expect(sendgrid.apiKey == "SG.secret")
+            #expect(sendgrid.endpoint == "https://api.sendgrid.com")
+            #expect(sendgrid.timeout == .seconds(5))
+            #expect(sendgrid.maxMessageBytes == 30_000_000)
+            #expect(eu.apiKey == "SG.inline")
+            #expect(eu.endpoint == "https://api.eu.sendgrid.com")
+            #expect(eu.maxMessageBytes == 20_000_000)
+        }
+    }
+
+    @Test func `reads a Postmark provider with its stream and defaults`() async throws {
+        let file = """
+            providers:
+              - name: postmark
+                type: postmark
+                api_key: pm-token
+                message_stream: receipts
+              - name: postmark-default
+                type: postmark
+                api_key: pm-token-2
+            """
+        let configuration = try await load(file: file)
+        guard case .postmark(let postmark) = configuration.providers[0].kind,
+            case .postmark(let defaults) = configuration.providers[1].kind
+        else {
+            Issue.record("expected two postmark providers")
+            return
+        }
+        #expect(postmark.serverToken == "pm-token")
+        #expect(postmark.messageStream == "receipts")
+        #expect(defaults.messageStream == "outbound")
+        #expect(defaults.endpoint == "https://api.postmarkapp.com")
+        #expect(defaults.maxMessageBytes == 10_000_000)
+    }
+
+    @Test func `reads a Mailgun provider and picks the endpoint from its region`() async throws {
+        let file = """
+            providers:
+              - name: mailgun-eu
+                type: mailgun
+                api_key: key-1
+                domain: mg.example.org
+                region: eu
+              - name: mailgun-us
+                type: mailgun
+                api_key: key-2
+                domain: mg.example.com
+            """
+        let configuration = try await load(file: file, environment: ["HERALD_PROVIDERS_1_API_KEY": "key-from-env"])
+        guard case .mailgun(let eu) = configuration.providers[0].kind, case .mailgun(let us) = configuration.providers[1].kind else {
+            Issue.record("expected two mailgun providers")
+            return
+        }
+        #expect(eu.apiKey == "key-1")
+        #expect(eu.domain == "mg.example.org")
+        #expect(eu.endpoint == "https://api.eu.mailgun.net")
+        #expect(us.apiKey == "key-from-env")
+        #expect(us.endpoint == "https://api.mailgun.net")
+        #expect(us.maxMessageBytes == 25_000_000)
+    }
+
+    @Test func `reads an Elastic Email provider with its defaults`() async throws {
+        let configuration = try await load(file: "providers:\n  - {name: elastic, type: elasticemail, api_key: ee-key}\n")
+        guard case .elasticEmail(let elastic) = configuration.providers[0].kind else {
+            Issue.record("expected an elasticemail provider")
+            return
+        }
+        #expect(elastic.apiKey == "ee-key")
+        #expect(elastic.endpoint == "https://api.elasticemail.com")
+        #expect(elastic.maxMessageBytes == 20_000_000)
+    }
+
     @Test func `reads JSON files too`() async throws {
         let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
@@ -156,6 +251,15 @@ struct ConfigurationTests {
         ),
         ("providers:\n  - {name: a, type: smtp}\n", "providers.0.host"),
         ("providers:\n  - {name: a, type: smtp, host: h, tls: sometimes}\n", "providers.0.tls"),
+        ("providers:\n  - {name: a, type: sendgrid}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: sendgrid, api_key_file: /nonexistent}\n", "providers.0.api_key_file"),
+        ("providers:\n  - {name: a, type: sendgrid, api_key: k, max_message_bytes: 10}\n", "providers.0.max_message_bytes"),
+        ("providers:\n  - {name: a, type: postmark}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: postmark, api_key: k, message_stream: ''}\n", "providers.0.message_stream"),
+        ("providers:\n  - {name: a, type: mailgun, api_key: k}\n", "providers.0.domain"),
+        ("providers:\n  - {name: a, type: mailgun, domain: d}\n", "providers.0.api_key"),
+        ("providers:\n  - {name: a, type: mailgun, api_key: k, domain: d, region: asia}\n", "providers.0.region"),
+        ("providers:\n  - {name: a, type: elasticemail}\n", "providers.0.api_key"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
