@@ -43,8 +43,10 @@ final class SMTPClientHandler: ChannelInboundHandler {
         _ bytes: ByteBuffer?, expecting count: Int, within timeout: TimeAmount
     ) -> EventLoopFuture<[Result<SMTPReply, any Error>]> {
         let results = { (error: any Error) in Array(repeating: Result<SMTPReply, any Error>.failure(error), count: count) }
+        // The error that ended the connection, such as a failed TLS handshake, says more than the
+        // closed channel that follows it, so it wins even once the handler is gone.
+        if let failure { return eventLoop.makeSucceededFuture(results(failure)) }
         guard let context else { return eventLoop.makeSucceededFuture(results(SMTPTransportError.connectionClosed)) }
-        if let failure { return context.eventLoop.makeSucceededFuture(results(failure)) }
         var futures: [EventLoopFuture<SMTPReply>] = []
         for _ in 0..<count {
             let promise = context.eventLoop.makePromise(of: SMTPReply.self)
