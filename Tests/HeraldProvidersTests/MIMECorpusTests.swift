@@ -125,6 +125,7 @@ struct MIMECorpusTests {
                 )
             ),
             ("a body that is only line breaks", EmailMessage(from: ada, to: [bob], subject: "Breaks", text: "\n\n\n")),
+            ("a bare carriage return", EmailMessage(from: ada, to: [bob], subject: "CR", text: "before\rafter\n")),
         ]
         return corpus
     }

@@ -150,31 +150,65 @@ public enum MIMEMessage {
         data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
     }
 
-    /// 7bit for short-lined ASCII, quoted-printable otherwise.
+    /// 7bit for short-lined ASCII, quoted-printable otherwise. Works on UTF-8 bytes, not
+    /// characters: bodies are the bulk of every message and this runs once per attempt.
     static func transferEncode(_ text: String) -> (encoding: String, body: String) {
-        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
-        if text.allSatisfy(\.isASCII), lines.allSatisfy({ $0.utf8.count <= 998 }) {
-            return ("7bit", lines.joined(separator: "\r\n"))
+        let bytes = Array(text.utf8)
+        // Lines end at LF or CRLF; a CR elsewhere cannot go out as 7bit.
+        var lines: [Range<Int>] = []
+        var start = 0
+        var needsEncoding = false
+        var longest = 0
+        for index in bytes.indices {
+            switch bytes[index] {
+            case 0x0A:
+                let end = index > start && bytes[index - 1] == 0x0D ? index - 1 : index
+                lines.append(start..<end)
+                longest = max(longest, end - start)
+                start = index + 1
+            case 0x0D where index + 1 == bytes.count || bytes[index + 1] != 0x0A, 0x80...:
+                needsEncoding = true
+            default:
+                break
+            }
         }
-        return ("quoted-printable", lines.map(quotedPrintable).joined(separator: "\r\n"))
+        lines.append(start..<bytes.count)
+        longest = max(longest, bytes.count - start)
+
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + bytes.count / 8 + lines.count * 2)
+        let sevenBit = !needsEncoding && longest <= 998
+        for (number, line) in lines.enumerated() {
+            if number > 0 { output += [0x0D, 0x0A] }
+            if sevenBit {
+                output += bytes[line]
+            } else {
+                appendQuotedPrintable(bytes[line], to: &output)
+            }
+        }
+        return (sevenBit ? "7bit" : "quoted-printable", String(decoding: output, as: UTF8.self))
     }
 
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
     /// One line in quoted-printable (RFC 2045 §6.7), soft-wrapped at 76 characters.
-    static func quotedPrintable(_ line: Substring) -> String {
-        let bytes = Array(line.utf8)
-        var output = ""
+    static func appendQuotedPrintable(_ line: ArraySlice<UInt8>, to output: inout [UInt8]) {
         var lineLength = 0
-        for (index, byte) in bytes.enumerated() {
-            let isLast = index == bytes.count - 1
-            let literal = (byte >= 33 && byte <= 126 && byte != 61) || (byte == 32 || byte == 9) && !isLast
-            let token = literal ? String(UnicodeScalar(byte)) : "=" + String(format: "%02X", byte)
-            if lineLength + token.utf8.count > 75 {
-                output += "=\r\n"
+        for index in line.indices {
+            let byte = line[index]
+            let isLast = index == line.endIndex - 1
+            let literal = (byte >= 33 && byte <= 126 && byte != 61) || ((byte == 32 || byte == 9) && !isLast)
+            let width = literal ? 1 : 3
+            if lineLength + width > 75 {
+                output += [0x3D, 0x0D, 0x0A]
                 lineLength = 0
             }
-            output += token
-            lineLength += token.utf8.count
+            if literal {
+                output.append(byte)
+            } else {
+                output += [0x3D, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
+            }
+            lineLength += width
         }
-        return output
     }
 }
