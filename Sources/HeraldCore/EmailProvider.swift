@@ -21,16 +21,17 @@ public protocol EmailProvider: Sendable {
     /// when the email is accepted.
     var supportedOptions: Set<String> { get }
 
-    /// Checks credentials and reachability without sending mail, where the provider allows
-    /// it; throws a ``ProviderFailure`` that says what is wrong.
-    func verify() async throws
+    /// Checks credentials and reachability without sending mail, where the adapter knows how;
+    /// throws a ``ProviderFailure`` that says what is wrong, and returns false when it checked
+    /// nothing.
+    func verify() async throws -> Bool
 }
 
 extension EmailProvider {
     public var supportedOptions: Set<String> { [] }
 
-    /// Providers with nothing to reach have nothing to check.
-    public func verify() async throws {}
+    /// Adapters without a check of their own report that nothing was checked.
+    public func verify() async throws -> Bool { false }
 }
 
 /// One attempt to deliver one email through one provider.

@@ -22,11 +22,12 @@ public struct FileProvider: EmailProvider {
     }
 
     /// Writes and removes a probe file, to show that the directory takes files.
-    public func verify() async throws {
+    public func verify() async throws -> Bool {
         let probe = ".herald-check-\(UInt32.random(in: 0...UInt32.max))"
         do {
             try writeDurably([], to: probe)
             try FileManager.default.removeItem(at: directory.appendingPathComponent(probe))
+            return true
         } catch {
             throw ProviderFailure(.providerFatal, code: "file_not_writable", message: "cannot write into \(directory.path)")
         }

@@ -33,6 +33,9 @@ public final class SandboxProvider: EmailProvider {
         state.withLock { $0.behavior = behavior }
     }
 
+    /// A sandbox is always there.
+    public func verify() async throws -> Bool { true }
+
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
         let options = delivery.message.options(for: self)
         let behavior = state.withLock { state in

@@ -6,6 +6,8 @@ import HeraldDelivery
 public struct ProviderCheck: Sendable {
     public var name: String
     public var kind: String
+    /// Whether the adapter had a way to check the provider at all.
+    public var checked = false
     /// nil when the provider is usable.
     public var failure: ProviderFailure?
 }
@@ -23,10 +25,12 @@ extension HeraldServer {
                     group.addTask {
                         var check = ProviderCheck(name: route.name, kind: route.provider.kind)
                         do {
-                            try await route.provider.verify()
+                            check.checked = try await route.provider.verify()
                         } catch let failure as ProviderFailure {
+                            check.checked = true
                             check.failure = failure
                         } catch {
+                            check.checked = true
                             check.failure = ProviderFailure(.transient, code: "unexpected_error", message: "\(type(of: error))")
                         }
                         return (index, check)

@@ -12,7 +12,10 @@ struct Providers: AsyncParsableCommand {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check each provider's credentials and reachability without sending mail.",
-            discussion: "Prints one line per provider; exits 1 when any provider fails its check."
+            discussion: """
+                Prints one line per provider: ok, failed (with the error class and code), or unknown for \
+                adapters that cannot check without sending mail. Exits 1 when any provider fails its check.
+                """
         )
 
         @Option(help: "A YAML or JSON configuration file (also HERALD_CONFIG).")
@@ -30,8 +33,10 @@ struct Providers: AsyncParsableCommand {
             for check in checks {
                 if let failure = check.failure {
                     print("failed  \(check.name) (\(check.kind)): \(failure.errorClass.rawValue) \(failure.code): \(failure.message)")
-                } else {
+                } else if check.checked {
                     print("ok      \(check.name) (\(check.kind))")
+                } else {
+                    print("unknown \(check.name) (\(check.kind)): this adapter cannot check without sending mail")
                 }
             }
             if checks.contains(where: { $0.failure != nil }) { throw ExitCode(1) }

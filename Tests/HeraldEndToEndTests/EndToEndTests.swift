@@ -207,6 +207,10 @@ struct EndToEndTests {
     }
 
     @Test func `checks each provider without sending mail`() async throws {
+        guard let smtpPort = ProcessInfo.processInfo.environment["HERALD_TEST_SMTP_SINK_PORT"] else {
+            Issue.record("HERALD_TEST_SMTP_SINK_PORT is not set: run the tests with scripts/test, which starts smtp-sink")
+            return
+        }
         try await withTemporaryDirectory { directory in
             let config = directory.appendingPathComponent("herald.yaml")
             // The SES check reads GetAccount, which moto does not implement; SESProvider's own
@@ -216,13 +220,17 @@ struct EndToEndTests {
               - {name: play, type: sandbox}
               - {name: outbox, type: file, directory: "\(directory.appendingPathComponent("outbox").path)"}
               - {name: unreachable, type: ses, region: us-east-1, endpoint: "http://127.0.0.1:1", access_key_id: a, secret_access_key: b}
+              - {name: relay, type: smtp, host: 127.0.0.1, port: \(smtpPort), tls: none}
+              - {name: api, type: sendgrid, api_key: unused}
             """.write(to: config, atomically: true, encoding: .utf8)
             let (status, output) = try runHerald(["providers", "check", "--config", config.path])
             let lines = output.split(separator: "\n").map(String.init)
-            #expect(lines.count == 3)
+            #expect(lines.count == 5)
             #expect(lines[0] == "ok      play (sandbox)")
             #expect(lines[1] == "ok      outbox (file)")
             #expect(lines[2].hasPrefix("failed  unreachable (ses): transient ses_connect_failed"))
+            #expect(lines[3] == "ok      relay (smtp)")
+            #expect(lines[4].hasPrefix("unknown api (sendgrid)"))
             #expect(status == 1)
         }
     }

@@ -68,8 +68,9 @@ public struct SESProvider: EmailProvider {
 
     /// Reads the account's sending quota, which needs valid credentials (and the
     /// `ses:GetAccount` permission) and a reachable endpoint, but sends nothing.
-    public func verify() async throws {
+    public func verify() async throws -> Bool {
         _ = try await sendQuota()
+        return true
     }
 
     /// The account's sending limits (`GET /v2/email/account`).

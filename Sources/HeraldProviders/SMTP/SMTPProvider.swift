@@ -68,6 +68,14 @@ public final class SMTPProvider: EmailProvider {
         throw ProviderFailure(.transient, code: "smtp_no_session", message: "no SMTP session survived RSET")
     }
 
+    /// Opens (or reuses) a session: connect, EHLO, STARTTLS and AUTH as configured, then
+    /// returns it to the pool without starting a transaction.
+    public func verify() async throws -> Bool {
+        let (connection, _) = try await lease()
+        await pool.release(connection, reusable: true)
+        return true
+    }
+
     /// Closes idle sessions politely; call when the server shuts down.
     public func shutdown() async {
         await pool.shutdown()
