@@ -266,7 +266,8 @@ extension HeraldConfiguration {
         func seconds(_ key: String, _ defaultValue: Double) throws(ConfigurationError) -> Duration {
             .milliseconds(Int64(try settings.double("\(prefix).\(key)", default: defaultValue, in: 0.001...3600) * 1000))
         }
-        let maxMessageBytes = try settings.optionalString("\(prefix).max_message_bytes") == nil
+        let maxMessageBytes =
+            try settings.optionalString("\(prefix).max_message_bytes") == nil
             ? nil : try settings.int("\(prefix).max_message_bytes", default: 0, in: 1024...1_000_000_000)
         return SMTPProvider.Configuration(
             host: host,

@@ -69,6 +69,15 @@ struct PostmarkProviderTests {
         }
     }
 
+    @Test func `takes the message stream from the email's provider options`() async throws {
+        try await withPostmark(answer: .respond(status: 200, body: Self.success)) { provider, server in
+            var delivery = Samples.fullDelivery()
+            delivery.message.providerOptions = ["postmark": ["message_stream": "broadcast"]]
+            _ = try await provider.send(delivery)
+            #expect(server.requests.first?.json?.string("MessageStream") == "broadcast")
+        }
+    }
+
     @Test func `sends through the outbound stream by default`() async throws {
         try await withPostmark(answer: .respond(status: 200, body: Self.success)) { provider, server in
             _ = try await provider.send(Samples.fullDelivery())

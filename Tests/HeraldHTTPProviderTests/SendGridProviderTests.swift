@@ -66,6 +66,15 @@ struct SendGridProviderTests {
         }
     }
 
+    @Test func `takes categories from the email's provider options`() async throws {
+        try await withSendGrid(answer: .respond(status: 202, headers: ["X-Message-Id": "sg-2"])) { provider, server in
+            var delivery = Samples.fullDelivery()
+            delivery.message.providerOptions = ["sendgrid": ["categories": "invoices, monthly"]]
+            _ = try await provider.send(delivery)
+            #expect(server.requests.first?.json?["categories"] as? [String] == ["invoices", "monthly"])
+        }
+    }
+
     @Test func `sends several reply-to addresses as reply_to_list`() async throws {
         try await withSendGrid(answer: .respond(status: 202)) { provider, server in
             var delivery = Samples.fullDelivery()

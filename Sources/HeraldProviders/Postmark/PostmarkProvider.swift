@@ -46,8 +46,12 @@ public struct PostmarkProvider: EmailProvider {
         self.client = client
     }
 
+    /// `message_stream`: the Postmark message stream for this email, instead of the configured one.
+    public var supportedOptions: Set<String> { ["message_stream"] }
+
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
-        let body = try JSONEncoder().encode(PostmarkEmailRequest(delivery, messageStream: configuration.messageStream))
+        let stream = delivery.message.options(for: self)["message_stream"] ?? configuration.messageStream
+        let body = try JSONEncoder().encode(PostmarkEmailRequest(delivery, messageStream: stream))
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "postmark_message_too_large", message: "the message is larger than Postmark accepts")
         }

@@ -62,7 +62,8 @@ struct SendGridMailSendRequest: Encodable {
         case replyToList = "reply_to_list"
     }
 
-    init(_ delivery: Delivery) {
+    /// `categories` replaces the ones made from the email's tags.
+    init(_ delivery: Delivery, categories chosen: [String]? = nil) {
         let message = delivery.message
         let list = { (addresses: [EmailAddress]) -> [Address]? in addresses.isEmpty ? nil : addresses.map(Address.init) }
         // Custom arguments come back in every event webhook; the Herald id is among them.
@@ -94,7 +95,7 @@ struct SendGridMailSendRequest: Encodable {
         headers["X-Herald-Id"] = delivery.emailID.rawValue
         headers["Message-ID"] = MIMEMessage.messageID(for: delivery.emailID, from: message.from)
         self.headers = headers
-        let categories = Self.categories(from: message.tags)
+        let categories = Self.categories(from: chosen ?? message.tags)
         self.categories = categories.isEmpty ? nil : categories
     }
 

@@ -46,8 +46,14 @@ public struct SendGridProvider: EmailProvider {
         self.clock = clock
     }
 
+    /// `categories`: comma-separated SendGrid categories for this email, instead of its tags.
+    public var supportedOptions: Set<String> { ["categories"] }
+
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
-        let body = try JSONEncoder().encode(SendGridMailSendRequest(delivery))
+        let categories = delivery.message.options(for: self)["categories"].map { list in
+            list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        let body = try JSONEncoder().encode(SendGridMailSendRequest(delivery, categories: categories))
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "sendgrid_message_too_large", message: "the message is larger than SendGrid accepts")
         }
