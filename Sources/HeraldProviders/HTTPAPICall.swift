@@ -15,6 +15,7 @@ struct HTTPAPICall: Sendable {
 
     /// The provider's kind, used in failure codes such as `sendgrid_connect_failed`.
     var provider: String
+    var method: HTTPMethod = .POST
     var url: String
     var headers: [(name: String, value: String)]
     var body: [UInt8]
@@ -22,11 +23,11 @@ struct HTTPAPICall: Sendable {
     /// Provider answers are small: an id or a list of errors. Longer ones are cut here.
     static let maxAnswerBytes = 1024 * 1024
 
-    func post(client: HTTPClient, timeout: Duration) async throws(ProviderFailure) -> Answer {
+    func perform(client: HTTPClient, timeout: Duration) async throws(ProviderFailure) -> Answer {
         var request = HTTPClientRequest(url: url)
-        request.method = .POST
+        request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             let answer = try await response.body.collect(upTo: Self.maxAnswerBytes)

@@ -66,7 +66,7 @@ public struct ElasticEmailProvider: EmailProvider {
             ],
             body: Array(body)
         )
-        let answer = try await call.post(client: client, timeout: configuration.timeout)
+        let answer = try await call.perform(client: client, timeout: configuration.timeout)
         guard answer.status == 200 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }

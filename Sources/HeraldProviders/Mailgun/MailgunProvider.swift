@@ -75,7 +75,7 @@ public struct MailgunProvider: EmailProvider {
             headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", contentType), ("Accept", "application/json")],
             body: body
         )
-        let answer = try await call.post(client: client, timeout: configuration.timeout)
+        let answer = try await call.perform(client: client, timeout: configuration.timeout)
         guard answer.status == 200 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }

@@ -64,7 +64,7 @@ public struct PostmarkProvider: EmailProvider {
             ],
             body: Array(body)
         )
-        let answer = try await call.post(client: client, timeout: configuration.timeout)
+        let answer = try await call.perform(client: client, timeout: configuration.timeout)
         let response = try? JSONDecoder().decode(PostmarkResponse.self, from: Data(answer.body))
         guard answer.status == 200, (response?.errorCode ?? 0) == 0 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)

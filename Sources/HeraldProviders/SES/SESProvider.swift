@@ -90,28 +90,13 @@ public struct SESProvider: EmailProvider {
             throw ProviderFailure(.providerFatal, code: "ses_bad_endpoint", message: "the SES endpoint is not a URL")
         }
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
         var headers: [(name: String, value: String)] = [("Host", hostHeader)]
         if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
-        let signed = signer.signatureHeaders(
+        headers += signer.signatureHeaders(
             for: .init(method: method.rawValue, host: hostHeader, path: url.path, headers: headers, body: body), at: clock.now
         )
-        for (name, value) in headers + signed { request.headers.add(name: name, value: value) }
-        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
-        do {
-            let response = try await client.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
-            let answer = try await response.body.collect(upTo: 1024 * 1024)
-            return (response.status.code, response.headers, Array(answer.readableBytesView))
-        } catch {
-            throw HTTPFailure.classify(error, provider: "ses")
-        }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let answer = try await HTTPAPICall(provider: "ses", method: method, url: url.absoluteString, headers: headers, body: body)
+            .perform(client: client, timeout: configuration.timeout)
+        return (answer.status, answer.headers, answer.body)
     }
 }

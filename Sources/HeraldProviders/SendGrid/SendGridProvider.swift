@@ -63,7 +63,7 @@ public struct SendGridProvider: EmailProvider {
             headers: [("Authorization", "Bearer \(configuration.apiKey)"), ("Content-Type", "application/json")],
             body: Array(body)
         )
-        let answer = try await call.post(client: client, timeout: configuration.timeout)
+        let answer = try await call.perform(client: client, timeout: configuration.timeout)
         guard (200..<300).contains(answer.status) else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body, now: clock.now)
         }
