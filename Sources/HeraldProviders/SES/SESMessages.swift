@@ -142,6 +142,12 @@ public struct SESSendQuota: Decodable, Sendable, Equatable {
     public let maxSendRate: Double
     public let sentLast24Hours: Double
 
+    public init(max24HourSend: Double, maxSendRate: Double, sentLast24Hours: Double) {
+        self.max24HourSend = max24HourSend
+        self.maxSendRate = maxSendRate
+        self.sentLast24Hours = sentLast24Hours
+    }
+
     enum CodingKeys: String, CodingKey {
         case max24HourSend = "Max24HourSend"
         case maxSendRate = "MaxSendRate"

@@ -1,0 +1,64 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import HeraldProviders
+import HeraldTesting
+import Testing
+
+/// SES's GetAccount, which moto does not implement, against a local server answering as the
+/// SES v2 API reference documents it (GetAccount: Response Syntax).
+@Suite("SES account quota against a fake SES")
+struct SESAccountTests {
+    static let account = """
+        {"DedicatedIpAutoWarmupEnabled": false, "EnforcementStatus": "HEALTHY", "ProductionAccessEnabled": true,
+         "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": 1234.0},
+         "SendingEnabled": true}
+        """
+
+    /// GET /v2/email/account, signed with AWS Signature Version 4 for the `ses` service.
+    static func problems(_ request: RecordedRequest) -> [String] {
+        var problems: [String] = []
+        if request.method != "GET" { problems.append("method is \(request.method), not GET") }
+        if request.path != "/v2/email/account" { problems.append("path is \(request.path)") }
+        let authorization = request.header("Authorization") ?? ""
+        if !authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") || !authorization.contains("/eu-west-1/ses/aws4_request") {
+            problems.append("not signed for ses in eu-west-1: \(authorization)")
+        }
+        if request.header("X-Amz-Date") == nil { problems.append("no X-Amz-Date") }
+        return problems
+    }
+
+    func withSES<T>(answer: FakeAnswer, _ body: (SESProvider, FakeProviderServer) async throws -> T) async throws -> T {
+        try await FakeProviderServer.run(answer: answer, check: Self.problems) { server in
+            try await withHTTPClient { client in
+                let configuration = SESProvider.Configuration(
+                    region: "eu-west-1", endpoint: server.endpoint,
+                    credentials: .init(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")
+                )
+                return try await body(SESProvider(name: "ses", configuration: configuration, client: client), server)
+            }
+        }
+    }
+
+    @Test func `reads the sending quota`() async throws {
+        try await withSES(answer: .respond(status: 200, headers: ["Content-Type": "application/json"], body: Self.account)) {
+            provider, server in
+            let quota = try await provider.sendQuota()
+            #expect(quota == SESSendQuota(max24HourSend: 50000, maxSendRate: 14, sentLast24Hours: 1234))
+            #expect(try await provider.verify())
+            #expect(server.problems == [])
+        }
+    }
+
+    @Test func `a refused key fails the check as provider_fatal`() async throws {
+        let refusal = FakeAnswer.respond(
+            status: 403, headers: ["X-Amzn-ErrorType": "UnrecognizedClientException:http://internal.amazon.com/coral/"],
+            body: #"{"message": "The security token included in the request is invalid."}"#
+        )
+        try await withSES(answer: refusal) { provider, _ in
+            let failure = try await #require(throws: ProviderFailure.self) { _ = try await provider.verify() }
+            #expect(failure.errorClass == .providerFatal)
+            #expect(failure.code == "ses_403_UnrecognizedClientException")
+        }
+    }
+}
