@@ -15,7 +15,6 @@ import UnixSignals
 /// A Herald process, built but not yet running.
 public struct HeraldServer: Sendable {
     public let serviceGroup: ServiceGroup
-    public let store: any EmailStore
     private let providers: ProviderRegistry
     private let httpClient: HTTPClient
 
@@ -62,7 +61,7 @@ public struct HeraldServer: Sendable {
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdown.deadline
         return HeraldServer(
-            serviceGroup: ServiceGroup(configuration: groupConfiguration), store: store, providers: providers, httpClient: httpClient
+            serviceGroup: ServiceGroup(configuration: groupConfiguration), providers: providers, httpClient: httpClient
         )
     }
 
