@@ -24,16 +24,19 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         guard let displayName, !displayName.isEmpty else { return address }
-        let needsQuotes = displayName.contains { "()<>[]:;@\\,.\"".contains($0) }
-        if needsQuotes {
-            var escaped = ""
-            for character in displayName {
-                if character == "\\" || character == "\"" { escaped.append("\\") }
-                escaped.append(character)
-            }
-            return "\"\(escaped)\" <\(address)>"
+        return "\(Self.phrase(displayName)) <\(address)>"
+    }
+
+    /// A display name as RFC 5322 writes it: as it is, or quoted with `\` and `"` escaped when
+    /// it holds characters that would otherwise end or split the phrase.
+    public static func phrase(_ name: String) -> String {
+        guard name.contains(where: { "()<>[]:;@\\,.\"".contains($0) }) else { return name }
+        var escaped = ""
+        for character in name {
+            if character == "\\" || character == "\"" { escaped.append("\\") }
+            escaped.append(character)
         }
-        return "\(displayName) <\(address)>"
+        return "\"\(escaped)\""
     }
 }
 

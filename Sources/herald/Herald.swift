@@ -1,5 +1,7 @@
 // The `herald` executable: subcommands that parse their flags and hand over to the libraries.
 import ArgumentParser
+import Foundation
+import HeraldServer
 
 @main
 struct Herald: AsyncParsableCommand {
@@ -8,4 +10,15 @@ struct Herald: AsyncParsableCommand {
         abstract: "A resilient email delivery service: accepts emails over HTTP and delivers them through healthy providers.",
         subcommands: [Serve.self, Send.self, Status.self, Providers.self]
     )
+}
+
+/// Reads the configuration for a subcommand; a setting Herald cannot use ends the command with
+/// its key named on standard error and exit code 2.
+func loadConfiguration(flags: [String: String]) throws -> HeraldConfiguration {
+    do {
+        return try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: flags))
+    } catch {
+        FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
 }

@@ -22,13 +22,7 @@ struct Providers: AsyncParsableCommand {
         var config: String?
 
         func run() async throws {
-            let configuration: HeraldConfiguration
-            do {
-                configuration = try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: config.map { ["config": $0] } ?? [:]))
-            } catch {
-                FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
-                throw ExitCode(2)
-            }
+            let configuration = try loadConfiguration(flags: config.map { ["config": $0] } ?? [:])
             let checks = try await HeraldServer.checkProviders(configuration: configuration)
             for check in checks {
                 if let failure = check.failure {

@@ -45,14 +45,7 @@ struct Serve: AsyncParsableCommand {
             "log.format": logFormat,
             "log.level": logLevel,
         ]
-        let configuration: HeraldConfiguration
-        do {
-            let reader = try HeraldConfiguration.reader(flags: flags.compactMapValues { $0 })
-            configuration = try HeraldConfiguration(reader: reader)
-        } catch {
-            FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let configuration = try loadConfiguration(flags: flags.compactMapValues { $0 })
 
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in

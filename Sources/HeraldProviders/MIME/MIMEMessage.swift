@@ -87,9 +87,7 @@ public enum MIMEMessage {
             let mailbox = address.address[..<at] + "@" + IDNA.ascii(address.address[address.address.index(after: at)...])
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
             if name.allSatisfy(\.isASCII) && !name.contains("=?") {
-                let needsQuotes = name.contains { "()<>[]:;@\\,.\"".contains($0) }
-                let escaped = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                return needsQuotes ? "\"\(escaped)\" <\(mailbox)>" : "\(name) <\(mailbox)>"
+                return "\(EmailAddress.phrase(name)) <\(mailbox)>"
             }
             return "\(encodedWords(name)) <\(mailbox)>"
         }.joined(separator: ", ")

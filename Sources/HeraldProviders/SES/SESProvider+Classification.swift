@@ -29,8 +29,7 @@ extension SESProvider {
         case 413:
             return ProviderFailure(.failover, code: code, message: message)
         case 429:
-            let retryAfter = headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-            return ProviderFailure(.transient, code: code, message: message, retryAfter: retryAfter)
+            return ProviderFailure(.transient, code: code, message: message, retryAfter: headers.retryAfterSeconds)
         case 400..<500:
             return ProviderFailure(.permanent, code: code, message: message)
         default:
