@@ -53,8 +53,24 @@ public struct Delivery: Sendable {
 public struct ProviderReceipt: Sendable, Equatable {
     /// The provider's own identifier of the message, where it gives one.
     public var providerMessageID: String?
+    /// Recipients the provider refused for good while it took the email for the others, as an
+    /// SMTP server does when one RCPT gets a 550 and the rest a 250. Trying them again elsewhere
+    /// would send the others a second copy, so the email counts as sent and these are noted.
+    public var refusedRecipients: [RefusedRecipient]
 
-    public init(providerMessageID: String?) {
+    public init(providerMessageID: String?, refusedRecipients: [RefusedRecipient] = []) {
         self.providerMessageID = providerMessageID
+        self.refusedRecipients = refusedRecipients
+    }
+}
+
+/// One recipient a provider would not take, and why.
+public struct RefusedRecipient: Sendable, Equatable {
+    public var address: String
+    public var failure: ProviderFailure
+
+    public init(address: String, failure: ProviderFailure) {
+        self.address = address
+        self.failure = failure
     }
 }

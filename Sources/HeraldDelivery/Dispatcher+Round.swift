@@ -33,7 +33,7 @@ extension Dispatcher {
 
                 switch result {
                 case .success(let receipt):
-                    round.finish(number, provider: route.name, startedAt: startedAt, latency: latency, failure: nil)
+                    round.finish(number, provider: route.name, startedAt: startedAt, latency: latency, receipt: receipt)
                     try await store.record(
                         round.progress(next: .sent(provider: route.name, providerMessageID: receipt.providerMessageID), at: finishedAt)
                     )
@@ -132,27 +132,34 @@ struct Round {
         return attemptsSoFar
     }
 
-    mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, failure: ProviderFailure?) {
+    mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, receipt: ProviderReceipt) {
         finishedAttempt = Attempt(
-            number: number,
-            provider: provider,
-            startedAt: startedAt,
-            latencyMilliseconds: Int(latency.milliseconds),
-            outcome: failure == nil ? .sent : .failed,
-            errorClass: failure?.errorClass,
-            errorCode: failure?.code,
-            message: failure?.message
-        )
-        if let failure {
-            lastFailure = failure
-            if let after = failure.retryAfter { retryAfter = max(retryAfter ?? .zero, after) }
-        }
+            number: number, provider: provider, startedAt: startedAt, latencyMilliseconds: Int(latency.milliseconds),
+            outcome: .sent, message: receipt.refusalSummary(of: email.message.recipients.count))
+    }
+
+    mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, failure: ProviderFailure) {
+        finishedAttempt = Attempt(
+            number: number, provider: provider, startedAt: startedAt, latencyMilliseconds: Int(latency.milliseconds),
+            outcome: .failed, errorClass: failure.errorClass, errorCode: failure.code, message: failure.message)
+        lastFailure = failure
+        if let after = failure.retryAfter { retryAfter = max(retryAfter ?? .zero, after) }
     }
 
     /// The progress to write next; the finished attempt goes out with it exactly once.
     mutating func progress(next: DeliveryProgress.Next, at: Date) -> DeliveryProgress {
         defer { finishedAttempt = nil }
         return DeliveryProgress(emailID: email.id, leaseToken: email.leaseToken, finishedAttempt: finishedAttempt, next: next, at: at)
+    }
+}
+
+extension ProviderReceipt {
+    /// `refused 1 of 3 recipients: carol@example.net (recipient:smtp_550_5.1.1)`, for the
+    /// attempt's history; `nil` when every recipient was taken.
+    func refusalSummary(of recipientCount: Int) -> String? {
+        guard !refusedRecipients.isEmpty else { return nil }
+        let refused = refusedRecipients.map { "\($0.address) (\($0.failure.reason))" }.joined(separator: ", ")
+        return "refused \(refusedRecipients.count) of \(recipientCount) recipients: \(refused)"
     }
 }
 

@@ -12,7 +12,8 @@ extension SQLiteEmailStore {
                     sql: """
                         SELECT id, status, message, created_at, queued_at, rounds, attempts, lease_token,
                             pending_attempt, pending_provider, pending_started_at
-                        FROM emails WHERE due_at <= ? ORDER BY due_at LIMIT ?
+                        FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+                        WHERE due_at <= ? ORDER BY due_at LIMIT ?
                         """
                 ),
                 arguments: [at, limit]

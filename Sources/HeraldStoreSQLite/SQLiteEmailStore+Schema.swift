@@ -4,6 +4,10 @@ extension SQLiteEmailStore {
     /// Times are stored as milliseconds since 1970. `due_at` is when the dispatcher should next
     /// look at an email: its next attempt while queued or deferred, its lease expiry while
     /// sending, NULL once final. One index on it serves both new work and crashed leases.
+    ///
+    /// An email's content, written once, lives apart from its delivery state, which changes
+    /// several times per attempt: an update then rewrites a small row instead of the whole
+    /// message, and the write-ahead log grows by a page, not by the message's size.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: emails, attempts, events") { db in
@@ -64,6 +68,18 @@ extension SQLiteEmailStore {
                     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
                     CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
                     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    """
+            )
+        }
+        migrator.registerMigration("v2: content apart from delivery state") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE email_contents (
+                        email_id TEXT PRIMARY KEY NOT NULL,
+                        message BLOB NOT NULL
+                    );
+                    INSERT INTO email_contents (email_id, message) SELECT id, message FROM emails;
+                    ALTER TABLE emails DROP COLUMN message;
                     """
             )
         }

@@ -56,18 +56,23 @@ public final class SQLiteEmailStore: EmailStore {
         try await groupCommit.perform { db in
             try db.executeCached(
                 sql: """
-                    INSERT INTO emails (id, status, message, created_at, queued_at, updated_at, due_at, next_attempt_at)
-                    VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)
+                    INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at)
+                    VALUES (?, 'queued', ?, ?, ?, ?, ?)
                     """,
-                arguments: [id, payload, at, at, at, at, at]
+                arguments: [id, at, at, at, at, at]
             )
+            try db.executeCached(sql: "INSERT INTO email_contents (email_id, message) VALUES (?, ?)", arguments: [id, payload])
             try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
         }
     }
 
     public func email(_ id: EmailID) async throws -> EmailDetail? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM emails WHERE id = ?", arguments: [id.rawValue])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT * FROM emails JOIN email_contents ON email_contents.email_id = emails.id WHERE id = ?",
+                    arguments: [id.rawValue])
             else { return nil }
             let attempts = try Row.fetchAll(
                 db, sql: "SELECT * FROM attempts WHERE email_id = ? ORDER BY number", arguments: [id.rawValue]

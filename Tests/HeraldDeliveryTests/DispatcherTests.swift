@@ -83,6 +83,24 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `notes on a sent attempt the recipients the provider refused`() {
+        let refused = RefusedRecipient(
+            address: "nobody@example.com", failure: ProviderFailure(.recipient, code: "smtp_550_5.1.1", message: "refused"))
+        var round = Round(
+            email: LeasedEmail(
+                id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, queuedAt: clock.now, leaseToken: 1, round: 1,
+                attemptsSoFar: 0))
+        round.finish(
+            1, provider: "relay", startedAt: clock.now, latency: .milliseconds(5),
+            receipt: ProviderReceipt(providerMessageID: "q1", refusedRecipients: [refused]))
+        let attempt = round.progress(next: .sent(provider: "relay", providerMessageID: "q1"), at: clock.now).finishedAttempt
+        #expect(attempt?.outcome == .sent)
+        #expect(attempt?.message == "refused 1 of 1 recipients: nobody@example.com (recipient:smtp_550_5.1.1)")
+        round.finish(
+            2, provider: "relay", startedAt: clock.now, latency: .milliseconds(5), receipt: ProviderReceipt(providerMessageID: nil))
+        #expect(round.progress(next: .sent(provider: "relay", providerMessageID: nil), at: clock.now).finishedAttempt?.message == nil)
+    }
+
     @Test(arguments: [ErrorClass.transient, .failover, .providerFatal])
     func `fails over to the next provider in the same round`(failure: ErrorClass) async throws {
         primary.update(SandboxBehavior(failureRate: 1, failureClass: failure))

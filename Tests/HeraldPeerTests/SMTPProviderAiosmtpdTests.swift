@@ -80,9 +80,61 @@ struct SMTPProviderAiosmtpdTests {
         let delivery = Delivery.sample(message)
         _ = try await withSMTPProvider(try configuration()) { try await $0.send(delivery) }
         let received = try #require(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID])
-        #expect(received.rcptTos == ["zoë@exämple.com"])
+        #expect(received.rcptTos == ["zoë@xn--exmple-cua.com"])
         #expect(received.mailOptions.contains("SMTPUTF8"))
         #expect(received.mailOptions.contains("BODY=8BITMIME"))
+    }
+
+    @Test func `an internationalized domain alone goes out in its ASCII form without SMTPUTF8`() async throws {
+        var message = EmailMessage.sample()
+        message.to = [EmailAddress(address: "bob@bücher.de")]
+        let delivery = Delivery.sample(message)
+        _ = try await withSMTPProvider(try configuration()) { try await $0.send(delivery) }
+        let received = try #require(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID])
+        #expect(received.rcptTos == ["bob@xn--bcher-kva.de"])
+        #expect(!received.mailOptions.contains("SMTPUTF8"))
+    }
+
+    /// aiosmtpd refuses `nobody@` with 550 5.1.1, on the STARTTLS listener one command at a time
+    /// and on the plaintext one with every command up to DATA in one write.
+    @Test(arguments: ["HERALD_TEST_AIOSMTPD_PORT", "HERALD_TEST_AIOSMTPD_PIPELINING_PORT"])
+    func `delivers to the recipients the server takes and reports the ones it refuses`(port: String) async throws {
+        var configuration = try configuration(port: port)
+        if port == "HERALD_TEST_AIOSMTPD_PIPELINING_PORT" {
+            (configuration.tls, configuration.username, configuration.password) = (.none, nil, nil)
+        }
+        var message = EmailMessage.sample()
+        message.to = [EmailAddress(address: "bob@example.com"), EmailAddress(address: "nobody@example.com")]
+        message.cc = [EmailAddress(address: "carol@example.com")]
+        let delivery = Delivery.sample(message)
+        let receipt = try await withSMTPProvider(configuration) { try await $0.send(delivery) }
+        let received = try #require(try ReceivedMail.all(for: [delivery.emailID])[delivery.emailID])
+        #expect(received.rcptTos == ["bob@example.com", "carol@example.com"])
+        #expect(receipt.refusedRecipients.map(\.address) == ["nobody@example.com"])
+        #expect(receipt.refusedRecipients.first?.failure.code == "smtp_550_5.1.1")
+
+        message.to = [EmailAddress(address: "nobody@example.com")]
+        message.cc = []
+        let failure = try await withSMTPProvider(configuration) { provider in
+            await providerFailure { try await provider.send(.sample(message)) }
+        }
+        #expect(failure?.errorClass == .recipient, "with no recipient left the email fails for good")
+    }
+
+    @Test func `pipelines RSET, MAIL, RCPT and DATA on reused sessions`() async throws {
+        var configuration = try configuration(port: "HERALD_TEST_AIOSMTPD_PIPELINING_PORT")
+        (configuration.tls, configuration.username, configuration.password, configuration.maxConnections) = (.none, nil, nil, 1)
+        let deliveries = (0..<5).map { _ in Delivery.sample(message) }
+        try await withSMTPProvider(configuration) { provider in
+            for delivery in deliveries { _ = try await provider.send(delivery) }
+        }
+        let received = try ReceivedMail.all(for: Set(deliveries.map(\.emailID)))
+        #expect(received.count == deliveries.count)
+        #expect(Set(received.values.map(\.peerPort)).count == 1)
+        for delivery in deliveries {
+            let rendered = MIMEMessage.render(message, emailID: delivery.emailID, date: delivery.acceptedAt)
+            #expect(received[delivery.emailID]?.data == Data(rendered.utf8))
+        }
     }
 
     @Test func `a message over the configured size limit fails over without connecting`() async throws {

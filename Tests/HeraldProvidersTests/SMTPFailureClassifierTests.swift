@@ -77,7 +77,6 @@ struct SMTPEnvelopeTests {
         capabilities.supportsSize = true
         capabilities.eightBitMIME = true
         #expect(ascii.mailCommand(for: capabilities) == "MAIL FROM:<ada@example.org> SIZE=4")
-        #expect(ascii.rcptCommands == ["RCPT TO:<bob@example.com>", "RCPT TO:<eve@example.net>"])
     }
 
     @Test func `8-bit content asks for BODY=8BITMIME and internationalized addresses for SMTPUTF8`() {

@@ -187,6 +187,27 @@ struct SQLiteEmailStoreTests {
         }
     }
 
+    @Test func `moves the content of emails stored before v2 into its own table`() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("herald.db").path
+            let id = EmailID(date: clock.now)
+            do {
+                let v1 = try DatabaseQueue(path: path)
+                try SQLiteEmailStore.migrator.migrate(v1, upTo: "v1: emails, attempts, events")
+                try await v1.write { db in
+                    try db.execute(
+                        sql: """
+                            INSERT INTO emails (id, status, message, created_at, queued_at, updated_at, due_at)
+                            VALUES (?, 'queued', ?, 0, 0, 0, 0)
+                            """,
+                        arguments: [id.rawValue, try JSONEncoder().encode(EmailMessage.sample())])
+                }
+            }
+            let store = try SQLiteEmailStore.open(path: path, now: clock.now)
+            #expect(try await store.email(id)?.message == .sample())
+            #expect(try await lease(store).map(\.message) == [.sample()])
+        }
+    }
     @Test func `refuses a second process on the same file`() async throws {
         try await withStore { _, directory in
             #expect(throws: StoreError.self) {

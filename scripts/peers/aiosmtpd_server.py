@@ -2,7 +2,9 @@
 
 Three listeners share one handler: STARTTLS (required before AUTH) on --port, implicit TLS on
 --implicit-port, and STARTTLS with AUTH LOGIN only on --login-port. The others offer AUTH PLAIN
-and LOGIN, all for one fixed user. Every message is written
+and LOGIN, all for one fixed user. A fourth, on --pipelining-port, speaks plaintext without AUTH
+and announces PIPELINING (RFC 2920), which aiosmtpd serves but does not announce itself.
+Recipients whose local part is "nobody" are refused with 550 5.1.1. Every message is written
 to --maildir as NNNNNN.json with the envelope and the received bytes (after dot-unstuffing,
 before any decoding), so that tests can compare them with what Herald rendered.
 """
@@ -20,10 +22,24 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Recorder:
-    def __init__(self, maildir):
+    def __init__(self, maildir, counter, lock, offer_pipelining=False):
         self.maildir = maildir
-        self.counter = itertools.count(1)
-        self.lock = threading.Lock()
+        self.counter = counter
+        self.lock = lock
+        self.offer_pipelining = offer_pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # With this hook aiosmtpd leaves the greeting's bookkeeping to the handler.
+        session.host_name = hostname
+        if self.offer_pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.split("@")[0] == "nobody":
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -61,6 +77,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--implicit-port", type=int, required=True)
     parser.add_argument("--login-port", type=int, required=True)
+    parser.add_argument("--pipelining-port", type=int, required=True)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--maildir", required=True)
@@ -70,7 +87,9 @@ def main():
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
-    handler = Recorder(args.maildir)
+    # One numbering for every listener, so that their files never collide.
+    counter, lock = itertools.count(1), threading.Lock()
+    handler = Recorder(args.maildir, counter, lock)
     common = dict(
         hostname="127.0.0.1",
         authenticator=authenticator(args.user, args.password),
@@ -87,7 +106,11 @@ def main():
         handler, port=args.login_port, tls_context=context, require_starttls=True, auth_require_tls=True,
         auth_exclude_mechanism=["PLAIN"], **common
     )
-    servers = [starttls, implicit, login_only]
+    pipelining = Controller(
+        Recorder(args.maildir, counter, lock, offer_pipelining=True), port=args.pipelining_port,
+        hostname="127.0.0.1", enable_SMTPUTF8=True, decode_data=False,
+    )
+    servers = [starttls, implicit, login_only, pipelining]
     for server in servers:
         server.start()
     stop = threading.Event()

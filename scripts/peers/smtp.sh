@@ -16,7 +16,7 @@ start_sink() {
 }
 
 start_smtp() {
-    local tls_dir="$SCRATCH/smtp-tls" port implicit_port login_port
+    local tls_dir="$SCRATCH/smtp-tls" port implicit_port login_port pipelining_port
     mkdir -p "$tls_dir" "$SCRATCH/smtp-maildir"
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
         -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -24,16 +24,20 @@ start_smtp() {
     port=$(free_port)
     implicit_port=$(free_port)
     login_port=$(free_port)
+    pipelining_port=$(free_port)
     run_in_background aiosmtpd python3 scripts/peers/aiosmtpd_server.py \
         --port "$port" --implicit-port "$implicit_port" --login-port "$login_port" \
+        --pipelining-port "$pipelining_port" \
         --cert "$tls_dir/cert.pem" --key "$tls_dir/key.pem" --maildir "$SCRATCH/smtp-maildir" \
         --user herald --password "correct horse"
     wait_for_port "$port" aiosmtpd
     wait_for_port "$implicit_port" aiosmtpd
     wait_for_port "$login_port" aiosmtpd
+    wait_for_port "$pipelining_port" aiosmtpd
     export HERALD_TEST_AIOSMTPD_PORT=$port
     export HERALD_TEST_AIOSMTPD_IMPLICIT_PORT=$implicit_port
     export HERALD_TEST_AIOSMTPD_LOGIN_PORT=$login_port
+    export HERALD_TEST_AIOSMTPD_PIPELINING_PORT=$pipelining_port
     export HERALD_TEST_AIOSMTPD_CA="$tls_dir/cert.pem"
     export HERALD_TEST_AIOSMTPD_MAILDIR="$SCRATCH/smtp-maildir"
     export HERALD_TEST_AIOSMTPD_USER=herald

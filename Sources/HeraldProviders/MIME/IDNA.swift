@@ -11,6 +11,13 @@ enum IDNA {
             .joined(separator: ".")
     }
 
+    /// `local@domain` with the domain in its ASCII form; the local part is left as it is, since
+    /// only SMTPUTF8 (RFC 6531) can carry a non-ASCII one.
+    static func asciiDomain(ofAddress address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return address }
+        return address[..<at] + "@" + ascii(address[address.index(after: at)...])
+    }
+
     /// RFC 3492's Bootstring encoding with Punycode's parameters.
     static func punycode(_ label: some StringProtocol) -> String {
         let base = 36

@@ -83,8 +83,7 @@ public enum MIMEMessage {
     /// ASCII (IDNA) form. A non-ASCII local part stays UTF-8 and needs SMTPUTF8 on the way.
     static func addressList(_ addresses: [EmailAddress]) -> String {
         addresses.map { address in
-            let at = address.address.lastIndex(of: "@")!
-            let mailbox = address.address[..<at] + "@" + IDNA.ascii(address.address[address.address.index(after: at)...])
+            let mailbox = IDNA.asciiDomain(ofAddress: address.address)
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
             if name.allSatisfy(\.isASCII) && !name.contains("=?") {
                 return "\(EmailAddress.phrase(name)) <\(mailbox)>"

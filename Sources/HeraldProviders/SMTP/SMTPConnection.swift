@@ -57,7 +57,7 @@ struct SMTPConnection: Sendable {
     private mutating func handshake(
         _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, serverHostname: String?
     ) async throws(Failure) {
-        let greeting = try await exchange(nil, count: 1, stage: .greeting, timeout: timeouts.greeting).first()
+        let greeting = try await exchange(nil, stages: [.greeting], timeout: timeouts.greeting).first()
         try Self.expect(greeting, [220], at: .greeting)
         try await hello(configuration.heloName)
 
@@ -114,32 +114,28 @@ struct SMTPConnection: Sendable {
         }
     }
 
-    /// Runs one mail transaction and returns the server's reply to the final `.`.
-    /// `reset` sends RSET first, for a connection that carried an earlier transaction.
-    func deliver(_ envelope: SMTPEnvelope, reset: Bool) async throws(Failure) -> SMTPReply {
-        if reset {
-            try Self.expect(try await command("RSET", stage: .reset), [250], at: .reset)
-        }
-        let mail = envelope.mailCommand(for: capabilities)
-        let rcpts = envelope.rcptCommands
+    /// Runs one mail transaction: returns the server's reply to the final `.` and the
+    /// recipients it refused while taking the message for the others. `reset` sends RSET first,
+    /// for a session that carried an earlier transaction.
+    func deliver(_ envelope: SMTPEnvelope, reset: Bool) async throws(Failure) -> (reply: SMTPReply, refused: [RefusedRecipient]) {
+        var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
         if capabilities.pipelining {
-            // RFC 2920: MAIL and every RCPT in one write, then the replies in order. The first
-            // refusal decides, even when the server hung up after sending it.
-            let exchanged = try await exchange(
-                Self.lines([mail] + rcpts), count: 1 + rcpts.count, stage: .rcptTo, timeout: timeouts.command)
-            for (index, reply) in exchanged.replies.enumerated() {
-                if index == 0 { try Self.expect(reply, [250], at: .mailFrom) } else { try Self.expect(reply, [250, 251], at: .rcptTo) }
-            }
-            if let failure = exchanged.failure { throw failure }
+            // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in order,
+            // so that a message costs two round trips. The first refusal decides, even when the
+            // server hung up after sending it.
+            let exchanged = try await exchange(Self.lines(transaction.lines), stages: transaction.stages, timeout: timeouts.command)
+            for reply in exchanged.replies { transaction.read(reply) }
+            if let failure = transaction.failure ?? exchanged.failure { throw failure }
         } else {
-            try Self.expect(try await command(mail, stage: .mailFrom), [250], at: .mailFrom)
-            for rcpt in rcpts { try Self.expect(try await command(rcpt, stage: .rcptTo), [250, 251], at: .rcptTo) }
+            for (line, stage) in zip(transaction.lines, transaction.stages) {
+                guard transaction.read(try await command(line, stage: stage)) else { break }
+            }
+            if let failure = transaction.failure { throw failure }
         }
-        try Self.expect(try await command("DATA", stage: .data), [354], at: .data)
         let content = ByteBuffer(bytes: SMTPDataEncoder.encode(envelope.message))
-        let reply = try await exchange(content, count: 1, stage: .dataEnd, timeout: timeouts.dataEnd).first()
+        let reply = try await exchange(content, stages: [.dataEnd], timeout: timeouts.dataEnd).first()
         try Self.expect(reply, [250], at: .dataEnd)
-        return reply
+        return (reply, transaction.refused)
     }
 
     /// Says goodbye and closes, without waiting long for a server that no longer answers.
@@ -151,7 +147,7 @@ struct SMTPConnection: Sendable {
     }
 
     private func command(_ line: String, stage: SMTPStage) async throws(Failure) -> SMTPReply {
-        try await exchange(Self.lines([line]), count: 1, stage: stage, timeout: timeouts.command).first()
+        try await exchange(Self.lines([line]), stages: [stage], timeout: timeouts.command).first()
     }
 
     /// The replies that arrived, in order, and the transport failure that cut the rest off.
@@ -165,11 +161,13 @@ struct SMTPConnection: Sendable {
         }
     }
 
-    private func exchange(_ bytes: ByteBuffer?, count: Int, stage: SMTPStage, timeout: Duration) async throws(Failure) -> Replies {
-        try await onEventLoop(stage: stage) { handler, _ in
-            handler.send(bytes, expecting: count, within: TimeAmount(timeout)).map { results in
+    /// Writes `bytes` and waits for one reply per stage; a transport failure is classified at
+    /// the stage whose reply it cut off.
+    private func exchange(_ bytes: ByteBuffer?, stages: [SMTPStage], timeout: Duration) async throws(Failure) -> Replies {
+        try await onEventLoop(stage: stages[0]) { handler, _ in
+            handler.send(bytes, expecting: stages.count, within: TimeAmount(timeout)).map { results in
                 var replies = Replies()
-                for result in results {
+                for (result, stage) in zip(results, stages) {
                     switch result {
                     case .success(let reply):
                         replies.replies.append(reply)
@@ -209,16 +207,21 @@ struct SMTPConnection: Sendable {
 
     /// Passes a reply with one of the `expected` codes; classifies any other.
     private static func expect(_ reply: SMTPReply, _ expected: Set<Int>, at stage: SMTPStage) throws(Failure) {
-        guard !expected.contains(reply.code) else { return }
+        if let refusal = refusal(reply, expected: expected, at: stage) { throw refusal }
+    }
+
+    /// `nil` for a reply with one of the `expected` codes, else the failure it means.
+    static func refusal(_ reply: SMTPReply, expected: Set<Int>, at stage: SMTPStage) -> Failure? {
+        guard !expected.contains(reply.code) else { return nil }
         guard reply.code >= 400 else {
-            throw Failure(
+            return Failure(
                 failure: ProviderFailure(
                     .transient, code: "smtp_unexpected_\(reply.code)",
                     message: "the SMTP server answered \(stage.rawValue) with an unexpected \(reply.code)"),
                 stage: stage, keepsConnection: false)
         }
         // 421: the server is closing the connection (RFC 5321 §3.8).
-        throw Failure(
+        return Failure(
             failure: SMTPFailureClassifier.failure(for: reply, at: stage), stage: stage,
             keepsConnection: reply.code != 421 && !stage.isSessionSetup)
     }

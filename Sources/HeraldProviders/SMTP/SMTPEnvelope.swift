@@ -18,9 +18,11 @@ struct SMTPEnvelope: Sendable {
 
     init(_ delivery: Delivery) {
         let rendered = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)
+        // Domains go out in their ASCII form, as in the headers, so that only a non-ASCII local
+        // part needs SMTPUTF8.
         self.init(
-            sender: delivery.message.from.address,
-            recipients: delivery.message.recipients.map(\.address),
+            sender: IDNA.asciiDomain(ofAddress: delivery.message.from.address),
+            recipients: delivery.message.recipients.map { IDNA.asciiDomain(ofAddress: $0.address) },
             message: Array(rendered.utf8))
     }
 
@@ -64,6 +66,4 @@ struct SMTPEnvelope: Sendable {
         if needsSMTPUTF8 { command += " SMTPUTF8" }
         return command
     }
-
-    var rcptCommands: [String] { recipients.map { "RCPT TO:<\($0)>" } }
 }

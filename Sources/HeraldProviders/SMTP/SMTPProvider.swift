@@ -53,9 +53,9 @@ public final class SMTPProvider: EmailProvider {
                 throw refusal
             }
             do {
-                let reply = try await connection.deliver(envelope, reset: reused)
+                let (reply, refused) = try await connection.deliver(envelope, reset: reused)
                 await pool.release(connection, reusable: true)
-                return ProviderReceipt(providerMessageID: Self.queueID(in: reply))
+                return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
             } catch {
                 await pool.release(connection, reusable: error.keepsConnection)
                 if reused, error.stage == .reset, !error.keepsConnection { continue }
