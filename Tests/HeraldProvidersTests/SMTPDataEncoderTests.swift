@@ -1,10 +1,11 @@
 import HeraldProviders
+import NIOCore
 import Testing
 
 @Suite("SMTP DATA encoding")
 struct SMTPDataEncoderTests {
     private func encode(_ text: String) -> String {
-        String(decoding: SMTPDataEncoder.encode(Array(text.utf8)), as: UTF8.self)
+        String(buffer: SMTPDataEncoder.encode(Array(text.utf8)))
     }
 
     @Test(arguments: [
@@ -17,6 +18,9 @@ struct SMTPDataEncoderTests {
         ("x\n..\n", "x\r\n...\r\n.\r\n"),
         ("not . at start\r\n", "not . at start\r\n.\r\n"),
         ("", ".\r\n"),
+        (".", "..\r\n.\r\n"),
+        ("a\r", "a\r\n.\r\n"),
+        ("\n.\r.x", "\r\n..\r\n..x\r\n.\r\n"),
     ])
     func `lines end in CRLF, leading dots are doubled and a lone dot ends the data`(input: String, expected: String) {
         #expect(encode(input) == expected)

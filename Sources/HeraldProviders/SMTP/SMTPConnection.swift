@@ -132,7 +132,7 @@ struct SMTPConnection: Sendable {
             }
             if let failure = transaction.failure { throw failure }
         }
-        let content = ByteBuffer(bytes: SMTPDataEncoder.encode(envelope.message))
+        let content = SMTPDataEncoder.encode(envelope.message)
         let reply = try await exchange(content, stages: [.dataEnd], timeout: timeouts.dataEnd).first()
         try Self.expect(reply, [250], at: .dataEnd)
         return (reply, transaction.refused)

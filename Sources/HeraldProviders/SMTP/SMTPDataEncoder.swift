@@ -1,32 +1,46 @@
+import NIOCore
+
 /// Turns a message into the bytes sent after DATA (RFC 5321 §4.5.2): every line ends in CRLF,
 /// a line that starts with `.` gets another `.` in front, and `.` alone on a line ends it.
 public enum SMTPDataEncoder {
+    private static let cr = UInt8(ascii: "\r")
+    private static let lf = UInt8(ascii: "\n")
+    private static let dot = UInt8(ascii: ".")
+
     /// The message's bytes, transparent and terminated, ready to write after a 354 reply.
-    public static func encode<Bytes: Sequence<UInt8>>(_ message: Bytes) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(message.underestimatedCount + message.underestimatedCount / 50 + 5)
-        var atLineStart = true
-        var previousWasCR = false
-        for byte in message {
-            switch byte {
-            case UInt8(ascii: "\r"):
-                // A CR is a line end in its own right; an LF right after it completes the CRLF.
-                output += [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
-                atLineStart = true
-                previousWasCR = true
-                continue
-            case UInt8(ascii: "\n"):
-                if !previousWasCR { output += [UInt8(ascii: "\r"), UInt8(ascii: "\n")] }
-                atLineStart = true
-            default:
-                if atLineStart, byte == UInt8(ascii: ".") { output.append(UInt8(ascii: ".")) }
-                output.append(byte)
+    ///
+    /// Runs of bytes between line ends and leading dots are copied whole: this runs for every
+    /// message on the SMTP path, and a rendered message is nearly all such runs.
+    public static func encode(_ message: [UInt8]) -> ByteBuffer {
+        var output = ByteBuffer()
+        output.reserveCapacity(message.count + message.count / 64 + 5)
+        message.withUnsafeBytes { bytes in
+            var runStart = 0
+            var index = 0
+            var atLineStart = true
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == cr || byte == lf {
+                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                    output.writeMultipleIntegers(cr, lf)
+                    // CR LF is one line end; a CR or an LF alone is one as well.
+                    index += byte == cr && index + 1 < bytes.count && bytes[index + 1] == lf ? 2 : 1
+                    runStart = index
+                    atLineStart = true
+                    continue
+                }
+                if atLineStart, byte == dot {
+                    // The run restarts at this dot, so it goes out twice.
+                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...index]))
+                    runStart = index
+                }
                 atLineStart = false
+                index += 1
             }
-            previousWasCR = false
+            output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            if !atLineStart { output.writeMultipleIntegers(cr, lf) }
         }
-        if !atLineStart { output += [UInt8(ascii: "\r"), UInt8(ascii: "\n")] }
-        output += [UInt8(ascii: "."), UInt8(ascii: "\r"), UInt8(ascii: "\n")]
+        output.writeMultipleIntegers(dot, cr, lf)
         return output
     }
 }

@@ -4,16 +4,23 @@ import HeraldCore
 /// One email as an SMTP transaction: the envelope addresses, the rendered message, and the
 /// extensions it needs. Building the commands is pure, so the choices are tested without I/O.
 struct SMTPEnvelope: Sendable {
-    var sender: String
+    let sender: String
     /// To, Cc and Bcc: Bcc recipients are only in the envelope, never in the headers.
-    var recipients: [String]
+    let recipients: [String]
     /// The message as `MIMEMessage.render` wrote it, before dot-stuffing.
-    var message: [UInt8]
+    let message: [UInt8]
+
+    /// Non-ASCII addresses need SMTPUTF8 (RFC 6531), which also covers 8-bit headers.
+    let needsSMTPUTF8: Bool
+    /// 8-bit octets in the message need BODY=8BITMIME (RFC 6152).
+    let needsEightBit: Bool
 
     init(sender: String, recipients: [String], message: [UInt8]) {
         self.sender = sender
         self.recipients = recipients
         self.message = message
+        self.needsSMTPUTF8 = !(sender + recipients.joined()).allSatisfy(\.isASCII)
+        self.needsEightBit = message.contains { $0 >= 0x80 }
     }
 
     init(_ delivery: Delivery) {
@@ -28,12 +35,6 @@ struct SMTPEnvelope: Sendable {
 
     /// The size announced with SIZE= (RFC 1870 §3: the message's octets with CRLF line ends).
     var size: Int { message.count }
-
-    /// Non-ASCII addresses need SMTPUTF8 (RFC 6531), which also covers 8-bit headers.
-    var needsSMTPUTF8: Bool { !(sender + recipients.joined()).allSatisfy(\.isASCII) }
-
-    /// 8-bit octets in the message need BODY=8BITMIME (RFC 6152).
-    var needsEightBit: Bool { message.contains { $0 >= 0x80 } }
 
     /// Why the server, or Herald's own limit, cannot take this message; `nil` when it can.
     /// These are `failover`: another provider may well take the message. Without capabilities
