@@ -1,8 +1,16 @@
 import Foundation
 
-/// What Elastic Email's REST API v4 requires of a transactional send. Each check cites its page.
+/// What Elastic Email's REST API v4 requires of Herald's requests. Each check cites its page.
 enum ElasticEmailFormat {
     static let apiKey = "elastic-test-key"
+
+    /// The check of the key: GET https://api.elasticemail.com/v4/domains ("Load Domains", no
+    /// parameters, Required Access Level: ViewSettings) with the key in X-ElasticEmail-ApiKey.
+    /// https://elasticemail.com/developers/api-documentation/rest-api#operation/domainsGet
+    /// https://docs.rs/crate/ElasticEmail/4.2.0/source/docs/DomainsApi.md
+    static func domainsProblems(_ request: RecordedRequest) -> [String] {
+        request.problems(reading: "/v4/domains", headers: ["X-ElasticEmail-ApiKey": apiKey])
+    }
 
     static func problems(_ request: RecordedRequest) -> [String] {
         var problems: [String] = []

@@ -10,11 +10,11 @@ import Testing
 @Suite("Elastic Email provider against a fake Elastic Email")
 struct ElasticEmailProviderTests {
     func withElasticEmail<T>(
-        answer: FakeAnswer, timeout: Duration = .seconds(10),
+        answer: FakeAnswer, check: @escaping FakeProviderServer.Check = ElasticEmailFormat.problems, timeout: Duration = .seconds(10),
         maxMessageBytes: Int = ElasticEmailProvider.Configuration.defaultMaxMessageBytes,
         _ body: (ElasticEmailProvider, FakeProviderServer) async throws -> T
     ) async throws -> T {
-        try await FakeProviderServer.run(answer: answer, check: ElasticEmailFormat.problems) { server in
+        try await FakeProviderServer.run(answer: answer, check: check) { server in
             try await withHTTPClient { client in
                 let configuration = ElasticEmailProvider.Configuration(
                     apiKey: ElasticEmailFormat.apiKey, endpoint: server.endpoint, timeout: timeout, maxMessageBytes: maxMessageBytes
@@ -130,5 +130,41 @@ struct ElasticEmailProviderTests {
                 #expect(server.problems.contains { $0.contains("X-ElasticEmail-ApiKey") })
             }
         }
+    }
+
+    // The check of the key, which sends nothing.
+
+    /// An answer of `GET /v4/domains`: a list of `DomainDetail`.
+    static let domains =
+        #"[{"Domain": "herald-test.example", "DefaultDomain": true, "Spf": true, "Dkim": true, "MX": true, "Verify": false}]"#
+
+    func checkFailure(answer: FakeAnswer) async throws -> ProviderFailure {
+        try await withElasticEmail(answer: answer, check: ElasticEmailFormat.domainsProblems) { provider, server in
+            try await HeraldHTTPProviderTests.checkFailure(of: provider, on: server, secret: ElasticEmailFormat.apiKey)
+        }
+    }
+
+    @Test func `checks the key by listing the domains`() async throws {
+        try await withElasticEmail(answer: .respond(status: 200, body: Self.domains), check: ElasticEmailFormat.domainsProblems) {
+            provider, server in
+            #expect(try await provider.verify())
+            let request = try server.onlyRequest()
+            #expect(request.method == "GET")
+            #expect(request.path == "/v4/domains")
+            #expect(request.header("X-ElasticEmail-ApiKey") == ElasticEmailFormat.apiKey)
+        }
+    }
+
+    @Test func `a refused key fails the check as provider_fatal`() async throws {
+        let failure = try await checkFailure(answer: .respond(status: 401, body: #"{"Error": "Access denied"}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "elasticemail_401")
+    }
+
+    @Test func `a key without ViewSettings fails the check and says what it lacks`() async throws {
+        let failure = try await checkFailure(answer: .respond(status: 403, body: #"{"Error": "Insufficient access level"}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "elasticemail_403")
+        #expect(failure.message.contains("ViewSettings"))
     }
 }

@@ -21,6 +21,18 @@ struct RecordedRequest: Sendable {
     var json: [String: Any]? {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
     }
+
+    /// How a bodiless read differs from the one expected: its method, its path, the values of
+    /// the named headers.
+    func problems(reading path: String, headers expected: [String: String]) -> [String] {
+        var problems: [String] = []
+        if method != "GET" || self.path != path { problems.append("expected GET \(path), got \(method) \(self.path)") }
+        for (name, value) in expected.sorted(by: { $0.key < $1.key }) where header(name) != value {
+            problems.append("\(name) is not \(value)")
+        }
+        if !body.isEmpty { problems.append("a GET with a body") }
+        return problems
+    }
 }
 
 /// What the fake server does with a request.

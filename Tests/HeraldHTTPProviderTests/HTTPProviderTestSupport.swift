@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import Testing
 
 /// Runs `body` with an HTTP client of its own and shuts the client down afterwards.
 func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
@@ -13,6 +14,24 @@ func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T
         try? await client.shutdown()
         throw error
     }
+}
+
+extension FakeProviderServer {
+    /// The one request received, once it has passed the check of the provider's format.
+    func onlyRequest() throws -> RecordedRequest {
+        #expect(problems == [])
+        #expect(requests.count == 1)
+        return try #require(requests.first)
+    }
+}
+
+/// What a provider's check threw, once it has made one request in the documented format and
+/// kept `secret` out of the failure's message.
+func checkFailure(of provider: some EmailProvider, on server: FakeProviderServer, secret: String) async throws -> ProviderFailure {
+    let failure = try await #require(throws: ProviderFailure.self) { _ = try await provider.verify() }
+    _ = try server.onlyRequest()
+    #expect(!failure.message.contains(secret))
+    return failure
 }
 
 enum Samples {

@@ -3,9 +3,9 @@ import HeraldCore
 import HeraldProviders
 import Testing
 
-/// One real email through each provider. These run only when the credentials are in the
-/// environment, since they need an account and send real mail; otherwise the run lists them as
-/// skipped with the variables they need.
+/// Each provider's check of its credentials, then one real email through it. These run only
+/// when the credentials are in the environment, since they need an account and send real mail;
+/// otherwise the run lists them as skipped with the variables they need.
 @Suite("Live providers")
 struct LiveProviderTests {
     static let environment = ProcessInfo.processInfo.environment
@@ -35,6 +35,7 @@ struct LiveProviderTests {
             let provider = SendGridProvider(
                 name: "sendgrid-live", configuration: .init(apiKey: Self.environment["HERALD_LIVE_SENDGRID_KEY"] ?? ""), client: client
             )
+            #expect(try await provider.verify())
             let receipt = try await provider.send(try Self.delivery("SendGrid"))
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
@@ -51,12 +52,14 @@ struct LiveProviderTests {
                 name: "postmark-live", configuration: .init(serverToken: Self.environment["HERALD_LIVE_POSTMARK_TOKEN"] ?? ""),
                 client: client
             )
+            #expect(try await provider.verify())
             let receipt = try await provider.send(try Self.delivery("Postmark"))
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
     }
 
-    // Sends a real email: needs a Mailgun API key and a sending domain set up in that account.
+    // Sends a real email: needs a Mailgun API key and a sending domain set up in that account
+    // and region.
     @Test(
         .enabled(
             if: LiveProviderTests.has("HERALD_LIVE_MAILGUN_KEY", "HERALD_LIVE_MAILGUN_DOMAIN"),
@@ -70,12 +73,14 @@ struct LiveProviderTests {
                 region: MailgunProvider.Region(rawValue: Self.environment["HERALD_LIVE_MAILGUN_REGION"] ?? "us") ?? .us
             )
             let provider = MailgunProvider(name: "mailgun-live", configuration: configuration, client: client)
+            #expect(try await provider.verify())
             let receipt = try await provider.send(try Self.delivery("Mailgun"))
             #expect(receipt.providerMessageID?.isEmpty == false)
         }
     }
 
-    // Sends a real email: needs an Elastic Email API key with the "Send Email" access level.
+    // Sends a real email: needs an Elastic Email API key with the SendHttp access level, and
+    // ViewSettings for the check.
     @Test(
         .enabled(
             if: LiveProviderTests.has("HERALD_LIVE_ELASTICEMAIL_KEY"),
@@ -86,6 +91,7 @@ struct LiveProviderTests {
                 name: "elasticemail-live", configuration: .init(apiKey: Self.environment["HERALD_LIVE_ELASTICEMAIL_KEY"] ?? ""),
                 client: client
             )
+            #expect(try await provider.verify())
             let receipt = try await provider.send(try Self.delivery("Elastic Email"))
             #expect(receipt.providerMessageID?.isEmpty == false)
         }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// What Mailgun's Messages API requires of a request. Each check cites its page.
+/// What Mailgun's Messages and Domains APIs require of Herald's requests. Each check cites its page.
 enum MailgunFormat {
     static let apiKey = "key-mailgun-test"
     static let domain = "mg.herald-test.example"
@@ -9,6 +9,15 @@ enum MailgunFormat {
 
     static func parts(_ request: RecordedRequest) throws -> [FormPart] {
         try MultipartParser.parse(request.body, contentType: request.header("Content-Type") ?? "")
+    }
+
+    /// The check of the key and domain: GET /v4/domains/{name} ("Get domain details"), with the
+    /// same HTTP basic auth as every call, user "api" and the API key as password.
+    /// https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/domains/get-v4-domains--name-
+    /// https://documentation.mailgun.com/docs/mailgun/api-reference/authentication
+    static func domainProblems(_ request: RecordedRequest) -> [String] {
+        request.problems(
+            reading: "/v4/domains/\(domain)", headers: ["Authorization": "Basic " + Data("api:\(apiKey)".utf8).base64EncodedString()])
     }
 
     static func problems(_ request: RecordedRequest) -> [String] {

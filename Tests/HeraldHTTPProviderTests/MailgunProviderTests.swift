@@ -10,10 +10,11 @@ import Testing
 @Suite("Mailgun provider against a fake Mailgun")
 struct MailgunProviderTests {
     func withMailgun<T>(
-        answer: FakeAnswer, timeout: Duration = .seconds(10), maxMessageBytes: Int = MailgunProvider.Configuration.defaultMaxMessageBytes,
+        answer: FakeAnswer, check: @escaping FakeProviderServer.Check = MailgunFormat.problems, timeout: Duration = .seconds(10),
+        maxMessageBytes: Int = MailgunProvider.Configuration.defaultMaxMessageBytes,
         _ body: (MailgunProvider, FakeProviderServer) async throws -> T
     ) async throws -> T {
-        try await FakeProviderServer.run(answer: answer, check: MailgunFormat.problems) { server in
+        try await FakeProviderServer.run(answer: answer, check: check) { server in
             try await withHTTPClient { client in
                 let configuration = MailgunProvider.Configuration(
                     apiKey: MailgunFormat.apiKey, domain: MailgunFormat.domain, region: .eu, endpoint: server.endpoint, timeout: timeout,
@@ -130,5 +131,40 @@ struct MailgunProviderTests {
                 #expect(server.problems.contains { $0.contains("Authorization") })
             }
         }
+    }
+
+    // The check of the key and domain, which sends nothing.
+
+    /// The start of the documented answer of `GET /v4/domains/{name}`.
+    static let domain =
+        #"{"domain": {"name": "mg.herald-test.example", "state": "active", "type": "custom"}, "receiving_dns_records": [], "sending_dns_records": []}"#
+
+    func checkFailure(answer: FakeAnswer) async throws -> ProviderFailure {
+        try await withMailgun(answer: answer, check: MailgunFormat.domainProblems) { provider, server in
+            try await HeraldHTTPProviderTests.checkFailure(of: provider, on: server, secret: MailgunFormat.apiKey)
+        }
+    }
+
+    @Test func `checks the key by reading the sending domain`() async throws {
+        try await withMailgun(answer: .respond(status: 200, body: Self.domain), check: MailgunFormat.domainProblems) { provider, server in
+            #expect(try await provider.verify())
+            let request = try server.onlyRequest()
+            #expect(request.method == "GET")
+            #expect(request.path == "/v4/domains/mg.herald-test.example")
+            #expect(request.header("Authorization") == "Basic " + Data("api:\(MailgunFormat.apiKey)".utf8).base64EncodedString())
+        }
+    }
+
+    @Test func `a refused key fails the check as provider_fatal`() async throws {
+        let failure = try await checkFailure(answer: .respond(status: 401, body: #"{"message": "Invalid private key"}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "mailgun_401")
+    }
+
+    @Test func `a domain unknown to the account fails the check and names the domain`() async throws {
+        let failure = try await checkFailure(answer: .respond(status: 404, body: #"{"message": "Domain not found"}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "mailgun_404")
+        #expect(failure.message.contains("no domain mg.herald-test.example"))
     }
 }

@@ -1,8 +1,15 @@
 import Foundation
 
-/// What Postmark's Email API requires of a request. Each check cites its page.
+/// What Postmark's Email and Server APIs require of Herald's requests. Each check cites its page.
 enum PostmarkFormat {
     static let serverToken = "postmark-test-token"
+
+    /// The check of the token: GET https://api.postmarkapp.com/server with `Accept:
+    /// application/json` and `X-Postmark-Server-Token` (both required).
+    /// https://postmarkapp.com/developer/api/server-api
+    static func serverProblems(_ request: RecordedRequest) -> [String] {
+        request.problems(reading: "/server", headers: ["X-Postmark-Server-Token": serverToken, "Accept": "application/json"])
+    }
 
     static func problems(_ request: RecordedRequest) -> [String] {
         var problems: [String] = []

@@ -10,11 +10,12 @@ import Testing
 @Suite("Postmark provider against a fake Postmark")
 struct PostmarkProviderTests {
     func withPostmark<T>(
-        answer: FakeAnswer, timeout: Duration = .seconds(10), maxMessageBytes: Int = PostmarkProvider.Configuration.defaultMaxMessageBytes,
+        answer: FakeAnswer, check: @escaping FakeProviderServer.Check = PostmarkFormat.problems, timeout: Duration = .seconds(10),
+        maxMessageBytes: Int = PostmarkProvider.Configuration.defaultMaxMessageBytes,
         messageStream: String = PostmarkProvider.Configuration.defaultMessageStream,
         _ body: (PostmarkProvider, FakeProviderServer) async throws -> T
     ) async throws -> T {
-        try await FakeProviderServer.run(answer: answer, check: PostmarkFormat.problems) { server in
+        try await FakeProviderServer.run(answer: answer, check: check) { server in
             try await withHTTPClient { client in
                 let configuration = PostmarkProvider.Configuration(
                     serverToken: PostmarkFormat.serverToken, endpoint: server.endpoint, messageStream: messageStream, timeout: timeout,
@@ -146,5 +147,37 @@ struct PostmarkProviderTests {
                 #expect(server.problems.contains { $0.contains("X-Postmark-Server-Token") })
             }
         }
+    }
+
+    // The check of the token, which sends nothing.
+
+    /// The start of the documented example answer of `GET /server`.
+    static let server = #"{"ID": 1, "Name": "Staging Testing", "ApiTokens": ["postmark-test-token"], "Color": "red"}"#
+
+    func checkFailure(answer: FakeAnswer) async throws -> ProviderFailure {
+        try await withPostmark(answer: answer, check: PostmarkFormat.serverProblems) { provider, server in
+            try await HeraldHTTPProviderTests.checkFailure(of: provider, on: server, secret: PostmarkFormat.serverToken)
+        }
+    }
+
+    @Test func `checks the token by reading the server`() async throws {
+        try await withPostmark(answer: .respond(status: 200, body: Self.server), check: PostmarkFormat.serverProblems) { provider, server in
+            #expect(try await provider.verify())
+            let request = try server.onlyRequest()
+            #expect(request.method == "GET")
+            #expect(request.path == "/server")
+            #expect(request.header("X-Postmark-Server-Token") == PostmarkFormat.serverToken)
+        }
+    }
+
+    @Test(arguments: [
+        (401, #"{"ErrorCode": 10, "Message": "No Account or Server API tokens were supplied in the HTTP headers."}"#, "postmark_401_10"),
+        (422, #"{"ErrorCode": 10, "Message": "Bad or missing API token."}"#, "postmark_422_10"),
+        (401, "", "postmark_401"),
+    ])
+    func `a refused token fails the check as provider_fatal`(status: Int, body: String, code: String) async throws {
+        let failure = try await checkFailure(answer: .respond(status: status, body: body))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == code)
     }
 }

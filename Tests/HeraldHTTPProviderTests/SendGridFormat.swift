@@ -1,8 +1,15 @@
 import Foundation
 
-/// What SendGrid's v3 Mail Send reference requires of a request. Each check cites its page.
+/// What SendGrid's v3 API reference requires of Herald's requests. Each check cites its page.
 enum SendGridFormat {
     static let apiKey = "SG.test-key"
+
+    /// The check of the key: GET https://api.sendgrid.com/v3/scopes with
+    /// `Authorization: Bearer <<YOUR_API_KEY_HERE>>`; the answer lists the key's scopes.
+    /// https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions/retrieve-a-list-of-scopes-for-which-this-user-has-access
+    static func scopesProblems(_ request: RecordedRequest) -> [String] {
+        request.problems(reading: "/v3/scopes", headers: ["Authorization": "Bearer \(apiKey)"])
+    }
 
     static func problems(_ request: RecordedRequest) -> [String] {
         var problems: [String] = []

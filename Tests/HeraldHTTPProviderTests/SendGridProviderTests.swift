@@ -12,10 +12,11 @@ struct SendGridProviderTests {
     let clock = ManualClock()
 
     func withSendGrid<T>(
-        answer: FakeAnswer, timeout: Duration = .seconds(10), maxMessageBytes: Int = SendGridProvider.Configuration.defaultMaxMessageBytes,
+        answer: FakeAnswer, check: @escaping FakeProviderServer.Check = SendGridFormat.problems, timeout: Duration = .seconds(10),
+        maxMessageBytes: Int = SendGridProvider.Configuration.defaultMaxMessageBytes,
         _ body: (SendGridProvider, FakeProviderServer) async throws -> T
     ) async throws -> T {
-        try await FakeProviderServer.run(answer: answer, check: SendGridFormat.problems) { server in
+        try await FakeProviderServer.run(answer: answer, check: check) { server in
             try await withHTTPClient { client in
                 let configuration = SendGridProvider.Configuration(
                     apiKey: SendGridFormat.apiKey, endpoint: server.endpoint, timeout: timeout, maxMessageBytes: maxMessageBytes
@@ -151,5 +152,40 @@ struct SendGridProviderTests {
                 #expect(server.problems.contains { $0.contains("Authorization") })
             }
         }
+    }
+
+    // The check of the key, which sends nothing.
+
+    /// The documented example answer of `GET /v3/scopes`.
+    static let scopes = #"{"scopes": ["mail.send", "alerts.create", "alerts.read"]}"#
+
+    func checkFailure(answer: FakeAnswer) async throws -> ProviderFailure {
+        try await withSendGrid(answer: answer, check: SendGridFormat.scopesProblems) { provider, server in
+            try await HeraldHTTPProviderTests.checkFailure(of: provider, on: server, secret: SendGridFormat.apiKey)
+        }
+    }
+
+    @Test func `checks the key by reading its scopes`() async throws {
+        try await withSendGrid(answer: .respond(status: 200, body: Self.scopes), check: SendGridFormat.scopesProblems) { provider, server in
+            #expect(try await provider.verify())
+            let request = try server.onlyRequest()
+            #expect(request.method == "GET")
+            #expect(request.path == "/v3/scopes")
+            #expect(request.header("Authorization") == "Bearer \(SendGridFormat.apiKey)")
+        }
+    }
+
+    @Test func `a refused key fails the check as provider_fatal`() async throws {
+        let failure = try await checkFailure(
+            answer: .respond(status: 401, body: #"{"errors": [{"field": null, "message": "authorization required"}]}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "sendgrid_401")
+    }
+
+    @Test func `a key without the mail.send scope fails the check as provider_fatal`() async throws {
+        let failure = try await checkFailure(answer: .respond(status: 200, body: #"{"scopes": ["alerts.read", "stats.read"]}"#))
+        #expect(failure.errorClass == .providerFatal)
+        #expect(failure.code == "sendgrid_missing_mail_send")
+        #expect(failure.message.contains("mail.send"))
     }
 }

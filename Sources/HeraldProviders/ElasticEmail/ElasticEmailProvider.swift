@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import NIOHTTP1
 
 /// Elastic Email through its REST API v4 (`POST /v4/emails/transactional`,
 /// `X-ElasticEmail-ApiKey`).
@@ -37,12 +38,16 @@ public struct ElasticEmailProvider: EmailProvider {
     public let name: String
     public var kind: String { "elasticemail" }
     private let configuration: Configuration
-    private let client: HTTPClient
+    private let api: HTTPAPI
 
     public init(name: String, configuration: Configuration, client: HTTPClient) {
         self.name = name
         self.configuration = configuration
-        self.client = client
+        self.api = HTTPAPI(
+            provider: "elasticemail", endpoint: configuration.endpoint,
+            headers: [("X-ElasticEmail-ApiKey", configuration.apiKey), ("Accept", "application/json")], client: client,
+            timeout: configuration.timeout
+        )
     }
 
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
@@ -58,19 +63,29 @@ public struct ElasticEmailProvider: EmailProvider {
                 .failover, code: "elasticemail_message_too_large", message: "the message is larger than Elastic Email is set to take"
             )
         }
-        let call = HTTPAPICall(
-            provider: kind,
-            url: configuration.endpoint.trimmingSuffix("/") + "/v4/emails/transactional",
-            headers: [
-                ("X-ElasticEmail-ApiKey", configuration.apiKey), ("Content-Type", "application/json"), ("Accept", "application/json"),
-            ],
-            body: Array(body)
-        )
-        let answer = try await call.perform(client: client, timeout: configuration.timeout)
+        let answer = try await api.call(
+            .POST, "/v4/emails/transactional", headers: [("Content-Type", "application/json")], body: Array(body))
         guard answer.status == 200 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }
         let response = try? JSONDecoder().decode(ElasticEmailSendResponse.self, from: Data(answer.body))
         return ProviderReceipt(providerMessageID: response?.messageID ?? response?.transactionID)
+    }
+
+    /// Lists the account's domains (`GET /v4/domains`), which needs a valid API key and a
+    /// reachable API but sends nothing. Every read the v4 API documents, but for viewing one
+    /// message by its id, needs an access level beyond SendHttp; this one, without parameters,
+    /// needs ViewSettings.
+    public func verify() async throws -> Bool {
+        let answer = try await api.call(.GET, "/v4/domains")
+        guard answer.status == 200 else {
+            var failure = Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
+            if answer.status == 403 {
+                failure.message =
+                    "Elastic Email refused the API key (403): the check lists the domains, which needs the ViewSettings access level"
+            }
+            throw failure
+        }
+        return true
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import NIOHTTP1
 
 /// Mailgun through its Messages API (`POST /v3/{domain}/messages`, multipart form, HTTP basic
 /// auth as `api` with the API key).
@@ -49,12 +50,17 @@ public struct MailgunProvider: EmailProvider {
     public let name: String
     public var kind: String { "mailgun" }
     private let configuration: Configuration
-    private let client: HTTPClient
+    private let api: HTTPAPI
 
     public init(name: String, configuration: Configuration, client: HTTPClient) {
         self.name = name
         self.configuration = configuration
-        self.client = client
+        let credentials = Data("api:\(configuration.apiKey)".utf8).base64EncodedString()
+        self.api = HTTPAPI(
+            provider: "mailgun", endpoint: configuration.endpoint,
+            headers: [("Authorization", "Basic \(credentials)"), ("Accept", "application/json")], client: client,
+            timeout: configuration.timeout
+        )
     }
 
     public func send(_ delivery: Delivery) async throws -> ProviderReceipt {
@@ -62,23 +68,38 @@ public struct MailgunProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "mailgun_message_too_large", message: "the message is larger than Mailgun accepts")
         }
+        let domain = try domainInPath()
+        let answer = try await api.call(.POST, "/v3/\(domain)/messages", headers: [("Content-Type", contentType)], body: body)
+        guard answer.status == 200 else {
+            throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
+        }
+        return ProviderReceipt(providerMessageID: (try? JSONDecoder().decode(MailgunResponse.self, from: Data(answer.body)))?.id)
+    }
+
+    /// Reads the sending domain (`GET /v4/domains/{name}`), which needs a valid API key, a
+    /// reachable API and the domain in this key's account and region, but sends nothing. A
+    /// domain sending key may only send, so it fails this check.
+    public func verify() async throws -> Bool {
+        let domain = try domainInPath()
+        let answer = try await api.call(.GET, "/v4/domains/\(domain)")
+        guard answer.status == 200 else {
+            var failure = Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
+            if answer.status == 404 {
+                failure.message = "Mailgun has no domain \(configuration.domain) in this account and region (404)"
+            }
+            throw failure
+        }
+        return true
+    }
+
+    /// The configured domain as one URL path segment.
+    private func domainInPath() throws(ProviderFailure) -> String {
         guard
             let domain = configuration.domain.addingPercentEncoding(
                 withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
         else {
             throw ProviderFailure(.providerFatal, code: "mailgun_bad_domain", message: "the Mailgun domain cannot be part of a URL")
         }
-        let credentials = Data("api:\(configuration.apiKey)".utf8).base64EncodedString()
-        let call = HTTPAPICall(
-            provider: kind,
-            url: configuration.endpoint.trimmingSuffix("/") + "/v3/\(domain)/messages",
-            headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", contentType), ("Accept", "application/json")],
-            body: body
-        )
-        let answer = try await call.perform(client: client, timeout: configuration.timeout)
-        guard answer.status == 200 else {
-            throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
-        }
-        return ProviderReceipt(providerMessageID: (try? JSONDecoder().decode(MailgunResponse.self, from: Data(answer.body)))?.id)
+        return domain
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import NIOHTTP1
 
 /// Postmark through its Email API (`POST /email`, `X-Postmark-Server-Token`).
 ///
@@ -38,12 +39,16 @@ public struct PostmarkProvider: EmailProvider {
     public let name: String
     public var kind: String { "postmark" }
     private let configuration: Configuration
-    private let client: HTTPClient
+    private let api: HTTPAPI
 
     public init(name: String, configuration: Configuration, client: HTTPClient) {
         self.name = name
         self.configuration = configuration
-        self.client = client
+        self.api = HTTPAPI(
+            provider: "postmark", endpoint: configuration.endpoint,
+            headers: [("X-Postmark-Server-Token", configuration.serverToken), ("Accept", "application/json")], client: client,
+            timeout: configuration.timeout
+        )
     }
 
     /// `message_stream`: the Postmark message stream for this email, instead of the configured one.
@@ -55,20 +60,19 @@ public struct PostmarkProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "postmark_message_too_large", message: "the message is larger than Postmark accepts")
         }
-        let call = HTTPAPICall(
-            provider: kind,
-            url: configuration.endpoint.trimmingSuffix("/") + "/email",
-            headers: [
-                ("X-Postmark-Server-Token", configuration.serverToken), ("Accept", "application/json"),
-                ("Content-Type", "application/json"),
-            ],
-            body: Array(body)
-        )
-        let answer = try await call.perform(client: client, timeout: configuration.timeout)
+        let answer = try await api.call(.POST, "/email", headers: [("Content-Type", "application/json")], body: Array(body))
         let response = try? JSONDecoder().decode(PostmarkResponse.self, from: Data(answer.body))
         guard answer.status == 200, (response?.errorCode ?? 0) == 0 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }
         return ProviderReceipt(providerMessageID: response?.messageID)
+    }
+
+    /// Reads the server's settings (`GET /server`), which needs a valid server token and a
+    /// reachable API but sends nothing.
+    public func verify() async throws -> Bool {
+        let answer = try await api.call(.GET, "/server")
+        guard answer.status == 200 else { throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body) }
+        return true
     }
 }

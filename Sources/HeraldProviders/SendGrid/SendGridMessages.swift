@@ -120,3 +120,9 @@ struct SendGridErrorResponse: Decodable {
 
     let errors: [Item]
 }
+
+/// The answer of `GET /v3/scopes`: `{"scopes": ["mail.send", ...]}`, the scopes of the key that
+/// asks (https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions/retrieve-a-list-of-scopes-for-which-this-user-has-access).
+struct SendGridScopesResponse: Decodable {
+    let scopes: [String]
+}

@@ -36,13 +36,16 @@ public struct SendGridProvider: EmailProvider {
     public let name: String
     public var kind: String { "sendgrid" }
     private let configuration: Configuration
-    private let client: HTTPClient
+    private let api: HTTPAPI
     private let clock: any WallClock
 
     public init(name: String, configuration: Configuration, client: HTTPClient, clock: any WallClock = SystemWallClock()) {
         self.name = name
         self.configuration = configuration
-        self.client = client
+        self.api = HTTPAPI(
+            provider: "sendgrid", endpoint: configuration.endpoint, headers: [("Authorization", "Bearer \(configuration.apiKey)")],
+            client: client, timeout: configuration.timeout
+        )
         self.clock = clock
     }
 
@@ -57,24 +60,30 @@ public struct SendGridProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "sendgrid_message_too_large", message: "the message is larger than SendGrid accepts")
         }
-        let call = HTTPAPICall(
-            provider: kind,
-            url: configuration.endpoint.trimmingSuffix("/") + "/v3/mail/send",
-            headers: [("Authorization", "Bearer \(configuration.apiKey)"), ("Content-Type", "application/json")],
-            body: Array(body)
-        )
-        let answer = try await call.perform(client: client, timeout: configuration.timeout)
+        let answer = try await api.call(.POST, "/v3/mail/send", headers: [("Content-Type", "application/json")], body: Array(body))
         guard (200..<300).contains(answer.status) else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body, now: clock.now)
         }
         return ProviderReceipt(providerMessageID: answer.headers.first(name: "X-Message-Id"))
     }
-}
 
-extension String {
-    /// The string without one trailing `suffix`, so that `https://host/` and `https://host`
-    /// make the same URLs.
-    func trimmingSuffix(_ suffix: String) -> String {
-        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    /// Reads the API key's scopes (`GET /v3/scopes`), which needs a valid key and a reachable
+    /// API but sends nothing. A key without `mail.send` passes SendGrid's authentication yet
+    /// could not send a single email, so the check fails it.
+    public func verify() async throws -> Bool {
+        let answer = try await api.call(.GET, "/v3/scopes")
+        guard answer.status == 200 else {
+            throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body, now: clock.now)
+        }
+        guard let scopes = try? JSONDecoder().decode(SendGridScopesResponse.self, from: Data(answer.body)).scopes else {
+            throw ProviderFailure(
+                .transient, code: "sendgrid_unreadable_answer", message: "SendGrid answered with scopes that Herald cannot read")
+        }
+        guard scopes.contains("mail.send") else {
+            throw ProviderFailure(
+                .providerFatal, code: "sendgrid_missing_mail_send",
+                message: "the SendGrid API key lacks the mail.send scope, so it cannot send")
+        }
+        return true
     }
 }
