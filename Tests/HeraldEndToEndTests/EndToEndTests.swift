@@ -213,15 +213,16 @@ struct EndToEndTests {
         }
         try await withTemporaryDirectory { directory in
             let config = directory.appendingPathComponent("herald.yaml")
-            // The SES check reads GetAccount, which moto does not implement; SESProvider's own
-            // tests cover its answers. Here it points at a port where nothing listens.
+            // The SES check reads GetAccount, which moto does not implement, and SendGrid has no
+            // server here; their own tests cover their answers. Here they point at a port where
+            // nothing listens.
             try """
             providers:
               - {name: play, type: sandbox}
               - {name: outbox, type: file, directory: "\(directory.appendingPathComponent("outbox").path)"}
               - {name: unreachable, type: ses, region: us-east-1, endpoint: "http://127.0.0.1:1", access_key_id: a, secret_access_key: b}
               - {name: relay, type: smtp, host: 127.0.0.1, port: \(smtpPort), tls: none}
-              - {name: api, type: sendgrid, api_key: unused}
+              - {name: api, type: sendgrid, api_key: unused, endpoint: "http://127.0.0.1:1"}
             """.write(to: config, atomically: true, encoding: .utf8)
             let (status, output) = try runHerald(["providers", "check", "--config", config.path])
             let lines = output.split(separator: "\n").map(String.init)
@@ -230,7 +231,7 @@ struct EndToEndTests {
             #expect(lines[1] == "ok      outbox (file)")
             #expect(lines[2].hasPrefix("failed  unreachable (ses): transient ses_connect_failed"))
             #expect(lines[3] == "ok      relay (smtp)")
-            #expect(lines[4].hasPrefix("unknown api (sendgrid)"))
+            #expect(lines[4].hasPrefix("failed  api (sendgrid): transient sendgrid_connect_failed"))
             #expect(status == 1)
         }
     }
