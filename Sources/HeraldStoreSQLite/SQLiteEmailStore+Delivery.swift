@@ -10,7 +10,7 @@ extension SQLiteEmailStore {
             let due = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT id, status, message, created_at, queued_at, rounds, attempts, lease_token,
+                        SELECT id, status, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
                             pending_attempt, pending_provider, pending_started_at
                         FROM emails JOIN email_contents ON email_contents.email_id = emails.id
                         WHERE due_at <= ? ORDER BY due_at LIMIT ?
@@ -36,7 +36,7 @@ extension SQLiteEmailStore {
             return due.map { row in
                 DueEmail(
                     id: row["id"],
-                    payload: row["message"],
+                    content: StoredContent(row: row),
                     createdAt: row["created_at"],
                     queuedAt: row["queued_at"],
                     leaseToken: (row["lease_token"] as Int64) + 1,
@@ -50,7 +50,7 @@ extension SQLiteEmailStore {
             guard let id = EmailID(row.id) else { return nil }
             return LeasedEmail(
                 id: id,
-                message: try decoder.decode(EmailMessage.self, from: row.payload),
+                message: try row.content.message(decoder: decoder),
                 acceptedAt: Date(milliseconds: row.createdAt),
                 queuedAt: Date(milliseconds: row.queuedAt),
                 leaseToken: row.leaseToken,
@@ -63,7 +63,7 @@ extension SQLiteEmailStore {
     /// A leased row, taken out of the write transaction; its message is decoded outside it.
     private struct DueEmail: Sendable {
         let id: String
-        let payload: Data
+        let content: StoredContent
         let createdAt: Int64
         let queuedAt: Int64
         let leaseToken: Int64

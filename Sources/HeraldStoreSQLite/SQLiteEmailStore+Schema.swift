@@ -7,7 +7,9 @@ extension SQLiteEmailStore {
     ///
     /// An email's content, written once, lives apart from its delivery state, which changes
     /// several times per attempt: an update then rewrites a small row instead of the whole
-    /// message, and the write-ahead log grows by a page, not by the message's size.
+    /// message, and the write-ahead log grows by a page, not by the message's size. The text and
+    /// HTML bodies have columns of their own (see ``StoredContent``); rows from v1 keep them in
+    /// the JSON.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: emails, attempts, events") { db in
@@ -76,7 +78,9 @@ extension SQLiteEmailStore {
                 sql: """
                     CREATE TABLE email_contents (
                         email_id TEXT PRIMARY KEY NOT NULL,
-                        message BLOB NOT NULL
+                        message BLOB NOT NULL,
+                        text TEXT,
+                        html TEXT
                     );
                     INSERT INTO email_contents (email_id, message) SELECT id, message FROM emails;
                     ALTER TABLE emails DROP COLUMN message;

@@ -50,7 +50,7 @@ public final class SQLiteEmailStore: EmailStore {
     }
 
     public func insert(_ email: NewEmail) async throws {
-        let payload = try JSONEncoder().encode(email.message)
+        let content = try StoredContent(email.message)
         let at = email.acceptedAt.milliseconds
         let id = email.id.rawValue
         try await groupCommit.perform { db in
@@ -61,7 +61,9 @@ public final class SQLiteEmailStore: EmailStore {
                     """,
                 arguments: [id, at, at, at, at, at]
             )
-            try db.executeCached(sql: "INSERT INTO email_contents (email_id, message) VALUES (?, ?)", arguments: [id, payload])
+            try db.executeCached(
+                sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
+                arguments: [id, content.json, content.text, content.html])
             try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
         }
     }
@@ -90,7 +92,7 @@ public final class SQLiteEmailStore: EmailStore {
                 provider: row["provider"],
                 providerMessageID: row["provider_message_id"],
                 failureReason: row["failure_reason"],
-                message: try JSONDecoder().decode(EmailMessage.self, from: row["message"] as Data),
+                message: try StoredContent(row: row).message(),
                 attempts: attempts,
                 events: events
             )
