@@ -9,4 +9,7 @@ public protocol ProviderAdministration: Sendable {
     /// Changes a sandbox provider's behaviour. Throws ``APIError`` 404 for an unknown name and
     /// 409 for a provider that is not a sandbox.
     func updateSandbox(named name: String, to behavior: SandboxBehavior) throws(APIError)
+    /// Pauses or resumes a provider by hand, kept across restarts, and returns its status.
+    /// Throws ``APIError`` 404 for an unknown name.
+    func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus
 }

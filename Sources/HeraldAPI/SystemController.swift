@@ -20,6 +20,18 @@ public struct SystemController<Context: RequestContext>: Sendable {
         router.get("readyz", use: ready)
         router.get("v1/providers", use: listProviders)
         router.put("v1/admin/providers/:name/sandbox", use: updateSandbox)
+        router.post("v1/admin/providers/:name/pause") { request, context in
+            try await setPaused(true, context: context)
+        }
+        router.post("v1/admin/providers/:name/resume") { request, context in
+            try await setPaused(false, context: context)
+        }
+    }
+
+    /// An operator drains a provider (no new attempts; those in flight finish) or returns it.
+    func setPaused(_ paused: Bool, context: Context) async throws -> Response {
+        let status = try await providers.setPaused(paused, provider: try context.parameters.require("name"))
+        return try JSONResponse.make(ProviderBody(status))
     }
 
     @Sendable func ready(request: Request, context: Context) async throws -> Response {
@@ -68,44 +80,104 @@ struct ProviderListBody: Encodable {
     let data: [ProviderBody]
 }
 
+/// A provider as `GET /v1/providers` shows it; times in milliseconds, rates as shares.
 struct ProviderBody: Encodable {
-    struct Recent: Encodable {
-        let calls: Int
-        let successRate: Double?
-        let meanLatencyMilliseconds: Int?
+    struct Breaker: Encodable {
+        let state: String
+        let openUntil: Date?
+        let failureRate: Double
+        let minimumCalls: Int
+        let windowSeconds: Double
+        let openSeconds: Double
+        let halfOpenProbes: Int
 
         enum CodingKeys: String, CodingKey {
-            case calls
-            case successRate = "success_rate"
-            case meanLatencyMilliseconds = "mean_latency_ms"
+            case state
+            case openUntil = "open_until"
+            case failureRate = "failure_rate"
+            case minimumCalls = "minimum_calls"
+            case windowSeconds = "window_seconds"
+            case openSeconds = "open_seconds"
+            case halfOpenProbes = "half_open_probes"
+        }
+    }
+
+    struct Latency: Encodable {
+        let p50: Int64?
+        let p95: Int64?
+        let ewma: Int64?
+        let samples: Int
+
+        enum CodingKeys: String, CodingKey {
+            case samples
+            case p50 = "p50_ms"
+            case p95 = "p95_ms"
+            case ewma = "ewma_ms"
+        }
+    }
+
+    struct Quota: Encodable {
+        let used: Int
+        let limit: Int?
+        let resetsAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case used, limit
+            case resetsAt = "resets_at"
         }
     }
 
     let name: String
     let type: String
     let priority: Int
-    let breakerState: String
-    let breakerOpenUntil: Date?
+    let weight: Double
+    let state: ProviderStatus.State
+    let reason: String?
+    let breaker: Breaker
+    let slowMilliseconds: Int64
+    let latency: Latency
+    let recentCalls: Int
+    let successRate: Double?
+    let sendsLastMinute: Int
+    let ratePerSecond: Double?
+    /// By period: `daily`, `monthly`, and `rolling_24h` for a quota the provider reports.
+    let quota: [String: Quota]
     let throttledUntil: Date?
-    let recent: Recent
 
     init(_ status: ProviderStatus) {
-        self.name = status.name
-        self.type = status.kind
-        self.priority = status.priority
-        self.breakerState = status.breakerState
-        self.breakerOpenUntil = status.breakerOpenUntil
-        self.throttledUntil = status.throttledUntil
-        self.recent = Recent(
-            calls: status.recentCalls, successRate: status.recentSuccessRate,
-            meanLatencyMilliseconds: status.recentMeanLatencyMilliseconds
-        )
+        name = status.name
+        type = status.kind
+        priority = status.priority
+        weight = status.weight
+        state = status.state
+        reason = status.reason
+        breaker = Breaker(
+            state: status.breakerState, openUntil: status.breakerOpenUntil, failureRate: status.breaker.failureRateThreshold,
+            minimumCalls: status.breaker.minimumCalls, windowSeconds: status.breaker.window.timeInterval,
+            openSeconds: status.breaker.openDuration.timeInterval, halfOpenProbes: status.breaker.halfOpenProbes)
+        slowMilliseconds = status.slowThreshold.milliseconds
+        latency = Latency(
+            p50: status.latency.p50?.milliseconds, p95: status.latency.p95?.milliseconds, ewma: status.latency.ewma?.milliseconds,
+            samples: status.latency.samples)
+        recentCalls = status.recentCalls
+        successRate = status.recentSuccessRate
+        sendsLastMinute = status.sendsLastMinute
+        ratePerSecond = status.ratePerSecond
+        let periodNames = ["day": "daily", "month": "monthly"]
+        quota = Dictionary(
+            uniqueKeysWithValues: status.quotas.map {
+                (periodNames[$0.period] ?? $0.period, Quota(used: $0.used, limit: $0.limit, resetsAt: $0.resetsAt))
+            })
+        throttledUntil = status.throttledUntil
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, type, priority, recent
-        case breakerState = "breaker_state"
-        case breakerOpenUntil = "breaker_open_until"
+        case name, type, priority, weight, state, reason, breaker, latency, quota
+        case slowMilliseconds = "slow_ms"
+        case recentCalls = "recent_calls"
+        case successRate = "success_rate"
+        case sendsLastMinute = "sends_last_minute"
+        case ratePerSecond = "rate_per_second"
         case throttledUntil = "throttled_until"
     }
 }

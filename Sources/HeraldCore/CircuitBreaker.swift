@@ -140,6 +140,11 @@ public struct CircuitBreaker: Sendable {
         open(now: now)
     }
 
+    /// Opens the breaker until `until`, as a previous process left it.
+    public mutating func restoreOpen(until: Date) {
+        transition(to: .open(until: until))
+    }
+
     private mutating func takeProbe() -> Permit? {
         guard probesInFlight + probeSuccesses < configuration.halfOpenProbes else { return nil }
         probesInFlight += 1

@@ -19,6 +19,9 @@ public struct Attempt: Codable, Sendable, Equatable {
     public var errorClass: ErrorClass?
     public var errorCode: String?
     public var message: String?
+    /// Why this provider was chosen: the routing policy, and the providers passed over with
+    /// their reasons.
+    public var routing: String?
 
     public init(
         number: Int,
@@ -28,7 +31,8 @@ public struct Attempt: Codable, Sendable, Equatable {
         outcome: Outcome,
         errorClass: ErrorClass? = nil,
         errorCode: String? = nil,
-        message: String? = nil
+        message: String? = nil,
+        routing: String? = nil
     ) {
         self.number = number
         self.provider = provider
@@ -38,10 +42,11 @@ public struct Attempt: Codable, Sendable, Equatable {
         self.errorClass = errorClass
         self.errorCode = errorCode
         self.message = message
+        self.routing = routing
     }
 
     enum CodingKeys: String, CodingKey {
-        case number, provider, outcome, message
+        case number, provider, outcome, message, routing
         case startedAt = "started_at"
         case latencyMilliseconds = "latency_ms"
         case errorClass = "error_class"

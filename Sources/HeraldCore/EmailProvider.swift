@@ -25,6 +25,9 @@ public protocol EmailProvider: Sendable {
     /// throws a ``ProviderFailure`` that says what is wrong, and returns false when it checked
     /// nothing.
     func verify() async throws -> Bool
+
+    /// The limits the provider reports about the account, read now; nil when it reports none.
+    func reportedLimits() async throws -> ReportedLimits?
 }
 
 extension EmailProvider {
@@ -32,6 +35,8 @@ extension EmailProvider {
 
     /// Adapters without a check of their own report that nothing was checked.
     public func verify() async throws -> Bool { false }
+
+    public func reportedLimits() async throws -> ReportedLimits? { nil }
 }
 
 /// One attempt to deliver one email through one provider.

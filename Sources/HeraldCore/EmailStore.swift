@@ -38,6 +38,16 @@ public protocol EmailStore: Sendable {
 
     /// Throws when the store cannot take writes.
     func checkWritable() async throws
+
+    /// The provider states kept by ``saveProviderState(_:)``.
+    func providerStates() async throws -> [ProviderStateRecord]
+
+    /// Keeps a provider's pause, breaker and throttle across restarts.
+    func saveProviderState(_ state: ProviderStateRecord) async throws
+
+    /// Emails each provider took in the UTC day and month that contain `now`, counted as
+    /// ``record(_:)`` writes them sent.
+    func sendCounts(at now: Date) async throws -> [String: [SendQuota.Period: Int]]
 }
 
 public struct NewEmail: Sendable {
@@ -88,6 +98,9 @@ public struct DeliveryProgress: Sendable {
         case attempt(number: Int, provider: String)
         case sent(provider: String, providerMessageID: String?)
         case deferred(until: Date, reason: String)
+        /// No provider could take an attempt (all paused, open, throttled or out of quota): the
+        /// email is deferred as well, but the round does not count against its attempts.
+        case waiting(until: Date, reason: String)
         case failed(reason: String)
     }
 

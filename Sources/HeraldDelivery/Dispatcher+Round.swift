@@ -7,16 +7,23 @@ extension Dispatcher {
     func deliver(_ email: LeasedEmail) async {
         var logger = self.logger
         logger[metadataKey: "email.id"] = "\(email.id)"
-        var round = Round(email: email)
+        var round = Round(email: email, policy: router.policy)
+        var generator = SystemRandomNumberGenerator()
         do {
-            for route in router.routes {
+            for route in router.order(now: clock.now, using: &generator) {
                 let startedAt = clock.now
-                guard case .success(let permit) = router.acquire(route, now: startedAt) else { continue }
+                let lease: ProviderRouter.Lease
+                switch router.acquire(route, now: startedAt) {
+                case .success(let granted): lease = granted
+                case .failure(let skip):
+                    round.skip(route.name, because: skip)
+                    continue
+                }
                 let number = round.nextAttemptNumber()
                 do {
                     try await store.record(round.progress(next: .attempt(number: number, provider: route.name), at: startedAt))
                 } catch {
-                    router.release(route, permit: permit)
+                    router.release(lease)
                     throw error
                 }
                 let delivery = Delivery(emailID: email.id, attempt: number, message: email.message, acceptedAt: email.acceptedAt)
@@ -24,7 +31,9 @@ extension Dispatcher {
                 let result = await call(route, delivery)
                 let latency = ContinuousClock.now - start
                 let finishedAt = clock.now
-                router.record(route, permit: permit, failure: result.failure, latency: latency, now: finishedAt)
+                if let changed = router.record(lease, failure: result.failure, latency: latency, now: finishedAt) {
+                    await keep(changed, logger: logger)
+                }
 
                 var attemptLogger = logger
                 attemptLogger[metadataKey: "provider"] = "\(route.name)"
@@ -63,6 +72,16 @@ extension Dispatcher {
         }
     }
 
+    /// Writes a provider's changed state, so that a restarted process starts from it. A failed
+    /// write loses only that: the provider's health is rebuilt from its next calls.
+    private func keep(_ state: ProviderStateRecord, logger: Logger) async {
+        do {
+            try await store.saveProviderState(state)
+        } catch {
+            logger.warning("could not store a provider's state", metadata: ["provider": "\(state.provider)", "error": "\(error)"])
+        }
+    }
+
     private func endRoundUndelivered(_ round: inout Round, logger: Logger) async throws {
         let now = clock.now
         let reason = round.lastFailure?.reason ?? "no_provider_available"
@@ -70,6 +89,15 @@ extension Dispatcher {
         if Task.isCancelled {
             // Shutdown cut the round short: the email is due again as soon as a dispatcher runs.
             next = .deferred(until: now, reason: "interrupted_by_shutdown")
+        } else if !round.madeAttempt {
+            // Every provider was paused, open, throttled or out of quota: nothing was tried, so
+            // the round does not count, and the email waits until a provider may take it.
+            let until = max(round.earliestAvailable ?? now.adding(configuration.retryPolicy.base), now.adding(.milliseconds(50)))
+            if until > round.email.queuedAt.adding(configuration.retryPolicy.maxAge) {
+                next = .failed(reason: "max_age_reached (last: \(reason))")
+            } else {
+                next = .waiting(until: until, reason: reason)
+            }
         } else {
             var generator = SystemRandomNumberGenerator()
             let decision = configuration.retryPolicy.decision(
@@ -83,7 +111,7 @@ extension Dispatcher {
         }
         try await store.record(round.progress(next: next, at: now))
         switch next {
-        case .deferred: logger.info("email deferred", metadata: ["outcome": "deferred", "reason": "\(reason)"])
+        case .deferred, .waiting: logger.info("email deferred", metadata: ["outcome": "deferred", "reason": "\(reason)"])
         default: logger.notice("email failed", metadata: ["outcome": "failed", "reason": "\(reason)"])
         }
     }
@@ -114,35 +142,64 @@ extension Dispatcher {
     }
 }
 
-/// What a round has done so far: the attempt numbers it used and the last failure.
+/// What a round has done so far: the attempt numbers it used, the last failure, and the
+/// providers it passed over since the last attempt, which the next attempt's history explains.
 struct Round {
     let email: LeasedEmail
+    let policy: ProviderRouter.Policy
     private(set) var attemptsSoFar: Int
+    private(set) var madeAttempt = false
     private(set) var finishedAttempt: Attempt?
     private(set) var lastFailure: ProviderFailure?
     private(set) var retryAfter: Duration?
+    /// The soonest time a skipped provider may take an attempt.
+    private(set) var earliestAvailable: Date?
+    private var skipped: [(provider: String, skip: ProviderRouter.Skip)] = []
+    private var lastFailedProvider: String?
 
-    init(email: LeasedEmail) {
+    init(email: LeasedEmail, policy: ProviderRouter.Policy) {
         self.email = email
+        self.policy = policy
         self.attemptsSoFar = email.attemptsSoFar
+    }
+
+    mutating func skip(_ provider: String, because skip: ProviderRouter.Skip) {
+        skipped.append((provider, skip))
+        if let until = skip.until { earliestAvailable = min(earliestAvailable ?? until, until) }
     }
 
     mutating func nextAttemptNumber() -> Int {
         attemptsSoFar += 1
+        madeAttempt = true
         return attemptsSoFar
+    }
+
+    /// Why the provider of the attempt that starts now was chosen: the policy, the failure it
+    /// follows in this round, and the providers passed over, such as
+    /// `priority; after primary failed (transient); skipped backup (breaker_open)`.
+    mutating func routingNote() -> String {
+        var parts = ["\(policy)"]
+        if let lastFailedProvider, let lastFailure {
+            parts.append("after \(lastFailedProvider) failed (\(lastFailure.errorClass.rawValue))")
+        }
+        if !skipped.isEmpty { parts.append("skipped " + skipped.map { "\($0.provider) (\($0.skip))" }.joined(separator: ", ")) }
+        skipped = []
+        return parts.joined(separator: "; ")
     }
 
     mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, receipt: ProviderReceipt) {
         finishedAttempt = Attempt(
             number: number, provider: provider, startedAt: startedAt, latencyMilliseconds: Int(latency.milliseconds),
-            outcome: .sent, message: receipt.refusalSummary(of: email.message.recipients.count))
+            outcome: .sent, message: receipt.refusalSummary(of: email.message.recipients.count), routing: routingNote())
     }
 
     mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, failure: ProviderFailure) {
         finishedAttempt = Attempt(
             number: number, provider: provider, startedAt: startedAt, latencyMilliseconds: Int(latency.milliseconds),
-            outcome: .failed, errorClass: failure.errorClass, errorCode: failure.code, message: failure.message)
+            outcome: .failed, errorClass: failure.errorClass, errorCode: failure.code, message: failure.message,
+            routing: routingNote())
         lastFailure = failure
+        lastFailedProvider = provider
         if let after = failure.retryAfter { retryAfter = max(retryAfter ?? .zero, after) }
     }
 

@@ -2,109 +2,368 @@ import Foundation
 import HeraldCore
 import Synchronization
 
-/// Chooses which provider gets the next attempt, and keeps what it learns about each one:
-/// its circuit breaker, recent calls, and any pause the provider asked for.
+/// Chooses which providers a delivery round tries, in which order, and keeps what it learns
+/// about each one: its circuit breaker, latency, errors, send rate, quotas, and any pause an
+/// operator or the provider asked for.
 ///
-/// Providers are tried in priority order (lowest number first). A provider is skipped while its
-/// breaker is open or while it is throttled by a Retry-After it sent.
+/// A round asks for an ``order(now:using:)`` once, then ``acquire(_:now:)`` for each provider
+/// in turn until one takes the email; a provider that cannot take an attempt now says why
+/// (``Skip``), and that reason goes into the email's history.
 public final class ProviderRouter: Sendable {
     public struct Route: Sendable {
         public var provider: any EmailProvider
         public var priority: Int
         /// How long one call may take before its outcome is taken as unknown.
         public var timeout: Duration
+        /// The provider's share of traffic under the weighted policy.
+        public var weight: Double
+        /// A p95 latency above this makes the provider degraded.
+        public var slowThreshold: Duration
+        /// Sends per second; nil for no limit of Herald's own.
+        public var ratePerSecond: Double?
+        /// Sends per UTC day or month; a period without a limit is only counted.
+        public var quotas: [SendQuota.Period: Int]
 
-        public init(provider: any EmailProvider, priority: Int, timeout: Duration) {
+        public init(
+            provider: any EmailProvider, priority: Int, timeout: Duration, weight: Double = 1,
+            slowThreshold: Duration = .seconds(5), ratePerSecond: Double? = nil, quotas: [SendQuota.Period: Int] = [:]
+        ) {
             self.provider = provider
             self.priority = priority
             self.timeout = timeout
+            self.weight = weight
+            self.slowThreshold = slowThreshold
+            self.ratePerSecond = ratePerSecond
+            self.quotas = quotas
         }
 
         public var name: String { provider.name }
     }
 
-    /// Why a provider was passed over for an attempt.
-    public enum Skip: Error, Equatable {
-        case breakerOpen
-        case throttled(until: Date)
+    /// How a round orders the providers that are not degraded; degraded ones always come
+    /// after them, in priority order.
+    public enum Policy: Sendable, Equatable, CustomStringConvertible {
+        /// Lowest priority number first.
+        case priority
+        /// A random order in which each provider comes first in proportion to its weight.
+        case weighted
+        /// Lowest recent latency (EWMA) first. The provider in front keeps its place until
+        /// another is faster by more than `margin` (a share, 0.2 for 20 %), so that traffic does
+        /// not flap between providers that are about as fast.
+        case latency(margin: Double)
+
+        public var description: String {
+            switch self {
+            case .priority: "priority"
+            case .weighted: "weighted"
+            case .latency: "latency"
+            }
+        }
     }
 
-    private struct Health {
+    /// Why a provider could not take an attempt.
+    public enum Skip: Error, Equatable, CustomStringConvertible {
+        case paused
+        case breakerOpen(until: Date?)
+        case throttled(until: Date)
+        case rateLimited(until: Date)
+        case quotaExhausted(period: String, until: Date?)
+
+        /// When the provider may take an attempt again, where that is known.
+        public var until: Date? {
+            switch self {
+            case .paused: nil
+            case .breakerOpen(let until): until
+            case .throttled(let until), .rateLimited(let until): until
+            case .quotaExhausted(_, let until): until
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .paused: "paused"
+            case .breakerOpen(let until): until == nil ? "half_open_probes_busy" : "breaker_open"
+            case .throttled: "throttled"
+            case .rateLimited: "rate_limited"
+            case .quotaExhausted(let period, _): "quota_exhausted_\(period)"
+            }
+        }
+    }
+
+    /// Leave to call a provider once: the breaker's permit and the counted send.
+    public struct Lease: Sendable {
+        public let route: Route
+        let permit: CircuitBreaker.Permit
+        let takenAt: Date
+    }
+
+    fileprivate struct Health {
         var breaker: CircuitBreaker
         var recent: SlidingWindow
+        var latency: LatencyTracker
+        var sendsLastMinute = SlidingWindow(duration: .seconds(60), bucketCount: 12)
+        var paused = false
         var throttledUntil: Date?
+        var rate: TokenBucket?
+        var quotas: [SendQuota]
+        var reported: (limits: ReportedLimits, sentSince: Int)?
+
+        /// What is kept across restarts.
+        func record(for name: String) -> ProviderStateRecord {
+            var openUntil: Date?
+            if case .open(let until) = breaker.state { openUntil = until }
+            return ProviderStateRecord(provider: name, paused: paused, breakerOpenUntil: openUntil, throttledUntil: throttledUntil)
+        }
+    }
+
+    fileprivate struct State {
+        var health: [String: Health]
+        /// The provider in front under the latency policy.
+        var latencyLeader: String?
     }
 
     /// In priority order; ties keep their configuration order.
     public let routes: [Route]
-    private let health: Mutex<[String: Health]>
+    public let policy: Policy
+    public let breakerConfiguration: CircuitBreaker.Configuration
+    private let state: Mutex<State>
 
-    public init(routes: [Route], breaker: CircuitBreaker.Configuration) {
+    public init(routes: [Route], breaker: CircuitBreaker.Configuration, policy: Policy = .priority, now: Date = Date()) {
         self.routes = routes.enumerated().sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
-        self.health = Mutex(
-            Dictionary(
-                uniqueKeysWithValues: routes.map { route in
-                    (route.name, Health(breaker: CircuitBreaker(configuration: breaker), recent: SlidingWindow(duration: breaker.window)))
-                })
-        )
+        self.policy = policy
+        self.breakerConfiguration = breaker
+        let health = routes.map { route in
+            (
+                route.name,
+                Health(
+                    breaker: CircuitBreaker(configuration: breaker), recent: SlidingWindow(duration: breaker.window),
+                    latency: LatencyTracker(window: breaker.window), rate: route.ratePerSecond.map { TokenBucket(ratePerSecond: $0) },
+                    quotas: SendQuota.Period.allCases.map { SendQuota(period: $0, limit: route.quotas[$0], now: now) })
+            )
+        }
+        self.state = Mutex(State(health: Dictionary(uniqueKeysWithValues: health)))
     }
 
-    /// Asks leave to call `route` now.
-    public func acquire(_ route: Route, now: Date) -> Result<CircuitBreaker.Permit, Skip> {
-        health.withLock { health in
-            if let until = health[route.name]?.throttledUntil, until > now {
-                return .failure(.throttled(until: until))
+    // MARK: Choosing
+
+    /// The providers in the order a round should try them.
+    public func order(now: Date, using generator: inout some RandomNumberGenerator) -> [Route] {
+        state.withLock { state in
+            let degraded = Set(routes.filter { state.health[$0.name]!.isDegraded(slowerThan: $0.slowThreshold, at: now) }.map(\.name))
+            let healthy = routes.filter { !degraded.contains($0.name) }
+            let ordered: [Route]
+            switch policy {
+            case .priority:
+                ordered = healthy
+            case .weighted:
+                ordered = Self.weightedOrder(healthy, using: &generator)
+            case .latency(let margin):
+                ordered = Self.latencyOrder(healthy, margin: margin, state: &state, now: now)
             }
-            guard let permit = health[route.name]?.breaker.acquire(now: now) else {
-                return .failure(.breakerOpen)
+            return ordered + routes.filter { degraded.contains($0.name) }
+        }
+    }
+
+    /// Asks leave to call `route` now, counting the send against its rate and quotas.
+    public func acquire(_ route: Route, now: Date) -> Result<Lease, Skip> {
+        state.withLock { state in
+            guard var health = state.health[route.name] else { return .failure(.paused) }
+            defer { state.health[route.name] = health }
+            if health.paused { return .failure(.paused) }
+            if let until = health.throttledUntil, until > now { return .failure(.throttled(until: until)) }
+            if let exhausted = health.exhaustedQuota(at: now) { return .failure(exhausted) }
+            if let rate = health.rate, rate.nextTokenAt(now) > now { return .failure(.rateLimited(until: rate.nextTokenAt(now))) }
+            guard let permit = health.breaker.acquire(now: now) else {
+                if case .open(let until) = health.breaker.state { return .failure(.breakerOpen(until: until)) }
+                return .failure(.breakerOpen(until: nil))
             }
-            return .success(permit)
+            _ = health.rate?.take(at: now)
+            for index in health.quotas.indices { _ = health.quotas[index].take(at: now) }
+            if health.reported != nil { health.reported!.sentSince += 1 }
+            return .success(Lease(route: route, permit: permit, takenAt: now))
         }
     }
 
     /// Gives back leave for a call that never happened.
-    public func release(_ route: Route, permit: CircuitBreaker.Permit) {
-        health.withLock { $0[route.name]?.breaker.release(permit) }
+    public func release(_ lease: Lease) {
+        state.withLock { state in
+            state.health[lease.route.name]?.breaker.release(lease.permit)
+            state.health[lease.route.name]?.rate?.giveBack()
+            state.health[lease.route.name]?.giveBackSend(takenAt: lease.takenAt)
+        }
     }
 
-    /// Learns from a call's outcome.
-    public func record(_ route: Route, permit: CircuitBreaker.Permit, failure: ProviderFailure?, latency: Duration, now: Date) {
-        health.withLock { health in
-            guard var entry = health[route.name] else { return }
+    // MARK: Learning
+
+    /// Learns from a call's outcome. Returns the provider's state to keep when it changed in a
+    /// way that must survive a restart (its breaker opened or closed, it asked for a pause).
+    public func record(_ lease: Lease, failure: ProviderFailure?, latency: Duration, now: Date) -> ProviderStateRecord? {
+        state.withLock { state in
+            let name = lease.route.name
+            guard var health = state.health[name] else { return nil }
+            let before = health.record(for: name)
             let unhealthy = failure?.errorClass.countsAgainstProvider ?? false
-            entry.recent.record(failed: failure != nil, latency: latency, at: now)
+            health.recent.record(failed: failure != nil, latency: latency, at: now)
+            health.latency.record(latency, at: now)
             if failure?.errorClass == .providerFatal {
-                entry.breaker.trip(now: now)
+                health.breaker.trip(now: now)
             } else {
-                entry.breaker.record(unhealthy ? .failure : .success, latency: latency, permit: permit, now: now)
+                health.breaker.record(unhealthy ? .failure : .success, latency: latency, permit: lease.permit, now: now)
             }
             if let retryAfter = failure?.retryAfter {
-                entry.throttledUntil = now.adding(retryAfter)
+                health.throttledUntil = now.adding(retryAfter)
             }
-            health[route.name] = entry
+            if let failure, failure.errorClass != .ambiguous {
+                // The provider did not take the email: the send does not count against its quota.
+                health.giveBackSend(takenAt: lease.takenAt)
+            } else {
+                health.sendsLastMinute.record(failed: false, latency: latency, at: now)
+            }
+            state.health[name] = health
+            let after = health.record(for: name)
+            return after == before ? nil : after
         }
     }
 
-    public func statuses(now: Date) -> [ProviderStatus] {
-        health.withLock { health in
-            routes.map { route in
-                let entry = health[route.name]!
-                let totals = entry.recent.totals(at: now)
-                let state = entry.breaker.state(at: now)
-                var openUntil: Date?
-                if case .open(let until) = state { openUntil = until }
-                return ProviderStatus(
-                    name: route.name,
-                    kind: route.provider.kind,
-                    priority: route.priority,
-                    breakerState: state.name,
-                    breakerOpenUntil: openUntil,
-                    throttledUntil: entry.throttledUntil.flatMap { $0 > now ? $0 : nil },
-                    recentCalls: totals.calls,
-                    recentSuccessRate: totals.successRate,
-                    recentMeanLatencyMilliseconds: totals.meanLatency.map { Int($0.milliseconds) }
-                )
+    /// Pauses or resumes a provider by hand; returns its state to keep, or nil for an unknown name.
+    public func setPaused(_ paused: Bool, provider name: String) -> ProviderStateRecord? {
+        state.withLock { state in
+            guard state.health[name] != nil else { return nil }
+            state.health[name]!.paused = paused
+            return state.health[name]!.record(for: name)
+        }
+    }
+
+    /// Takes up what a previous process kept: pauses, open breakers, pauses asked for, and the
+    /// sends counted in the current day and month.
+    public func restore(_ records: [ProviderStateRecord], sends: [String: [SendQuota.Period: Int]], now: Date) {
+        state.withLock { state in
+            for record in records where state.health[record.provider] != nil {
+                state.health[record.provider]!.paused = record.paused
+                state.health[record.provider]!.throttledUntil = record.throttledUntil
+                if let until = record.breakerOpenUntil { state.health[record.provider]!.breaker.restoreOpen(until: until) }
+            }
+            for (name, counts) in sends where state.health[name] != nil {
+                state.health[name]!.quotas = state.health[name]!.quotas.map { quota in
+                    SendQuota(period: quota.period, limit: quota.limit, used: counts[quota.period] ?? 0, now: now)
+                }
             }
         }
+    }
+
+    /// Takes in the limits a provider reported about itself (Amazon SES's quota): its 24-hour
+    /// cap and its send rate, when stricter than Herald's own.
+    public func update(_ limits: ReportedLimits, provider name: String) {
+        state.withLock { state in
+            guard var health = state.health[name], let route = routes.first(where: { $0.name == name }) else { return }
+            health.reported = (limits, 0)
+            let rates = [route.ratePerSecond, limits.maxSendRate].compactMap { $0 }
+            if let rate = rates.min(), rate != health.rate?.ratePerSecond {
+                health.rate = TokenBucket(ratePerSecond: rate)
+            }
+            state.health[name] = health
+        }
+    }
+
+    // MARK: Reporting
+
+    public func statuses(now: Date) -> [ProviderStatus] {
+        state.withLock { state in
+            routes.map { route in
+                var health = state.health[route.name]!
+                let totals = health.recent.totals(at: now)
+                let breakerState = health.breaker.state(at: now)
+                var openUntil: Date?
+                if case .open(let until) = breakerState { openUntil = until }
+                let latency = health.latency.summary(at: now)
+                var quotas = health.quotas.indices.map { index in
+                    let usage = health.quotas[index].usage(at: now)
+                    return ProviderStatus.Quota(
+                        period: health.quotas[index].period.rawValue, used: usage.used, limit: usage.limit, resetsAt: usage.resetsAt)
+                }
+                if let (limits, sentSince) = health.reported, let max = limits.maxPer24Hours {
+                    quotas.append(.init(period: "rolling_24h", used: limits.sentLast24Hours + sentSince, limit: max, resetsAt: nil))
+                }
+                let (condition, reason) = health.condition(slowThreshold: route.slowThreshold, at: now)
+                return ProviderStatus(
+                    name: route.name, kind: route.provider.kind, priority: route.priority, weight: route.weight,
+                    state: condition, reason: reason, breakerState: breakerState.name, breakerOpenUntil: openUntil,
+                    breaker: breakerConfiguration, slowThreshold: route.slowThreshold, latency: latency,
+                    recentCalls: totals.calls, recentSuccessRate: totals.successRate,
+                    sendsLastMinute: health.sendsLastMinute.totals(at: now).calls, ratePerSecond: health.rate?.ratePerSecond,
+                    quotas: quotas, throttledUntil: health.throttledUntil.flatMap { $0 > now ? $0 : nil })
+            }
+        }
+    }
+
+    // MARK: Policies
+
+    private static func weightedOrder(_ routes: [Route], using generator: inout some RandomNumberGenerator) -> [Route] {
+        var remaining = routes.filter { $0.weight > 0 }
+        var ordered: [Route] = []
+        while !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + $1.weight }
+            var pick = Double.random(in: 0..<total, using: &generator)
+            let index =
+                remaining.firstIndex { route in
+                    pick -= route.weight
+                    return pick < 0
+                } ?? remaining.count - 1
+            ordered.append(remaining.remove(at: index))
+        }
+        return ordered + routes.filter { $0.weight <= 0 }
+    }
+
+    private static func latencyOrder(_ routes: [Route], margin: Double, state: inout State, now: Date) -> [Route] {
+        // A provider without a measurement yet goes first, so that it gets one.
+        func ewma(_ route: Route) -> Double {
+            state.health[route.name]!.latency.summary(at: now).ewma?.timeInterval ?? 0
+        }
+        let byLatency = routes.enumerated().sorted { (ewma($0.element), $0.offset) < (ewma($1.element), $1.offset) }.map(\.element)
+        guard let fastest = byLatency.first else { return [] }
+        if let leader = byLatency.first(where: { $0.name == state.latencyLeader }), ewma(fastest) >= ewma(leader) * (1 - margin) {
+            return [leader] + byLatency.filter { $0.name != leader.name }
+        }
+        state.latencyLeader = fastest.name
+        return byLatency
+    }
+}
+
+extension ProviderRouter.Health {
+    fileprivate func isDegraded(slowerThan threshold: Duration, at now: Date) -> Bool {
+        guard let p95 = latency.summary(at: now).p95 else { return false }
+        return p95 > threshold
+    }
+
+    fileprivate mutating func exhaustedQuota(at now: Date) -> ProviderRouter.Skip? {
+        for index in quotas.indices where quotas[index].isExhausted(at: now) {
+            return .quotaExhausted(period: quotas[index].period.rawValue, until: quotas[index].usage(at: now).resetsAt)
+        }
+        if let (limits, sentSince) = reported, let max = limits.maxPer24Hours, limits.sentLast24Hours + sentSince >= max {
+            return .quotaExhausted(period: "rolling_24h", until: nil)
+        }
+        return nil
+    }
+
+    fileprivate mutating func giveBackSend(takenAt: Date) {
+        for index in quotas.indices { quotas[index].giveBack(takenAt: takenAt) }
+        if let sentSince = reported?.sentSince, sentSince > 0 { reported!.sentSince -= 1 }
+    }
+
+    /// The state operators see, most severe first, and why.
+    fileprivate mutating func condition(slowThreshold: Duration, at now: Date) -> (ProviderStatus.State, String?) {
+        if paused { return (.paused, "paused by an operator") }
+        switch breaker.state(at: now) {
+        case .open: return (.open, "failure rate reached \(Int(breaker.configuration.failureRateThreshold * 100)) %")
+        case .halfOpen: return (.halfOpen, "letting \(breaker.configuration.halfOpenProbes) probe calls through")
+        case .closed: break
+        }
+        if let throttledUntil, throttledUntil > now { return (.throttled, "the provider asked for a pause (Retry-After)") }
+        if let skip = exhaustedQuota(at: now) { return (.quotaExhausted, "\(skip)") }
+        if let rate, rate.nextTokenAt(now) > now { return (.throttled, "send rate limit of \(rate.ratePerSecond)/s reached") }
+        if let p95 = latency.summary(at: now).p95, p95 > slowThreshold {
+            return (.degraded, "p95 latency \(p95.milliseconds) ms is above the slow threshold of \(slowThreshold.milliseconds) ms")
+        }
+        return (.healthy, nil)
     }
 }

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldProviders
 
 /// Every setting of a Herald process, read and checked once at start-up. docs/configuration.md
@@ -18,6 +19,14 @@ public struct HeraldConfiguration: Sendable {
         public var concurrency = 32
         public var pollInterval: Duration = .milliseconds(250)
         public var leaseDuration: Duration = .seconds(120)
+    }
+
+    public struct Routing: Sendable {
+        public var policy = ProviderRouter.Policy.priority
+        /// A provider whose p95 latency is above this is degraded, unless it sets its own.
+        public var slowThreshold: Duration = .seconds(5)
+        /// How often to read the limits providers report about themselves (Amazon SES's quota).
+        public var limitsRefresh: Duration = .seconds(300)
     }
 
     public struct Shutdown: Sendable {
@@ -48,6 +57,11 @@ public struct HeraldConfiguration: Sendable {
         public var priority: Int
         public var timeout: Duration
         public var kind: Kind
+        public var weight: Double = 1
+        /// Nil for the routing default.
+        public var slowThreshold: Duration?
+        public var ratePerSecond: Double?
+        public var quotas: [SendQuota.Period: Int] = [:]
     }
 
     public var http = HTTP()
@@ -55,6 +69,7 @@ public struct HeraldConfiguration: Sendable {
     public var dispatch = Dispatch()
     public var retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600))
     public var breaker = CircuitBreaker.Configuration()
+    public var routing = Routing()
     public var shutdown = Shutdown()
     public var logFormat = LogFormat.json
     public var logLevel = "info"
@@ -88,6 +103,9 @@ public struct HeraldConfiguration: Sendable {
         breaker.openDuration = .milliseconds(Int64(try settings.double("breaker.open_seconds", default: 30, in: 0.01...86_400) * 1000))
         breaker.halfOpenProbes = try settings.int("breaker.half_open_probes", default: 3, in: 1...1000)
         breaker.slowCallThreshold = .milliseconds(try settings.int("breaker.slow_call_ms", default: 10_000, in: 1...3_600_000))
+        routing.policy = try Self.routingPolicy(settings)
+        routing.slowThreshold = .milliseconds(try settings.int("routing.slow_ms", default: 5_000, in: 1...3_600_000))
+        routing.limitsRefresh = .seconds(try settings.int("routing.limits_refresh_seconds", default: 300, in: 1...86_400))
         shutdown.drain = .milliseconds(Int64(try settings.double("shutdown.drain_seconds", default: 0, in: 0...600) * 1000))
         shutdown.deadline = .milliseconds(Int64(try settings.double("shutdown.deadline_seconds", default: 25, in: 0...3600) * 1000))
         let format = try settings.string("log.format", default: logFormat.rawValue)
@@ -128,9 +146,7 @@ public struct HeraldConfiguration: Sendable {
                     let known = ErrorClass.allCases.map(\.rawValue).joined(separator: ", ")
                     throw ConfigurationError(key: "\(prefix).failure_class", problem: "must be one of \(known)")
                 }
-                let retryAfter =
-                    try settings.optionalString("\(prefix).retry_after_seconds") == nil
-                    ? nil : try settings.int("\(prefix).retry_after_seconds", default: 0, in: 0...86_400)
+                let retryAfter = try settings.optionalInt("\(prefix).retry_after_seconds", in: 0...86_400)
                 kind = .sandbox(
                     SandboxBehavior(
                         latencyMilliseconds: try settings.int("\(prefix).latency_ms", default: 0, in: 0...600_000),
@@ -231,9 +247,26 @@ public struct HeraldConfiguration: Sendable {
             default:
                 throw ConfigurationError(key: "\(prefix).type", problem: "'\(type)' is not a provider type; use \(providerTypes)")
             }
-            providers.append(ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind))
+            var provider = ProviderSettings(name: name, priority: priority, timeout: timeout, kind: kind)
+            provider.weight = try settings.double("\(prefix).weight", default: 1, in: 0...1_000_000)
+            provider.slowThreshold = try settings.optionalInt("\(prefix).slow_ms", in: 1...3_600_000).map { .milliseconds($0) }
+            provider.ratePerSecond = try settings.optionalDouble("\(prefix).rate_per_second", in: 0.001...1_000_000)
+            for (period, key) in [(SendQuota.Period.day, "daily_quota"), (.month, "monthly_quota")] {
+                provider.quotas[period] = try settings.optionalInt("\(prefix).\(key)", in: 0...Int(Int32.max))
+            }
+            providers.append(provider)
         }
         return providers
+    }
+
+    private static func routingPolicy(_ settings: SettingsReader) throws(ConfigurationError) -> ProviderRouter.Policy {
+        let name = try settings.string("routing.policy", default: "priority")
+        switch name {
+        case "priority": return .priority
+        case "weighted": return .weighted
+        case "latency": return .latency(margin: try settings.double("routing.latency_margin", default: 0.2, in: 0...1))
+        default: throw ConfigurationError(key: "routing.policy", problem: "must be priority, weighted or latency, not '\(name)'")
+        }
     }
 
     static let providerTypes = "ses, smtp, sendgrid, postmark, mailgun, elasticemail, sandbox or file"
@@ -322,6 +355,16 @@ struct SettingsReader {
             throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
         }
         return value
+    }
+
+    /// Nil when the key is not set.
+    func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        try optionalString(key) == nil ? nil : try int(key, default: range.lowerBound, in: range)
+    }
+
+    /// Nil when the key is not set.
+    func optionalDouble(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+        try optionalString(key) == nil ? nil : try double(key, default: range.lowerBound, in: range)
     }
 
     func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {

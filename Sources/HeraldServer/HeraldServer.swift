@@ -26,9 +26,8 @@ public struct HeraldServer: Sendable {
         let httpClient = makeHTTPClient()
         let providers: ProviderRegistry
         do {
-            providers = try ProviderRegistry(
-                settings: configuration.providers, breaker: configuration.breaker, clock: clock, httpClient: httpClient
-            )
+            providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: httpClient)
+            try await providers.restoreState()
         } catch {
             try await httpClient.shutdown()
             throw error
@@ -49,7 +48,10 @@ public struct HeraldServer: Sendable {
         let state = ServiceState()
         let application = makeApplication(
             configuration: configuration, store: store, providers: providers, state: state, clock: clock,
-            services: configuration.dispatch.enabled ? [dispatcher] : [], onAccepted: { dispatcher.wake() }, logger: logger
+            services: configuration.dispatch.enabled
+                ? [dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger)]
+                : [],
+            onAccepted: { dispatcher.wake() }, logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(
             services: [

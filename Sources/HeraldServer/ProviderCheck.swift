@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import HeraldCore
 import HeraldDelivery
+import HeraldProviders
 
 /// The outcome of checking one configured provider without sending mail.
 public struct ProviderCheck: Sendable {
@@ -17,15 +18,14 @@ extension HeraldServer {
     public static func checkProviders(configuration: HeraldConfiguration) async throws -> [ProviderCheck] {
         let httpClient = makeHTTPClient()
         do {
-            let registry = try ProviderRegistry(
-                settings: configuration.providers, breaker: configuration.breaker, clock: SystemWallClock(), httpClient: httpClient
-            )
+            let clock = SystemWallClock()
+            let providers = try configuration.providers.map { try ProviderRegistry.makeProvider($0, clock: clock, httpClient: httpClient) }
             let checks = await withTaskGroup(of: (Int, ProviderCheck).self) { group in
-                for (index, route) in registry.router.routes.enumerated() {
+                for (index, provider) in providers.enumerated() {
                     group.addTask {
-                        var check = ProviderCheck(name: route.name, kind: route.provider.kind)
+                        var check = ProviderCheck(name: provider.name, kind: provider.kind)
                         do {
-                            check.checked = try await route.provider.verify()
+                            check.checked = try await provider.verify()
                         } catch let failure as ProviderFailure {
                             check.checked = true
                             check.failure = failure
@@ -40,7 +40,7 @@ extension HeraldServer {
                 for await check in group { checks.append(check) }
                 return checks.sorted { $0.0 < $1.0 }.map(\.1)
             }
-            await registry.shutdown()
+            for case let smtp as SMTPProvider in providers { await smtp.shutdown() }
             try await httpClient.shutdown()
             return checks
         } catch {

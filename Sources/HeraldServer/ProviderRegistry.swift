@@ -11,46 +11,66 @@ final class ProviderRegistry: ProviderAdministration {
     let router: ProviderRouter
     private let sandboxes: [String: SandboxProvider]
     private let smtpProviders: [SMTPProvider]
+    private let store: any EmailStore
     private let clock: any WallClock
 
     /// `httpClient` serves every provider that speaks HTTP; its owner shuts it down.
-    init(
-        settings: [HeraldConfiguration.ProviderSettings], breaker: CircuitBreaker.Configuration, clock: any WallClock,
-        httpClient: HTTPClient
-    ) throws {
+    init(configuration: HeraldConfiguration, store: any EmailStore, clock: any WallClock, httpClient: HTTPClient) throws {
         var routes: [ProviderRouter.Route] = []
         var sandboxes: [String: SandboxProvider] = [:]
         var smtpProviders: [SMTPProvider] = []
-        for setting in settings {
-            let provider: any EmailProvider
-            switch setting.kind {
-            case .sandbox(let behavior):
-                let sandbox = SandboxProvider(name: setting.name, behavior: behavior)
-                sandboxes[setting.name] = sandbox
-                provider = sandbox
-            case .file(let directory):
-                provider = try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
-            case .ses(let configuration):
-                provider = SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
-            case .smtp(let configuration):
-                let smtp = try SMTPProvider(name: setting.name, configuration: configuration)
-                smtpProviders.append(smtp)
-                provider = smtp
-            case .sendgrid(let configuration):
-                provider = SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
-            case .postmark(let configuration):
-                provider = PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
-            case .mailgun(let configuration):
-                provider = MailgunProvider(name: setting.name, configuration: configuration, client: httpClient)
-            case .elasticEmail(let configuration):
-                provider = ElasticEmailProvider(name: setting.name, configuration: configuration, client: httpClient)
-            }
-            routes.append(.init(provider: provider, priority: setting.priority, timeout: setting.timeout))
+        for setting in configuration.providers {
+            let provider = try Self.makeProvider(setting, clock: clock, httpClient: httpClient)
+            if let sandbox = provider as? SandboxProvider { sandboxes[setting.name] = sandbox }
+            if let smtp = provider as? SMTPProvider { smtpProviders.append(smtp) }
+            routes.append(
+                .init(
+                    provider: provider, priority: setting.priority, timeout: setting.timeout, weight: setting.weight,
+                    slowThreshold: setting.slowThreshold ?? configuration.routing.slowThreshold, ratePerSecond: setting.ratePerSecond,
+                    quotas: setting.quotas))
         }
-        self.router = ProviderRouter(routes: routes, breaker: breaker)
+        self.router = ProviderRouter(
+            routes: routes, breaker: configuration.breaker, policy: configuration.routing.policy, now: clock.now)
         self.sandboxes = sandboxes
         self.smtpProviders = smtpProviders
+        self.store = store
         self.clock = clock
+    }
+
+    /// The adapter for one provider's settings.
+    static func makeProvider(
+        _ setting: HeraldConfiguration.ProviderSettings, clock: any WallClock, httpClient: HTTPClient
+    ) throws -> any EmailProvider {
+        switch setting.kind {
+        case .sandbox(let behavior):
+            SandboxProvider(name: setting.name, behavior: behavior)
+        case .file(let directory):
+            try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
+        case .ses(let configuration):
+            SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+        case .smtp(let configuration):
+            try SMTPProvider(name: setting.name, configuration: configuration)
+        case .sendgrid(let configuration):
+            SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+        case .postmark(let configuration):
+            PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
+        case .mailgun(let configuration):
+            MailgunProvider(name: setting.name, configuration: configuration, client: httpClient)
+        case .elasticEmail(let configuration):
+            ElasticEmailProvider(name: setting.name, configuration: configuration, client: httpClient)
+        }
+    }
+
+    /// Takes up the pauses, open breakers and send counts the store kept from earlier runs.
+    func restoreState() async throws {
+        let now = clock.now
+        router.restore(try await store.providerStates(), sends: try await store.sendCounts(at: now), now: now)
+    }
+
+    func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus {
+        guard let state = router.setPaused(paused, provider: name) else { throw APIError.notFound("provider \(name)") }
+        try await store.saveProviderState(state)
+        return router.statuses(now: clock.now).first { $0.name == name }!
     }
 
     /// Closes the connections that providers keep open between emails.

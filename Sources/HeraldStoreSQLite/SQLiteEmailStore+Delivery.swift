@@ -106,12 +106,12 @@ extension SQLiteEmailStore {
         if let attempt = progress.finishedAttempt {
             try db.executeCached(
                 sql: """
-                    INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message, routing)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     id, attempt.number, attempt.provider, attempt.startedAt.milliseconds, attempt.latencyMilliseconds,
-                    attempt.outcome.rawValue, attempt.errorClass?.rawValue, attempt.errorCode, attempt.message,
+                    attempt.outcome.rawValue, attempt.errorClass?.rawValue, attempt.errorCode, attempt.message, attempt.routing,
                 ]
             )
             if attempt.outcome == .failed {
@@ -135,13 +135,76 @@ extension SQLiteEmailStore {
         case .sent(let provider, let providerMessageID):
             try finish(db, id: id, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID, reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
+            try countSend(db, provider: provider, at: progress.at)
         case .deferred(let until, let reason):
             try finish(
                 db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
+        case .waiting(let until, let reason):
+            try finish(
+                db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
+            try db.executeCached(sql: "UPDATE emails SET rounds = rounds - 1 WHERE id = ?", arguments: [id])
+            try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
         case .failed(let reason):
             try finish(db, id: id, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
+        }
+    }
+
+    /// Counts a send in the provider's day and month, in the transaction that marks it sent.
+    private static func countSend(_ db: Database, provider: String, at date: Date) throws {
+        for period in SendQuota.Period.allCases {
+            try db.executeCached(
+                sql: """
+                    INSERT INTO provider_sends (provider, period, period_start, count) VALUES (?, ?, ?, 1)
+                    ON CONFLICT (provider, period, period_start) DO UPDATE SET count = count + 1
+                    """,
+                arguments: [provider, period.rawValue, period.start(containing: date).milliseconds]
+            )
+        }
+    }
+
+    public func providerStates() async throws -> [ProviderStateRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM provider_state ORDER BY provider").map { row in
+                let openUntil: Int64? = row["breaker_open_until"]
+                let throttledUntil: Int64? = row["throttled_until"]
+                return ProviderStateRecord(
+                    provider: row["provider"], paused: row["paused"],
+                    breakerOpenUntil: openUntil.map(Date.init(milliseconds:)),
+                    throttledUntil: throttledUntil.map(Date.init(milliseconds:)))
+            }
+        }
+    }
+
+    public func saveProviderState(_ state: ProviderStateRecord) async throws {
+        try await groupCommit.perform { db in
+            try db.executeCached(
+                sql: """
+                    INSERT INTO provider_state (provider, paused, breaker_open_until, throttled_until, updated_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (provider) DO UPDATE SET paused = excluded.paused,
+                        breaker_open_until = excluded.breaker_open_until, throttled_until = excluded.throttled_until,
+                        updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    state.provider, state.paused, state.breakerOpenUntil?.milliseconds, state.throttledUntil?.milliseconds,
+                    Date().milliseconds,
+                ]
+            )
+        }
+    }
+
+    public func sendCounts(at now: Date) async throws -> [String: [SendQuota.Period: Int]] {
+        try await pool.read { db in
+            var counts: [String: [SendQuota.Period: Int]] = [:]
+            for period in SendQuota.Period.allCases {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT provider, count FROM provider_sends WHERE period = ? AND period_start = ?",
+                    arguments: [period.rawValue, period.start(containing: now).milliseconds])
+                for row in rows { counts[row["provider"], default: [:]][period] = row["count"] }
+            }
+            return counts
         }
     }
 

@@ -87,6 +87,30 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v3: routing notes, provider state and send counts") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE attempts ADD COLUMN routing TEXT;
+
+                    CREATE TABLE provider_state (
+                        provider TEXT PRIMARY KEY NOT NULL,
+                        paused INTEGER NOT NULL DEFAULT 0,
+                        breaker_open_until INTEGER,
+                        throttled_until INTEGER,
+                        updated_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+
+                    -- Emails each provider took per UTC day and month; period_start in ms.
+                    CREATE TABLE provider_sends (
+                        provider TEXT NOT NULL,
+                        period TEXT NOT NULL,
+                        period_start INTEGER NOT NULL,
+                        count INTEGER NOT NULL,
+                        PRIMARY KEY (provider, period, period_start)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -210,7 +210,8 @@ public final class SQLiteEmailStore: EmailStore {
             outcome: Attempt.Outcome(rawValue: row["outcome"]) ?? .failed,
             errorClass: errorClass.flatMap(ErrorClass.init(rawValue:)),
             errorCode: row["error_code"],
-            message: row["message"]
+            message: row["message"],
+            routing: row["routing"]
         )
     }
 

@@ -29,22 +29,17 @@ struct APIHarness {
             let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
             var configuration = HeraldConfiguration()
             configuration.http.maxBodyBytes = maxBodyBytes
-            let providers = try ProviderRegistry(
-                settings: [
-                    .init(name: "sandbox", priority: 1, timeout: .seconds(5), kind: .sandbox(.init())),
-                    .init(
-                        name: "files", priority: 2, timeout: .seconds(5),
-                        kind: .file(directory: directory.appendingPathComponent("out").path)),
-                    // Never called by these tests; it is here for its provider options.
-                    .init(
-                        name: "mail", priority: 3, timeout: .seconds(5),
-                        kind: .ses(.init(region: "us-east-1", credentials: .init(accessKeyID: "unused", secretAccessKey: "unused")))
-                    ),
-                ],
-                breaker: .init(),
-                clock: clock,
-                httpClient: .shared
-            )
+            configuration.providers = [
+                .init(name: "sandbox", priority: 1, timeout: .seconds(5), kind: .sandbox(.init())),
+                .init(
+                    name: "files", priority: 2, timeout: .seconds(5), kind: .file(directory: directory.appendingPathComponent("out").path)),
+                // Never called by these tests; it is here for its provider options.
+                .init(
+                    name: "mail", priority: 3, timeout: .seconds(5),
+                    kind: .ses(.init(region: "us-east-1", credentials: .init(accessKeyID: "unused", secretAccessKey: "unused")))
+                ),
+            ]
+            let providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: .shared)
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
             let application = HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,

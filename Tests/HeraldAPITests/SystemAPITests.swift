@@ -25,16 +25,44 @@ struct SystemAPITests {
         }
     }
 
-    @Test func `lists providers with their breaker state and recent health`() async throws {
+    @Test func `lists providers with their state, breaker, latency and quotas`() async throws {
         try await APIHarness.run { _, client in
             let response = try await client.get("/v1/providers")
             #expect(response.status == .ok)
             let providers = try #require(response.json["data"] as? [[String: Any]])
             #expect(providers.map { $0["name"] as? String } == ["sandbox", "files", "mail"])
             #expect(providers.map { $0["type"] as? String } == ["sandbox", "file", "ses"])
-            #expect(providers.map { $0["breaker_state"] as? String } == ["closed", "closed", "closed"])
+            #expect(providers.map { $0["state"] as? String } == ["healthy", "healthy", "healthy"])
+            let breaker = try #require(providers[0]["breaker"] as? [String: Any])
+            #expect(breaker["state"] as? String == "closed")
+            #expect(breaker["open_seconds"] as? Double == 30)
+            #expect(providers[0]["slow_ms"] as? Int == 5000)
+            #expect((providers[0]["latency"] as? [String: Any])?["samples"] as? Int == 0)
+            #expect(providers[0]["sends_last_minute"] as? Int == 0)
+            let daily = try #require((providers[0]["quota"] as? [String: Any])?["daily"] as? [String: Any])
+            #expect(daily["used"] as? Int == 0)
+            #expect(daily["limit"] == nil, "no limit is configured")
             #expect(!"\(response.json)".contains("unused"), "credentials are never shown")
-            #expect((providers[0]["recent"] as? [String: Any])?["calls"] as? Int == 0)
+        }
+    }
+
+    @Test func `pauses and resumes a provider by hand, and keeps the pause in the store`() async throws {
+        try await APIHarness.run { harness, client in
+            let paused = try await client.post("/v1/admin/providers/sandbox/pause", json: "")
+            #expect(paused.status == .ok)
+            #expect(paused.json["state"] as? String == "paused")
+            #expect(paused.json["reason"] as? String == "paused by an operator")
+            #expect(try await harness.store.providerStates() == [ProviderStateRecord(provider: "sandbox", paused: true)])
+            let route = harness.providers.router.routes[0]
+            guard case .failure(.paused) = harness.providers.router.acquire(route, now: harness.clock.now) else {
+                Issue.record("a paused provider must not be called")
+                return
+            }
+
+            let resumed = try await client.post("/v1/admin/providers/sandbox/resume", json: "")
+            #expect(resumed.json["state"] as? String == "healthy")
+            #expect(try await harness.store.providerStates().first?.paused == false)
+            #expect(try await client.post("/v1/admin/providers/nowhere/pause", json: "").status == .notFound)
         }
     }
 

@@ -89,7 +89,7 @@ struct DispatcherTests {
         var round = Round(
             email: LeasedEmail(
                 id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, queuedAt: clock.now, leaseToken: 1, round: 1,
-                attemptsSoFar: 0))
+                attemptsSoFar: 0), policy: .priority)
         round.finish(
             1, provider: "relay", startedAt: clock.now, latency: .milliseconds(5),
             receipt: ProviderReceipt(providerMessageID: "q1", refusedRecipients: [refused]))

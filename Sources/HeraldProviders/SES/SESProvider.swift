@@ -73,6 +73,15 @@ public struct SESProvider: EmailProvider {
         return true
     }
 
+    /// SES's sending quota, for routing: a negative `Max24HourSend` means unlimited.
+    public func reportedLimits() async throws -> ReportedLimits? {
+        let quota = try await sendQuota()
+        return ReportedLimits(
+            maxPer24Hours: quota.max24HourSend < 0 ? nil : Int(quota.max24HourSend),
+            sentLast24Hours: Int(quota.sentLast24Hours),
+            maxSendRate: quota.maxSendRate <= 0 ? nil : quota.maxSendRate)
+    }
+
     /// The account's sending limits (`GET /v2/email/account`).
     public func sendQuota() async throws -> SESSendQuota {
         let (status, headers, answer) = try await call(method: .GET, path: "/v2/email/account", body: [])
