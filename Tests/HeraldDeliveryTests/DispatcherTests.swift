@@ -203,6 +203,45 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `explains on each attempt why its provider was chosen`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        try await withHarness { harness in
+            let failedOver = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(
+                try await harness.email(failedOver).attempts.map(\.routing) == [
+                    "priority", "priority; after primary failed (transient)",
+                ])
+            _ = harness.router.setPaused(true, provider: "primary")
+            let skipped = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(skipped).attempts.map(\.routing) == ["priority; skipped primary (paused)"])
+        }
+    }
+
+    @Test func `waits without spending an attempt while no provider may take the email`() async throws {
+        try await withHarness { harness in
+            for name in ["primary", "secondary"] { _ = harness.router.setPaused(true, provider: name) }
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            var email = try await harness.email(id)
+            #expect(email.status == .deferred)
+            #expect(email.attempts.isEmpty)
+            #expect(email.nextAttemptAt == clock.now.adding(retry.base), "paused providers are looked at again after the base delay")
+
+            for _ in 0..<(retry.maxAttempts + 2) {
+                clock.advance(by: retry.base)
+                try await harness.runRounds()
+            }
+            _ = harness.router.setPaused(false, provider: "secondary")
+            clock.advance(by: retry.base)
+            try await harness.runRounds()
+            email = try await harness.email(id)
+            #expect(email.status == .sent, "rounds without an attempt do not use up max_attempts")
+            #expect(email.provider == "secondary")
+        }
+    }
+
     @Test func `gives each provider its own options, also after failover`() async throws {
         primary.update(SandboxBehavior(failureRate: 1))
         try await withHarness { harness in

@@ -208,6 +208,27 @@ struct SQLiteEmailStoreTests {
             #expect(try await lease(store).map(\.message) == [.sample()])
         }
     }
+    @Test func `keeps provider states and counts sends per provider, day and month`() async throws {
+        try await withStore { store, _ in
+            let paused = ProviderStateRecord(provider: "primary", paused: true, breakerOpenUntil: clock.now.adding(.seconds(30)))
+            try await store.saveProviderState(paused)
+            try await store.saveProviderState(ProviderStateRecord(provider: "secondary", throttledUntil: clock.now))
+            try await store.saveProviderState(ProviderStateRecord(provider: "secondary"))
+            #expect(try await store.providerStates() == [paused, ProviderStateRecord(provider: "secondary")])
+
+            for _ in 0..<3 {
+                let id = try await accept(store)
+                let leased = try #require(try await lease(store).first { $0.id == id })
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil,
+                        next: .sent(provider: "primary", providerMessageID: nil), at: clock.now))
+            }
+            #expect(try await store.sendCounts(at: clock.now) == ["primary": [.day: 3, .month: 3]])
+            #expect(try await store.sendCounts(at: clock.now.adding(.seconds(40 * 86_400))).isEmpty)
+        }
+    }
+
     @Test func `refuses a second process on the same file`() async throws {
         try await withStore { _, directory in
             #expect(throws: StoreError.self) {

@@ -1,0 +1,168 @@
+import Foundation
+import HeraldCore
+import HeraldDelivery
+import HeraldProviders
+import HeraldTesting
+import Testing
+
+/// The router's choices on a clock moved by hand, with sandbox providers that are never called:
+/// outcomes are fed to the router as a dispatcher would.
+@Suite("Provider router")
+struct ProviderRouterTests {
+    let clock = ManualClock()
+    let breaker = CircuitBreaker.Configuration(
+        failureRateThreshold: 0.5, minimumCalls: 4, window: .seconds(10), openDuration: .seconds(30), halfOpenProbes: 1,
+        slowCallThreshold: .seconds(60))
+
+    func router(_ policy: ProviderRouter.Policy = .priority, primary: ProviderRouter.Route? = nil, weights: (Double, Double) = (1, 1))
+        -> ProviderRouter
+    {
+        ProviderRouter(
+            routes: [
+                primary
+                    ?? .init(
+                        provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), weight: weights.0,
+                        slowThreshold: .milliseconds(100)),
+                .init(
+                    provider: SandboxProvider(name: "secondary"), priority: 2, timeout: .seconds(5), weight: weights.1,
+                    slowThreshold: .milliseconds(100)),
+            ],
+            breaker: breaker, policy: policy, now: clock.now)
+    }
+
+    func names(_ router: ProviderRouter, seed: UInt64 = 1) -> [String] {
+        var generator = SeededRandomNumberGenerator(seed: seed)
+        return router.order(now: clock.now, using: &generator).map(\.name)
+    }
+
+    /// Makes one call through `name` that takes `latency` and fails with `failure`, if any.
+    @discardableResult
+    func call(_ router: ProviderRouter, _ name: String, latency: Duration = .milliseconds(10), failure: ProviderFailure? = nil)
+        -> ProviderStateRecord?
+    {
+        let route = router.routes.first { $0.name == name }!
+        guard case .success(let lease) = router.acquire(route, now: clock.now) else {
+            Issue.record("\(name) refused a call")
+            return nil
+        }
+        return router.record(lease, failure: failure, latency: latency, now: clock.now)
+    }
+
+    func skip(_ router: ProviderRouter, _ name: String) -> ProviderRouter.Skip? {
+        guard case .failure(let skip) = router.acquire(router.routes.first { $0.name == name }!, now: clock.now) else { return nil }
+        return skip
+    }
+
+    @Test func `priority puts a degraded provider after the healthy ones until its slow calls leave the window`() {
+        let router = router()
+        #expect(names(router) == ["primary", "secondary"])
+        for _ in 0..<20 { call(router, "primary", latency: .milliseconds(300)) }
+        #expect(names(router) == ["secondary", "primary"])
+        let status = router.statuses(now: clock.now)[0]
+        #expect(status.state == .degraded)
+        #expect(status.reason?.contains("above the slow threshold of 100 ms") == true)
+        clock.advance(by: .seconds(11))
+        #expect(names(router) == ["primary", "secondary"])
+    }
+
+    @Test func `weighted splits first places in proportion to the weights`() {
+        let router = router(.weighted, weights: (3, 1))
+        var generator = SeededRandomNumberGenerator(seed: 42)
+        let firsts = (0..<10_000).map { _ in router.order(now: clock.now, using: &generator)[0].name }
+        let primaryShare = Double(firsts.filter { $0 == "primary" }.count) / 10_000
+        #expect(abs(primaryShare - 0.75) < 0.02)
+        #expect(Set(router.order(now: clock.now, using: &generator).map(\.name)) == ["primary", "secondary"])
+    }
+
+    @Test func `latency prefers the faster provider and switches only beyond the margin`() {
+        let router = router(.latency(margin: 0.2))
+        call(router, "primary", latency: .milliseconds(50))
+        call(router, "secondary", latency: .milliseconds(45))
+        #expect(names(router) == ["secondary", "primary"])
+        // 10 % faster: within the margin, the leader keeps its place.
+        for _ in 0..<30 { call(router, "primary", latency: .milliseconds(40)) }
+        #expect(names(router) == ["secondary", "primary"])
+        // Now more than 20 % faster.
+        for _ in 0..<30 { call(router, "primary", latency: .milliseconds(20)) }
+        #expect(names(router) == ["primary", "secondary"])
+    }
+
+    @Test func `skips a paused provider until resumed, and says so`() {
+        let router = router()
+        #expect(router.setPaused(true, provider: "primary") == ProviderStateRecord(provider: "primary", paused: true))
+        #expect(skip(router, "primary") == .paused)
+        #expect(router.statuses(now: clock.now)[0].state == .paused)
+        _ = router.setPaused(false, provider: "primary")
+        #expect(skip(router, "primary") == nil)
+        #expect(router.setPaused(true, provider: "nowhere") == nil)
+    }
+
+    @Test func `makes no attempt on a provider before its Retry-After has passed`() {
+        let router = router()
+        let state = call(
+            router, "primary", failure: ProviderFailure(.transient, code: "http_429", message: "slow down", retryAfter: .seconds(20)))
+        #expect(state?.throttledUntil == clock.now.adding(.seconds(20)), "the pause is kept across restarts")
+        clock.advance(by: .seconds(19))
+        #expect(skip(router, "primary") == .throttled(until: clock.now.adding(.seconds(1))))
+        #expect(router.statuses(now: clock.now)[0].state == .throttled)
+        clock.advance(by: .seconds(1))
+        #expect(skip(router, "primary") == nil)
+    }
+
+    @Test func `holds a provider to its send rate`() {
+        let router = router(
+            primary: .init(provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), ratePerSecond: 2))
+        call(router, "primary")
+        call(router, "primary")
+        #expect(skip(router, "primary") == .rateLimited(until: clock.now.adding(.milliseconds(500))))
+        clock.advance(by: .milliseconds(500))
+        call(router, "primary")
+    }
+
+    @Test func `sends nothing beyond the daily quota, and a failed call gives its count back`() {
+        let router = router(
+            primary: .init(provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), quotas: [.day: 3]))
+        call(router, "primary")
+        call(router, "primary", failure: ProviderFailure(.transient, code: "http_503", message: "unavailable"))
+        call(router, "primary")
+        call(router, "primary")
+        guard case .quotaExhausted(period: "day", let until) = skip(router, "primary") else {
+            Issue.record("the quota must be used up after three sends")
+            return
+        }
+        #expect(until == SendQuota.Period.day.end(containing: clock.now))
+        let quota = router.statuses(now: clock.now)[0].quotas.first { $0.period == "day" }
+        #expect(quota?.used == 3)
+        #expect(quota?.limit == 3)
+        #expect(router.statuses(now: clock.now)[0].state == .quotaExhausted)
+    }
+
+    @Test func `keeps within the 24-hour quota a provider reports`() {
+        let router = router()
+        router.update(ReportedLimits(maxPer24Hours: 10, sentLast24Hours: 8, maxSendRate: 100), provider: "primary")
+        call(router, "primary")
+        call(router, "primary")
+        #expect(skip(router, "primary") == .quotaExhausted(period: "rolling_24h", until: nil))
+        #expect(router.statuses(now: clock.now)[0].ratePerSecond == 100)
+    }
+
+    @Test func `hands over what survives a restart: paused, open breaker, Retry-After, send counts`() {
+        let first = router()
+        var kept: [ProviderStateRecord] = []
+        for _ in 0..<4 {
+            if let state = call(first, "primary", failure: ProviderFailure(.transient, code: "http_503", message: "down")) {
+                kept.append(state)
+            }
+        }
+        let openUntil = clock.now.adding(.seconds(30))
+        #expect(kept.last == ProviderStateRecord(provider: "primary", breakerOpenUntil: openUntil))
+
+        let restarted = router(
+            primary: .init(provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), quotas: [.day: 5]))
+        restarted.restore(
+            [kept.last!, ProviderStateRecord(provider: "secondary", paused: true)], sends: ["primary": [.day: 5]], now: clock.now)
+        #expect(skip(restarted, "primary") == .quotaExhausted(period: "day", until: SendQuota.Period.day.end(containing: clock.now)))
+        #expect(restarted.statuses(now: clock.now)[0].breakerOpenUntil == openUntil)
+        #expect(skip(restarted, "secondary") == .paused)
+    }
+}
