@@ -94,7 +94,7 @@ struct EndToEndTests {
             }
             // The breaker opened after its minimum of calls: later emails never tried the primary.
             #expect(primaryAttempts < ids.count)
-            #expect(try await herald.providers().first?["breaker_state"] as? String == "open")
+            #expect(try await herald.providers().first?["state"] as? String == "open")
 
             let healed = try await HTTP.shared.request(.PUT, "\(herald.baseURL)/v1/admin/providers/primary/sandbox", json: "{}")
             #expect(healed.status == 200)
@@ -107,7 +107,7 @@ struct EndToEndTests {
                 if !returned { try await Task.sleep(for: .milliseconds(200)) }
             }
             #expect(returned, "traffic did not return to the healed primary")
-            #expect(try await herald.providers().first?["breaker_state"] as? String == "closed")
+            #expect(try await herald.providers().first?["state"] as? String == "healthy")
 
             herald.signal(SIGTERM)
             #expect(try await herald.waitForExit() == 0)
