@@ -13,6 +13,10 @@ extension Dispatcher {
                 let startedAt = clock.now
                 guard case .success(let permit) = router.acquire(route, now: startedAt) else { continue }
                 let number = round.nextAttemptNumber()
+                // An attempt not yet written is this round's previous one, and it failed.
+                if let failed = round.finishedAttempt, let reason = failed.errorClass {
+                    metrics.failover(from: failed.provider, to: route.name, reason: reason)
+                }
                 do {
                     try await store.record(round.progress(next: .attempt(number: number, provider: route.name), at: startedAt))
                 } catch {
@@ -25,6 +29,9 @@ extension Dispatcher {
                 let latency = ContinuousClock.now - start
                 let finishedAt = clock.now
                 router.record(route, permit: permit, failure: result.failure, latency: latency, now: finishedAt)
+                metrics.attempt(
+                    provider: route.name, outcome: result.failure == nil ? .sent : .failed, errorClass: result.failure?.errorClass,
+                    latency: latency)
 
                 var attemptLogger = logger
                 attemptLogger[metadataKey: "provider"] = "\(route.name)"
