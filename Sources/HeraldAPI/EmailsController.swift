@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import Hummingbird
 import Logging
+import Metrics
 
 /// `/v1/emails`: accept emails, show them with their history, list, retry and cancel them.
 public struct EmailsController<Context: RequestContext>: Sendable {
@@ -10,17 +11,19 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     let clock: any WallClock
     let state: ServiceState
     let maxBodyBytes: Int
+    let accepted: Counter
     let onAccepted: @Sendable () -> Void
 
     public init(
         store: any EmailStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
-        onAccepted: @escaping @Sendable () -> Void
+        metricsFactory: any MetricsFactory, onAccepted: @escaping @Sendable () -> Void
     ) {
         self.store = store
         self.providers = providers
         self.clock = clock
         self.state = state
         self.maxBodyBytes = maxBodyBytes
+        self.accepted = Counter(label: "herald_emails_accepted_total", factory: metricsFactory)
         self.onAccepted = onAccepted
     }
 
@@ -52,6 +55,7 @@ public struct EmailsController<Context: RequestContext>: Sendable {
                 headers: [.retryAfter: "1"]
             )
         }
+        accepted.increment()
         onAccepted()
         return Response(
             status: .accepted,

@@ -48,6 +48,10 @@ public protocol EmailStore: Sendable {
     /// Emails each provider took in the UTC day and month that contain `now`, counted as
     /// ``record(_:)`` writes them sent.
     func sendCounts(at now: Date) async throws -> [String: [SendQuota.Period: Int]]
+
+    /// How many emails wait in the queue and since when the longest-waiting one has been due;
+    /// read at each metrics scrape, so it must stay cheap however long the history grows.
+    func queueStatistics(now: Date) async throws -> QueueStatistics
 }
 
 public struct NewEmail: Sendable {
@@ -87,6 +91,21 @@ public struct LeasedEmail: Sendable {
         self.leaseToken = leaseToken
         self.round = round
         self.attemptsSoFar = attemptsSoFar
+    }
+}
+
+/// The queue at one moment, for metrics.
+public struct QueueStatistics: Sendable, Equatable {
+    /// Emails in each status that is not final (`queued`, `sending`, `deferred`), zeros
+    /// included. Final emails are left out: counting them would read the whole history.
+    public var emailsByStatus: [EmailStatus: Int]
+    /// The earliest time at which an email that is due now became due: a queued or deferred
+    /// email, or one whose lease has run out. Nil when nothing is due.
+    public var oldestDueAt: Date?
+
+    public init(emailsByStatus: [EmailStatus: Int], oldestDueAt: Date?) {
+        self.emailsByStatus = emailsByStatus
+        self.oldestDueAt = oldestDueAt
     }
 }
 

@@ -20,6 +20,10 @@ extension Dispatcher {
                     continue
                 }
                 let number = round.nextAttemptNumber()
+                // An attempt not yet written is this round's previous one, and it failed.
+                if let failed = round.finishedAttempt, let reason = failed.errorClass {
+                    metrics.failover(from: failed.provider, to: route.name, reason: reason)
+                }
                 do {
                     try await store.record(round.progress(next: .attempt(number: number, provider: route.name), at: startedAt))
                 } catch {
@@ -34,6 +38,9 @@ extension Dispatcher {
                 if let changed = router.record(lease, failure: result.failure, latency: latency, now: finishedAt) {
                     await keep(changed, logger: logger)
                 }
+                metrics.attempt(
+                    provider: route.name, outcome: result.failure == nil ? .sent : .failed, errorClass: result.failure?.errorClass,
+                    latency: latency)
 
                 var attemptLogger = logger
                 attemptLogger[metadataKey: "provider"] = "\(route.name)"

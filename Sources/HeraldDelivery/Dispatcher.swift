@@ -3,6 +3,7 @@
 import Foundation
 import HeraldCore
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -41,16 +42,22 @@ public final class Dispatcher: Service {
     let router: ProviderRouter
     let configuration: Configuration
     let clock: any WallClock
+    let metrics: DeliveryMetrics
     let logger: Logger
     private let doorbell = Doorbell()
     private let inFlight = Atomic<Int>(0)
     private let isStopping = Atomic<Bool>(false)
 
-    public init(store: any EmailStore, router: ProviderRouter, configuration: Configuration, clock: any WallClock, logger: Logger) {
+    /// `metricsFactory` receives the delivery metrics (see ``DeliveryMetrics``).
+    public init(
+        store: any EmailStore, router: ProviderRouter, configuration: Configuration, clock: any WallClock,
+        metricsFactory: any MetricsFactory, logger: Logger
+    ) {
         self.store = store
         self.router = router
         self.configuration = configuration
         self.clock = clock
+        self.metrics = DeliveryMetrics(factory: metricsFactory)
         self.logger = logger
     }
 

@@ -9,6 +9,7 @@ import HeraldProviders
 import HeraldStoreSQLite
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -32,6 +33,7 @@ public struct HeraldServer: Sendable {
             try await httpClient.shutdown()
             throw error
         }
+        let metrics = makeMetricsFactory()
         let dispatcher = Dispatcher(
             store: store,
             router: providers.router,
@@ -43,11 +45,12 @@ public struct HeraldServer: Sendable {
                 owner: "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
             ),
             clock: clock,
+            metricsFactory: metrics,
             logger: logger
         )
         let state = ServiceState()
         let application = makeApplication(
-            configuration: configuration, store: store, providers: providers, state: state, clock: clock,
+            configuration: configuration, store: store, providers: providers, state: state, clock: clock, metrics: metrics,
             services: configuration.dispatch.enabled
                 ? [dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger)]
                 : [],
@@ -68,13 +71,14 @@ public struct HeraldServer: Sendable {
     }
 
     /// The HTTP application; the dispatcher runs as one of its services so that it stops after
-    /// the listener has closed.
+    /// the listener has closed. `GET /metrics` shows what was recorded through `metrics`.
     public static func makeApplication(
         configuration: HeraldConfiguration,
         store: any EmailStore,
         providers: any ProviderAdministration,
         state: ServiceState,
         clock: any WallClock,
+        metrics: PrometheusMetricsFactory,
         services: [any Service],
         onAccepted: @escaping @Sendable () -> Void,
         logger: Logger
@@ -83,15 +87,31 @@ public struct HeraldServer: Sendable {
         router.add(middleware: APIErrorMiddleware())
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
-            onAccepted: onAccepted
+            metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: router)
         SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
+        MetricsController(
+            store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() }
+        ).addRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "Herald"),
             services: services,
             logger: logger
         )
+    }
+
+    /// Metrics for one process, in a registry of its own rather than the global one, so that
+    /// tests that build several applications in parallel each count only their own.
+    static func makeMetricsFactory() -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+        // Herald's only timer is the provider call: from a few milliseconds (a sandbox, a relay
+        // nearby) to the default 30-second timeout.
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        return factory
     }
 
     /// The client every HTTP provider of a process shares; its owner shuts it down.

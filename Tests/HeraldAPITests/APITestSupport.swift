@@ -43,7 +43,7 @@ struct APIHarness {
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
             let application = HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
-                services: [], onAccepted: {}, logger: Logger(label: "test")
+                metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: Logger(label: "test")
             )
             try await application.test(.router) { client in try await body(harness, client) }
         }

@@ -4,6 +4,7 @@ import HeraldProviders
 import HeraldStoreSQLite
 import HeraldTesting
 import Logging
+import MetricsTestKit
 import ServiceLifecycleTestKit
 import Testing
 
@@ -15,6 +16,7 @@ struct DispatcherTests {
     let clock = ManualClock()
     let primary = SandboxProvider(name: "primary")
     let secondary = SandboxProvider(name: "secondary")
+    let metrics = TestMetrics()
     let breaker = CircuitBreaker.Configuration(
         failureRateThreshold: 0.5, minimumCalls: 3, window: .seconds(30), openDuration: .seconds(60), halfOpenProbes: 1,
         slowCallThreshold: .seconds(10)
@@ -66,7 +68,7 @@ struct DispatcherTests {
                     concurrency: concurrency, pollInterval: .milliseconds(20), leaseDuration: .seconds(60), retryPolicy: retry,
                     owner: "test"
                 ),
-                clock: clock, logger: Logger(label: "test")
+                clock: clock, metricsFactory: metrics, logger: Logger(label: "test")
             )
             try await body(Harness(store: store, router: router, dispatcher: dispatcher, clock: clock))
         }
@@ -265,6 +267,66 @@ struct DispatcherTests {
             #expect(email.attempts.map(\.errorCode) == ["timeout"])
             #expect(secondary.deliveredCount == 0)
         }
+    }
+
+    @Test(arguments: [ErrorClass.transient, .failover, .providerFatal])
+    func `counts each attempt, its duration and the failover after a failed one`(failure: ErrorClass) async throws {
+        primary.update(SandboxBehavior(failureRate: 1, failureClass: failure))
+        try await withHarness { harness in
+            _ = try await harness.accept()
+            try await harness.runRounds()
+            #expect(attempts("primary", "failed", failure.rawValue) == 1)
+            #expect(attempts("secondary", "sent", "none") == 1)
+            #expect(metrics.counters(label: "herald_attempts_total").count == 2)
+            #expect(failovers("primary", "secondary", failure.rawValue) == 1)
+            #expect(metrics.counters(label: "herald_failovers_total").count == 1)
+            for provider in ["primary", "secondary"] {
+                #expect(try metrics.expectTimer("herald_attempt_duration_seconds", [("provider", provider)]).values.count == 1)
+            }
+        }
+    }
+
+    @Test func `counts no failover past the last provider or to a provider its breaker skips`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1))
+        // A failover-class failure leaves the secondary's breaker closed.
+        secondary.update(SandboxBehavior(failureRate: 1, failureClass: .failover))
+        try await withHarness { harness in
+            // Both fail: one failover per round, none after the last provider. The third round
+            // opens the primary's breaker.
+            _ = try await harness.accept(3)
+            try await harness.runRounds()
+            #expect(failovers("primary", "secondary", "transient") == 3)
+            #expect(attempts("secondary", "failed", "failover") == 3)
+
+            // The primary is skipped while its breaker is open: the secondary's attempt is the
+            // round's first, not a failover.
+            secondary.update(SandboxBehavior())
+            let skipped = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(skipped).attempts.map(\.provider) == ["secondary"])
+            #expect(failovers("primary", "secondary", "transient") == 3)
+            #expect(metrics.counters(label: "herald_failovers_total").count == 1)
+        }
+    }
+
+    @Test func `counts a timeout as an ambiguous attempt and no failover`() async throws {
+        primary.update(SandboxBehavior(latencyMilliseconds: 5_000))
+        try await withHarness(timeout: .milliseconds(50)) { harness in
+            _ = try await harness.accept()
+            try await harness.runRounds()
+            #expect(attempts("primary", "failed", "ambiguous") == 1)
+            #expect(metrics.counters(label: "herald_attempts_total").count == 1)
+            #expect(metrics.counters(label: "herald_failovers_total").isEmpty)
+        }
+    }
+
+    func attempts(_ provider: String, _ outcome: String, _ errorClass: String) -> Int64 {
+        metrics.counterTotal(
+            label: "herald_attempts_total", dimensions: [("provider", provider), ("outcome", outcome), ("error_class", errorClass)])
+    }
+
+    func failovers(_ from: String, _ to: String, _ reason: String) -> Int64 {
+        metrics.counterTotal(label: "herald_failovers_total", dimensions: [("from", from), ("to", to), ("reason", reason)])
     }
 
     @Test func `runs as a service, delivers everything due and stops on graceful shutdown`() async throws {

@@ -286,4 +286,62 @@ struct SQLiteEmailStoreTests {
             #expect(try await store.emails(status: .sent, limit: 10, after: nil).isEmpty)
         }
     }
+
+    @Test func `counts the emails in the queue and finds the one due the longest`() async throws {
+        try await withStore { store, _ in
+            func statistics() async throws -> QueueStatistics { try await store.queueStatistics(now: clock.now) }
+            func queue(_ queued: Int, _ sending: Int, _ deferred: Int, oldestDueAt: Date?) -> QueueStatistics {
+                QueueStatistics(emailsByStatus: [.queued: queued, .sending: sending, .deferred: deferred], oldestDueAt: oldestDueAt)
+            }
+            #expect(try await statistics() == queue(0, 0, 0, oldestDueAt: nil))
+
+            let start = clock.now
+            let first = try await accept(store)
+            clock.advance(by: .seconds(5))
+            let second = try await accept(store)
+            clock.advance(by: .seconds(5))
+            #expect(try await statistics() == queue(2, 0, 0, oldestDueAt: start))
+
+            // A leased email is not due; a deferred one only once its time has come.
+            let leased = try #require(
+                try await store.leaseDueEmails(limit: 1, owner: "node-a", now: clock.now, duration: .seconds(60)).first)
+            #expect(leased.id == first)
+            #expect(try await statistics() == queue(1, 1, 0, oldestDueAt: start.adding(.seconds(5))))
+            let retryAt = clock.now.adding(.seconds(30))
+            try await store.record(
+                DeliveryProgress(
+                    emailID: first, leaseToken: leased.leaseToken, finishedAttempt: nil,
+                    next: .deferred(until: retryAt, reason: "transient:x"), at: clock.now)
+            )
+
+            // Final emails are not counted.
+            let other = try #require(try await lease(store).first)
+            #expect(other.id == second)
+            try await store.record(
+                DeliveryProgress(
+                    emailID: second, leaseToken: other.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"),
+                    at: clock.now)
+            )
+            #expect(try await statistics() == queue(0, 0, 1, oldestDueAt: nil))
+            clock.advance(by: .seconds(31))
+            #expect(try await statistics() == queue(0, 0, 1, oldestDueAt: retryAt))
+
+            // An email whose lease ran out is due again, from the lease's end.
+            let leaseEnd = clock.now.adding(.seconds(10))
+            #expect(try await lease(store, seconds: 10).map(\.id) == [first])
+            clock.advance(by: .seconds(11))
+            #expect(try await statistics() == queue(0, 1, 0, oldestDueAt: leaseEnd))
+        }
+    }
+
+    @Test func `reads the queue statistics from indexes without scanning the table`() async throws {
+        try await withStore { store, _ in
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(SQLiteEmailStore.queueStatisticsSQL)", arguments: [0])
+                    .map { $0["detail"] as String }
+            }
+            #expect(plan.filter { $0.hasPrefix("SEARCH emails USING COVERING INDEX") }.count == 4)
+            #expect(!plan.contains { $0.hasPrefix("SCAN emails") }, "\(plan)")
+        }
+    }
 }
