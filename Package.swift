@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldServerTests",
-            dependencies: ["HeraldServer", "HeraldCore", "HeraldProviders", "HeraldTesting"],
+            dependencies: ["HeraldServer", "HeraldCore", "HeraldDelivery", "HeraldProviders", "HeraldTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,9 +1,11 @@
 import Foundation
 import HeraldCore
-import HeraldDelivery
 import HeraldProviders
 import HeraldTesting
+import Logging
 import Testing
+
+@testable import HeraldDelivery
 
 /// The router's choices on a clock moved by hand, with sandbox providers that are never called:
 /// outcomes are fed to the router as a dispatcher would.
@@ -164,5 +166,42 @@ struct ProviderRouterTests {
         #expect(skip(restarted, "primary") == .quotaExhausted(period: "day", until: SendQuota.Period.day.end(containing: clock.now)))
         #expect(restarted.statuses(now: clock.now)[0].breakerOpenUntil == openUntil)
         #expect(skip(restarted, "secondary") == .paused)
+    }
+}
+
+@Suite("Limits refresher")
+struct LimitsRefresherTests {
+    /// A provider that reports fixed limits, or fails to, as an SES account read would.
+    struct ReportingProvider: EmailProvider {
+        let name: String
+        let limits: ReportedLimits?
+        var kind: String { "reporting" }
+
+        func send(_ delivery: Delivery) async throws -> ProviderReceipt { ProviderReceipt(providerMessageID: nil) }
+
+        func reportedLimits() async throws -> ReportedLimits? {
+            guard let limits else { throw ProviderFailure(.transient, code: "unreachable", message: "no answer") }
+            return limits
+        }
+    }
+
+    @Test func `hands each provider's reported limits to the router and keeps the last ones when a read fails`() async {
+        let clock = ManualClock()
+        let router = ProviderRouter(
+            routes: [
+                .init(
+                    provider: ReportingProvider(name: "ses", limits: .init(maxPer24Hours: 200, sentLast24Hours: 150, maxSendRate: 14)),
+                    priority: 1, timeout: .seconds(5)),
+                .init(provider: ReportingProvider(name: "down", limits: nil), priority: 2, timeout: .seconds(5)),
+                .init(provider: SandboxProvider(name: "plain"), priority: 3, timeout: .seconds(5)),
+            ],
+            breaker: .init(), now: clock.now)
+        await LimitsRefresher(router: router, interval: .seconds(300), logger: Logger(label: "test")).refresh()
+        let statuses = router.statuses(now: clock.now)
+        #expect(
+            statuses[0].quotas.first { $0.period == "rolling_24h" } == .init(period: "rolling_24h", used: 150, limit: 200, resetsAt: nil))
+        #expect(statuses[0].ratePerSecond == 14)
+        #expect(statuses[1].quotas.map(\.period) == ["day", "month"])
+        #expect(statuses[2].ratePerSecond == nil)
     }
 }

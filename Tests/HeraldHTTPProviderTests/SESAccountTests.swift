@@ -45,6 +45,7 @@ struct SESAccountTests {
             provider, server in
             let quota = try await provider.sendQuota()
             #expect(quota == SESSendQuota(max24HourSend: 50000, maxSendRate: 14, sentLast24Hours: 1234))
+            #expect(try await provider.reportedLimits() == ReportedLimits(maxPer24Hours: 50000, sentLast24Hours: 1234, maxSendRate: 14))
             #expect(try await provider.verify())
             #expect(server.problems == [])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldProviders
 import HeraldServer
 import HeraldTesting
@@ -260,12 +261,43 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: mailgun, domain: d}\n", "providers.0.api_key"),
         ("providers:\n  - {name: a, type: mailgun, api_key: k, domain: d, region: asia}\n", "providers.0.region"),
         ("providers:\n  - {name: a, type: elasticemail}\n", "providers.0.api_key"),
+        ("routing:\n  policy: cheapest\n", "routing.policy"),
+        ("routing:\n  policy: latency\n  latency_margin: 2\n", "routing.latency_margin"),
+        ("providers:\n  - {name: a, type: sandbox, daily_quota: -1}\n", "providers.0.daily_quota"),
+        ("providers:\n  - {name: a, type: sandbox, rate_per_second: fast}\n", "providers.0.rate_per_second"),
+        ("providers:\n  - {name: a, type: sandbox, weight: -1}\n", "providers.0.weight"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
     func `names the key of a setting it cannot use`(file: String, key: String) async throws {
         let error = try #require(try await problem(file: file))
         #expect(error.key == key)
+    }
+
+    @Test func `reads the routing policy and each provider's weight, slow threshold, send rate and quotas`() async throws {
+        let file = """
+            routing:
+              policy: latency
+              latency_margin: 0.3
+              slow_ms: 800
+            providers:
+              - {name: main, type: sandbox, weight: 3, slow_ms: 250, rate_per_second: 14, daily_quota: 50000, monthly_quota: 1000000}
+              - {name: spare, type: sandbox}
+            """
+        let configuration = try await load(file: file)
+        #expect(configuration.routing.policy == .latency(margin: 0.3))
+        #expect(configuration.routing.slowThreshold == .milliseconds(800))
+        let main = configuration.providers[0]
+        #expect(main.weight == 3)
+        #expect(main.slowThreshold == .milliseconds(250))
+        #expect(main.ratePerSecond == 14)
+        #expect(main.quotas == [.day: 50000, .month: 1_000_000])
+        let spare = configuration.providers[1]
+        #expect(spare.weight == 1)
+        #expect(spare.slowThreshold == nil, "the routing default applies")
+        #expect(spare.ratePerSecond == nil)
+        #expect(spare.quotas.isEmpty)
+        #expect(try await load().routing.policy == .priority)
     }
 
     @Test func `names the key of a bad environment variable`() async throws {
