@@ -16,10 +16,13 @@ public struct LimitsRefresher: Service {
         self.logger = logger
     }
 
+    /// Stops at once on graceful shutdown: there is nothing to finish.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await refresh()
-            try? await Task.sleep(for: interval)
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await refresh()
+                try? await Task.sleep(for: interval)
+            }
         }
     }
 

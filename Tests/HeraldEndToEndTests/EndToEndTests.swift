@@ -62,6 +62,40 @@ struct EndToEndTests {
         }
     }
 
+    @Test func `keeps a pause and the day's send count across a restart`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = """
+                providers:
+                  - {name: primary, type: sandbox, daily_quota: 4}
+                  - {name: secondary, type: sandbox}
+                  - {name: spare, type: sandbox}
+                """
+            let first = try await HeraldProcess(directory: directory, config: config)
+            var ids: [String] = []
+            for index in 0..<3 { ids.append(try #require(try await first.send(Fixtures.email(index)).body["id"] as? String)) }
+            try await first.waitUntil(ids, are: "sent")
+            let paused = try await HTTP.shared.request(.POST, "\(first.baseURL)/v1/admin/providers/secondary/pause", json: "")
+            #expect(paused.status == 200)
+            first.signal(SIGKILL)
+            _ = try await first.waitForExit()
+
+            let second = try await HeraldProcess(directory: directory, config: config)
+            let providers = try await second.providers()
+            #expect(providers.map { $0["state"] as? String } == ["healthy", "paused", "healthy"])
+            let daily = (providers[0]["quota"] as? [String: Any])?["daily"] as? [String: Any]
+            #expect(daily?["used"] as? Int == 3)
+            ids = []
+            for index in 0..<4 { ids.append(try #require(try await second.send(Fixtures.email(index)).body["id"] as? String)) }
+            try await second.waitUntil(ids, are: "sent")
+            var providerOf: [String] = []
+            for id in ids { providerOf.append(try await second.email(id)["provider"] as? String ?? "?") }
+            #expect(providerOf.filter { $0 == "primary" }.count == 1, "one send was left of the primary's quota of 4")
+            #expect(providerOf.filter { $0 == "spare" }.count == 3, "the paused secondary stays paused")
+            second.signal(SIGTERM)
+            #expect(try await second.waitForExit() == 0)
+        }
+    }
+
     @Test func `fails over while the primary fails and returns to it once healed`() async throws {
         try await withTemporaryDirectory { directory in
             let config = """
