@@ -39,7 +39,7 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     /// Answers 202 only once the email is on disk.
     @Sendable func create(request: Request, context: Context) async throws -> Response {
         guard !state.isDraining else { throw APIError.shuttingDown }
-        guard Self.isJSON(request.headers[.contentType]) else {
+        guard request.declaresJSON else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the email as application/json")
         }
         let body = try await request.body.collect(upTo: maxBodyBytes)
@@ -127,12 +127,6 @@ public struct EmailsController<Context: RequestContext>: Sendable {
         let raw = try context.parameters.require("id")
         guard let id = EmailID(raw) else { throw APIError.notFound("email \(raw)") }
         return id
-    }
-
-    static func isJSON(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        return mediaType == "application/json"
     }
 }
 

@@ -16,3 +16,13 @@ enum JSONResponse {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }
+
+extension Request {
+    /// Whether the body is declared as `application/json`, with or without parameters such as
+    /// `charset`.
+    var declaresJSON: Bool {
+        guard let contentType = headers[.contentType] else { return false }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return mediaType == "application/json"
+    }
+}

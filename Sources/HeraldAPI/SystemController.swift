@@ -53,7 +53,7 @@ public struct SystemController<Context: RequestContext>: Sendable {
 
     @Sendable func updateSandbox(request: Request, context: Context) async throws -> Response {
         let name = try context.parameters.require("name")
-        guard EmailsController<Context>.isJSON(request.headers[.contentType]) else {
+        guard request.declaresJSON else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the settings as application/json")
         }
         let body = try await request.body.collect(upTo: 64 * 1024)

@@ -185,13 +185,9 @@ struct EndToEndTests {
     }
 
     @Test func `delivers through Amazon SES (moto) as configured`() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let endpoint = environment["HERALD_TEST_SES_ENDPOINT"], let key = environment["HERALD_TEST_SES_ACCESS_KEY_ID"],
-            let secret = environment["HERALD_TEST_SES_SECRET_ACCESS_KEY"]
-        else {
-            Issue.record("HERALD_TEST_SES_* are not set: run the tests with scripts/test, which starts moto")
-            return
-        }
+        let endpoint = try Peers.require("HERALD_TEST_SES_ENDPOINT")
+        let key = try Peers.require("HERALD_TEST_SES_ACCESS_KEY_ID")
+        let secret = try Peers.require("HERALD_TEST_SES_SECRET_ACCESS_KEY")
         try await withTemporaryDirectory { directory in
             let config = """
                 providers:
@@ -219,10 +215,7 @@ struct EndToEndTests {
     }
 
     @Test func `delivers through an SMTP relay (smtp-sink) as configured`() async throws {
-        guard let port = ProcessInfo.processInfo.environment["HERALD_TEST_SMTP_SINK_PORT"] else {
-            Issue.record("HERALD_TEST_SMTP_SINK_PORT is not set: run the tests with scripts/test, which starts smtp-sink")
-            return
-        }
+        let port = try Peers.require("HERALD_TEST_SMTP_SINK_PORT")
         try await withTemporaryDirectory { directory in
             let config = """
                 providers:
@@ -241,10 +234,7 @@ struct EndToEndTests {
     }
 
     @Test func `checks each provider without sending mail`() async throws {
-        guard let smtpPort = ProcessInfo.processInfo.environment["HERALD_TEST_SMTP_SINK_PORT"] else {
-            Issue.record("HERALD_TEST_SMTP_SINK_PORT is not set: run the tests with scripts/test, which starts smtp-sink")
-            return
-        }
+        let smtpPort = try Peers.require("HERALD_TEST_SMTP_SINK_PORT")
         try await withTemporaryDirectory { directory in
             let config = directory.appendingPathComponent("herald.yaml")
             // The SES check reads GetAccount, which moto does not implement, and SendGrid has no
