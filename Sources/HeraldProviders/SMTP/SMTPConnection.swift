@@ -6,10 +6,18 @@ import NIOSSL
 
 /// A session with an SMTP server that has said hello (and, as configured, started TLS and
 /// authenticated), ready for mail transactions one at a time.
-struct SMTPConnection: Sendable {
-    let channel: any Channel
-    private(set) var capabilities: SMTPCapabilities
+///
+/// The actor runs on its channel's event loop, so that a transaction's commands, replies and
+/// body go back and forth without a thread hop between the dialogue and the I/O: a caller
+/// pays one hop onto the loop and one back per email.
+actor SMTPConnection {
+    nonisolated let channel: any Channel
+    private var capabilities = SMTPCapabilities()
     private let timeouts: SMTPProvider.Configuration.Timeouts
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        channel.eventLoop.executor.asUnownedSerialExecutor()
+    }
 
     /// A failure, and whether the session can still carry another transaction after RSET:
     /// a clean refusal leaves it usable, a transport error or a 421 does not.
@@ -19,7 +27,12 @@ struct SMTPConnection: Sendable {
         var keepsConnection: Bool
     }
 
-    var isActive: Bool { channel.isActive }
+    nonisolated var isActive: Bool { channel.isActive }
+
+    private init(channel: any Channel, timeouts: SMTPProvider.Configuration.Timeouts) {
+        self.channel = channel
+        self.timeouts = timeouts
+    }
 
     /// Connects and runs the greeting, EHLO, STARTTLS and AUTH as `configuration` asks.
     static func open(
@@ -44,7 +57,7 @@ struct SMTPConnection: Sendable {
         } catch {
             throw transportFailure(error, at: .connect)
         }
-        var connection = SMTPConnection(channel: channel, capabilities: SMTPCapabilities(), timeouts: configuration.timeouts)
+        let connection = SMTPConnection(channel: channel, timeouts: configuration.timeouts)
         do {
             try await connection.handshake(configuration, tlsContext: tlsContext, serverHostname: serverHostname)
         } catch {
@@ -54,7 +67,7 @@ struct SMTPConnection: Sendable {
         return connection
     }
 
-    private mutating func handshake(
+    private func handshake(
         _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, serverHostname: String?
     ) async throws(Failure) {
         let greeting = try await exchange(nil, stages: [.greeting], timeout: timeouts.greeting).first()
@@ -65,9 +78,10 @@ struct SMTPConnection: Sendable {
         if let tlsContext, configuration.tls == .startTLS || configuration.tls == .startTLSOptional {
             if capabilities.startTLS {
                 try Self.expect(try await command("STARTTLS", stage: .startTLS), [220], at: .startTLS)
-                try await onEventLoop(stage: .startTLS) { handler, eventLoop in
-                    try handler.startTLS(context: tlsContext, serverHostname: serverHostname)
-                    return eventLoop.makeSucceededVoidFuture()
+                do {
+                    try handler().startTLS(context: tlsContext, serverHostname: serverHostname)
+                } catch {
+                    throw Self.transportFailure(error, at: .startTLS)
                 }
                 encrypted = true
                 // RFC 3207 §4.2: forget what the server said before TLS and ask again.
@@ -85,7 +99,7 @@ struct SMTPConnection: Sendable {
     }
 
     /// EHLO, or HELO when the server refuses EHLO (RFC 5321 §3.2).
-    private mutating func hello(_ name: String) async throws(Failure) {
+    private func hello(_ name: String) async throws(Failure) {
         let ehlo = try await command("EHLO \(name)", stage: .hello)
         if ehlo.code == 250 {
             capabilities = SMTPCapabilities(ehloReply: ehlo)
@@ -116,8 +130,14 @@ struct SMTPConnection: Sendable {
 
     /// Runs one mail transaction: returns the server's reply to the final `.` and the
     /// recipients it refused while taking the message for the others. `reset` sends RSET first,
-    /// for a session that carried an earlier transaction.
-    func deliver(_ envelope: SMTPEnvelope, reset: Bool) async throws(Failure) -> (reply: SMTPReply, refused: [RefusedRecipient]) {
+    /// for a session that carried an earlier transaction. A message this server cannot take
+    /// (too large, or needing an extension it lacks) fails before any command.
+    func deliver(_ envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?) async throws(Failure) -> (
+        reply: SMTPReply, refused: [RefusedRecipient]
+    ) {
+        if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
+            throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
+        }
         var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
         if capabilities.pipelining {
             // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in order,
@@ -164,37 +184,28 @@ struct SMTPConnection: Sendable {
     /// Writes `bytes` and waits for one reply per stage; a transport failure is classified at
     /// the stage whose reply it cut off.
     private func exchange(_ bytes: ByteBuffer?, stages: [SMTPStage], timeout: Duration) async throws(Failure) -> Replies {
-        try await onEventLoop(stage: stages[0]) { handler, _ in
-            handler.send(bytes, expecting: stages.count, within: TimeAmount(timeout)).map { results in
-                var replies = Replies()
-                for (result, stage) in zip(results, stages) {
-                    switch result {
-                    case .success(let reply):
-                        replies.replies.append(reply)
-                    case .failure(let error):
-                        replies.failure = Self.transportFailure(error, at: stage)
-                        return replies
-                    }
-                }
+        let results: [Result<SMTPReply, any Error>]
+        do {
+            results = try await handler().send(bytes, expecting: stages.count, within: TimeAmount(timeout)).get()
+        } catch {
+            throw Self.transportFailure(error, at: stages[0])
+        }
+        var replies = Replies()
+        for (result, stage) in zip(results, stages) {
+            switch result {
+            case .success(let reply):
+                replies.replies.append(reply)
+            case .failure(let error):
+                replies.failure = Self.transportFailure(error, at: stage)
                 return replies
             }
         }
+        return replies
     }
 
-    private func onEventLoop<Result: Sendable>(
-        stage: SMTPStage, _ body: @escaping @Sendable (SMTPClientHandler, any EventLoop) throws -> EventLoopFuture<Result>
-    ) async throws(Failure) -> Result {
-        do {
-            return try await channel.eventLoop.flatSubmit { [channel] in
-                do {
-                    return try body(channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), channel.eventLoop)
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }.get()
-        } catch {
-            throw Self.transportFailure(error, at: stage)
-        }
+    /// The session's handler; this actor runs on the channel's event loop, where it lives.
+    private func handler() throws -> SMTPClientHandler {
+        try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self)
     }
 
     private static func transportFailure(_ error: any Error, at stage: SMTPStage) -> Failure {

@@ -48,12 +48,9 @@ public final class SMTPProvider: EmailProvider {
         // try the next one, at most once per slot, plus a fresh one.
         for _ in 0...configuration.maxConnections {
             let (connection, reused) = try await lease()
-            if let refusal = envelope.refusal(by: connection.capabilities, configuredLimit: configuration.maxMessageSize) {
-                await pool.release(connection, reusable: true)
-                throw refusal
-            }
             do {
-                let (reply, refused) = try await connection.deliver(envelope, reset: reused)
+                let (reply, refused) = try await connection.deliver(
+                    envelope, reset: reused, configuredLimit: configuration.maxMessageSize)
                 await pool.release(connection, reusable: true)
                 return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
             } catch {
