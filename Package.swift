@@ -107,7 +107,12 @@ let package = Package(
         ),
         .target(
             name: "HeraldTesting",
-            dependencies: ["HeraldCore"],
+            dependencies: [
+                "HeraldCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -187,8 +192,6 @@ let package = Package(
             name: "HeraldEndToEndTests",
             dependencies: [
                 "HeraldCore", "HeraldTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
