@@ -88,8 +88,18 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A client of a running Herald, so it knows the server only through its HTTP API.
+        .target(
+            name: "HeraldDrill",
+            dependencies: [
+                "HeraldCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -194,6 +204,12 @@ let package = Package(
                 "HeraldCore", "HeraldTesting",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The drills' verdict logic on made-up recordings, and every scenario against the built binary.
+        .testTarget(
+            name: "HeraldDrillTests",
+            dependencies: ["HeraldDrill", "HeraldCore", "HeraldTesting"],
             swiftSettings: swiftSettings
         ),
     ]
