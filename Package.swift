@@ -98,21 +98,39 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "herald",
+        // A client of a running Herald, so it knows the server only through its HTTP API.
+        .target(
+            name: "HeraldDrill",
             dependencies: [
-                "HeraldServer",
                 "HeraldCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "herald",
+            dependencies: [
+                "HeraldServer",
+                "HeraldCore",
+                "HeraldDrill",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HeraldTesting",
-            dependencies: ["HeraldCore"],
+            dependencies: [
+                "HeraldCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -193,10 +211,14 @@ let package = Package(
             name: "HeraldEndToEndTests",
             dependencies: [
                 "HeraldCore", "HeraldTesting",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The drills' verdict logic on made-up recordings, and every scenario against the built binary.
+        .testTarget(
+            name: "HeraldDrillTests",
+            dependencies: ["HeraldDrill", "HeraldCore", "HeraldTesting"],
             swiftSettings: swiftSettings
         ),
     ]

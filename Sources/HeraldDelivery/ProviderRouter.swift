@@ -41,7 +41,8 @@ public final class ProviderRouter: Sendable {
     }
 
     /// How a round orders the providers that are not degraded; degraded ones always come
-    /// after them, in priority order.
+    /// after them, in priority order, except for a probe now and then (see
+    /// ``init(routes:breaker:policy:degradedProbeInterval:now:)``).
     public enum Policy: Sendable, Equatable, CustomStringConvertible {
         /// Lowest priority number first.
         case priority
@@ -107,6 +108,11 @@ public final class ProviderRouter: Sendable {
         var rate: TokenBucket?
         var quotas: [SendQuota]
         var reported: (limits: ReportedLimits, sentSince: Int)?
+        /// Slower than its threshold when last measured; a provider stays degraded until calls
+        /// show otherwise, not merely until its slow calls leave the window.
+        var degraded = false
+        /// When the degraded provider last went in front of a round, or was found slow.
+        var lastProbe: Date?
 
         /// What is kept across restarts.
         func record(for name: String) -> ProviderStateRecord {
@@ -126,12 +132,19 @@ public final class ProviderRouter: Sendable {
     public let routes: [Route]
     public let policy: Policy
     public let breakerConfiguration: CircuitBreaker.Configuration
+    public let degradedProbeInterval: Duration
     private let state: Mutex<State>
 
-    public init(routes: [Route], breaker: CircuitBreaker.Configuration, policy: Policy = .priority, now: Date = Date()) {
+    /// A degraded provider gets one round in front, as a probe, every `degradedProbeInterval`:
+    /// its latency is measured again, and it is healthy as soon as it is fast again.
+    public init(
+        routes: [Route], breaker: CircuitBreaker.Configuration, policy: Policy = .priority,
+        degradedProbeInterval: Duration = .seconds(5), now: Date = Date()
+    ) {
         self.routes = routes.enumerated().sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
         self.policy = policy
         self.breakerConfiguration = breaker
+        self.degradedProbeInterval = degradedProbeInterval
         let health = routes.map { route in
             (
                 route.name,
@@ -149,7 +162,15 @@ public final class ProviderRouter: Sendable {
     /// The providers in the order a round should try them.
     public func order(now: Date, using generator: inout some RandomNumberGenerator) -> [Route] {
         state.withLock { state in
-            let degraded = Set(routes.filter { state.health[$0.name]!.isDegraded(slowerThan: $0.slowThreshold, at: now) }.map(\.name))
+            var degraded: Set<String> = []
+            var probe: Route?
+            for route in routes where state.health[route.name]!.updateDegraded(slowerThan: route.slowThreshold, at: now) {
+                degraded.insert(route.name)
+                if probe == nil, let lastProbe = state.health[route.name]!.lastProbe, now >= lastProbe.adding(degradedProbeInterval) {
+                    probe = route
+                    state.health[route.name]!.lastProbe = now
+                }
+            }
             let healthy = routes.filter { !degraded.contains($0.name) }
             let ordered: [Route]
             switch policy {
@@ -160,7 +181,8 @@ public final class ProviderRouter: Sendable {
             case .latency(let margin):
                 ordered = Self.latencyOrder(healthy, margin: margin, state: &state, now: now)
             }
-            return ordered + routes.filter { degraded.contains($0.name) }
+            let slow = routes.filter { degraded.contains($0.name) && $0.name != probe?.name }
+            return (probe.map { [$0] } ?? []) + ordered + slow
         }
     }
 
@@ -330,9 +352,16 @@ public final class ProviderRouter: Sendable {
 }
 
 extension ProviderRouter.Health {
-    fileprivate func isDegraded(slowerThan threshold: Duration, at now: Date) -> Bool {
-        guard let p95 = latency.summary(at: now).p95 else { return false }
-        return p95 > threshold
+    /// Whether the provider is degraded now: its p95 latency is above `threshold`, or it was
+    /// and no call since has measured it.
+    fileprivate mutating func updateDegraded(slowerThan threshold: Duration, at now: Date) -> Bool {
+        if let p95 = latency.summary(at: now).p95 {
+            let slow = p95 > threshold
+            // The first probe comes an interval after the provider was found slow.
+            if slow && !degraded { lastProbe = now }
+            degraded = slow
+        }
+        return degraded
     }
 
     fileprivate mutating func exhaustedQuota(at now: Date) -> ProviderRouter.Skip? {
@@ -361,7 +390,10 @@ extension ProviderRouter.Health {
         if let throttledUntil, throttledUntil > now { return (.throttled, "the provider asked for a pause (Retry-After)") }
         if let skip = exhaustedQuota(at: now) { return (.quotaExhausted, "\(skip)") }
         if let rate, rate.nextTokenAt(now) > now { return (.throttled, "send rate limit of \(rate.ratePerSecond)/s reached") }
-        if let p95 = latency.summary(at: now).p95, p95 > slowThreshold {
+        if updateDegraded(slowerThan: slowThreshold, at: now) {
+            guard let p95 = latency.summary(at: now).p95 else {
+                return (.degraded, "slower than \(slowThreshold.milliseconds) ms when last measured; waiting for a probe")
+            }
             return (.degraded, "p95 latency \(p95.milliseconds) ms is above the slow threshold of \(slowThreshold.milliseconds) ms")
         }
         return (.healthy, nil)

@@ -27,6 +27,8 @@ public struct HeraldConfiguration: Sendable {
         public var slowThreshold: Duration = .seconds(5)
         /// How often to read the limits providers report about themselves (Amazon SES's quota).
         public var limitsRefresh: Duration = .seconds(300)
+        /// How often a degraded provider gets a round as a probe of its latency.
+        public var degradedProbe: Duration = .seconds(5)
     }
 
     public struct Shutdown: Sendable {
@@ -106,6 +108,8 @@ public struct HeraldConfiguration: Sendable {
         routing.policy = try Self.routingPolicy(settings)
         routing.slowThreshold = .milliseconds(try settings.int("routing.slow_ms", default: 5_000, in: 1...3_600_000))
         routing.limitsRefresh = .seconds(try settings.int("routing.limits_refresh_seconds", default: 300, in: 1...86_400))
+        routing.degradedProbe = .milliseconds(
+            Int64(try settings.double("routing.degraded_probe_seconds", default: 5, in: 0.01...3600) * 1000))
         shutdown.drain = .milliseconds(Int64(try settings.double("shutdown.drain_seconds", default: 0, in: 0...600) * 1000))
         shutdown.deadline = .milliseconds(Int64(try settings.double("shutdown.deadline_seconds", default: 25, in: 0...3600) * 1000))
         let format = try settings.string("log.format", default: logFormat.rawValue)

@@ -30,7 +30,8 @@ final class ProviderRegistry: ProviderAdministration {
                     quotas: setting.quotas))
         }
         self.router = ProviderRouter(
-            routes: routes, breaker: configuration.breaker, policy: configuration.routing.policy, now: clock.now)
+            routes: routes, breaker: configuration.breaker, policy: configuration.routing.policy,
+            degradedProbeInterval: configuration.routing.degradedProbe, now: clock.now)
         self.sandboxes = sandboxes
         self.smtpProviders = smtpProviders
         self.store = store

@@ -1,5 +1,5 @@
-// HeraldTesting holds what several test targets share: a clock moved by hand and a
-// deterministic random source.
+// HeraldTesting holds what several test targets share: a clock moved by hand, a
+// deterministic random source, and the built `herald` binary run as a process.
 import Foundation
 import HeraldCore
 import Synchronization

@@ -55,7 +55,7 @@ struct ProviderRouterTests {
         return skip
     }
 
-    @Test func `priority puts a degraded provider after the healthy ones until its slow calls leave the window`() {
+    @Test func `puts a degraded provider after the healthy ones, probes it now and then, and restores it once fast`() {
         let router = router()
         #expect(names(router) == ["primary", "secondary"])
         for _ in 0..<20 { call(router, "primary", latency: .milliseconds(300)) }
@@ -63,8 +63,21 @@ struct ProviderRouterTests {
         let status = router.statuses(now: clock.now)[0]
         #expect(status.state == .degraded)
         #expect(status.reason?.contains("above the slow threshold of 100 ms") == true)
+
+        // Its slow calls leave the window, but nothing has shown it fast again.
         clock.advance(by: .seconds(11))
+        #expect(router.statuses(now: clock.now)[0].state == .degraded)
+        #expect(names(router) == ["primary", "secondary"], "a probe round, after the probe interval")
+        #expect(names(router) == ["secondary", "primary"], "one probe per interval")
+        call(router, "primary", latency: .milliseconds(300))
+        clock.advance(by: .seconds(5))
         #expect(names(router) == ["primary", "secondary"])
+        call(router, "primary", latency: .milliseconds(20))
+        clock.advance(by: .seconds(11))
+        call(router, "primary", latency: .milliseconds(20))
+        #expect(names(router) == ["primary", "secondary"])
+        #expect(names(router) == ["primary", "secondary"])
+        #expect(router.statuses(now: clock.now)[0].state == .healthy)
     }
 
     @Test func `weighted splits first places in proportion to the weights`() {

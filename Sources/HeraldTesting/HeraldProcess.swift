@@ -2,7 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -12,13 +11,13 @@ import Glibc
 ///
 /// `@unchecked Sendable`: every stored property is set once in `init`, and after launch the
 /// `Process` is only asked for its state and sent signals, which tasks may do concurrently.
-final class HeraldProcess: @unchecked Sendable {
-    let port: Int
-    let output: URL
+public final class HeraldProcess: @unchecked Sendable {
+    public let port: Int
+    public let output: URL
     private let process = Process()
 
     /// The binary that `scripts/test` built (HERALD_BIN), or the debug build of this checkout.
-    static var binary: URL {
+    public static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["HERALD_BIN"] {
             return URL(fileURLWithPath: path)
         }
@@ -28,7 +27,7 @@ final class HeraldProcess: @unchecked Sendable {
     }
 
     /// Starts `herald serve` and waits until it answers `/healthz`.
-    init(directory: URL, config: String, environment: [String: String] = [:], port: Int? = nil) async throws {
+    public init(directory: URL, config: String, environment: [String: String] = [:], port: Int? = nil) async throws {
         self.port = try port ?? Self.freePort()
         let configFile = directory.appendingPathComponent("herald.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
@@ -54,15 +53,15 @@ final class HeraldProcess: @unchecked Sendable {
         }
     }
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-    var isRunning: Bool { process.isRunning }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var isRunning: Bool { process.isRunning }
 
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }
 
     /// Waits for the process to end and returns its exit status.
-    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
@@ -73,7 +72,7 @@ final class HeraldProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 
     private func waitUntilHealthy() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
@@ -86,7 +85,7 @@ final class HeraldProcess: @unchecked Sendable {
     }
 
     /// A port that was free a moment ago: bind to port 0 and read what the kernel chose.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socketDescriptor) }
         var address = sockaddr_in()
@@ -104,20 +103,20 @@ final class HeraldProcess: @unchecked Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// One HTTP client for the whole test process; it is never shut down because tests share it
 /// until the process ends.
-enum HTTP {
-    static let shared = Client()
+public enum HTTP {
+    public static let shared = Client()
 
-    struct Client: Sendable {
+    public struct Client: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
-        func request(_ method: HTTPMethod, _ url: String, json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
+        public func request(_ method: HTTPMethod, _ url: String, json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
             var request = HTTPClientRequest(url: url)
             request.method = method
             if let json {
@@ -133,20 +132,20 @@ enum HTTP {
 }
 
 extension HeraldProcess {
-    func send(_ json: String) async throws -> (status: Int, body: [String: Any]) {
+    public func send(_ json: String) async throws -> (status: Int, body: [String: Any]) {
         try await HTTP.shared.request(.POST, "\(baseURL)/v1/emails", json: json)
     }
 
-    func email(_ id: String) async throws -> [String: Any] {
+    public func email(_ id: String) async throws -> [String: Any] {
         try await HTTP.shared.request(.GET, "\(baseURL)/v1/emails/\(id)").body
     }
 
-    func providers() async throws -> [[String: Any]] {
+    public func providers() async throws -> [[String: Any]] {
         try await HTTP.shared.request(.GET, "\(baseURL)/v1/providers").body["data"] as? [[String: Any]] ?? []
     }
 
     /// Polls until every id has `status`, or fails after `timeout`.
-    func waitUntil(_ ids: [String], are status: String, timeout: Duration = .seconds(60)) async throws {
+    public func waitUntil(_ ids: [String], are status: String, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         var pending = ids
         while !pending.isEmpty {
@@ -161,11 +160,11 @@ extension HeraldProcess {
     }
 }
 
-enum Fixtures {
-    static let subject = "Quarterly figures for Zanzibar"
-    static let body = "The secret body text 4815162342"
+public enum Fixtures {
+    public static let subject = "Quarterly figures for Zanzibar"
+    public static let body = "The secret body text 4815162342"
 
-    static func email(_ index: Int) -> String {
+    public static func email(_ index: Int) -> String {
         #"{"from":"Ada Lovelace <ada@herald-test.example>","to":["bob\#(index)@herald-test.example"],"subject":"\#(subject)","text":"\#(body)"}"#
     }
 }
