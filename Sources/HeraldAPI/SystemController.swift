@@ -138,6 +138,8 @@ struct ProviderBody: Encodable {
     let latency: Latency
     let recentCalls: Int
     let successRate: Double?
+    /// Failed calls in the breaker window by error class.
+    let failures: [String: Int]
     let sendsLastMinute: Int
     let ratePerSecond: Double?
     /// By period: `daily`, `monthly`, and `rolling_24h` for a quota the provider reports.
@@ -161,6 +163,7 @@ struct ProviderBody: Encodable {
             samples: status.latency.samples)
         recentCalls = status.recentCalls
         successRate = status.recentSuccessRate
+        failures = Dictionary(uniqueKeysWithValues: status.recentFailures.map { ($0.key.rawValue, $0.value) })
         sendsLastMinute = status.sendsLastMinute
         ratePerSecond = status.ratePerSecond
         let periodNames = ["day": "daily", "month": "monthly"]
@@ -172,7 +175,7 @@ struct ProviderBody: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, type, priority, weight, state, reason, breaker, latency, quota
+        case name, type, priority, weight, state, reason, breaker, latency, quota, failures
         case slowMilliseconds = "slow_ms"
         case recentCalls = "recent_calls"
         case successRate = "success_rate"

@@ -57,6 +57,8 @@ public struct ProviderStatus: Sendable, Equatable {
     /// Calls in the breaker's window, and the share that succeeded (nil with no calls).
     public var recentCalls: Int
     public var recentSuccessRate: Double?
+    /// Failed calls in the window by error class, for the classes that occurred.
+    public var recentFailures: [ErrorClass: Int]
     public var sendsLastMinute: Int
     public var ratePerSecond: Double?
     public var quotas: [Quota]
@@ -66,7 +68,8 @@ public struct ProviderStatus: Sendable, Equatable {
     public init(
         name: String, kind: String, priority: Int, weight: Double, state: State, reason: String?, breakerState: String,
         breakerOpenUntil: Date?, breaker: CircuitBreaker.Configuration, slowThreshold: Duration,
-        latency: LatencyTracker.Summary, recentCalls: Int, recentSuccessRate: Double?, sendsLastMinute: Int,
+        latency: LatencyTracker.Summary, recentCalls: Int, recentSuccessRate: Double?, recentFailures: [ErrorClass: Int],
+        sendsLastMinute: Int,
         ratePerSecond: Double?, quotas: [Quota], throttledUntil: Date?
     ) {
         self.name = name
@@ -82,6 +85,7 @@ public struct ProviderStatus: Sendable, Equatable {
         self.latency = latency
         self.recentCalls = recentCalls
         self.recentSuccessRate = recentSuccessRate
+        self.recentFailures = recentFailures
         self.sendsLastMinute = sendsLastMinute
         self.ratePerSecond = ratePerSecond
         self.quotas = quotas

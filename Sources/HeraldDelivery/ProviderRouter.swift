@@ -101,6 +101,8 @@ public final class ProviderRouter: Sendable {
     fileprivate struct Health {
         var breaker: CircuitBreaker
         var recent: SlidingWindow
+        /// Failed calls in the same window, by error class.
+        var failures: [ErrorClass: SlidingWindow] = [:]
         var latency: LatencyTracker
         var sendsLastMinute = SlidingWindow(duration: .seconds(60), bucketCount: 12)
         var paused = false
@@ -226,6 +228,10 @@ public final class ProviderRouter: Sendable {
             let before = health.record(for: name)
             let unhealthy = failure?.errorClass.countsAgainstProvider ?? false
             health.recent.record(failed: failure != nil, latency: latency, at: now)
+            if let errorClass = failure?.errorClass {
+                health.failures[errorClass, default: SlidingWindow(duration: breakerConfiguration.window)]
+                    .record(failed: true, latency: latency, at: now)
+            }
             health.latency.record(latency, at: now)
             if failure?.errorClass == .providerFatal {
                 health.breaker.trip(now: now)
@@ -312,6 +318,10 @@ public final class ProviderRouter: Sendable {
                     state: condition, reason: reason, breakerState: breakerState.name, breakerOpenUntil: openUntil,
                     breaker: breakerConfiguration, slowThreshold: route.slowThreshold, latency: latency,
                     recentCalls: totals.calls, recentSuccessRate: totals.successRate,
+                    recentFailures: health.failures.compactMapValues { window in
+                        let failures = window.totals(at: now).failures
+                        return failures > 0 ? failures : nil
+                    },
                     sendsLastMinute: health.sendsLastMinute.totals(at: now).calls, ratePerSecond: health.rate?.ratePerSecond,
                     quotas: quotas, throttledUntil: health.throttledUntil.flatMap { $0 > now ? $0 : nil })
             }

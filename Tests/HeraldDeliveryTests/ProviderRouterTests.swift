@@ -146,6 +146,8 @@ struct ProviderRouterTests {
             return
         }
         #expect(until == SendQuota.Period.day.end(containing: clock.now))
+        #expect(router.statuses(now: clock.now)[0].recentFailures == [.transient: 1])
+        #expect(router.statuses(now: clock.now)[0].recentSuccessRate == 0.75)
         let quota = router.statuses(now: clock.now)[0].quotas.first { $0.period == "day" }
         #expect(quota?.used == 3)
         #expect(quota?.limit == 3)
