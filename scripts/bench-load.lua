@@ -9,10 +9,23 @@
 --
 --   HERALD_RESULT requests=... duration_us=... rps=... p50_us=... p99_us=... non202=... socket_errors=...
 
+-- With HERALD_BENCH_BATCH=N in the environment it POSTs batches of N such emails to
+-- /v1/emails/batch instead.
+
+local email = '{"from":"Ada <ada@example.org>","to":["bob@example.com"],"subject":"Hello","text":"Hello Bob"}'
+local batch = tonumber(os.getenv("HERALD_BENCH_BATCH") or "0")
+
 wrk.method = "POST"
-wrk.path = "/v1/emails"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"from":"Ada <ada@example.org>","to":["bob@example.com"],"subject":"Hello","text":"Hello Bob"}'
+if batch > 0 then
+   local emails = {}
+   for i = 1, batch do emails[i] = email end
+   wrk.path = "/v1/emails/batch"
+   wrk.body = '{"emails":[' .. table.concat(emails, ",") .. ']}'
+else
+   wrk.path = "/v1/emails"
+   wrk.body = email
+end
 
 -- setup() runs in the main Lua state once per thread; keep the threads so that done() can
 -- read their counters (each thread has its own Lua state, so globals are not shared).

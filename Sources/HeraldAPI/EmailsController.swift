@@ -11,18 +11,20 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     let clock: any WallClock
     let state: ServiceState
     let maxBodyBytes: Int
+    let maxBatchEmails: Int
     let accepted: Counter
     let onAccepted: @Sendable () -> Void
 
     public init(
         store: any EmailStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
-        metricsFactory: any MetricsFactory, onAccepted: @escaping @Sendable () -> Void
+        maxBatchEmails: Int = 100, metricsFactory: any MetricsFactory, onAccepted: @escaping @Sendable () -> Void
     ) {
         self.store = store
         self.providers = providers
         self.clock = clock
         self.state = state
         self.maxBodyBytes = maxBodyBytes
+        self.maxBatchEmails = maxBatchEmails
         self.accepted = Counter(label: "herald_emails_accepted_total", factory: metricsFactory)
         self.onAccepted = onAccepted
     }
@@ -30,6 +32,7 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     public func addRoutes(to router: Router<Context>) {
         let emails = router.group("v1/emails")
         emails.post(use: create)
+        emails.post("batch", use: createBatch)
         emails.get(use: list)
         emails.get(":id", use: show)
         emails.post(":id/retry", use: retry)
@@ -38,30 +41,70 @@ public struct EmailsController<Context: RequestContext>: Sendable {
 
     /// Answers 202 only once the email is on disk.
     @Sendable func create(request: Request, context: Context) async throws -> Response {
+        let body = try await acceptableBody(request)
+        let message = try SendEmailRequest.parse(body, providers: providers)
+        let now = clock.now
+        let email = NewEmail(id: EmailID(date: now), message: message, acceptedAt: now)
+        try await commit([email], context: context)
+        return Response(
+            status: .accepted,
+            headers: [.location: "/v1/emails/\(email.id)", .contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: #"{"id":"\#(email.id)","status":"queued"}"#))
+        )
+    }
+
+    /// Up to `maxBatchEmails` emails in one request and one commit. With `validation=strict`
+    /// (the default) one invalid email refuses the batch, its problems named `emails[i].field`;
+    /// with `validation=permissive` the valid ones are queued and the invalid ones listed.
+    @Sendable func createBatch(request: Request, context: Context) async throws -> Response {
+        let validation = request.uri.queryParameters["validation"].map(String.init) ?? "strict"
+        guard validation == "strict" || validation == "permissive" else {
+            throw APIError.validationFailed([.init(field: "validation", code: "invalid_value", message: "must be strict or permissive")])
+        }
+        let body = try await acceptableBody(request)
+        let results = try SendEmailRequest.parseBatch(body, maxEmails: maxBatchEmails, providers: providers)
+        let problems = results.enumerated().flatMap { index, result in
+            guard case .failure(let problems) = result else { return [APIError.FieldProblem]() }
+            return problems.details.map { .init(field: "emails[\(index)]" + ($0.field.isEmpty ? "" : ".\($0.field)"), code: $0.code, message: $0.message) }
+        }
+        let now = clock.now
+        let valid = results.enumerated().compactMap { index, result in
+            guard case .success(let message) = result else { return nil as (Int, NewEmail)? }
+            return (index, NewEmail(id: EmailID(date: now), message: message, acceptedAt: now))
+        }
+        guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
+        try await commit(valid.map(\.1), context: context)
+        return try JSONResponse.make(
+            BatchBody(
+                data: valid.map { BatchBody.Queued(index: $0.0, id: $0.1.id.rawValue) },
+                errors: problems.isEmpty ? [] : problems
+            ),
+            status: .accepted)
+    }
+
+    /// The body of a request that may add emails: not while draining, JSON, within the limit.
+    private func acceptableBody(_ request: Request) async throws -> Data {
         guard !state.isDraining else { throw APIError.shuttingDown }
         guard request.declaresJSON else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the email as application/json")
         }
-        let body = try await request.body.collect(upTo: maxBodyBytes)
-        let message = try SendEmailRequest.parse(Data(body.readableBytesView), providers: providers)
-        let now = clock.now
-        let id = EmailID(date: now)
+        return Data(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
+    }
+
+    /// Stores the emails in one commit; only then may the client hear 202.
+    private func commit(_ emails: [NewEmail], context: Context) async throws {
         do {
-            try await store.insert(NewEmail(id: id, message: message, acceptedAt: now))
+            try await store.insert(batch: emails)
         } catch {
-            context.logger.error("could not store an email", metadata: ["email.id": "\(id)", "error": "\(error)"])
+            context.logger.error(
+                "could not store emails", metadata: ["email.ids": "\(emails.map(\.id.rawValue))", "error": "\(error)"])
             throw APIError(
                 .serviceUnavailable, code: "not_accepted", message: "Herald could not store the email, so it was not accepted; retry",
                 headers: [.retryAfter: "1"]
             )
         }
-        accepted.increment()
+        accepted.increment(by: emails.count)
         onAccepted()
-        return Response(
-            status: .accepted,
-            headers: [.location: "/v1/emails/\(id)", .contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: #"{"id":"\#(id)","status":"queued"}"#))
-        )
     }
 
     @Sendable func show(request: Request, context: Context) async throws -> Response {
@@ -167,6 +210,23 @@ struct EmailBody: Encodable {
         case providerMessageID = "provider_message_id"
         case failureReason = "failure_reason"
     }
+}
+
+/// The answer to a batch: the queued emails by their index in the request, and the problems
+/// of the ones left out (permissive validation only).
+struct BatchBody: Encodable {
+    struct Queued: Encodable {
+        let index: Int
+        let id: String
+        let status = "queued"
+
+        enum CodingKeys: String, CodingKey {
+            case index, id, status
+        }
+    }
+
+    let data: [Queued]
+    let errors: [APIError.FieldProblem]
 }
 
 struct EmailSummaryBody: Encodable {

@@ -18,21 +18,61 @@ enum SendEmailRequest {
 
     /// Parses and validates. Throws a 400 for malformed JSON and a 422 listing every field problem.
     static func parse(_ body: Data, providers: any ProviderAdministration) throws(APIError) -> EmailMessage {
-        let json: Any
+        guard let object = try jsonObject(body) as? [String: Any] else {
+            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
+        }
+        switch message(from: object, providers: providers) {
+        case .success(let message): return message
+        case .failure(let problems): throw .validationFailed(problems.details)
+        }
+    }
+
+    /// The emails of `POST /v1/emails/batch` (`{"emails": [...]}`), each valid or with its
+    /// problems, fields named as in a single email. Throws for a body that is not such a list
+    /// or holds more than `maxEmails`.
+    static func parseBatch(
+        _ body: Data, maxEmails: Int, providers: any ProviderAdministration
+    ) throws(APIError) -> [Result<EmailMessage, Problems>] {
+        guard let object = try jsonObject(body) as? [String: Any], let emails = object["emails"] as? [Any] else {
+            throw .validationFailed([.init(field: "emails", code: "required", message: "the body must be an object with a list of emails")])
+        }
+        for key in object.keys.sorted() where key != "emails" {
+            throw .validationFailed([.init(field: key, code: "unknown_field", message: "is not a field of a batch")])
+        }
+        guard !emails.isEmpty else {
+            throw .validationFailed([.init(field: "emails", code: "required", message: "a batch needs at least one email")])
+        }
+        guard emails.count <= maxEmails else {
+            throw .validationFailed([
+                .init(field: "emails", code: "batch_too_large", message: "a batch holds \(maxEmails) emails at most, not \(emails.count)")
+            ])
+        }
+        return emails.map { email in
+            guard let object = email as? [String: Any] else {
+                return .failure(Problems(details: [.init(field: "", code: "invalid_type", message: "an email must be a JSON object")]))
+            }
+            return message(from: object, providers: providers)
+        }
+    }
+
+    /// Every problem found in one email.
+    struct Problems: Error {
+        var details: [APIError.FieldProblem]
+    }
+
+    private static func message(from object: [String: Any], providers: any ProviderAdministration) -> Result<EmailMessage, Problems> {
+        var reader = FieldReader(providers: providers)
+        let message = reader.message(from: object)
+        guard reader.problems.isEmpty, let message else { return .failure(Problems(details: reader.problems)) }
+        return .success(message)
+    }
+
+    private static func jsonObject(_ body: Data) throws(APIError) -> Any {
         do {
-            json = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+            return try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
         } catch {
             throw APIError(.badRequest, code: "malformed_json", message: "the request body is not valid JSON")
         }
-        guard let object = json as? [String: Any] else {
-            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
-        }
-        var reader = FieldReader(providers: providers)
-        let message = reader.message(from: object)
-        guard reader.problems.isEmpty, let message else {
-            throw .validationFailed(reader.problems)
-        }
-        return message
     }
 }
 

@@ -13,6 +13,9 @@ public protocol EmailStore: Sendable {
     /// Stores a new email as `queued`, with its first event.
     func insert(_ email: NewEmail) async throws
 
+    /// Stores all of `emails` in one transaction, or none of them.
+    func insert(batch emails: [NewEmail]) async throws
+
     func email(_ id: EmailID) async throws -> EmailDetail?
 
     /// Emails newest first, starting after `cursor`.

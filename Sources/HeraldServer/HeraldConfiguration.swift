@@ -11,6 +11,8 @@ public struct HeraldConfiguration: Sendable {
         public var host = "127.0.0.1"
         public var port = 8025
         public var maxBodyBytes = 10 * 1024 * 1024
+        /// Emails in one `POST /v1/emails/batch` at most.
+        public var maxBatchEmails = 100
     }
 
     public struct Dispatch: Sendable {
@@ -90,6 +92,7 @@ public struct HeraldConfiguration: Sendable {
         http.host = try settings.string("http.host", default: http.host)
         http.port = try settings.int("http.port", default: http.port, in: 0...65535)
         http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
+        http.maxBatchEmails = try settings.int("http.max_batch_emails", default: http.maxBatchEmails, in: 1...10_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)

@@ -87,7 +87,7 @@ public struct HeraldServer: Sendable {
         router.add(middleware: APIErrorMiddleware())
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
-            metricsFactory: metrics, onAccepted: onAccepted
+            maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: router)
         SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
         MetricsController(

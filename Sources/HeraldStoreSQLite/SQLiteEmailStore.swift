@@ -50,21 +50,27 @@ public final class SQLiteEmailStore: EmailStore {
     }
 
     public func insert(_ email: NewEmail) async throws {
-        let content = try StoredContent(email.message)
-        let at = email.acceptedAt.milliseconds
-        let id = email.id.rawValue
+        try await insert(batch: [email])
+    }
+
+    public func insert(batch emails: [NewEmail]) async throws {
+        let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
         try await groupCommit.perform { db in
-            try db.executeCached(
-                sql: """
-                    INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at)
-                    VALUES (?, 'queued', ?, ?, ?, ?, ?)
-                    """,
-                arguments: [id, at, at, at, at, at]
-            )
-            try db.executeCached(
-                sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
-                arguments: [id, content.json, content.text, content.html])
-            try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
+            for (email, content) in rows {
+                let at = email.acceptedAt.milliseconds
+                let id = email.id.rawValue
+                try db.executeCached(
+                    sql: """
+                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [id, at, at, at, at, at]
+                )
+                try db.executeCached(
+                    sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
+                    arguments: [id, content.json, content.text, content.html])
+                try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
+            }
         }
     }
 
