@@ -42,9 +42,9 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     /// Answers 202 only once the email is on disk.
     @Sendable func create(request: Request, context: Context) async throws -> Response {
         let body = try await acceptableBody(request)
-        let message = try SendEmailRequest.parse(body, providers: providers)
         let now = clock.now
-        let email = NewEmail(id: EmailID(date: now), message: message, acceptedAt: now)
+        let parsed = try SendEmailRequest.parse(body, now: now, providers: providers)
+        let email = NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt)
         try await commit([email], context: context)
         return Response(
             status: .accepted,
@@ -62,15 +62,17 @@ public struct EmailsController<Context: RequestContext>: Sendable {
             throw APIError.validationFailed([.init(field: "validation", code: "invalid_value", message: "must be strict or permissive")])
         }
         let body = try await acceptableBody(request)
-        let results = try SendEmailRequest.parseBatch(body, maxEmails: maxBatchEmails, providers: providers)
+        let now = clock.now
+        let results = try SendEmailRequest.parseBatch(body, maxEmails: maxBatchEmails, now: now, providers: providers)
         let problems = results.enumerated().flatMap { index, result in
             guard case .failure(let problems) = result else { return [APIError.FieldProblem]() }
-            return problems.details.map { .init(field: "emails[\(index)]" + ($0.field.isEmpty ? "" : ".\($0.field)"), code: $0.code, message: $0.message) }
+            return problems.details.map {
+                .init(field: "emails[\(index)]" + ($0.field.isEmpty ? "" : ".\($0.field)"), code: $0.code, message: $0.message)
+            }
         }
-        let now = clock.now
         let valid = results.enumerated().compactMap { index, result in
-            guard case .success(let message) = result else { return nil as (Int, NewEmail)? }
-            return (index, NewEmail(id: EmailID(date: now), message: message, acceptedAt: now))
+            guard case .success(let parsed) = result else { return nil as (Int, NewEmail)? }
+            return (index, NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt))
         }
         guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
         try await commit(valid.map(\.1), context: context)
@@ -182,6 +184,7 @@ struct EmailBody: Encodable {
     let provider: String?
     let providerMessageID: String?
     let failureReason: String?
+    let sendAt: Date?
     let tags: [String]
     let metadata: [String: String]
     let attempts: [Attempt]
@@ -196,6 +199,7 @@ struct EmailBody: Encodable {
         self.provider = email.status == .sent ? email.provider : nil
         self.providerMessageID = email.status == .sent ? email.providerMessageID : nil
         self.failureReason = email.status == .sent ? nil : email.failureReason
+        self.sendAt = email.sendAt
         self.tags = email.message.tags
         self.metadata = email.message.metadata
         self.attempts = email.attempts
@@ -209,6 +213,7 @@ struct EmailBody: Encodable {
         case nextAttemptAt = "next_attempt_at"
         case providerMessageID = "provider_message_id"
         case failureReason = "failure_reason"
+        case sendAt = "send_at"
     }
 }
 

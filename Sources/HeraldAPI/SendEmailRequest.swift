@@ -10,18 +10,26 @@ enum SendEmailRequest {
     static let maxHeaders = 50
     static let maxTags = 10
     static let maxMetadataEntries = 20
+    /// How far ahead `send_at` may be.
+    static let maxSchedule: Duration = .seconds(30 * 86_400)
+
+    /// An email as the client asked for it: the message, and when to send it.
+    struct Parsed {
+        var message: EmailMessage
+        var sendAt: Date?
+    }
 
     static let knownFields: Set<String> = [
         "from", "to", "cc", "bcc", "reply_to", "subject", "text", "html", "headers", "attachments", "tags", "metadata",
-        "provider_options",
+        "provider_options", "send_at",
     ]
 
     /// Parses and validates. Throws a 400 for malformed JSON and a 422 listing every field problem.
-    static func parse(_ body: Data, providers: any ProviderAdministration) throws(APIError) -> EmailMessage {
+    static func parse(_ body: Data, now: Date, providers: any ProviderAdministration) throws(APIError) -> Parsed {
         guard let object = try jsonObject(body) as? [String: Any] else {
             throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
         }
-        switch message(from: object, providers: providers) {
+        switch email(from: object, now: now, providers: providers) {
         case .success(let message): return message
         case .failure(let problems): throw .validationFailed(problems.details)
         }
@@ -31,8 +39,8 @@ enum SendEmailRequest {
     /// problems, fields named as in a single email. Throws for a body that is not such a list
     /// or holds more than `maxEmails`.
     static func parseBatch(
-        _ body: Data, maxEmails: Int, providers: any ProviderAdministration
-    ) throws(APIError) -> [Result<EmailMessage, Problems>] {
+        _ body: Data, maxEmails: Int, now: Date, providers: any ProviderAdministration
+    ) throws(APIError) -> [Result<Parsed, Problems>] {
         guard let object = try jsonObject(body) as? [String: Any], let emails = object["emails"] as? [Any] else {
             throw .validationFailed([.init(field: "emails", code: "required", message: "the body must be an object with a list of emails")])
         }
@@ -47,11 +55,11 @@ enum SendEmailRequest {
                 .init(field: "emails", code: "batch_too_large", message: "a batch holds \(maxEmails) emails at most, not \(emails.count)")
             ])
         }
-        return emails.map { email in
-            guard let object = email as? [String: Any] else {
+        return emails.map { entry in
+            guard let object = entry as? [String: Any] else {
                 return .failure(Problems(details: [.init(field: "", code: "invalid_type", message: "an email must be a JSON object")]))
             }
-            return message(from: object, providers: providers)
+            return email(from: object, now: now, providers: providers)
         }
     }
 
@@ -60,11 +68,12 @@ enum SendEmailRequest {
         var details: [APIError.FieldProblem]
     }
 
-    private static func message(from object: [String: Any], providers: any ProviderAdministration) -> Result<EmailMessage, Problems> {
+    private static func email(from object: [String: Any], now: Date, providers: any ProviderAdministration) -> Result<Parsed, Problems> {
         var reader = FieldReader(providers: providers)
         let message = reader.message(from: object)
+        let sendAt = reader.sendAt(object["send_at"], now: now)
         guard reader.problems.isEmpty, let message else { return .failure(Problems(details: reader.problems)) }
-        return .success(message)
+        return .success(Parsed(message: message, sendAt: sendAt))
     }
 
     private static func jsonObject(_ body: Data) throws(APIError) -> Any {
@@ -113,6 +122,23 @@ private struct FieldReader {
             from: from, to: to, cc: cc, bcc: bcc, replyTo: replyTo, subject: subject, text: text, html: html,
             headers: headers, attachments: attachments, tags: tags, metadata: metadata, providerOptions: providerOptions
         )
+    }
+
+    /// `send_at`: an RFC 3339 time with its offset, at most ``SendEmailRequest/maxSchedule`` ahead.
+    mutating func sendAt(_ value: Any?, now: Date) -> Date? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let text = value as? String,
+            let date = (try? Date(text, strategy: .iso8601))
+                ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        else {
+            problem("send_at", "invalid_date", "must be an RFC 3339 time such as 2026-12-01T09:30:00Z")
+            return nil
+        }
+        guard date <= now.adding(SendEmailRequest.maxSchedule) else {
+            problem("send_at", "too_far_ahead", "may be at most 30 days ahead")
+            return nil
+        }
+        return date
     }
 
     private mutating func requiredAddress(_ value: Any?, field: String) -> EmailAddress? {

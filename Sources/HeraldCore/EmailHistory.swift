@@ -98,13 +98,15 @@ public struct EmailDetail: Sendable, Equatable {
     public var provider: String?
     public var providerMessageID: String?
     public var failureReason: String?
+    /// When the client asked for it to be sent, for a scheduled email.
+    public var sendAt: Date?
     public var message: EmailMessage
     public var attempts: [Attempt]
     public var events: [EmailEvent]
 
     public init(
         id: EmailID, status: EmailStatus, createdAt: Date, updatedAt: Date, nextAttemptAt: Date?,
-        provider: String?, providerMessageID: String?, failureReason: String?, message: EmailMessage,
+        provider: String?, providerMessageID: String?, failureReason: String?, sendAt: Date? = nil, message: EmailMessage,
         attempts: [Attempt], events: [EmailEvent]
     ) {
         self.id = id
@@ -115,6 +117,7 @@ public struct EmailDetail: Sendable, Equatable {
         self.provider = provider
         self.providerMessageID = providerMessageID
         self.failureReason = failureReason
+        self.sendAt = sendAt
         self.message = message
         self.attempts = attempts
         self.events = events

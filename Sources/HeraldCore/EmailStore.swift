@@ -61,11 +61,14 @@ public struct NewEmail: Sendable {
     public var id: EmailID
     public var message: EmailMessage
     public var acceptedAt: Date
+    /// When to send it, for an email scheduled for later; nil to send now.
+    public var sendAt: Date?
 
-    public init(id: EmailID, message: EmailMessage, acceptedAt: Date) {
+    public init(id: EmailID, message: EmailMessage, acceptedAt: Date, sendAt: Date? = nil) {
         self.id = id
         self.message = message
         self.acceptedAt = acceptedAt
+        self.sendAt = sendAt
     }
 }
 

@@ -87,10 +87,11 @@ extension SQLiteEmailStore {
                     """
             )
         }
-        migrator.registerMigration("v3: routing notes, provider state and send counts") { db in
+        migrator.registerMigration("v3: routing notes, provider state and send counts, scheduled sends") { db in
             try db.execute(
                 sql: """
                     ALTER TABLE attempts ADD COLUMN routing TEXT;
+                    ALTER TABLE emails ADD COLUMN send_at INTEGER;
 
                     CREATE TABLE provider_state (
                         provider TEXT PRIMARY KEY NOT NULL,

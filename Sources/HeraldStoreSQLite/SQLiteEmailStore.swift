@@ -59,12 +59,15 @@ public final class SQLiteEmailStore: EmailStore {
             for (email, content) in rows {
                 let at = email.acceptedAt.milliseconds
                 let id = email.id.rawValue
+                // A scheduled email is due at its time (one scheduled in the past is due now), and
+                // its retries' maximum age counts from then.
+                let due = max(at, email.sendAt?.milliseconds ?? at)
                 try db.executeCached(
                     sql: """
-                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at)
-                        VALUES (?, 'queued', ?, ?, ?, ?, ?)
+                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [id, at, at, at, at, at]
+                    arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds]
                 )
                 try db.executeCached(
                     sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
@@ -98,6 +101,7 @@ public final class SQLiteEmailStore: EmailStore {
                 provider: row["provider"],
                 providerMessageID: row["provider_message_id"],
                 failureReason: row["failure_reason"],
+                sendAt: (row["send_at"] as Int64?).map(Date.init(milliseconds:)),
                 message: try StoredContent(row: row).message(),
                 attempts: attempts,
                 events: events

@@ -84,3 +84,57 @@ struct BatchAPITests {
         }
     }
 }
+
+@Suite("Scheduled sends")
+struct ScheduledSendTests {
+    static func email(sendAt: String) -> String {
+        #"{"from": "ada@example.org", "to": ["bob@example.com"], "text": "Later", "send_at": "\#(sendAt)"}"#
+    }
+
+    @Test func `holds an email until its send_at, and lets it be cancelled until then`() async throws {
+        try await APIHarness.run { harness, client in
+            // Whole seconds: the store keeps milliseconds.
+            let sendAt = Date(timeIntervalSince1970: harness.clock.now.timeIntervalSince1970.rounded(.down) + 3600)
+            let text = sendAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            let response = try await client.post("/v1/emails", json: Self.email(sendAt: text))
+            #expect(response.status == .accepted)
+            let id = try #require((response.json["id"] as? String).flatMap(EmailID.init))
+            let shown = try await client.get("/v1/emails/\(id)")
+            #expect(shown.json["send_at"] as? String == text)
+            #expect(shown.json["status"] as? String == "queued")
+
+            let early = try await harness.store.leaseDueEmails(limit: 10, owner: "t", now: harness.clock.now, duration: .seconds(60))
+            #expect(early.isEmpty, "nothing is due before send_at")
+            let due = try await harness.store.leaseDueEmails(limit: 10, owner: "t", now: sendAt, duration: .seconds(60))
+            #expect(due.map(\.id) == [id])
+            #expect(due.first?.queuedAt == sendAt, "retries count their maximum age from send_at")
+
+            let later = try await client.post("/v1/emails", json: Self.email(sendAt: text))
+            let laterID = try #require(later.json["id"] as? String)
+            #expect(try await client.post("/v1/emails/\(laterID)/cancel", json: "").status == .ok)
+        }
+    }
+
+    @Test(arguments: [
+        ("tomorrow", "send_at: invalid_date"),
+        ("2026-13-01T00:00:00Z", "send_at: invalid_date"),
+        ("2999-01-01T00:00:00Z", "send_at: too_far_ahead"),
+    ])
+    func `refuses a send_at that is not an RFC 3339 time within 30 days`(sendAt: String, problem: String) async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails", json: Self.email(sendAt: sendAt))
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == [problem])
+        }
+    }
+
+    @Test func `sends at once an email scheduled in the past, with an offset other than Z`() async throws {
+        try await APIHarness.run { harness, client in
+            let response = try await client.post("/v1/emails", json: Self.email(sendAt: "2020-01-01T10:00:00+02:00"))
+            let id = try #require((response.json["id"] as? String).flatMap(EmailID.init))
+            let due = try await harness.store.leaseDueEmails(limit: 10, owner: "t", now: harness.clock.now, duration: .seconds(60))
+            #expect(due.map(\.id) == [id])
+            #expect(try await harness.store.email(id)?.sendAt == Date(timeIntervalSince1970: 1_577_865_600))
+        }
+    }
+}
