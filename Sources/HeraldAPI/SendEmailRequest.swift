@@ -10,6 +10,10 @@ enum SendEmailRequest {
     static let maxHeaders = 50
     static let maxTags = 10
     static let maxMetadataEntries = 20
+    static let maxAttachments = 20
+    /// The bodies and attachments together, as they go out (attachments in base64): above the
+    /// largest message any supported provider takes.
+    static let maxMessageBytes = 40 * 1024 * 1024
     /// How far ahead `send_at` may be.
     static let maxSchedule: Duration = .seconds(30 * 86_400)
 
@@ -113,6 +117,17 @@ private struct FieldReader {
         }
         let headers = self.headers(object["headers"])
         let attachments = self.attachments(object["attachments"])
+        if attachments.count > SendEmailRequest.maxAttachments {
+            problem("attachments", "too_many_attachments", "an email may carry \(SendEmailRequest.maxAttachments) attachments at most")
+        }
+        let encodedSize =
+            (text?.utf8.count ?? 0) + (html?.utf8.count ?? 0) + attachments.reduce(0) { $0 + ($1.content.count + 2) / 3 * 4 }
+        if encodedSize > SendEmailRequest.maxMessageBytes {
+            problem(
+                "attachments", "message_too_large",
+                "the bodies and attachments come to \(encodedSize) bytes encoded, more than the \(SendEmailRequest.maxMessageBytes) an email may have"
+            )
+        }
         let tags = self.tags(object["tags"])
         let metadata = self.metadata(object["metadata"])
         let providerOptions = self.providerOptions(object["provider_options"])

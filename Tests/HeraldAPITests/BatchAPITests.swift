@@ -138,3 +138,34 @@ struct ScheduledSendTests {
         }
     }
 }
+
+@Suite("Email limits")
+struct EmailLimitTests {
+    @Test func `refuses too many recipients and too many attachments, each with its own code`() async throws {
+        try await APIHarness.run { _, client in
+            let recipients = (0..<51).map { #""r\#($0)@example.com""# }.joined(separator: ",")
+            let attachment = #"{"filename": "a.txt", "content": "aGk="}"#
+            let attachments = Array(repeating: attachment, count: 21).joined(separator: ",")
+            let response = try await client.post(
+                "/v1/emails",
+                json: #"{"from": "ada@example.org", "to": [\#(recipients)], "text": "x", "attachments": [\#(attachments)]}"#)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == ["to: too_many_recipients", "attachments: too_many_attachments"])
+        }
+    }
+
+    @Test func `refuses an email over 40 MB encoded`() async throws {
+        try await APIHarness.run(maxBodyBytes: 64 * 1024 * 1024) { _, client in
+            // Two attachments of 15 MB are 40 MB in base64, with the text just over the limit.
+            let content = Data(count: 15 * 1024 * 1024).base64EncodedString()
+            let attachment = #"{"filename": "big.bin", "content": "\#(content)"}"#
+            let response = try await client.post(
+                "/v1/emails",
+                json:
+                    #"{"from": "ada@example.org", "to": ["bob@example.com"], "text": "x", "attachments": [\#(attachment), \#(attachment)]}"#
+            )
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems == ["attachments: message_too_large"])
+        }
+    }
+}
