@@ -33,6 +33,8 @@ public struct EmailsController<Context: RequestContext>: Sendable {
         let emails = router.group("v1/emails")
         emails.post(use: create)
         emails.post("batch", use: createBatch)
+        emails.post("retry", use: retryAll)
+        emails.post("cancel", use: cancelAll)
         emails.get(use: list)
         emails.get(":id", use: show)
         emails.post(":id/retry", use: retry)
@@ -82,6 +84,14 @@ public struct EmailsController<Context: RequestContext>: Sendable {
                 errors: problems.isEmpty ? [] : problems
             ),
             status: .accepted)
+    }
+
+    /// The filter of a bulk retry or cancel, from the request's JSON body.
+    private func filter(_ request: Request) async throws -> EmailFilter {
+        guard request.declaresJSON else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the filter as application/json")
+        }
+        return try SendEmailRequest.parseFilter(Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
     }
 
     /// The body of a request that may add emails: not while draining, JSON, within the limit.
@@ -150,6 +160,18 @@ public struct EmailsController<Context: RequestContext>: Sendable {
         try await Self.mapStoreErrors(id) { try await store.retry(id, now: clock.now) }
         onAccepted()
         return try JSONResponse.make(["id": id.rawValue, "status": EmailStatus.queued.rawValue], status: .accepted)
+    }
+
+    /// Retries every failed email that matches the filter in the body.
+    @Sendable func retryAll(request: Request, context: Context) async throws -> Response {
+        let count = try await store.retry(matching: try await filter(request), now: clock.now)
+        if count > 0 { onAccepted() }
+        return try JSONResponse.make(["retried": count])
+    }
+
+    /// Cancels every queued or deferred email that matches the filter in the body.
+    @Sendable func cancelAll(request: Request, context: Context) async throws -> Response {
+        try JSONResponse.make(["cancelled": try await store.cancel(matching: try await filter(request), now: clock.now)])
     }
 
     @Sendable func cancel(request: Request, context: Context) async throws -> Response {

@@ -80,6 +80,53 @@ enum SendEmailRequest {
         return .success(Parsed(message: message, sendAt: sendAt))
     }
 
+    /// An RFC 3339 time with its offset, with or without fractions of a second.
+    static func date(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601)) ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+    }
+
+    /// The filter of a bulk retry or cancel: an object with at least one of `status`, `tag`,
+    /// `provider`, `created_after` and `created_before`.
+    static func parseFilter(_ body: Data) throws(APIError) -> EmailFilter {
+        guard let object = try jsonObject(body) as? [String: Any] else {
+            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
+        }
+        var problems: [APIError.FieldProblem] = []
+        var filter = EmailFilter()
+        for key in object.keys.sorted() where !["status", "tag", "provider", "created_after", "created_before"].contains(key) {
+            problems.append(.init(field: key, code: "unknown_field", message: "is not a field of a filter"))
+        }
+        func text(_ key: String) -> String? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let text = value as? String, !text.isEmpty else {
+                problems.append(.init(field: key, code: "invalid_type", message: "must be a non-empty string"))
+                return nil
+            }
+            return text
+        }
+        if let status = text("status") {
+            filter.status = EmailStatus(rawValue: status)
+            if filter.status == nil { problems.append(.init(field: "status", code: "invalid_value", message: "is not a status")) }
+        }
+        filter.tag = text("tag")
+        filter.provider = text("provider")
+        for (key, path) in [("created_after", \EmailFilter.createdAfter), ("created_before", \EmailFilter.createdBefore)] {
+            guard let raw = text(key) else { continue }
+            filter[keyPath: path] = date(raw)
+            if filter[keyPath: path] == nil {
+                problems.append(.init(field: key, code: "invalid_date", message: "must be an RFC 3339 time"))
+            }
+        }
+        if problems.isEmpty, filter == EmailFilter() {
+            problems.append(
+                .init(
+                    field: "", code: "filter_required", message: "name at least one of status, tag, provider, created_after, created_before"
+                ))
+        }
+        guard problems.isEmpty else { throw .validationFailed(problems) }
+        return filter
+    }
+
     private static func jsonObject(_ body: Data) throws(APIError) -> Any {
         do {
             return try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
@@ -142,10 +189,7 @@ private struct FieldReader {
     /// `send_at`: an RFC 3339 time with its offset, at most ``SendEmailRequest/maxSchedule`` ahead.
     mutating func sendAt(_ value: Any?, now: Date) -> Date? {
         guard let value, !(value is NSNull) else { return nil }
-        guard let text = value as? String,
-            let date = (try? Date(text, strategy: .iso8601))
-                ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        else {
+        guard let text = value as? String, let date = SendEmailRequest.date(text) else {
             problem("send_at", "invalid_date", "must be an RFC 3339 time such as 2026-12-01T09:30:00Z")
             return nil
         }

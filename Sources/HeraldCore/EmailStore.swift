@@ -42,6 +42,12 @@ public protocol EmailStore: Sendable {
     /// Throws when the store cannot take writes.
     func checkWritable() async throws
 
+    /// Retries every failed email that matches, as ``retry(_:now:)`` does one; returns how many.
+    func retry(matching filter: EmailFilter, now: Date) async throws -> Int
+
+    /// Cancels every queued or deferred email that matches; returns how many.
+    func cancel(matching filter: EmailFilter, now: Date) async throws -> Int
+
     /// The provider states kept by ``saveProviderState(_:)``.
     func providerStates() async throws -> [ProviderStateRecord]
 
@@ -55,6 +61,26 @@ public protocol EmailStore: Sendable {
     /// How many emails wait in the queue and since when the longest-waiting one has been due;
     /// read at each metrics scrape, so it must stay cheap however long the history grows.
     func queueStatistics(now: Date) async throws -> QueueStatistics
+}
+
+/// Which emails a bulk operation applies to: those that match every criterion given.
+public struct EmailFilter: Sendable, Equatable {
+    public var status: EmailStatus?
+    public var tag: String?
+    /// The provider that sent the email, or that its last attempt went to.
+    public var provider: String?
+    public var createdAfter: Date?
+    public var createdBefore: Date?
+
+    public init(
+        status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil
+    ) {
+        self.status = status
+        self.tag = tag
+        self.provider = provider
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+    }
 }
 
 public struct NewEmail: Sendable {

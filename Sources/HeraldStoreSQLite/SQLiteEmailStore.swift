@@ -141,26 +141,80 @@ public final class SQLiteEmailStore: EmailStore {
     }
 
     public func retry(_ id: EmailID, now: Date) async throws {
-        try await transition(id, from: [.failed], now: now, event: .retried) { db, at in
-            try db.executeCached(
-                sql: """
-                    UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
-                        next_attempt_at = ?1, rounds = 0, failure_reason = NULL WHERE id = ?2
-                    """,
-                arguments: [at, id.rawValue]
-            )
-        }
+        try await transition(id, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
     }
 
     public func cancel(_ id: EmailID, now: Date) async throws {
-        try await transition(id, from: [.queued, .deferred], now: now, event: .cancelled) { db, at in
-            try db.executeCached(
-                sql: """
-                    UPDATE emails SET status = 'cancelled', updated_at = ?1, due_at = NULL, next_attempt_at = NULL
-                    WHERE id = ?2
-                    """,
-                arguments: [at, id.rawValue]
-            )
+        try await transition(id, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+    }
+
+    public func retry(matching filter: EmailFilter, now: Date) async throws -> Int {
+        try await transitionAll(matching: filter, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+    }
+
+    public func cancel(matching filter: EmailFilter, now: Date) async throws -> Int {
+        try await transitionAll(matching: filter, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+    }
+
+    private static let retryable: Set<EmailStatus> = [.failed]
+    private static let cancellable: Set<EmailStatus> = [.queued, .deferred]
+
+    /// A retried email starts afresh: due now, its maximum age counted from now.
+    private static func requeue(_ db: Database, id: String, at: Int64) throws {
+        try db.executeCached(
+            sql: """
+                UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
+                    next_attempt_at = ?1, rounds = 0, failure_reason = NULL WHERE id = ?2
+                """,
+            arguments: [at, id]
+        )
+    }
+
+    private static func cancel(_ db: Database, id: String, at: Int64) throws {
+        try db.executeCached(
+            sql: "UPDATE emails SET status = 'cancelled', updated_at = ?1, due_at = NULL, next_attempt_at = NULL WHERE id = ?2",
+            arguments: [at, id]
+        )
+    }
+
+    /// Moves every email that matches `filter` and is in one of the `allowed` states, in one
+    /// transaction, each with its event.
+    private func transitionAll(
+        matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind,
+        update: @escaping @Sendable (Database, String, Int64) throws -> Void
+    ) async throws -> Int {
+        let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
+        guard !statuses.isEmpty else { return 0 }
+        var conditions = ["status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))"]
+        var arguments = StatementArguments(statuses)
+        if let provider = filter.provider {
+            conditions.append("(provider = ? OR pending_provider = ? OR id IN (SELECT email_id FROM attempts WHERE provider = ?))")
+            arguments += [provider, provider, provider]
+        }
+        if let after = filter.createdAfter {
+            conditions.append("created_at >= ?")
+            arguments += [after.milliseconds]
+        }
+        if let before = filter.createdBefore {
+            conditions.append("created_at < ?")
+            arguments += [before.milliseconds]
+        }
+        if let tag = filter.tag {
+            conditions.append(
+                "id IN (SELECT email_id FROM email_contents, json_each(email_contents.message, '$.tags') WHERE json_each.value = ?)")
+            arguments += [tag]
+        }
+        let sql = "SELECT id FROM emails WHERE " + conditions.joined(separator: " AND ")
+        let filterArguments = arguments
+        let at = now.milliseconds
+        // A rare operator's request: its own transaction rather than a share of a group commit.
+        return try await pool.write { db in
+            let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments)
+            for id in ids {
+                try update(db, id, at)
+                try Self.appendEvent(db, emailID: id, kind: event, at: at)
+            }
+            return ids.count
         }
     }
 
@@ -169,7 +223,7 @@ public final class SQLiteEmailStore: EmailStore {
         from allowed: Set<EmailStatus>,
         now: Date,
         event: EmailEvent.Kind,
-        update: @escaping @Sendable (Database, Int64) throws -> Void
+        update: @escaping @Sendable (Database, String, Int64) throws -> Void
     ) async throws {
         let at = now.milliseconds
         try await groupCommit.perform { db in
@@ -179,7 +233,7 @@ public final class SQLiteEmailStore: EmailStore {
             guard allowed.contains(status) else {
                 throw StoreError(.invalidTransition, "the email is \(status.rawValue)")
             }
-            try update(db, at)
+            try update(db, id.rawValue, at)
             try Self.appendEvent(db, emailID: id.rawValue, kind: event, at: at)
         }
     }

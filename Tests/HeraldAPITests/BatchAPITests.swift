@@ -169,3 +169,49 @@ struct EmailLimitTests {
         }
     }
 }
+
+@Suite("Bulk retry and cancel")
+struct BulkOperationTests {
+    static func email(tag: String) -> String {
+        #"{"from": "ada@example.org", "to": ["bob@example.com"], "text": "x", "tags": ["\#(tag)"]}"#
+    }
+
+    func accept(_ client: some TestClientProtocol, tag: String) async throws -> EmailID {
+        let response = try await client.post("/v1/emails", json: Self.email(tag: tag))
+        return try #require((response.json["id"] as? String).flatMap(EmailID.init))
+    }
+
+    @Test func `cancels the waiting emails that match, and retries the failed ones, with a count`() async throws {
+        try await APIHarness.run { harness, client in
+            let spring = [try await accept(client, tag: "spring"), try await accept(client, tag: "spring")]
+            let autumn = try await accept(client, tag: "autumn")
+            let cancelled = try await client.post("/v1/emails/cancel", json: #"{"tag": "spring", "status": "queued"}"#)
+            #expect(cancelled.status == .ok)
+            #expect(cancelled.json["cancelled"] as? Int == 2)
+            for id in spring { #expect(try await harness.store.email(id)?.status == .cancelled) }
+            #expect(try await harness.store.email(autumn)?.status == .queued)
+
+            try await harness.fail(autumn)
+            let retried = try await client.post("/v1/emails/retry", json: #"{"tag": "autumn"}"#)
+            #expect(retried.json["retried"] as? Int == 1)
+            #expect(try await harness.store.email(autumn)?.status == .queued)
+            #expect(try await harness.store.email(autumn)?.events.last?.kind == .retried)
+
+            let none = try await client.post("/v1/emails/retry", json: #"{"created_before": "2000-01-01T00:00:00Z"}"#)
+            #expect(none.json["retried"] as? Int == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("{}", ": filter_required"),
+        (#"{"status": "lost"}"#, "status: invalid_value"),
+        (#"{"created_after": "yesterday", "colour": "red"}"#, "created_after: invalid_date"),
+    ])
+    func `refuses a filter that names nothing or names it wrongly`(body: String, problem: String) async throws {
+        try await APIHarness.run { _, client in
+            let response = try await client.post("/v1/emails/cancel", json: body)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problems.contains(problem))
+        }
+    }
+}
