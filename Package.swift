@@ -73,6 +73,7 @@ let package = Package(
             name: "HeraldAPI",
             dependencies: [
                 "HeraldCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -114,6 +115,8 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "HeraldCore",
+                "HeraldAPI",
+                "HeraldStoreSQLite",
                 "HeraldDrill",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -17,6 +17,8 @@ local batch = tonumber(os.getenv("HERALD_BENCH_BATCH") or "0")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- scripts/bench makes a key for each node and exports it.
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "")
 if batch > 0 then
    local emails = {}
    for i = 1, batch do emails[i] = email end

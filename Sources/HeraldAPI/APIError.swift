@@ -47,6 +47,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.notFound, code: "not_found", message: "\(what) was not found")
     }
 
+    public static let unauthorized = APIError(
+        .unauthorized, code: "unauthorized", message: "send a valid API key as Authorization: Bearer <key>",
+        headers: [.wwwAuthenticate: "Bearer"]
+    )
+
     public static let shuttingDown = APIError(
         .serviceUnavailable, code: "shutting_down", message: "Herald is shutting down; send the request to another node or retry",
         headers: [.retryAfter: "5"]

@@ -5,7 +5,10 @@ import Logging
 import Metrics
 
 /// `/v1/emails`: accept emails, show them with their history, list, retry and cancel them.
-public struct EmailsController<Context: RequestContext>: Sendable {
+///
+/// Each email belongs to the tenant of the key that sent it; another tenant's keys cannot see
+/// it (404). Sending needs the `send` scope, reading `read`, bulk operations `admin`.
+public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     let store: any EmailStore
     let providers: any ProviderAdministration
     let clock: any WallClock
@@ -43,10 +46,11 @@ public struct EmailsController<Context: RequestContext>: Sendable {
 
     /// Answers 202 only once the email is on disk.
     @Sendable func create(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .send)
         let body = try await acceptableBody(request)
         let now = clock.now
         let parsed = try SendEmailRequest.parse(body, now: now, providers: providers)
-        let email = NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt)
+        let email = NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
         try await commit([email], context: context)
         return Response(
             status: .accepted,
@@ -59,6 +63,7 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     /// (the default) one invalid email refuses the batch, its problems named `emails[i].field`;
     /// with `validation=permissive` the valid ones are queued and the invalid ones listed.
     @Sendable func createBatch(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .send)
         let validation = request.uri.queryParameters["validation"].map(String.init) ?? "strict"
         guard validation == "strict" || validation == "permissive" else {
             throw APIError.validationFailed([.init(field: "validation", code: "invalid_value", message: "must be strict or permissive")])
@@ -74,7 +79,9 @@ public struct EmailsController<Context: RequestContext>: Sendable {
         }
         let valid = results.enumerated().compactMap { index, result in
             guard case .success(let parsed) = result else { return nil as (Int, NewEmail)? }
-            return (index, NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt))
+            return (
+                index, NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
+            )
         }
         guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
         try await commit(valid.map(\.1), context: context)
@@ -87,11 +94,13 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     }
 
     /// The filter of a bulk retry or cancel, from the request's JSON body.
-    private func filter(_ request: Request) async throws -> EmailFilter {
+    private func filter(_ request: Request, tenant: String) async throws -> EmailFilter {
         guard request.declaresJSON else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the filter as application/json")
         }
-        return try SendEmailRequest.parseFilter(Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
+        var filter = try SendEmailRequest.parseFilter(Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
+        filter.tenant = tenant
+        return filter
     }
 
     /// The body of a request that may add emails: not while draining, JSON, within the limit.
@@ -120,12 +129,14 @@ public struct EmailsController<Context: RequestContext>: Sendable {
     }
 
     @Sendable func show(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .read)
         let id = try Self.emailID(context)
-        guard let email = try await store.email(id) else { throw APIError.notFound("email \(id)") }
+        guard let email = try await store.email(id, tenant: key.tenant) else { throw APIError.notFound("email \(id)") }
         return try JSONResponse.make(EmailBody(email))
     }
 
     @Sendable func list(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .read)
         let query = request.uri.queryParameters
         var problems: [APIError.FieldProblem] = []
         var status: EmailStatus?
@@ -150,33 +161,38 @@ public struct EmailsController<Context: RequestContext>: Sendable {
             if cursor == nil { problems.append(.init(field: "cursor", code: "invalid_value", message: "is not a cursor from this API")) }
         }
         guard problems.isEmpty else { throw APIError.validationFailed(problems) }
-        let emails = try await store.emails(status: status, limit: limit, after: cursor)
+        let emails = try await store.emails(tenant: key.tenant, status: status, limit: limit, after: cursor)
         let nextCursor = emails.count == limit ? emails.last?.id : nil
         return try JSONResponse.make(EmailListBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
     }
 
     @Sendable func retry(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .send)
         let id = try Self.emailID(context)
-        try await Self.mapStoreErrors(id) { try await store.retry(id, now: clock.now) }
+        try await Self.mapStoreErrors(id) { try await store.retry(id, tenant: key.tenant, now: clock.now) }
         onAccepted()
         return try JSONResponse.make(["id": id.rawValue, "status": EmailStatus.queued.rawValue], status: .accepted)
     }
 
-    /// Retries every failed email that matches the filter in the body.
+    /// Retries every failed email of the key's tenant that matches the filter in the body.
     @Sendable func retryAll(request: Request, context: Context) async throws -> Response {
-        let count = try await store.retry(matching: try await filter(request), now: clock.now)
+        let key = try context.key(withScope: .admin)
+        let count = try await store.retry(matching: try await filter(request, tenant: key.tenant), now: clock.now)
         if count > 0 { onAccepted() }
         return try JSONResponse.make(["retried": count])
     }
 
-    /// Cancels every queued or deferred email that matches the filter in the body.
+    /// Cancels every queued or deferred email of the key's tenant that matches the filter.
     @Sendable func cancelAll(request: Request, context: Context) async throws -> Response {
-        try JSONResponse.make(["cancelled": try await store.cancel(matching: try await filter(request), now: clock.now)])
+        let key = try context.key(withScope: .admin)
+        let filter = try await filter(request, tenant: key.tenant)
+        return try JSONResponse.make(["cancelled": try await store.cancel(matching: filter, now: clock.now)])
     }
 
     @Sendable func cancel(request: Request, context: Context) async throws -> Response {
+        let key = try context.key(withScope: .send)
         let id = try Self.emailID(context)
-        try await Self.mapStoreErrors(id) { try await store.cancel(id, now: clock.now) }
+        try await Self.mapStoreErrors(id) { try await store.cancel(id, tenant: key.tenant, now: clock.now) }
         return try JSONResponse.make(["id": id.rawValue, "status": EmailStatus.cancelled.rawValue])
     }
 

@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 
 /// Liveness, readiness, the providers' health, and the sandbox controls for chaos drills.
-public struct SystemController<Context: RequestContext>: Sendable {
+public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
     let store: any EmailStore
     let state: ServiceState
     let providers: any ProviderAdministration
@@ -30,6 +30,7 @@ public struct SystemController<Context: RequestContext>: Sendable {
 
     /// An operator drains a provider (no new attempts; those in flight finish) or returns it.
     func setPaused(_ paused: Bool, context: Context) async throws -> Response {
+        _ = try context.key(withScope: .admin)
         let status = try await providers.setPaused(paused, provider: try context.parameters.require("name"))
         return try JSONResponse.make(ProviderBody(status))
     }
@@ -48,10 +49,12 @@ public struct SystemController<Context: RequestContext>: Sendable {
     }
 
     @Sendable func listProviders(request: Request, context: Context) async throws -> Response {
-        try JSONResponse.make(ProviderListBody(data: providers.statuses().map(ProviderBody.init)))
+        _ = try context.key(withScope: .read)
+        return try JSONResponse.make(ProviderListBody(data: providers.statuses().map(ProviderBody.init)))
     }
 
     @Sendable func updateSandbox(request: Request, context: Context) async throws -> Response {
+        _ = try context.key(withScope: .admin)
         let name = try context.parameters.require("name")
         guard request.declaresJSON else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the settings as application/json")

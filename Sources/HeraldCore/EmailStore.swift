@@ -16,10 +16,10 @@ public protocol EmailStore: Sendable {
     /// Stores all of `emails` in one transaction, or none of them.
     func insert(batch emails: [NewEmail]) async throws
 
-    func email(_ id: EmailID) async throws -> EmailDetail?
+    func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail?
 
     /// Emails newest first, starting after `cursor`.
-    func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary]
+    func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary]
 
     /// Takes up to `limit` emails that are due (queued, deferred past their time, or leased by
     /// an owner whose lease has run out) and leases them to `owner` until `now + duration`.
@@ -31,10 +31,10 @@ public protocol EmailStore: Sendable {
     func record(_ progress: DeliveryProgress) async throws
 
     /// Puts a failed email back in the queue, keeping its history.
-    func retry(_ id: EmailID, now: Date) async throws
+    func retry(_ id: EmailID, tenant: String?, now: Date) async throws
 
     /// Cancels an email that is queued or deferred.
-    func cancel(_ id: EmailID, now: Date) async throws
+    func cancel(_ id: EmailID, tenant: String?, now: Date) async throws
 
     /// Hands every lease of `owner` back, so that its emails are due again at once.
     func releaseLeases(owner: String, now: Date) async throws
@@ -65,6 +65,8 @@ public protocol EmailStore: Sendable {
 
 /// Which emails a bulk operation applies to: those that match every criterion given.
 public struct EmailFilter: Sendable, Equatable {
+    /// Nil for every tenant's emails.
+    public var tenant: String?
     public var status: EmailStatus?
     public var tag: String?
     /// The provider that sent the email, or that its last attempt went to.
@@ -73,8 +75,10 @@ public struct EmailFilter: Sendable, Equatable {
     public var createdBefore: Date?
 
     public init(
-        status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil
+        tenant: String? = nil, status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil,
+        createdBefore: Date? = nil
     ) {
+        self.tenant = tenant
         self.status = status
         self.tag = tag
         self.provider = provider
@@ -89,12 +93,35 @@ public struct NewEmail: Sendable {
     public var acceptedAt: Date
     /// When to send it, for an email scheduled for later; nil to send now.
     public var sendAt: Date?
+    /// The tenant of the API key that sent it; only that tenant's keys see it.
+    public var tenant: String
 
-    public init(id: EmailID, message: EmailMessage, acceptedAt: Date, sendAt: Date? = nil) {
+    public init(id: EmailID, message: EmailMessage, acceptedAt: Date, sendAt: Date? = nil, tenant: String = APIKey.defaultTenant) {
         self.id = id
         self.message = message
         self.acceptedAt = acceptedAt
         self.sendAt = sendAt
+        self.tenant = tenant
+    }
+}
+
+extension EmailStore {
+    /// The email, whichever tenant it belongs to.
+    public func email(_ id: EmailID) async throws -> EmailDetail? {
+        try await email(id, tenant: nil)
+    }
+
+    /// Emails of every tenant.
+    public func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+        try await emails(tenant: nil, status: status, limit: limit, after: cursor)
+    }
+
+    public func retry(_ id: EmailID, now: Date) async throws {
+        try await retry(id, tenant: nil, now: now)
+    }
+
+    public func cancel(_ id: EmailID, now: Date) async throws {
+        try await cancel(id, tenant: nil, now: now)
     }
 }
 

@@ -15,16 +15,20 @@ import Foundation
 /// The parts of Herald's HTTP API that a drill uses.
 public struct HeraldClient: Sendable {
     public let server: String
+    private let apiKey: String
     private let http: HTTPClient
 
     /// Runs `body` with a client of the Herald at `server` (a base URL such as
-    /// `http://127.0.0.1:8025`) that keeps up to `connections` connections, and shuts the client
-    /// down afterwards.
-    public static func with<T>(server: String, connections: Int, _ body: (HeraldClient) async throws -> T) async throws -> T {
+    /// `http://127.0.0.1:8025`) that authenticates with `apiKey` (the drill changes sandbox
+    /// providers, so it needs the admin scope) and keeps up to `connections` connections, and
+    /// shuts the client down afterwards.
+    public static func with<T>(
+        server: String, apiKey: String, connections: Int, _ body: (HeraldClient) async throws -> T
+    ) async throws -> T {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connections
         return try await HTTPClient.withHTTPClient(configuration: configuration) { http in
-            try await body(HeraldClient(server: server.hasSuffix("/") ? String(server.dropLast()) : server, http: http))
+            try await body(HeraldClient(server: server.hasSuffix("/") ? String(server.dropLast()) : server, apiKey: apiKey, http: http))
         }
     }
 
@@ -66,6 +70,7 @@ public struct HeraldClient: Sendable {
     private func call(_ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, expecting expected: Int) async throws -> Data {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)

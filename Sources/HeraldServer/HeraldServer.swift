@@ -24,6 +24,7 @@ public struct HeraldServer: Sendable {
     public static func build(configuration: HeraldConfiguration, logger: Logger) async throws -> HeraldServer {
         let clock = SystemWallClock()
         let store = try SQLiteEmailStore.open(path: configuration.sqlitePath, now: clock.now)
+        try await createFirstKey(in: store, now: clock.now)
         let httpClient = makeHTTPClient()
         let providers: ProviderRegistry
         do {
@@ -74,7 +75,7 @@ public struct HeraldServer: Sendable {
     /// the listener has closed. `GET /metrics` shows what was recorded through `metrics`.
     public static func makeApplication(
         configuration: HeraldConfiguration,
-        store: any EmailStore,
+        store: any EmailStore & APIKeyStore,
         providers: any ProviderAdministration,
         state: ServiceState,
         clock: any WallClock,
@@ -83,8 +84,9 @@ public struct HeraldServer: Sendable {
         onAccepted: @escaping @Sendable () -> Void,
         logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: APIKeyMiddleware(store: store))
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
@@ -112,6 +114,21 @@ public struct HeraldServer: Sendable {
             .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
         ]
         return factory
+    }
+
+    /// With no key at all, makes an admin key for the default tenant and prints it, once: the
+    /// API is never open without one, and a first `herald serve` still works at once.
+    static func createFirstKey(in store: any APIKeyStore, now: Date) async throws {
+        guard try await store.keys().isEmpty else { return }
+        let (key, secret) = try await APIKeys.create(tenant: APIKey.defaultTenant, scope: .admin, in: store, now: now)
+        print(
+            """
+            Herald has no API key yet, so it made one with the admin scope for tenant \(key.tenant) (id \(key.id)).
+            It is shown only now; send it as Authorization: Bearer <key>:
+
+                \(secret)
+
+            """)
     }
 
     /// The client every HTTP provider of a process shares; its owner shuts it down.

@@ -112,6 +112,24 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v4: API keys and tenants") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE emails ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+                    CREATE INDEX emails_tenant ON emails(tenant, id);
+
+                    -- secret_hash is SHA-256 of the whole key; the key itself is never stored.
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        tenant TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        secret_hash BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        revoked_at INTEGER
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -13,9 +13,10 @@ import HeraldCore
 public final class SQLiteEmailStore: EmailStore {
     let pool: DatabasePool
     let groupCommit: GroupCommit
-    private let lock: FileLock
+    /// Nil for a store opened by ``openForKeys(path:)``.
+    private let lock: FileLock?
 
-    private init(pool: DatabasePool, lock: FileLock) {
+    private init(pool: DatabasePool, lock: FileLock?) {
         self.pool = pool
         self.lock = lock
         self.groupCommit = GroupCommit(writer: pool)
@@ -27,12 +28,7 @@ public final class SQLiteEmailStore: EmailStore {
         guard let lock = FileLock(path: path + ".lock") else {
             throw StoreError(.unavailable, "another Herald process is using \(path)")
         }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        let pool = try DatabasePool(path: path, configuration: configuration)
-        // DatabasePool sets `synchronous = NORMAL` on the writer when it enables WAL; with
-        // NORMAL a commit may be lost on power failure after the client was told 202.
-        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try openPool(path: path)
         try migrator.migrate(pool)
         let store = SQLiteEmailStore(pool: pool, lock: lock)
         try pool.write { db in
@@ -42,6 +38,25 @@ public final class SQLiteEmailStore: EmailStore {
             )
         }
         return store
+    }
+
+    /// Opens the database for `herald keys`, which may run beside the process that serves it:
+    /// without the one-process lock, and without touching leases. Use it for the
+    /// ``APIKeyStore`` methods only.
+    public static func openForKeys(path: String) throws -> SQLiteEmailStore {
+        let pool = try openPool(path: path)
+        try migrator.migrate(pool)
+        return SQLiteEmailStore(pool: pool, lock: nil)
+    }
+
+    private static func openPool(path: String) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // DatabasePool sets `synchronous = NORMAL` on the writer when it enables WAL; with
+        // NORMAL a commit may be lost on power failure after the client was told 202.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        return pool
     }
 
     /// The writer connection's `synchronous` setting (2 is FULL).
@@ -64,10 +79,10 @@ public final class SQLiteEmailStore: EmailStore {
                 let due = max(at, email.sendAt?.milliseconds ?? at)
                 try db.executeCached(
                     sql: """
-                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at)
-                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)
+                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at, tenant)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds]
+                    arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds, email.tenant]
                 )
                 try db.executeCached(
                     sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
@@ -77,13 +92,16 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func email(_ id: EmailID) async throws -> EmailDetail? {
+    public func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail? {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
                     db,
-                    sql: "SELECT * FROM emails JOIN email_contents ON email_contents.email_id = emails.id WHERE id = ?",
-                    arguments: [id.rawValue])
+                    sql: """
+                        SELECT * FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+                        WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)
+                        """,
+                    arguments: [id.rawValue, tenant])
             else { return nil }
             let attempts = try Row.fetchAll(
                 db, sql: "SELECT * FROM attempts WHERE email_id = ? ORDER BY number", arguments: [id.rawValue]
@@ -109,9 +127,13 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+    public func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let tenant {
+            conditions.append("tenant = ?")
+            arguments += [tenant]
+        }
         if let status {
             conditions.append("status = ?")
             arguments += [status.rawValue]
@@ -140,12 +162,12 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func retry(_ id: EmailID, now: Date) async throws {
-        try await transition(id, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+    public func retry(_ id: EmailID, tenant: String?, now: Date) async throws {
+        try await transition(id, tenant: tenant, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
     }
 
-    public func cancel(_ id: EmailID, now: Date) async throws {
-        try await transition(id, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+    public func cancel(_ id: EmailID, tenant: String?, now: Date) async throws {
+        try await transition(id, tenant: tenant, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
     }
 
     public func retry(matching filter: EmailFilter, now: Date) async throws -> Int {
@@ -187,6 +209,10 @@ public final class SQLiteEmailStore: EmailStore {
         guard !statuses.isEmpty else { return 0 }
         var conditions = ["status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))"]
         var arguments = StatementArguments(statuses)
+        if let tenant = filter.tenant {
+            conditions.append("tenant = ?")
+            arguments += [tenant]
+        }
         if let provider = filter.provider {
             conditions.append("(provider = ? OR pending_provider = ? OR id IN (SELECT email_id FROM attempts WHERE provider = ?))")
             arguments += [provider, provider, provider]
@@ -220,6 +246,7 @@ public final class SQLiteEmailStore: EmailStore {
 
     private func transition(
         _ id: EmailID,
+        tenant: String?,
         from allowed: Set<EmailStatus>,
         now: Date,
         event: EmailEvent.Kind,
@@ -227,7 +254,9 @@ public final class SQLiteEmailStore: EmailStore {
     ) async throws {
         let at = now.milliseconds
         try await groupCommit.perform { db in
-            guard let raw = try String.fetchOne(db, sql: "SELECT status FROM emails WHERE id = ?", arguments: [id.rawValue]),
+            guard
+                let raw = try String.fetchOne(
+                    db, sql: "SELECT status FROM emails WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)", arguments: [id.rawValue, tenant]),
                 let status = EmailStatus(rawValue: raw)
             else { throw StoreError.notFound }
             guard allowed.contains(status) else {

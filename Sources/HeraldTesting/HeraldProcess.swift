@@ -14,6 +14,8 @@ import Glibc
 public final class HeraldProcess: @unchecked Sendable {
     public let port: Int
     public let output: URL
+    /// An admin key made with `herald keys create` before the server started.
+    public let apiKey: String
     private let process = Process()
 
     /// The binary that `scripts/test` built (HERALD_BIN), or the debug build of this checkout.
@@ -34,10 +36,12 @@ public final class HeraldProcess: @unchecked Sendable {
         output = directory.appendingPathComponent("herald-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
+        let processEnvironment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }
+            .merging(environment) { $1 }
+        apiKey = try Self.createKey(directory: directory, configFile: configFile, environment: processEnvironment)
         process.executableURL = Self.binary
         process.arguments = ["serve", "--config", configFile.path, "--port", String(self.port)]
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }
-            .merging(environment) { $1 }
+        process.environment = processEnvironment
         process.currentDirectoryURL = directory
         process.standardOutput = handle
         process.standardError = handle
@@ -51,6 +55,24 @@ public final class HeraldProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// Runs `herald keys create --scope admin` on the server's database and returns the key.
+    private static func createKey(directory: URL, configFile: URL, environment: [String: String]) throws -> String {
+        let keys = Process()
+        let output = Pipe()
+        keys.executableURL = binary
+        keys.arguments = ["keys", "create", "--scope", "admin", "--config", configFile.path]
+        keys.environment = environment
+        keys.currentDirectoryURL = directory
+        keys.standardOutput = output
+        keys.standardError = FileHandle.nullDevice
+        try keys.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        keys.waitUntilExit()
+        let key = String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard keys.terminationStatus == 0, !key.isEmpty else { throw TestFailure("herald keys create failed") }
+        return key
     }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -116,9 +138,12 @@ public enum HTTP {
     public struct Client: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
-        public func request(_ method: HTTPMethod, _ url: String, json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
+        public func request(
+            _ method: HTTPMethod, _ url: String, json: String? = nil, apiKey: String? = nil
+        ) async throws -> (status: Int, body: [String: Any]) {
             var request = HTTPClientRequest(url: url)
             request.method = method
+            if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
             if let json {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(string: json))
@@ -132,16 +157,21 @@ public enum HTTP {
 }
 
 extension HeraldProcess {
+    /// A request to this server with its admin key.
+    public func request(_ method: HTTPMethod, _ path: String, json: String? = nil) async throws -> (status: Int, body: [String: Any]) {
+        try await HTTP.shared.request(method, baseURL + path, json: json, apiKey: apiKey)
+    }
+
     public func send(_ json: String) async throws -> (status: Int, body: [String: Any]) {
-        try await HTTP.shared.request(.POST, "\(baseURL)/v1/emails", json: json)
+        try await request(.POST, "/v1/emails", json: json)
     }
 
     public func email(_ id: String) async throws -> [String: Any] {
-        try await HTTP.shared.request(.GET, "\(baseURL)/v1/emails/\(id)").body
+        try await request(.GET, "/v1/emails/\(id)").body
     }
 
     public func providers() async throws -> [[String: Any]] {
-        try await HTTP.shared.request(.GET, "\(baseURL)/v1/providers").body["data"] as? [[String: Any]] ?? []
+        try await request(.GET, "/v1/providers").body["data"] as? [[String: Any]] ?? []
     }
 
     /// Polls until every id has `status`, or fails after `timeout`.

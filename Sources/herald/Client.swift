@@ -9,12 +9,25 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The Herald server's base URL.")
     var server = "http://127.0.0.1:8025"
 
+    @Option(help: "The API key to send as Authorization: Bearer (default: HERALD_API_KEY).")
+    var apiKey: String?
+
+    /// The key from the flag or the environment; a command that talks to a server needs one.
+    func key() throws -> String {
+        guard let key = apiKey ?? ProcessInfo.processInfo.environment["HERALD_API_KEY"], !key.isEmpty else {
+            throw ValidationError("give an API key with --api-key or HERALD_API_KEY (herald keys create makes one)")
+        }
+        return key
+    }
+
     /// Sends one request and returns the status and body; the client is shut down afterwards.
     func request(_ method: HTTPMethod, _ path: String, json: Data? = nil) async throws -> (status: Int, body: Data) {
+        let key = try key()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             var request = HTTPClientRequest(url: server.trimmingSuffix("/") + path)
             request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
             if let json {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: json))

@@ -99,7 +99,9 @@ struct Drill: AsyncParsableCommand {
 
         let report: DrillReport
         do {
-            report = try await HeraldClient.with(server: options.server, connections: configuration.maxRequestsInFlight) { client in
+            report = try await HeraldClient.with(
+                server: options.server, apiKey: try options.key(), connections: configuration.maxRequestsInFlight
+            ) { client in
                 let drill = try await ChaosDrill.prepare(scenario, configuration: configuration, client: client)
                 print(drill.plan)
                 print()

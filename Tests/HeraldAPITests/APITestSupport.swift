@@ -21,6 +21,14 @@ struct APIHarness {
     let providers: ProviderRegistry
     let clock: ManualClock
 
+    /// The admin key of the running harness, which the request helpers below send.
+    @TaskLocal static var apiKey: String?
+
+    /// Makes a key for a tenant and scope, to send with `as:` on the helpers.
+    func key(tenant: String = APIKey.defaultTenant, scope: APIKey.Scope) async throws -> String {
+        try await APIKeys.create(tenant: tenant, scope: scope, in: store, now: clock.now).secret
+    }
+
     static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void)
         async throws
     {
@@ -45,7 +53,10 @@ struct APIHarness {
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
                 metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: Logger(label: "test")
             )
-            try await application.test(.router) { client in try await body(harness, client) }
+            let admin = try await harness.key(scope: .admin)
+            try await $apiKey.withValue(admin) {
+                try await application.test(.router) { client in try await body(harness, client) }
+            }
         }
     }
 
@@ -61,16 +72,27 @@ struct APIHarness {
 }
 
 extension TestClientProtocol {
-    func post(_ uri: String, json: String, contentType: String = "application/json") async throws -> TestResponse {
-        try await execute(uri: uri, method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+    /// The helpers authenticate with `key`, by default the harness's admin key.
+    func post(_ uri: String, json: String, contentType: String = "application/json", as key: String? = APIHarness.apiKey) async throws
+        -> TestResponse
+    {
+        try await execute(
+            uri: uri, method: .post, headers: Self.headers(key, [.contentType: contentType]), body: ByteBuffer(string: json))
     }
 
-    func put(_ uri: String, json: String) async throws -> TestResponse {
-        try await execute(uri: uri, method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: json))
+    func put(_ uri: String, json: String, as key: String? = APIHarness.apiKey) async throws -> TestResponse {
+        try await execute(
+            uri: uri, method: .put, headers: Self.headers(key, [.contentType: "application/json"]), body: ByteBuffer(string: json))
     }
 
-    func get(_ uri: String) async throws -> TestResponse {
-        try await execute(uri: uri, method: .get)
+    func get(_ uri: String, as key: String? = APIHarness.apiKey) async throws -> TestResponse {
+        try await execute(uri: uri, method: .get, headers: Self.headers(key))
+    }
+
+    private static func headers(_ key: String?, _ fields: HTTPFields = [:]) -> HTTPFields {
+        var fields = fields
+        if let key { fields[.authorization] = "Bearer \(key)" }
+        return fields
     }
 
     /// Sends a valid email and returns its id.

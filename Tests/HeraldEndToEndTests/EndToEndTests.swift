@@ -74,7 +74,7 @@ struct EndToEndTests {
             var ids: [String] = []
             for index in 0..<3 { ids.append(try #require(try await first.send(Fixtures.email(index)).body["id"] as? String)) }
             try await first.waitUntil(ids, are: "sent")
-            let paused = try await HTTP.shared.request(.POST, "\(first.baseURL)/v1/admin/providers/secondary/pause", json: "")
+            let paused = try await first.request(.POST, "/v1/admin/providers/secondary/pause", json: "")
             #expect(paused.status == 200)
             first.signal(SIGKILL)
             _ = try await first.waitForExit()
@@ -130,7 +130,7 @@ struct EndToEndTests {
             #expect(primaryAttempts < ids.count)
             #expect(try await herald.providers().first?["state"] as? String == "open")
 
-            let healed = try await HTTP.shared.request(.PUT, "\(herald.baseURL)/v1/admin/providers/primary/sandbox", json: "{}")
+            let healed = try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: "{}")
             #expect(healed.status == 200)
             let deadline = ContinuousClock.now + .seconds(20)
             var returned = false
@@ -283,30 +283,38 @@ struct EndToEndTests {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: "{}")
             let id = try run([
-                "send", "--server", herald.baseURL, "--from", "ada@example.org", "--to", "bob@example.com", "--subject", "Hi", "--text",
-                "Hello",
+                "send", "--server", herald.baseURL, "--api-key", herald.apiKey, "--from", "ada@example.org", "--to", "bob@example.com",
+                "--subject", "Hi", "--text", "Hello",
             ])
             .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(id.count == 26)
             try await herald.waitUntil([id], are: "sent")
-            let status = try run(["status", "--server", herald.baseURL, id])
+            let status = try run(["status", "--server", herald.baseURL, id], environment: ["HERALD_API_KEY": herald.apiKey])
             #expect(status.contains("\"status\" : \"sent\""))
+
+            // Keys are managed beside the running server, in its database.
+            let keyID = String(herald.apiKey.split(separator: "_")[1])
+            let database = ["--database", directory.appendingPathComponent("herald.db").path]
+            #expect(try run(["keys", "list"] + database).contains("\(keyID)  admin  default"))
+            #expect(try run(["keys", "revoke", keyID] + database).contains("revoked \(keyID)"))
+            #expect(try await herald.request(.GET, "/v1/emails/\(id)").status == 401)
             herald.signal(SIGTERM)
             #expect(try await herald.waitForExit() == 0)
         }
     }
 
-    private func run(_ arguments: [String]) throws -> String {
-        let (status, output) = try runHerald(arguments)
+    private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let (status, output) = try runHerald(arguments, environment: environment)
         #expect(status == 0)
         return output
     }
 
     /// Runs the herald binary to its end and returns its exit status and standard output.
-    private func runHerald(_ arguments: [String]) throws -> (Int32, String) {
+    private func runHerald(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = HeraldProcess.binary
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,0 +1,53 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An API key as Herald keeps it: who it belongs to and what it may do, never the secret
+/// itself, only its SHA-256 hash.
+public struct APIKey: Sendable, Equatable {
+    /// What a key may do; each scope includes the ones below it.
+    public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
+        /// Read emails and providers.
+        case read
+        /// Send emails, and read and cancel them.
+        case send
+        /// Everything, including the operators' routes.
+        case admin
+
+        public func allows(_ needed: Scope) -> Bool { needed <= self }
+
+        public static func < (lhs: Scope, rhs: Scope) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+    }
+
+    /// The tenant of emails sent before there were keys, and of the first key.
+    public static let defaultTenant = "default"
+
+    /// Public and stable: the key's name in lists and in `herald keys revoke`.
+    public var id: String
+    public var tenant: String
+    public var scope: Scope
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, tenant: String, scope: Scope, createdAt: Date, revokedAt: Date? = nil) {
+        self.id = id
+        self.tenant = tenant
+        self.scope = scope
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// Where API keys are kept.
+public protocol APIKeyStore: Sendable {
+    func saveKey(_ key: APIKey, secretHash: [UInt8]) async throws
+    /// The key with this id and its secret's hash, revoked ones included.
+    func key(id: String) async throws -> (key: APIKey, secretHash: [UInt8])?
+    func keys() async throws -> [APIKey]
+    /// Returns false when no key has this id.
+    func revokeKey(id: String, at: Date) async throws -> Bool
+}

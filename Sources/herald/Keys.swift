@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import HeraldAPI
+import HeraldCore
+import HeraldServer
+import HeraldStoreSQLite
+
+/// `herald keys`: API keys, kept in the same SQLite file as the queue. These commands may run
+/// while `herald serve` uses the file.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and revoke API keys.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct StoreOptions: ParsableArguments {
+        @Option(help: "The SQLite database (default: store.sqlite.path from the configuration).")
+        var database: String?
+
+        @Option(help: "A YAML or JSON configuration file.")
+        var config: String?
+
+        func open() throws -> SQLiteEmailStore {
+            var flags: [String: String] = [:]
+            if let config { flags["config"] = config }
+            return try SQLiteEmailStore.openForKeys(path: database ?? loadConfiguration(flags: flags).sqlitePath)
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a key and print it; it is shown only this once.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(help: "The tenant whose emails the key sends and sees.")
+        var tenant = APIKey.defaultTenant
+
+        @Option(help: "read, send (also reads and cancels) or admin (everything).")
+        var scope: APIKey.Scope = .send
+
+        func run() async throws {
+            let (key, secret) = try await APIKeys.create(tenant: tenant, scope: scope, in: try store.open(), now: Date())
+            FileHandle.standardError.write(Data("created key \(key.id) (\(key.scope.rawValue), tenant \(key.tenant)):\n".utf8))
+            print(secret)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys: id, scope, tenant, created, revoked.")
+
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            for key in try await store.open().keys() {
+                let revoked = key.revokedAt.map { "  revoked \($0.formatted(.iso8601))" } ?? ""
+                print("\(key.id)  \(key.scope.rawValue)  \(key.tenant)  created \(key.createdAt.formatted(.iso8601))\(revoked)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key: it is refused from now on.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Argument(help: "The key's id, as herald keys list shows it.")
+        var id: String
+
+        func run() async throws {
+            guard try await store.open().revokeKey(id: id, at: Date()) else {
+                FileHandle.standardError.write(Data("herald: no key has the id \(id)\n".utf8))
+                throw ExitCode(1)
+            }
+            print("revoked \(id)")
+        }
+    }
+}
+
+extension APIKey.Scope: ExpressibleByArgument {}

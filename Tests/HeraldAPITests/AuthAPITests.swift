@@ -1,0 +1,92 @@
+import Foundation
+import HeraldCore
+import HeraldStoreSQLite
+import HeraldTesting
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import HeraldAPI
+@testable import HeraldServer
+
+@Suite("API keys and tenants")
+struct AuthAPITests {
+    /// The public id in `hk_<id>_<secret>`.
+    static func id(of key: String) -> String {
+        String(key.split(separator: "_")[1])
+    }
+
+    @Test func `every v1 route needs a valid key, and health, readiness and metrics do not`() async throws {
+        try await APIHarness.run { harness, client in
+            let revoked = try await harness.key(scope: .admin)
+            #expect(try await harness.store.revokeKey(id: Self.id(of: revoked), at: harness.clock.now))
+            for key in [nil, "hk_nope_nope", "Basic abc", revoked, String(revoked.dropLast())] {
+                let response = try await client.get("/v1/emails", as: key)
+                #expect(response.status == .unauthorized)
+                #expect(response.error["code"] as? String == "unauthorized")
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+            }
+            #expect(try await client.post("/v1/emails", json: APIFixtures.validEmail, as: nil).status == .unauthorized)
+            #expect(try await client.get("/v1/providers", as: nil).status == .unauthorized)
+            for open in ["/healthz", "/readyz", "/metrics"] { #expect(try await client.get(open, as: nil).status == .ok) }
+        }
+    }
+
+    @Test func `a key may do what its scope allows and gets 403 beyond it`() async throws {
+        try await APIHarness.run { harness, client in
+            let read = try await harness.key(scope: .read)
+            let send = try await harness.key(scope: .send)
+            #expect(try await client.post("/v1/emails", json: APIFixtures.validEmail, as: read).status == .forbidden)
+            let sent = try await client.post("/v1/emails", json: APIFixtures.validEmail, as: send)
+            #expect(sent.status == .accepted)
+            let id = try #require(sent.json["id"] as? String)
+            #expect(try await client.get("/v1/emails/\(id)", as: read).status == .ok)
+            #expect(try await client.get("/v1/providers", as: read).status == .ok)
+            let forbidden = try await client.post("/v1/admin/providers/sandbox/pause", json: "", as: send)
+            #expect(forbidden.status == .forbidden)
+            #expect(forbidden.error["code"] as? String == "insufficient_scope")
+            #expect(try await client.post("/v1/emails/cancel", json: #"{"status": "queued"}"#, as: send).status == .forbidden)
+            #expect(try await client.post("/v1/emails/\(id)/cancel", json: "", as: send).status == .ok)
+        }
+    }
+
+    @Test func `another tenant's emails are not found, by id or in lists, on every route that takes an id`() async throws {
+        try await APIHarness.run { harness, client in
+            let acme = try await harness.key(tenant: "acme", scope: .send)
+            let globex = try await harness.key(tenant: "globex", scope: .admin)
+            let sent = try await client.post("/v1/emails", json: APIFixtures.validEmail, as: acme)
+            let id = try #require(sent.json["id"] as? String)
+            #expect(try await harness.store.email(try #require(EmailID(id)))?.status == .queued)
+
+            #expect(try await client.get("/v1/emails/\(id)", as: globex).status == .notFound)
+            #expect(try await client.post("/v1/emails/\(id)/cancel", json: "", as: globex).status == .notFound)
+            #expect(try await client.post("/v1/emails/\(id)/retry", json: "", as: globex).status == .notFound)
+            #expect((try await client.get("/v1/emails", as: globex).json["data"] as? [Any])?.isEmpty == true)
+            #expect(try await client.post("/v1/emails/cancel", json: #"{"status": "queued"}"#, as: globex).json["cancelled"] as? Int == 0)
+
+            #expect(try await client.get("/v1/emails/\(id)", as: acme).status == .ok)
+            #expect((try await client.get("/v1/emails", as: acme).json["data"] as? [Any])?.count == 1)
+        }
+    }
+
+    @Test func `stores only a hash of each key`() async throws {
+        try await APIHarness.run { harness, _ in
+            let secret = try await harness.key(scope: .read)
+            let stored = try #require(try await harness.store.key(id: Self.id(of: secret)))
+            #expect(stored.secretHash == APIKeys.hash(secret))
+            #expect(!stored.secretHash.isEmpty && stored.secretHash != Array(secret.utf8))
+            #expect(try await APIKeys.authenticate(secret, in: harness.store)?.scope == .read)
+        }
+    }
+
+    @Test func `makes and prints an admin key on a first start with no key, and only then`() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteEmailStore.openForKeys(path: directory.appendingPathComponent("herald.db").path)
+            try await HeraldServer.createFirstKey(in: store, now: Date())
+            let keys = try await store.keys()
+            #expect(keys.map(\.scope) == [.admin])
+            try await HeraldServer.createFirstKey(in: store, now: Date())
+            #expect(try await store.keys().count == 1)
+        }
+    }
+}
