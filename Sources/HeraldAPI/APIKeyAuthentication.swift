@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HeraldCore
 import Hummingbird
+import Synchronization
 
 /// A request context that carries the API key the request was authenticated with.
 public protocol AuthenticatedRequestContext: RequestContext {
@@ -47,9 +48,13 @@ public enum APIKeys {
 
     /// The key that `secret` is, unless it is unknown, wrong or revoked.
     public static func authenticate(_ secret: String, in store: any APIKeyStore) async throws -> APIKey? {
+        try await authenticate(secret, hash: hash(secret), in: store)
+    }
+
+    static func authenticate(_ secret: String, hash secretHash: [UInt8], in store: any APIKeyStore) async throws -> APIKey? {
         let parts = secret.split(separator: "_")
         guard parts.count == 3, parts[0] == "hk", let (key, storedHash) = try await store.key(id: String(parts[1])) else { return nil }
-        guard constantTimeEqual(hash(secret), storedHash), key.revokedAt == nil else { return nil }
+        guard constantTimeEqual(secretHash, storedHash), key.revokedAt == nil else { return nil }
         return key
     }
 
@@ -75,21 +80,63 @@ public enum APIKeys {
 
 /// Every `/v1` route needs `Authorization: Bearer <key>` with a valid key; others (health,
 /// readiness, metrics) do not. The key goes into the context for the routes' scope checks.
+///
+/// A key that passed is remembered for `cacheDuration` (by its hash), so that a busy client
+/// does not cost a database read per request; a revoked key is refused once that has passed.
 public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMiddleware {
     let store: any APIKeyStore
+    private let cache: APIKeyCache
 
-    public init(store: any APIKeyStore) {
+    public init(store: any APIKeyStore, cacheDuration: Duration = .seconds(1)) {
         self.store = store
+        self.cache = APIKeyCache(duration: cacheDuration)
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" else { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-            let key = try await APIKeys.authenticate(
-                String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), in: store)
-        else { throw APIError.unauthorized }
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized
+        }
+        let secret = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        let secretHash = APIKeys.hash(secret)
+        let now = ContinuousClock.now
+        var key = cache.key(for: secretHash, at: now)
+        if key == nil { key = try await authenticated(secret, hash: secretHash, at: now) }
+        guard let key else { throw APIError.unauthorized }
         var context = context
         context.apiKey = key
         return try await next(request, context)
+    }
+
+    private func authenticated(_ secret: String, hash: [UInt8], at now: ContinuousClock.Instant) async throws -> APIKey? {
+        guard let key = try await APIKeys.authenticate(secret, hash: hash, in: store) else { return nil }
+        cache.remember(key, for: hash, at: now)
+        return key
+    }
+}
+
+/// Keys that passed recently, by the hash of their secret.
+final class APIKeyCache: Sendable {
+    /// More keys than any deployment uses at once; past it the cache starts over.
+    private static let capacity = 10_000
+    private let duration: Duration
+    private let entries = Mutex<[[UInt8]: (key: APIKey, until: ContinuousClock.Instant)]>([:])
+
+    init(duration: Duration) {
+        self.duration = duration
+    }
+
+    func key(for hash: [UInt8], at now: ContinuousClock.Instant) -> APIKey? {
+        entries.withLock { entries in
+            guard let entry = entries[hash], entry.until > now else { return nil }
+            return entry.key
+        }
+    }
+
+    func remember(_ key: APIKey, for hash: [UInt8], at now: ContinuousClock.Instant) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[hash] = (key, now + duration)
+        }
     }
 }

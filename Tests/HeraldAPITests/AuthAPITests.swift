@@ -69,6 +69,16 @@ struct AuthAPITests {
         }
     }
 
+    @Test func `remembers a key that passed for the cache time only`() {
+        let cache = APIKeyCache(duration: .seconds(1))
+        let key = APIKey(id: "k", tenant: "t", scope: .read, createdAt: Date())
+        let start = ContinuousClock.now
+        cache.remember(key, for: [1, 2, 3], at: start)
+        #expect(cache.key(for: [1, 2, 3], at: start + .milliseconds(999)) == key)
+        #expect(cache.key(for: [1, 2, 3], at: start + .seconds(1)) == nil)
+        #expect(cache.key(for: [9], at: start) == nil)
+    }
+
     @Test func `stores only a hash of each key`() async throws {
         try await APIHarness.run { harness, _ in
             let secret = try await harness.key(scope: .read)
