@@ -1,4 +1,6 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import HeraldCore
 import Hummingbird
 import Logging
@@ -9,7 +11,7 @@ import Metrics
 /// Each email belongs to the tenant of the key that sent it; another tenant's keys cannot see
 /// it (404). Sending needs the `send` scope, reading `read`, bulk operations `admin`.
 public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
-    let store: any EmailStore
+    let store: any EmailStore & IdempotencyStore
     let providers: any ProviderAdministration
     let clock: any WallClock
     let state: ServiceState
@@ -19,7 +21,8 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     let onAccepted: @Sendable () -> Void
 
     public init(
-        store: any EmailStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState, maxBodyBytes: Int,
+        store: any EmailStore & IdempotencyStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState,
+        maxBodyBytes: Int,
         maxBatchEmails: Int = 100, metricsFactory: any MetricsFactory, onAccepted: @escaping @Sendable () -> Void
     ) {
         self.store = store
@@ -48,15 +51,13 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     @Sendable func create(request: Request, context: Context) async throws -> Response {
         let key = try context.key(withScope: .send)
         let body = try await acceptableBody(request)
-        let now = clock.now
-        let parsed = try SendEmailRequest.parse(body, now: now, providers: providers)
-        let email = NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
-        try await commit([email], context: context)
-        return Response(
-            status: .accepted,
-            headers: [.location: "/v1/emails/\(email.id)", .contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: #"{"id":"\#(email.id)","status":"queued"}"#))
-        )
+        return try await accept(request, body: body, key: key, context: context) { now in
+            let parsed = try SendEmailRequest.parse(body, now: now, providers: providers)
+            let email = NewEmail(
+                id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
+            let answer = Data(#"{"id":"\#(email.id)","status":"queued"}"#.utf8)
+            return ([email], IdempotentAnswer(status: 202, body: answer, location: "/v1/emails/\(email.id)"))
+        }
     }
 
     /// Up to `maxBatchEmails` emails in one request and one commit. With `validation=strict`
@@ -69,28 +70,88 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
             throw APIError.validationFailed([.init(field: "validation", code: "invalid_value", message: "must be strict or permissive")])
         }
         let body = try await acceptableBody(request)
-        let now = clock.now
-        let results = try SendEmailRequest.parseBatch(body, maxEmails: maxBatchEmails, now: now, providers: providers)
-        let problems = results.enumerated().flatMap { index, result in
-            guard case .failure(let problems) = result else { return [APIError.FieldProblem]() }
-            return problems.details.map {
-                .init(field: "emails[\(index)]" + ($0.field.isEmpty ? "" : ".\($0.field)"), code: $0.code, message: $0.message)
+        return try await accept(request, body: body, key: key, context: context) { now in
+            let results = try SendEmailRequest.parseBatch(body, maxEmails: maxBatchEmails, now: now, providers: providers)
+            let problems = results.enumerated().flatMap { index, result in
+                guard case .failure(let problems) = result else { return [APIError.FieldProblem]() }
+                return problems.details.map {
+                    .init(field: "emails[\(index)]" + ($0.field.isEmpty ? "" : ".\($0.field)"), code: $0.code, message: $0.message)
+                }
+            }
+            let valid = results.enumerated().compactMap { index, result in
+                guard case .success(let parsed) = result else { return nil as (Int, NewEmail)? }
+                let email = NewEmail(
+                    id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
+                return (index, email)
+            }
+            guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
+            let answer = try JSONResponse.encode(
+                BatchBody(data: valid.map { BatchBody.Queued(index: $0.0, id: $0.1.id.rawValue) }, errors: problems))
+            return (valid.map(\.1), IdempotentAnswer(status: 202, body: answer, location: nil))
+        }
+    }
+
+    /// Stores the emails that `build` makes and answers with its answer. With an
+    /// `Idempotency-Key` (1 to 256 printable characters, per API key, kept 24 h) a repeat of the
+    /// same request gets the first answer again with `Idempotent-Replayed: true` and stores
+    /// nothing; the same key on another request is a 422, and a repeat while the first still
+    /// runs a 409. The answer is stored in the transaction that stores the emails; a request
+    /// that fails leaves nothing behind, so that it can be retried.
+    private func accept(
+        _ request: Request, body: Data, key: APIKey, context: Context,
+        build: (Date) throws -> (emails: [NewEmail], answer: IdempotentAnswer)
+    ) async throws -> Response {
+        let idempotency = try Self.idempotencyKey(request, apiKey: key)
+        if let idempotency {
+            switch try await store.claim(idempotency, requestHash: Self.requestHash(request, body: body), now: clock.now) {
+            case .claimed:
+                break
+            case .replay(let answer):
+                return Self.response(answer, replayed: true)
+            case .reusedForAnotherRequest:
+                throw APIError(
+                    .unprocessableContent, code: "idempotency_key_reused",
+                    message: "this Idempotency-Key was used for a different request")
+            case .inProgress:
+                throw APIError(
+                    .conflict, code: "idempotency_key_in_progress",
+                    message: "a request with this Idempotency-Key is still being handled; retry", headers: [.retryAfter: "1"])
             }
         }
-        let valid = results.enumerated().compactMap { index, result in
-            guard case .success(let parsed) = result else { return nil as (Int, NewEmail)? }
-            return (
-                index, NewEmail(id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
-            )
+        do {
+            let (emails, answer) = try build(clock.now)
+            try await commit(emails, answering: idempotency.map { ($0, answer) }, context: context)
+            return Self.response(answer, replayed: false)
+        } catch {
+            if let idempotency { try? await store.release(idempotency) }
+            throw error
         }
-        guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
-        try await commit(valid.map(\.1), context: context)
-        return try JSONResponse.make(
-            BatchBody(
-                data: valid.map { BatchBody.Queued(index: $0.0, id: $0.1.id.rawValue) },
-                errors: problems.isEmpty ? [] : problems
-            ),
-            status: .accepted)
+    }
+
+    private static func idempotencyKey(_ request: Request, apiKey: APIKey) throws(APIError) -> IdempotencyKey? {
+        guard let value = request.headers[.idempotencyKey] else { return nil }
+        guard (1...256).contains(value.count), value.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
+            throw APIError.validationFailed([
+                .init(field: "Idempotency-Key", code: "invalid_idempotency_key", message: "must be 1 to 256 printable ASCII characters")
+            ])
+        }
+        return IdempotencyKey(apiKeyID: apiKey.id, value: value)
+    }
+
+    /// What makes two requests the same: route, query and body.
+    private static func requestHash(_ request: Request, body: Data) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method) \(request.uri.path)?\(request.uri.query ?? "")\n".utf8))
+        hasher.update(data: body)
+        return Array(hasher.finalize())
+    }
+
+    private static func response(_ answer: IdempotentAnswer, replayed: Bool) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let location = answer.location { headers[.location] = location }
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(
+            status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
     /// The filter of a bulk retry or cancel, from the request's JSON body.
@@ -112,10 +173,17 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         return Data(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
     }
 
-    /// Stores the emails in one commit; only then may the client hear 202.
-    private func commit(_ emails: [NewEmail], context: Context) async throws {
+    /// Stores the emails in one commit, with the answer kept for their idempotency key; only
+    /// then may the client hear 202.
+    private func commit(
+        _ emails: [NewEmail], answering idempotency: (key: IdempotencyKey, answer: IdempotentAnswer)?, context: Context
+    ) async throws {
         do {
-            try await store.insert(batch: emails)
+            if let idempotency {
+                try await store.insert(batch: emails, answering: idempotency.key, with: idempotency.answer, now: clock.now)
+            } else {
+                try await store.insert(batch: emails)
+            }
         } catch {
             context.logger.error(
                 "could not store emails", metadata: ["email.ids": "\(emails.map(\.id.rawValue))", "error": "\(error)"])
@@ -211,6 +279,11 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         guard let id = EmailID(raw) else { throw APIError.notFound("email \(raw)") }
         return id
     }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
 }
 
 struct EmailBody: Encodable {

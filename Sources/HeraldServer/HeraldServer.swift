@@ -75,7 +75,7 @@ public struct HeraldServer: Sendable {
     /// the listener has closed. `GET /metrics` shows what was recorded through `metrics`.
     public static func makeApplication(
         configuration: HeraldConfiguration,
-        store: any EmailStore & APIKeyStore,
+        store: any EmailStore & APIKeyStore & IdempotencyStore,
         providers: any ProviderAdministration,
         state: ServiceState,
         clock: any WallClock,

@@ -119,6 +119,18 @@ extension SQLiteEmailStore {
                     CREATE INDEX emails_tenant ON emails(tenant, id);
 
                     -- secret_hash is SHA-256 of the whole key; the key itself is never stored.
+                    -- Answers kept for Idempotency-Key; status NULL while the request runs.
+                    CREATE TABLE idempotency_keys (
+                        api_key_id TEXT NOT NULL,
+                        idempotency_key TEXT NOT NULL,
+                        request_hash BLOB NOT NULL,
+                        status INTEGER,
+                        body BLOB,
+                        location TEXT,
+                        created_at INTEGER NOT NULL,
+                        PRIMARY KEY (api_key_id, idempotency_key)
+                    ) WITHOUT ROWID;
+
                     CREATE TABLE api_keys (
                         id TEXT PRIMARY KEY NOT NULL,
                         tenant TEXT NOT NULL,

@@ -69,8 +69,14 @@ public final class SQLiteEmailStore: EmailStore {
     }
 
     public func insert(batch emails: [NewEmail]) async throws {
+        try await insert(batch: emails) { _ in }
+    }
+
+    /// Inserts `emails` and runs `alongside` in the same transaction.
+    func insert(batch emails: [NewEmail], alongside: @escaping @Sendable (Database) throws -> Void) async throws {
         let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
         try await groupCommit.perform { db in
+            try alongside(db)
             for (email, content) in rows {
                 let at = email.acceptedAt.milliseconds
                 let id = email.id.rawValue

@@ -1,0 +1,92 @@
+import Foundation
+import HeraldCore
+import HeraldStoreSQLite
+import HeraldTesting
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import HeraldAPI
+@testable import HeraldServer
+
+@Suite("Idempotency-Key")
+struct IdempotencyAPITests {
+    static func post(
+        _ client: some TestClientProtocol, _ uri: String = "/v1/emails", json: String = APIFixtures.validEmail, key: String,
+        as apiKey: String? = APIHarness.apiKey
+    ) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json", .idempotencyKey: key]
+        if let apiKey { headers[.authorization] = "Bearer \(apiKey)" }
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: json))
+    }
+
+    @Test func `a repeat gets the first answer again and creates nothing`() async throws {
+        try await APIHarness.run { harness, client in
+            let first = try await Self.post(client, key: "order-4711")
+            #expect(first.status == .accepted)
+            #expect(first.headers[.idempotentReplayed] == nil)
+            let again = try await Self.post(client, key: "order-4711")
+            #expect(again.status == .accepted)
+            #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(again.json["id"] as? String == first.json["id"] as? String)
+            #expect(again.headers[.location] == first.headers[.location])
+            #expect(try await harness.store.emails(status: nil, limit: 10, after: nil).count == 1)
+
+            let batch = #"{"emails": [\#(APIFixtures.validEmail), \#(APIFixtures.validEmail)]}"#
+            let batchFirst = try await Self.post(client, "/v1/emails/batch", json: batch, key: "batch-1")
+            let batchAgain = try await Self.post(client, "/v1/emails/batch", json: batch, key: "batch-1")
+            #expect(String(buffer: batchAgain.body) == String(buffer: batchFirst.body))
+            #expect(try await harness.store.emails(status: nil, limit: 10, after: nil).count == 3)
+        }
+    }
+
+    @Test func `the same key on another request is refused, and keys are per API key`() async throws {
+        try await APIHarness.run { harness, client in
+            _ = try await Self.post(client, key: "k1")
+            let other = #"{"from": "ada@example.org", "to": ["eve@example.com"], "text": "Other"}"#
+            let reused = try await Self.post(client, json: other, key: "k1")
+            #expect(reused.status == .unprocessableContent)
+            #expect(reused.error["code"] as? String == "idempotency_key_reused")
+            let anotherClient = try await harness.key(scope: .send)
+            #expect(try await Self.post(client, json: other, key: "k1", as: anotherClient).status == .accepted)
+        }
+    }
+
+    @Test func `two concurrent identical requests create exactly one email`() async throws {
+        try await APIHarness.run { harness, client in
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<8 { group.addTask { try await Self.post(client, key: "race").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(try await harness.store.emails(status: nil, limit: 10, after: nil).count == 1)
+            #expect(statuses.allSatisfy { $0 == .accepted || $0 == .conflict }, "a repeat while the first runs gets 409")
+            #expect(statuses.contains(.accepted))
+        }
+    }
+
+    @Test func `a failed request leaves the key free, and a bad key is refused`() async throws {
+        try await APIHarness.run { harness, client in
+            let invalid = try await Self.post(client, json: #"{"from": "nobody"}"#, key: "retry-me")
+            #expect(invalid.status == .unprocessableContent)
+            #expect(try await Self.post(client, json: #"{"from": "nobody"}"#, key: "retry-me").status == .unprocessableContent)
+            #expect(try await Self.post(client, key: "retry-me").status == .accepted, "validation errors are not kept")
+            let tooLong = try await Self.post(client, key: String(repeating: "x", count: 257))
+            #expect(tooLong.problems == ["Idempotency-Key: invalid_idempotency_key"])
+        }
+    }
+
+    @Test func `a claim left by a stopped process is taken over, and answers expire after 24 hours`() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path)
+            let key = IdempotencyKey(apiKeyID: "a", value: "v")
+            let start = Date(timeIntervalSince1970: 1_800_000_000)  // whole milliseconds, as the store keeps them
+            #expect(try await store.claim(key, requestHash: [1], now: start) == .claimed)
+            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(59))) == .inProgress)
+            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(60))) == .claimed)
+            let answer = IdempotentAnswer(status: 202, body: Data("{}".utf8), location: nil)
+            try await store.insert(batch: [], answering: key, with: answer, now: start)
+            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(3600))) == .replay(answer))
+            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(25 * 3600))) == .claimed)
+        }
+    }
+}
