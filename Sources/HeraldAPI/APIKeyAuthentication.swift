@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HTTPTypes
 import HeraldCore
 import Hummingbird
 import Synchronization
@@ -36,12 +37,12 @@ extension AuthenticatedRequestContext {
 public enum APIKeys {
     /// Creates a key, stores its hash, and returns the key itself: it exists nowhere else, so
     /// it must be shown to its owner now, once.
-    public static func create(tenant: String, scope: APIKey.Scope, in store: any APIKeyStore, now: Date) async throws -> (
-        key: APIKey, secret: String
-    ) {
+    public static func create(
+        tenant: String, scope: APIKey.Scope, ratePerSecond: Double? = nil, in store: any APIKeyStore, now: Date
+    ) async throws -> (key: APIKey, secret: String) {
         let id = randomToken(bytes: 9)
         let secret = "hk_\(id)_\(randomToken(bytes: 32))"
-        let key = APIKey(id: id, tenant: tenant, scope: scope, createdAt: now)
+        let key = APIKey(id: id, tenant: tenant, scope: scope, createdAt: now, ratePerSecond: ratePerSecond)
         try await store.saveKey(key, secretHash: hash(secret))
         return (key, secret)
     }
@@ -83,13 +84,21 @@ public enum APIKeys {
 ///
 /// A key that passed is remembered for `cacheDuration` (by its hash), so that a busy client
 /// does not cost a database read per request; a revoked key is refused once that has passed.
+///
+/// Each key may make `ratePerSecond` requests a second (its own rate, or `defaultRatePerSecond`),
+/// with a second's worth as burst: beyond it the answer is 429 with `Retry-After`, and every
+/// answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMiddleware {
     let store: any APIKeyStore
     private let cache: APIKeyCache
+    private let limiter: RateLimiter
 
-    public init(store: any APIKeyStore, cacheDuration: Duration = .seconds(1)) {
+    public init(
+        store: any APIKeyStore, defaultRatePerSecond: Double, clock: any WallClock, cacheDuration: Duration = .seconds(1)
+    ) {
         self.store = store
         self.cache = APIKeyCache(duration: cacheDuration)
+        self.limiter = RateLimiter(defaultRatePerSecond: defaultRatePerSecond, clock: clock)
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -103,9 +112,17 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
         var key = cache.key(for: secretHash, at: now)
         if key == nil { key = try await authenticated(secret, hash: secretHash, at: now) }
         guard let key else { throw APIError.unauthorized }
+        let (allowed, headers) = limiter.take(for: key)
+        guard allowed else {
+            throw APIError(
+                .tooManyRequests, code: "rate_limited",
+                message: "this API key made more requests than its rate limit allows; retry later", headers: headers)
+        }
         var context = context
         context.apiKey = key
-        return try await next(request, context)
+        var response = try await next(request, context)
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     private func authenticated(_ secret: String, hash: [UInt8], at now: ContinuousClock.Instant) async throws -> APIKey? {
@@ -139,4 +156,43 @@ final class APIKeyCache: Sendable {
             entries[hash] = (key, now + duration)
         }
     }
+}
+
+/// A token bucket per API key.
+final class RateLimiter: Sendable {
+    private let defaultRatePerSecond: Double
+    private let clock: any WallClock
+    private let buckets = Mutex<[String: TokenBucket]>([:])
+
+    init(defaultRatePerSecond: Double, clock: any WallClock) {
+        self.defaultRatePerSecond = defaultRatePerSecond
+        self.clock = clock
+    }
+
+    /// Takes a token for `key`; returns whether there was one, and the rate-limit headers.
+    func take(for key: APIKey) -> (allowed: Bool, headers: HTTPFields) {
+        let now = clock.now
+        let rate = key.ratePerSecond ?? defaultRatePerSecond
+        return buckets.withLock { buckets in
+            var bucket = buckets[key.id].flatMap { $0.ratePerSecond == rate ? $0 : nil } ?? TokenBucket(ratePerSecond: rate)
+            let allowed = bucket.take(at: now)
+            buckets[key.id] = bucket
+            let available = bucket.available(at: now)
+            var headers: HTTPFields = [
+                .rateLimitLimit: "\(Int(bucket.burst))",
+                .rateLimitRemaining: "\(Int(available.rounded(.down)))",
+                .rateLimitReset: "\(Int(((bucket.burst - available) / rate).rounded(.up)))",
+            ]
+            if !allowed {
+                headers[.retryAfter] = "\(max(1, Int(bucket.nextTokenAt(now).timeIntervalSince(now).rounded(.up))))"
+            }
+            return (allowed, headers)
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let rateLimitLimit = Self("RateLimit-Limit")!
+    static let rateLimitRemaining = Self("RateLimit-Remaining")!
+    static let rateLimitReset = Self("RateLimit-Reset")!
 }

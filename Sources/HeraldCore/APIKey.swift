@@ -32,13 +32,16 @@ public struct APIKey: Sendable, Equatable {
     public var scope: Scope
     public var createdAt: Date
     public var revokedAt: Date?
+    /// Requests per second this key may make; nil for the server's default.
+    public var ratePerSecond: Double?
 
-    public init(id: String, tenant: String, scope: Scope, createdAt: Date, revokedAt: Date? = nil) {
+    public init(id: String, tenant: String, scope: Scope, createdAt: Date, revokedAt: Date? = nil, ratePerSecond: Double? = nil) {
         self.id = id
         self.tenant = tenant
         self.scope = scope
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.ratePerSecond = ratePerSecond
     }
 }
 

@@ -33,6 +33,13 @@ public struct TokenBucket: Sendable, Equatable {
         tokens = min(burst, tokens + 1)
     }
 
+    /// The tokens there are at `now`, whole or not.
+    public func available(at now: Date) -> Double {
+        var bucket = self
+        bucket.refill(at: now)
+        return bucket.tokens
+    }
+
     /// When the next token is there.
     public func nextTokenAt(_ now: Date) -> Date {
         var bucket = self

@@ -13,6 +13,8 @@ public struct HeraldConfiguration: Sendable {
         public var maxBodyBytes = 10 * 1024 * 1024
         /// Emails in one `POST /v1/emails/batch` at most.
         public var maxBatchEmails = 100
+        /// Requests per second per API key, for keys without a rate of their own.
+        public var rateLimitPerSecond: Double = 1000
     }
 
     public struct Dispatch: Sendable {
@@ -93,6 +95,8 @@ public struct HeraldConfiguration: Sendable {
         http.port = try settings.int("http.port", default: http.port, in: 0...65535)
         http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
         http.maxBatchEmails = try settings.int("http.max_batch_emails", default: http.maxBatchEmails, in: 1...10_000)
+        http.rateLimitPerSecond = try settings.double(
+            "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: 0.01...1_000_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)

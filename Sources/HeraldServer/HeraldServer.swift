@@ -86,7 +86,8 @@ public struct HeraldServer: Sendable {
     ) -> some ApplicationProtocol {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
-        router.add(middleware: APIKeyMiddleware(store: store))
+        router.add(
+            middleware: APIKeyMiddleware(store: store, defaultRatePerSecond: configuration.http.rateLimitPerSecond, clock: clock))
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted

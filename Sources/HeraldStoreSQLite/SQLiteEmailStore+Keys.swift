@@ -6,9 +6,13 @@ extension SQLiteEmailStore: APIKeyStore {
     public func saveKey(_ key: APIKey, secretHash: [UInt8]) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at, revoked_at, rate_per_second)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     key.id, key.tenant, key.scope.rawValue, Data(secretHash), key.createdAt.milliseconds, key.revokedAt?.milliseconds,
+                    key.ratePerSecond,
                 ]
             )
         }
@@ -40,6 +44,7 @@ extension SQLiteEmailStore: APIKeyStore {
         let revokedAt: Int64? = row["revoked_at"]
         return APIKey(
             id: row["id"], tenant: row["tenant"], scope: APIKey.Scope(rawValue: row["scope"]) ?? .read,
-            createdAt: Date(milliseconds: row["created_at"]), revokedAt: revokedAt.map(Date.init(milliseconds:)))
+            createdAt: Date(milliseconds: row["created_at"]), revokedAt: revokedAt.map(Date.init(milliseconds:)),
+            ratePerSecond: row["rate_per_second"])
     }
 }

@@ -137,7 +137,8 @@ extension SQLiteEmailStore {
                         scope TEXT NOT NULL,
                         secret_hash BLOB NOT NULL,
                         created_at INTEGER NOT NULL,
-                        revoked_at INTEGER
+                        revoked_at INTEGER,
+                        rate_per_second REAL
                     ) WITHOUT ROWID;
                     """
             )

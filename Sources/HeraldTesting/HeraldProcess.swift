@@ -14,7 +14,8 @@ import Glibc
 public final class HeraldProcess: @unchecked Sendable {
     public let port: Int
     public let output: URL
-    /// An admin key made with `herald keys create` before the server started.
+    /// An admin key without a practical rate limit, made with `herald keys create` before the
+    /// server started.
     public let apiKey: String
     private let process = Process()
 
@@ -62,7 +63,8 @@ public final class HeraldProcess: @unchecked Sendable {
         let keys = Process()
         let output = Pipe()
         keys.executableURL = binary
-        keys.arguments = ["keys", "create", "--scope", "admin", "--config", configFile.path]
+        // Load tests go past the default rate limit; the API tests cover the limit itself.
+        keys.arguments = ["keys", "create", "--scope", "admin", "--rate-per-second", "1000000", "--config", configFile.path]
         keys.environment = environment
         keys.currentDirectoryURL = directory
         keys.standardOutput = output

@@ -36,8 +36,12 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "read, send (also reads and cancels) or admin (everything).")
         var scope: APIKey.Scope = .send
 
+        @Option(help: "Requests per second for this key (default: http.rate_limit_per_second).")
+        var ratePerSecond: Double?
+
         func run() async throws {
-            let (key, secret) = try await APIKeys.create(tenant: tenant, scope: scope, in: try store.open(), now: Date())
+            let (key, secret) = try await APIKeys.create(
+                tenant: tenant, scope: scope, ratePerSecond: ratePerSecond, in: try store.open(), now: Date())
             FileHandle.standardError.write(Data("created key \(key.id) (\(key.scope.rawValue), tenant \(key.tenant)):\n".utf8))
             print(secret)
         }

@@ -25,8 +25,8 @@ struct APIHarness {
     @TaskLocal static var apiKey: String?
 
     /// Makes a key for a tenant and scope, to send with `as:` on the helpers.
-    func key(tenant: String = APIKey.defaultTenant, scope: APIKey.Scope) async throws -> String {
-        try await APIKeys.create(tenant: tenant, scope: scope, in: store, now: clock.now).secret
+    func key(tenant: String = APIKey.defaultTenant, scope: APIKey.Scope, ratePerSecond: Double? = nil) async throws -> String {
+        try await APIKeys.create(tenant: tenant, scope: scope, ratePerSecond: ratePerSecond, in: store, now: clock.now).secret
     }
 
     static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void)

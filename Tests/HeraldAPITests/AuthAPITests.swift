@@ -79,6 +79,25 @@ struct AuthAPITests {
         #expect(cache.key(for: [9], at: start) == nil)
     }
 
+    @Test func `limits each key to its rate, with the rate-limit headers on every answer`() async throws {
+        try await APIHarness.run { harness, client in
+            let slow = try await harness.key(scope: .read, ratePerSecond: 2)
+            let first = try await client.get("/v1/emails", as: slow)
+            #expect(first.status == .ok)
+            #expect(first.headers[.rateLimitLimit] == "2")
+            #expect(first.headers[.rateLimitRemaining] == "1")
+            #expect(first.headers[.rateLimitReset] == "1")
+            #expect(try await client.get("/v1/emails", as: slow).headers[.rateLimitRemaining] == "0")
+            let limited = try await client.get("/v1/emails", as: slow)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.error["code"] as? String == "rate_limited")
+            #expect(limited.headers[.retryAfter] == "1")
+            #expect(try await client.get("/v1/emails").status == .ok, "other keys have their own bucket")
+            harness.clock.advance(by: .milliseconds(500))
+            #expect(try await client.get("/v1/emails", as: slow).status == .ok, "a token comes back every half second")
+        }
+    }
+
     @Test func `stores only a hash of each key`() async throws {
         try await APIHarness.run { harness, _ in
             let secret = try await harness.key(scope: .read)
