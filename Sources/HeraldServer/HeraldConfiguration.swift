@@ -15,6 +15,9 @@ public struct HeraldConfiguration: Sendable {
         public var maxBatchEmails = 100
         /// Requests per second per API key, for keys without a rate of their own.
         public var rateLimitPerSecond: Double = 1000
+        /// PEM files of the certificate chain and its private key; with both, the listener
+        /// speaks HTTPS only.
+        public var tls: (certificateFile: String, keyFile: String)?
     }
 
     public struct Dispatch: Sendable {
@@ -95,6 +98,12 @@ public struct HeraldConfiguration: Sendable {
         http.port = try settings.int("http.port", default: http.port, in: 0...65535)
         http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
         http.maxBatchEmails = try settings.int("http.max_batch_emails", default: http.maxBatchEmails, in: 1...10_000)
+        switch (try settings.optionalString("http.tls_cert_file"), try settings.optionalString("http.tls_key_file")) {
+        case (let certificate?, let key?): http.tls = (certificate, key)
+        case (nil, nil): break
+        case (nil, _): throw ConfigurationError(key: "http.tls_cert_file", problem: "is required with http.tls_key_file")
+        case (_, nil): throw ConfigurationError(key: "http.tls_key_file", problem: "is required with http.tls_cert_file")
+        }
         http.rateLimitPerSecond = try settings.double(
             "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: 0.01...1_000_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)

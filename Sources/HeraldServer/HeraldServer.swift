@@ -8,7 +8,10 @@ import HeraldDelivery
 import HeraldProviders
 import HeraldStoreSQLite
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -50,7 +53,7 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
         let state = ServiceState()
-        let application = makeApplication(
+        let application = try makeApplication(
             configuration: configuration, store: store, providers: providers, state: state, clock: clock, metrics: metrics,
             services: configuration.dispatch.enabled
                 ? [dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger)]
@@ -83,7 +86,7 @@ public struct HeraldServer: Sendable {
         services: [any Service],
         onAccepted: @escaping @Sendable () -> Void,
         logger: Logger
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
         router.add(
@@ -98,6 +101,7 @@ public struct HeraldServer: Sendable {
         ).addRoutes(to: router)
         return Application(
             router: router,
+            server: try serverBuilder(configuration.http),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "Herald"),
             services: services,
             logger: logger
@@ -115,6 +119,15 @@ public struct HeraldServer: Sendable {
             .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
         ]
         return factory
+    }
+
+    /// HTTP/1.1, over TLS when certificate and key files are configured.
+    static func serverBuilder(_ http: HeraldConfiguration.HTTP) throws -> HTTPServerBuilder {
+        guard let (certificateFile, keyFile) = http.tls else { return .http1() }
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+        return try .tls(.http1(), tlsConfiguration: configuration)
     }
 
     /// With no key at all, makes an admin key for the default tenant and prints it, once: the

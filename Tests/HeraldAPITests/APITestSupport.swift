@@ -49,7 +49,7 @@ struct APIHarness {
             ]
             let providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: .shared)
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
-            let application = HeraldServer.makeApplication(
+            let application = try HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
                 metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: Logger(label: "test")
             )
