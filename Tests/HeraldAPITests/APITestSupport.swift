@@ -29,9 +29,10 @@ struct APIHarness {
         try await APIKeys.create(tenant: tenant, scope: scope, ratePerSecond: ratePerSecond, in: store, now: clock.now).secret
     }
 
-    static func run(maxBodyBytes: Int = 64 * 1024, _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void)
-        async throws
-    {
+    static func run(
+        maxBodyBytes: Int = 64 * 1024, logger: Logger = Logger(label: "test"),
+        _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
+    ) async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock(Date())
             let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
@@ -51,7 +52,7 @@ struct APIHarness {
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
             let application = try HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
-                metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: Logger(label: "test")
+                metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: logger
             )
             let admin = try await harness.key(scope: .admin)
             try await $apiKey.withValue(admin) {
