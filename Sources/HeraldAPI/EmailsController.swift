@@ -156,10 +156,7 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
 
     /// The filter of a bulk retry or cancel, from the request's JSON body.
     private func filter(_ request: Request, tenant: String) async throws -> EmailFilter {
-        guard request.declaresJSON else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the filter as application/json")
-        }
-        var filter = try SendEmailRequest.parseFilter(Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
+        var filter = try SendEmailRequest.parseFilter(try await request.jsonBody(of: "filter", upTo: 64 * 1024))
         filter.tenant = tenant
         return filter
     }
@@ -167,10 +164,7 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     /// The body of a request that may add emails: not while draining, JSON, within the limit.
     private func acceptableBody(_ request: Request) async throws -> Data {
         guard !state.isDraining else { throw APIError.shuttingDown }
-        guard request.declaresJSON else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the email as application/json")
-        }
-        return Data(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
+        return try await request.jsonBody(of: "email", upTo: maxBodyBytes)
     }
 
     /// Stores the emails in one commit, with the answer kept for their idempotency key; only

@@ -22,9 +22,18 @@ enum JSONResponse {
 }
 
 extension Request {
+    /// The body of a request that must be JSON: a 415 naming `what` when it is declared as
+    /// anything else, a 413 past `limit` bytes, which are never read whole.
+    func jsonBody(of what: String, upTo limit: Int) async throws -> Data {
+        guard declaresJSON else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the \(what) as application/json")
+        }
+        return Data(try await body.collect(upTo: limit).readableBytesView)
+    }
+
     /// Whether the body is declared as `application/json`, with or without parameters such as
     /// `charset`.
-    var declaresJSON: Bool {
+    private var declaresJSON: Bool {
         guard let contentType = headers[.contentType] else { return false }
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         return mediaType == "application/json"

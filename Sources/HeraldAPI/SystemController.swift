@@ -56,13 +56,10 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
     @Sendable func updateSandbox(request: Request, context: Context) async throws -> Response {
         _ = try context.key(withScope: .admin)
         let name = try context.parameters.require("name")
-        guard request.declaresJSON else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the settings as application/json")
-        }
-        let body = try await request.body.collect(upTo: 64 * 1024)
+        let body = try await request.jsonBody(of: "settings", upTo: 64 * 1024)
         let behavior: SandboxBehavior
         do {
-            behavior = try JSONDecoder().decode(SandboxBehavior.self, from: Data(body.readableBytesView))
+            behavior = try JSONDecoder().decode(SandboxBehavior.self, from: body)
         } catch let error as DecodingError {
             guard let context = error.fieldContext else {
                 throw APIError(.badRequest, code: "malformed_json", message: "the request body is not a JSON object of sandbox settings")

@@ -196,7 +196,7 @@ public final class ProviderRouter: Sendable {
             if health.paused { return .failure(.paused) }
             if let until = health.throttledUntil, until > now { return .failure(.throttled(until: until)) }
             if let exhausted = health.exhaustedQuota(at: now) { return .failure(exhausted) }
-            if let rate = health.rate, rate.nextTokenAt(now) > now { return .failure(.rateLimited(until: rate.nextTokenAt(now))) }
+            if let nextToken = health.rate?.nextTokenAt(now), nextToken > now { return .failure(.rateLimited(until: nextToken)) }
             guard let permit = health.breaker.acquire(now: now) else {
                 if case .open(let until) = health.breaker.state { return .failure(.breakerOpen(until: until)) }
                 return .failure(.breakerOpen(until: nil))

@@ -37,8 +37,7 @@ public final class HeraldProcess: @unchecked Sendable {
         output = directory.appendingPathComponent("herald-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
-        let processEnvironment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }
-            .merging(environment) { $1 }
+        let processEnvironment = Self.environment(environment)
         apiKey = try Self.createKey(directory: directory, configFile: configFile, environment: processEnvironment)
         process.executableURL = Self.binary
         process.arguments = ["serve", "--config", configFile.path, "--port", String(self.port)]
@@ -56,6 +55,12 @@ public final class HeraldProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// This process's environment without its `HERALD_*` settings, which would override the
+    /// test's, plus `overrides`.
+    public static func environment(_ overrides: [String: String]) -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }.merging(overrides) { $1 }
     }
 
     /// Runs `herald keys create --scope admin` on the server's database and returns the key.

@@ -321,7 +321,7 @@ struct EndToEndTests {
         let process = Process()
         process.executableURL = HeraldProcess.binary
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }.merging(environment) { $1 }
+        process.environment = HeraldProcess.environment(environment)
         let output = Pipe()
         process.standardOutput = output
         try process.run()
