@@ -21,6 +21,23 @@ enum JSONResponse {
     }
 }
 
+/// Reads request bodies that the API validates field by field.
+enum JSONRequest {
+    /// The body as a JSON object: a 400 when it is not JSON, a 422 when it is another value.
+    static func object(_ body: Data) throws(APIError) -> [String: Any] {
+        let value: Any
+        do {
+            value = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
+        } catch {
+            throw APIError(.badRequest, code: "malformed_json", message: "the request body is not valid JSON")
+        }
+        guard let object = value as? [String: Any] else {
+            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
+        }
+        return object
+    }
+}
+
 extension Request {
     /// The body of a request that must be JSON: a 415 naming `what` when it is declared as
     /// anything else, a 413 past `limit` bytes, which are never read whole.

@@ -30,9 +30,7 @@ enum SendEmailRequest {
 
     /// Parses and validates. Throws a 400 for malformed JSON and a 422 listing every field problem.
     static func parse(_ body: Data, now: Date, providers: any ProviderAdministration) throws(APIError) -> Parsed {
-        guard let object = try jsonObject(body) as? [String: Any] else {
-            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
-        }
+        let object = try JSONRequest.object(body)
         switch email(from: object, now: now, providers: providers) {
         case .success(let message): return message
         case .failure(let problems): throw .validationFailed(problems.details)
@@ -45,7 +43,8 @@ enum SendEmailRequest {
     static func parseBatch(
         _ body: Data, maxEmails: Int, now: Date, providers: any ProviderAdministration
     ) throws(APIError) -> [Result<Parsed, Problems>] {
-        guard let object = try jsonObject(body) as? [String: Any], let emails = object["emails"] as? [Any] else {
+        let object = try JSONRequest.object(body)
+        guard let emails = object["emails"] as? [Any] else {
             throw .validationFailed([.init(field: "emails", code: "required", message: "the body must be an object with a list of emails")])
         }
         for key in object.keys.sorted() where key != "emails" {
@@ -88,9 +87,7 @@ enum SendEmailRequest {
     /// The filter of a bulk retry or cancel: an object with at least one of `status`, `tag`,
     /// `provider`, `created_after` and `created_before`.
     static func parseFilter(_ body: Data) throws(APIError) -> EmailFilter {
-        guard let object = try jsonObject(body) as? [String: Any] else {
-            throw .validationFailed([.init(field: "", code: "invalid_type", message: "the request body must be a JSON object")])
-        }
+        let object = try JSONRequest.object(body)
         var problems: [APIError.FieldProblem] = []
         var filter = EmailFilter()
         for key in object.keys.sorted() where !["status", "tag", "provider", "created_after", "created_before"].contains(key) {
@@ -125,14 +122,6 @@ enum SendEmailRequest {
         }
         guard problems.isEmpty else { throw .validationFailed(problems) }
         return filter
-    }
-
-    private static func jsonObject(_ body: Data) throws(APIError) -> Any {
-        do {
-            return try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])
-        } catch {
-            throw APIError(.badRequest, code: "malformed_json", message: "the request body is not valid JSON")
-        }
     }
 }
 

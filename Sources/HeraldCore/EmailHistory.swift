@@ -65,6 +65,8 @@ public struct EmailEvent: Codable, Sendable, Equatable {
         case failed
         case cancelled
         case retried
+        /// Recipients left out because they are on the tenant's suppression list.
+        case suppressed
     }
 
     public var kind: Kind

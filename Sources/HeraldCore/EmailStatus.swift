@@ -1,5 +1,5 @@
-/// Where an email is in its life. `sent`, `failed` and `cancelled` are final, although a failed
-/// email can be queued again by hand.
+/// Where an email is in its life. `sent`, `failed`, `cancelled` and `suppressed` are final,
+/// although a failed email can be queued again by hand.
 public enum EmailStatus: String, Codable, Sendable, CaseIterable {
     case queued
     case sending
@@ -7,10 +7,12 @@ public enum EmailStatus: String, Codable, Sendable, CaseIterable {
     case sent
     case failed
     case cancelled
+    /// Every recipient is on the tenant's suppression list: nothing was sent.
+    case suppressed
 
     public var isFinal: Bool {
         switch self {
-        case .sent, .failed, .cancelled: true
+        case .sent, .failed, .cancelled, .suppressed: true
         case .queued, .sending, .deferred: false
         }
     }

@@ -139,9 +139,13 @@ public struct LeasedEmail: Sendable {
     public var round: Int
     /// How many provider attempts were made before this round.
     public var attemptsSoFar: Int
+    /// The message's recipients that are on its tenant's suppression list, as
+    /// ``Suppression/key(of:)`` gives them.
+    public var suppressedRecipients: Set<String>
 
     public init(
-        id: EmailID, message: EmailMessage, acceptedAt: Date, queuedAt: Date, leaseToken: Int64, round: Int, attemptsSoFar: Int
+        id: EmailID, message: EmailMessage, acceptedAt: Date, queuedAt: Date, leaseToken: Int64, round: Int, attemptsSoFar: Int,
+        suppressedRecipients: Set<String> = []
     ) {
         self.id = id
         self.message = message
@@ -150,6 +154,7 @@ public struct LeasedEmail: Sendable {
         self.leaseToken = leaseToken
         self.round = round
         self.attemptsSoFar = attemptsSoFar
+        self.suppressedRecipients = suppressedRecipients
     }
 }
 
@@ -180,6 +185,8 @@ public struct DeliveryProgress: Sendable {
         /// email is deferred as well, but the round does not count against its attempts.
         case waiting(until: Date, reason: String)
         case failed(reason: String)
+        /// Every recipient is suppressed: the email ends without a provider call.
+        case suppressed
     }
 
     public var emailID: EmailID
@@ -187,13 +194,22 @@ public struct DeliveryProgress: Sendable {
     public var finishedAttempt: Attempt?
     public var next: Next
     public var at: Date
+    /// Recipients this round leaves out because they are suppressed, noted in the history.
+    public var suppressedRecipients: [String]
+    /// Recipients a provider refused for good, to add to the tenant's suppression list.
+    public var suppressing: [RefusedRecipient]
 
-    public init(emailID: EmailID, leaseToken: Int64, finishedAttempt: Attempt?, next: Next, at: Date) {
+    public init(
+        emailID: EmailID, leaseToken: Int64, finishedAttempt: Attempt?, next: Next, at: Date, suppressedRecipients: [String] = [],
+        suppressing: [RefusedRecipient] = []
+    ) {
         self.emailID = emailID
         self.leaseToken = leaseToken
         self.finishedAttempt = finishedAttempt
         self.next = next
         self.at = at
+        self.suppressedRecipients = suppressedRecipients
+        self.suppressing = suppressing
     }
 }
 

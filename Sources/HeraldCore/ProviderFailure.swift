@@ -8,11 +8,20 @@ public struct ProviderFailure: Error, Sendable, Equatable {
     public var message: String
     /// How long the provider asked not to be called again (HTTP `Retry-After`, SMTP 421).
     public var retryAfter: Duration?
+    /// The recipients a ``ErrorClass/recipient`` failure is about, when the provider says
+    /// which; nil when it does not, or when the failure concerns the whole email.
+    public var recipients: [String]?
 
-    public init(_ errorClass: ErrorClass, code: String, message: String, retryAfter: Duration? = nil) {
+    public init(_ errorClass: ErrorClass, code: String, message: String, retryAfter: Duration? = nil, recipients: [String]? = nil) {
         self.errorClass = errorClass
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
+        self.recipients = recipients
     }
+}
+
+extension ProviderFailure {
+    /// `class:code`, as shown in an email's failure reason.
+    public var reason: String { "\(errorClass.rawValue):\(code)" }
 }

@@ -10,6 +10,11 @@ extension Dispatcher {
         var round = Round(email: email, policy: router.policy)
         var generator = SystemRandomNumberGenerator()
         do {
+            guard !round.message.recipients.isEmpty else {
+                try await store.record(round.progress(next: .suppressed, at: clock.now))
+                logger.notice("email suppressed", metadata: ["outcome": "suppressed"])
+                return
+            }
             for route in router.order(now: clock.now, using: &generator) {
                 let startedAt = clock.now
                 let lease: ProviderRouter.Lease
@@ -30,7 +35,7 @@ extension Dispatcher {
                     router.release(lease)
                     throw error
                 }
-                let delivery = Delivery(emailID: email.id, attempt: number, message: email.message, acceptedAt: email.acceptedAt)
+                let delivery = Delivery(emailID: email.id, attempt: number, message: round.message, acceptedAt: email.acceptedAt)
                 let start = ContinuousClock.now
                 let result = await call(route, delivery)
                 let latency = ContinuousClock.now - start
@@ -153,6 +158,8 @@ extension Dispatcher {
 /// providers it passed over since the last attempt, which the next attempt's history explains.
 struct Round {
     let email: LeasedEmail
+    /// The email's message without its suppressed recipients: what the providers get.
+    let message: EmailMessage
     let policy: ProviderRouter.Policy
     private(set) var attemptsSoFar: Int
     private(set) var madeAttempt = false
@@ -163,11 +170,19 @@ struct Round {
     private(set) var earliestAvailable: Date?
     private var skipped: [(provider: String, skip: ProviderRouter.Skip)] = []
     private var lastFailedProvider: String?
+    /// Suppressed recipients left out, until the history notes them.
+    private var leftOut: [String]
+    /// Recipients the last attempt's provider refused for good, until they are suppressed.
+    private var refusedForGood: [RefusedRecipient] = []
 
     init(email: LeasedEmail, policy: ProviderRouter.Policy) {
         self.email = email
+        self.message = email.message.removingRecipients(email.suppressedRecipients)
         self.policy = policy
         self.attemptsSoFar = email.attemptsSoFar
+        self.leftOut = email.message.recipients.map(\.address).filter {
+            email.suppressedRecipients.contains(Suppression.key(of: $0))
+        }
     }
 
     mutating func skip(_ provider: String, because skip: ProviderRouter.Skip) {
@@ -197,7 +212,8 @@ struct Round {
     mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, receipt: ProviderReceipt) {
         finishedAttempt = Attempt(
             number: number, provider: provider, startedAt: startedAt, latencyMilliseconds: Int(latency.milliseconds),
-            outcome: .sent, message: receipt.refusalSummary(of: email.message.recipients.count), routing: routingNote())
+            outcome: .sent, message: receipt.refusalSummary(of: message.recipients.count), routing: routingNote())
+        refusedForGood = receipt.refusedRecipients.filter { $0.failure.errorClass == .recipient }
     }
 
     mutating func finish(_ number: Int, provider: String, startedAt: Date, latency: Duration, failure: ProviderFailure) {
@@ -208,12 +224,24 @@ struct Round {
         lastFailure = failure
         lastFailedProvider = provider
         if let after = failure.retryAfter { retryAfter = max(retryAfter ?? .zero, after) }
+        if failure.errorClass == .recipient {
+            // Without the provider naming the recipients, only a lone one is surely the refused one.
+            let refused = failure.recipients ?? (message.recipients.count == 1 ? [message.recipients[0].address] : [])
+            refusedForGood = refused.map { RefusedRecipient(address: $0, failure: failure) }
+        }
     }
 
-    /// The progress to write next; the finished attempt goes out with it exactly once.
+    /// The progress to write next; the finished attempt, the recipients left out and those
+    /// refused for good go out with it exactly once.
     mutating func progress(next: DeliveryProgress.Next, at: Date) -> DeliveryProgress {
-        defer { finishedAttempt = nil }
-        return DeliveryProgress(emailID: email.id, leaseToken: email.leaseToken, finishedAttempt: finishedAttempt, next: next, at: at)
+        defer {
+            finishedAttempt = nil
+            leftOut = []
+            refusedForGood = []
+        }
+        return DeliveryProgress(
+            emailID: email.id, leaseToken: email.leaseToken, finishedAttempt: finishedAttempt, next: next, at: at,
+            suppressedRecipients: leftOut, suppressing: refusedForGood)
     }
 }
 
@@ -225,11 +253,6 @@ extension ProviderReceipt {
         let refused = refusedRecipients.map { "\($0.address) (\($0.failure.reason))" }.joined(separator: ", ")
         return "refused \(refusedRecipients.count) of \(recipientCount) recipients: \(refused)"
     }
-}
-
-extension ProviderFailure {
-    /// `class:code`, as shown in an email's failure reason.
-    var reason: String { "\(errorClass.rawValue):\(code)" }
 }
 
 extension Result where Failure == ProviderFailure {

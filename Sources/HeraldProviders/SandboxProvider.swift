@@ -14,6 +14,7 @@ public final class SandboxProvider: EmailProvider {
         var behavior: SandboxBehavior
         var delivered = 0
         var lastOptions: [String: String] = [:]
+        var lastRecipients: [String] = []
     }
 
     public init(name: String, behavior: SandboxBehavior = .init()) {
@@ -25,6 +26,9 @@ public final class SandboxProvider: EmailProvider {
 
     /// The provider options of the last email it was given, for demos and tests of routing.
     public var lastOptions: [String: String] { state.withLock { $0.lastOptions } }
+
+    /// The envelope recipients of the last email it was given.
+    public var lastRecipients: [String] { state.withLock { $0.lastRecipients } }
 
     /// How many emails this provider has taken since it started.
     public var deliveredCount: Int { state.withLock { $0.delivered } }
@@ -40,6 +44,7 @@ public final class SandboxProvider: EmailProvider {
         let options = delivery.message.options(for: self)
         let behavior = state.withLock { state in
             state.lastOptions = options
+            state.lastRecipients = delivery.message.recipients.map(\.address)
             return state.behavior
         }
         let latency = behavior.latencyMilliseconds + Int.random(in: 0...max(0, behavior.latencyJitterMilliseconds))

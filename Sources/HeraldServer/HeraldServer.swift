@@ -78,7 +78,7 @@ public struct HeraldServer: Sendable {
     /// the listener has closed. `GET /metrics` shows what was recorded through `metrics`.
     public static func makeApplication(
         configuration: HeraldConfiguration,
-        store: any EmailStore & APIKeyStore & IdempotencyStore,
+        store: any EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore,
         providers: any ProviderAdministration,
         state: ServiceState,
         clock: any WallClock,
@@ -95,6 +95,7 @@ public struct HeraldServer: Sendable {
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: router)
+        SuppressionsController(store: store, clock: clock).addRoutes(to: router)
         SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
         MetricsController(
             store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() }

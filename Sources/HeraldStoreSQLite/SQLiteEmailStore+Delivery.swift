@@ -10,7 +10,7 @@ extension SQLiteEmailStore {
             let due = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT id, status, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
+                        SELECT id, tenant, status, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
                             pending_attempt, pending_provider, pending_started_at
                         FROM emails JOIN email_contents ON email_contents.email_id = emails.id
                         WHERE due_at <= ? ORDER BY due_at LIMIT ?
@@ -36,6 +36,7 @@ extension SQLiteEmailStore {
             return due.map { row in
                 DueEmail(
                     id: row["id"],
+                    tenant: row["tenant"],
                     content: StoredContent(row: row),
                     createdAt: row["created_at"],
                     queuedAt: row["queued_at"],
@@ -46,9 +47,9 @@ extension SQLiteEmailStore {
             }
         }
         let decoder = JSONDecoder()
-        return try rows.compactMap { row in
+        var leased = try rows.compactMap { row -> (tenant: String, email: LeasedEmail)? in
             guard let id = EmailID(row.id) else { return nil }
-            return LeasedEmail(
+            let email = LeasedEmail(
                 id: id,
                 message: try row.content.message(decoder: decoder),
                 acceptedAt: Date(milliseconds: row.createdAt),
@@ -57,12 +58,40 @@ extension SQLiteEmailStore {
                 round: row.round,
                 attemptsSoFar: row.attemptsSoFar
             )
+            return (row.tenant, email)
+        }
+        let suppressed = try await suppressedRecipients(of: leased)
+        for index in leased.indices {
+            leased[index].email.suppressedRecipients = suppressed[leased[index].tenant, default: []]
+                .intersection(leased[index].email.message.recipients.map { Suppression.key(of: $0.address) })
+        }
+        return leased.map(\.email)
+    }
+
+    /// The recipients of `emails` that are on their tenant's suppression list, by tenant.
+    private func suppressedRecipients(of emails: [(tenant: String, email: LeasedEmail)]) async throws -> [String: Set<String>] {
+        let recipientsByTenant = Dictionary(grouping: emails, by: \.tenant).mapValues { emails in
+            Array(Set(emails.flatMap { $0.email.message.recipients.map { Suppression.key(of: $0.address) } }))
+        }
+        guard !recipientsByTenant.isEmpty else { return [:] }
+        return try await pool.read { db in
+            var suppressed: [String: Set<String>] = [:]
+            for (tenant, addresses) in recipientsByTenant {
+                suppressed[tenant] = try Set(
+                    String.fetchAll(
+                        db,
+                        sql:
+                            "SELECT address FROM suppressions WHERE tenant = ? AND address IN (\(databaseQuestionMarks(count: addresses.count)))",
+                        arguments: StatementArguments([tenant] + addresses)))
+            }
+            return suppressed
         }
     }
 
     /// A leased row, taken out of the write transaction; its message is decoded outside it.
     private struct DueEmail: Sendable {
         let id: String
+        let tenant: String
         let content: StoredContent
         let createdAt: Int64
         let queuedAt: Int64
@@ -97,11 +126,21 @@ extension SQLiteEmailStore {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
         let current = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT status, lease_token FROM emails WHERE id = ?"), arguments: [id]
+            db.cachedStatement(sql: "SELECT status, lease_token, tenant FROM emails WHERE id = ?"), arguments: [id]
         )
         guard let current, current["status"] as String == EmailStatus.sending.rawValue,
             current["lease_token"] as Int64 == progress.leaseToken
         else { throw StoreError.leaseLost }
+
+        if !progress.suppressedRecipients.isEmpty {
+            try appendEvent(db, emailID: id, kind: .suppressed, at: at, detail: progress.suppressedRecipients.joined(separator: ", "))
+        }
+        for refused in progress.suppressing {
+            let suppression = Suppression(
+                address: refused.address, reason: "\(refused.failure.reason): \(refused.failure.message)", source: .delivery,
+                emailID: progress.emailID, createdAt: progress.at)
+            try insert(suppression, tenant: current["tenant"], into: db)
+        }
 
         if let attempt = progress.finishedAttempt {
             try db.executeCached(
@@ -148,6 +187,9 @@ extension SQLiteEmailStore {
         case .failed(let reason):
             try finish(db, id: id, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
+        case .suppressed:
+            let reason = "every recipient is suppressed"
+            try finish(db, id: id, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
         }
     }
 

@@ -143,6 +143,22 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v5: suppressions") { db in
+            try db.execute(
+                sql: """
+                    -- Each tenant's suppression list; address as Suppression.key(of:) gives it.
+                    CREATE TABLE suppressions (
+                        tenant TEXT NOT NULL,
+                        address TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        source TEXT NOT NULL,
+                        email_id TEXT,
+                        created_at INTEGER NOT NULL,
+                        PRIMARY KEY (tenant, address)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -184,7 +184,7 @@ public final class SQLiteEmailStore: EmailStore {
         try await transitionAll(matching: filter, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
     }
 
-    private static let retryable: Set<EmailStatus> = [.failed]
+    private static let retryable: Set<EmailStatus> = [.failed, .suppressed]
     private static let cancellable: Set<EmailStatus> = [.queued, .deferred]
 
     /// A retried email starts afresh: due now, its maximum age counted from now.

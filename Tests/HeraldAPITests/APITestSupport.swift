@@ -90,6 +90,10 @@ extension TestClientProtocol {
         try await execute(uri: uri, method: .get, headers: Self.headers(key))
     }
 
+    func delete(_ uri: String, as key: String? = APIHarness.apiKey) async throws -> TestResponse {
+        try await execute(uri: uri, method: .delete, headers: Self.headers(key))
+    }
+
     private static func headers(_ key: String?, _ fields: HTTPFields = [:]) -> HTTPFields {
         var fields = fields
         if let key { fields[.authorization] = "Bearer \(key)" }

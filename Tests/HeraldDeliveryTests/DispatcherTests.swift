@@ -350,4 +350,78 @@ struct DispatcherTests {
             #expect(primary.deliveredCount == ids.count + 1)
         }
     }
+
+    @Test func `leaves suppressed recipients out and says so in the history`() async throws {
+        try await withHarness { harness in
+            _ = try await harness.store.suppress(
+                Suppression(address: "carol@example.com", reason: "asked to stop", source: .api, createdAt: clock.now),
+                tenant: APIKey.defaultTenant)
+            var message = EmailMessage.sample()
+            message.cc = [EmailAddress(address: "Carol@example.com")]
+            let id = EmailID(date: clock.now)
+            try await harness.store.insert(NewEmail(id: id, message: message, acceptedAt: clock.now))
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .sent)
+            #expect(primary.lastRecipients == ["bob@example.com"])
+            #expect(email.events.map(\.kind) == [.queued, .suppressed, .attemptStarted, .sent])
+            #expect(email.events[1].detail == "Carol@example.com")
+        }
+    }
+
+    @Test func `ends an email whose every recipient is suppressed without calling a provider`() async throws {
+        try await withHarness { harness in
+            _ = try await harness.store.suppress(
+                Suppression(address: "bob@example.com", reason: "asked to stop", source: .api, createdAt: clock.now),
+                tenant: APIKey.defaultTenant)
+            let id = try await harness.accept()[0]
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .suppressed)
+            #expect(email.attempts.isEmpty)
+            #expect(primary.deliveredCount + secondary.deliveredCount == 0)
+        }
+    }
+
+    @Test func `suppresses a lone recipient refused for good, so that the next email to it is not sent`() async throws {
+        primary.update(SandboxBehavior(failureRate: 1, failureClass: .recipient))
+        try await withHarness { harness in
+            let first = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(first).status == .failed)
+            let entry = try #require(try await harness.store.suppression(of: "bob@example.com", tenant: APIKey.defaultTenant))
+            #expect(entry.source == .delivery)
+            #expect(entry.emailID == first)
+
+            let second = try await harness.accept()[0]
+            try await harness.runRounds()
+            #expect(try await harness.email(second).status == .suppressed)
+            #expect(try await harness.email(second).attempts.isEmpty)
+        }
+    }
+
+    @Test func `suppresses only the recipients a provider names, or none when it names none among several`() {
+        let message = EmailMessage(
+            from: EmailAddress(address: "ada@example.org"),
+            to: [EmailAddress(address: "bob@example.com"), EmailAddress(address: "eve@example.net")], subject: "Hi", text: "Hi")
+        let email = LeasedEmail(
+            id: EmailID(date: clock.now), message: message, acceptedAt: clock.now, queuedAt: clock.now, leaseToken: 1, round: 1,
+            attemptsSoFar: 0)
+        var round = Round(email: email, policy: .priority)
+        let named = ProviderFailure(.recipient, code: "smtp_550_5.1.1", message: "refused", recipients: ["eve@example.net"])
+        round.finish(1, provider: "relay", startedAt: clock.now, latency: .zero, failure: named)
+        #expect(round.progress(next: .failed(reason: named.reason), at: clock.now).suppressing.map(\.address) == ["eve@example.net"])
+        let unnamed = ProviderFailure(.recipient, code: "postmark_406", message: "inactive recipient")
+        round.finish(2, provider: "postmark", startedAt: clock.now, latency: .zero, failure: unnamed)
+        #expect(round.progress(next: .failed(reason: unnamed.reason), at: clock.now).suppressing.isEmpty)
+        round.finish(
+            3, provider: "relay", startedAt: clock.now, latency: .zero,
+            receipt: ProviderReceipt(
+                providerMessageID: nil,
+                refusedRecipients: [RefusedRecipient(address: "bob@example.com", failure: named)]))
+        #expect(
+            round.progress(next: .sent(provider: "relay", providerMessageID: nil), at: clock.now).suppressing.map(\.address) == [
+                "bob@example.com"
+            ])
+    }
 }

@@ -53,6 +53,7 @@ struct SMTPTransactionTests {
         #expect(goesOn == [true, true, false], "DATA must not be sent one command at a time")
         transaction.read(Self.noRecipients)
         #expect(transaction.failure?.failure.errorClass == .recipient)
+        #expect(transaction.failure?.failure.recipients == ["bob@example.com", "eve@example.net"])
         #expect(transaction.failure?.keepsConnection == true)
     }
 

@@ -74,7 +74,9 @@ struct SMTPTransaction {
                 recipientsAccepted += 1
             }
             if failure == nil, repliesRead == commands.count - 1, recipientsAccepted == 0 {
-                failure = SMTPConnection.Failure(failure: refused[0].failure, stage: .rcptTo, keepsConnection: true)
+                var everyoneRefused = refused[0].failure
+                everyoneRefused.recipients = refused.map(\.address)
+                failure = SMTPConnection.Failure(failure: everyoneRefused, stage: .rcptTo, keepsConnection: true)
             }
         case .data:
             if failure == nil {
