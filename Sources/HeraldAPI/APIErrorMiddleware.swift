@@ -11,15 +11,23 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
+        } catch {
+            return try Self.response(for: error, to: request, context: context)
+        }
+    }
+
+    /// The error answer for `error`.
+    static func response(for error: any Error, to request: Request, context: some RequestContext) throws -> Response {
+        switch error {
+        case let error as APIError:
             return try error.response(from: request, context: context)
-        } catch let error as HTTPError {
-            return try Self.apiError(for: error).response(from: request, context: context)
-        } catch let error as any HTTPResponseError {
+        case let error as HTTPError:
+            return try apiError(for: error).response(from: request, context: context)
+        case let error as any HTTPResponseError:
             // Errors of Hummingbird's dependencies that carry a status, such as NIO's
             // too-many-bytes error from collecting a body over the limit.
-            return try Self.apiError(for: HTTPError(error.status)).response(from: request, context: context)
-        } catch {
+            return try apiError(for: HTTPError(error.status)).response(from: request, context: context)
+        default:
             context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
             return try APIError(.internalServerError, code: "internal_error", message: "Herald could not handle the request")
                 .response(from: request, context: context)
@@ -31,7 +39,6 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound: APIError(.notFound, code: "not_found", message: "no such resource")
         case .contentTooLarge:
             APIError(.contentTooLarge, code: "payload_too_large", message: "the request body is larger than this server accepts")
-        case .methodNotAllowed: APIError(.methodNotAllowed, code: "method_not_allowed", message: "this method is not allowed here")
         default:
             APIError(
                 error.status,

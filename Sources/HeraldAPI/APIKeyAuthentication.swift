@@ -120,7 +120,13 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
         }
         var context = context
         context.apiKey = key
-        var response = try await next(request, context)
+        // Error answers carry the key's rate-limit headers too, so they are made here.
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = try APIErrorMiddleware<Context>.response(for: error, to: request, context: context)
+        }
         response.headers.append(contentsOf: headers)
         return response
     }

@@ -296,7 +296,9 @@ private struct FieldReader {
                 problem("\(field).\(key)", "unknown_field", "is not a field of an attachment")
             }
             let filename = singleLine(object["filename"], field: "\(field).filename", maxLength: 255)
-            if filename == nil, object["filename"] == nil { problem("\(field).filename", "required", "is required") }
+            if filename == nil, object["filename"] == nil || object["filename"] is NSNull {
+                problem("\(field).filename", "required", "is required")
+            }
             let contentType =
                 singleLine(object["content_type"], field: "\(field).content_type", maxLength: 255) ?? "application/octet-stream"
             if contentType.split(separator: "/").count != 2 || contentType.contains(" ") && !contentType.contains(";") {
@@ -307,7 +309,7 @@ private struct FieldReader {
             if let encoded = string(object["content"], field: "\(field).content") {
                 content = Data(base64Encoded: encoded)
                 if content == nil { problem("\(field).content", "invalid_base64", "must be base64") }
-            } else if object["content"] == nil {
+            } else if object["content"] == nil || object["content"] is NSNull {
                 problem("\(field).content", "required", "is required")
             }
             guard let filename, let content else { return nil }

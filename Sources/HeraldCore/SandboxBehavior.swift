@@ -25,13 +25,25 @@ public struct SandboxBehavior: Codable, Sendable, Equatable {
         self.retryAfterSeconds = retryAfterSeconds
     }
 
+    /// The delays a sandbox may take: up to ten minutes, longer than any provider timeout.
+    public static let latencyRange = 0...600_000
+    /// Up to a day, as far as any real provider asks a client to wait.
+    public static let retryAfterRange = 0...86_400
+
     /// The problems that make this behaviour unusable, by field name.
     public var problems: [(field: String, message: String)] {
         var problems: [(String, String)] = []
-        if latencyMilliseconds < 0 { problems.append(("latency_ms", "must be 0 or more")) }
-        if latencyJitterMilliseconds < 0 { problems.append(("latency_jitter_ms", "must be 0 or more")) }
+        let latency = Self.latencyRange
+        if !latency.contains(latencyMilliseconds) {
+            problems.append(("latency_ms", "must be from \(latency.lowerBound) to \(latency.upperBound)"))
+        }
+        if !latency.contains(latencyJitterMilliseconds) {
+            problems.append(("latency_jitter_ms", "must be from \(latency.lowerBound) to \(latency.upperBound)"))
+        }
         if !(0...1).contains(failureRate) { problems.append(("failure_rate", "must be between 0 and 1")) }
-        if let retryAfterSeconds, retryAfterSeconds < 0 { problems.append(("retry_after_seconds", "must be 0 or more")) }
+        if let retryAfterSeconds, !Self.retryAfterRange.contains(retryAfterSeconds) {
+            problems.append(("retry_after_seconds", "must be from 0 to \(Self.retryAfterRange.upperBound)"))
+        }
         return problems
     }
 

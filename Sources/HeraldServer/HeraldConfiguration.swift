@@ -166,11 +166,12 @@ public struct HeraldConfiguration: Sendable {
                     let known = ErrorClass.allCases.map(\.rawValue).joined(separator: ", ")
                     throw ConfigurationError(key: "\(prefix).failure_class", problem: "must be one of \(known)")
                 }
-                let retryAfter = try settings.optionalInt("\(prefix).retry_after_seconds", in: 0...86_400)
+                let retryAfter = try settings.optionalInt("\(prefix).retry_after_seconds", in: SandboxBehavior.retryAfterRange)
                 kind = .sandbox(
                     SandboxBehavior(
-                        latencyMilliseconds: try settings.int("\(prefix).latency_ms", default: 0, in: 0...600_000),
-                        latencyJitterMilliseconds: try settings.int("\(prefix).latency_jitter_ms", default: 0, in: 0...600_000),
+                        latencyMilliseconds: try settings.int("\(prefix).latency_ms", default: 0, in: SandboxBehavior.latencyRange),
+                        latencyJitterMilliseconds: try settings.int(
+                            "\(prefix).latency_jitter_ms", default: 0, in: SandboxBehavior.latencyRange),
                         failureRate: try settings.double("\(prefix).failure_rate", default: 0, in: 0...1),
                         failureClass: failureClass,
                         retryAfterSeconds: retryAfter

@@ -65,20 +65,12 @@ public final class HeraldProcess: @unchecked Sendable {
 
     /// Runs `herald keys create --scope admin` on the server's database and returns the key.
     private static func createKey(directory: URL, configFile: URL, environment: [String: String]) throws -> String {
-        let keys = Process()
-        let output = Pipe()
-        keys.executableURL = binary
         // Load tests go past the default rate limit; the API tests cover the limit itself.
-        keys.arguments = ["keys", "create", "--scope", "admin", "--rate-per-second", "1000000", "--config", configFile.path]
-        keys.environment = environment
-        keys.currentDirectoryURL = directory
-        keys.standardOutput = output
-        keys.standardError = FileHandle.nullDevice
-        try keys.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        keys.waitUntilExit()
-        let key = String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard keys.terminationStatus == 0, !key.isEmpty else { throw TestFailure("herald keys create failed") }
+        let created = try Command.run(
+            binary.path, ["keys", "create", "--scope", "admin", "--rate-per-second", "1000000", "--config", configFile.path],
+            environment: environment, directory: directory)
+        let key = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard created.status == 0, !key.isEmpty else { throw TestFailure("herald keys create failed: \(created.errors)") }
         return key
     }
 

@@ -76,7 +76,8 @@ struct EmailsAPITests {
                 json: """
                     {"from": "not an address", "to": ["ok@example.com", 7, "bad@"], "subject": "a\\r\\nBcc: x@evil.com",
                      "headers": {"Message-ID": "<x@y>", "X-Ok": "fine\\nInjected: yes", "Bad Name": "v"},
-                     "attachments": [{"filename": "a.txt", "content": "%%%"}], "tags": "x", "colour": "blue"}
+                     "attachments": [{"filename": "a.txt", "content": "%%%"}, {"filename": null, "content": null}], "tags": "x",
+                     "colour": "blue"}
                     """
             )
             #expect(response.status == .unprocessableContent)
@@ -85,7 +86,8 @@ struct EmailsAPITests {
                 response.problems == [
                     "from: invalid_address", "to[1]: invalid_type", "to[2]: invalid_address", "subject: line_break",
                     "text: required", "headers.Message-ID: reserved_header", "headers.X-Ok: line_break",
-                    "headers.Bad Name: invalid_header_name", "attachments[0].content: invalid_base64", "tags: invalid_type",
+                    "headers.Bad Name: invalid_header_name", "attachments[0].content: invalid_base64", "attachments[1].filename: required",
+                    "attachments[1].content: required", "tags: invalid_type",
                     "colour: unknown_field",
                 ]
             )

@@ -83,6 +83,11 @@ struct SystemAPITests {
             let invalid = try await client.put("/v1/admin/providers/sandbox/sandbox", json: #"{"failure_rate": 2, "latency_ms": -1}"#)
             #expect(invalid.status == .unprocessableContent)
             #expect(invalid.problems == ["failure_rate: invalid_value", "latency_ms: invalid_value"])
+            let huge = try await client.put(
+                "/v1/admin/providers/sandbox/sandbox",
+                json: #"{"latency_ms": 600001, "latency_jitter_ms": 9223372036854775807, "retry_after_seconds": 86401}"#)
+            #expect(
+                huge.problems == ["latency_ms: invalid_value", "latency_jitter_ms: invalid_value", "retry_after_seconds: invalid_value"])
             let wrongType = try await client.put("/v1/admin/providers/sandbox/sandbox", json: #"{"failure_class": "sometimes"}"#)
             #expect(wrongType.status == .unprocessableContent)
             #expect(wrongType.problems == ["failure_class: invalid_value"])

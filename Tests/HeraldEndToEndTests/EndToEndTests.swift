@@ -248,34 +248,26 @@ struct EndToEndTests {
               - {name: relay, type: smtp, host: 127.0.0.1, port: \(smtpPort), tls: none}
               - {name: api, type: sendgrid, api_key: unused, endpoint: "http://127.0.0.1:1"}
             """.write(to: config, atomically: true, encoding: .utf8)
-            let (status, output) = try runHerald(["providers", "check", "--config", config.path])
-            let lines = output.split(separator: "\n").map(String.init)
+            let check = try runHerald(["providers", "check", "--config", config.path])
+            let lines = check.output.split(separator: "\n").map(String.init)
             #expect(lines.count == 5)
             #expect(lines[0] == "ok      play (sandbox)")
             #expect(lines[1] == "ok      outbox (file)")
             #expect(lines[2].hasPrefix("failed  unreachable (ses): transient ses_connect_failed"))
             #expect(lines[3] == "ok      relay (smtp)")
             #expect(lines[4].hasPrefix("failed  api (sendgrid): transient sendgrid_connect_failed"))
-            #expect(status == 1)
+            #expect(check.status == 1)
         }
     }
 
     @Test func `stops with exit code 2 and the key named on a bad setting`() async throws {
         try await withTemporaryDirectory { directory in
-            let process = Process()
-            process.executableURL = HeraldProcess.binary
-            process.arguments = ["serve", "--port", "1"]
-            process.currentDirectoryURL = directory
-            process.environment = ["HERALD_RETRY_MAX_ATTEMPTS": "lots"]
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 2)
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(message.contains("retry.max_attempts"))
-            #expect(message.contains("lots"))
+            let serve = try Command.run(
+                HeraldProcess.binary.path, ["serve", "--port", "1"], environment: ["HERALD_RETRY_MAX_ATTEMPTS": "lots"],
+                directory: directory)
+            #expect(serve.status == 2)
+            #expect(serve.errors.contains("retry.max_attempts"))
+            #expect(serve.errors.contains("lots"))
         }
     }
 
@@ -311,23 +303,14 @@ struct EndToEndTests {
     }
 
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let (status, output) = try runHerald(arguments, environment: environment)
-        #expect(status == 0)
-        return output
+        let result = try runHerald(arguments, environment: environment)
+        #expect(result.status == 0)
+        return result.output
     }
 
-    /// Runs the herald binary to its end and returns its exit status and standard output.
-    private func runHerald(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = HeraldProcess.binary
-        process.arguments = arguments
-        process.environment = HeraldProcess.environment(environment)
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    /// Runs the herald binary to its end.
+    private func runHerald(_ arguments: [String], environment: [String: String] = [:]) throws -> Command.Result {
+        try Command.run(HeraldProcess.binary.path, arguments, environment: HeraldProcess.environment(environment))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTesting
 
 /// Runs a Python script with `python3` and returns what it printed; the test suite uses it to
 /// compare Herald with reference implementations (botocore, the `email` package).
@@ -9,19 +10,9 @@ enum Python {
     }
 
     static func run(_ script: String, arguments: [String] = []) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure(stderr: String(decoding: message, as: UTF8.self)) }
-        return data
+        let result = try Command.run("python3", ["-c", script] + arguments)
+        guard result.status == 0 else { throw Failure(stderr: result.errors) }
+        return Data(result.output.utf8)
     }
 
     static func json(_ script: String, arguments: [String] = []) throws -> [String: Any] {
