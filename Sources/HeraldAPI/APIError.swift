@@ -66,10 +66,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         let error: Body
     }
 
+    /// The JSON body of the answer.
+    func body() throws -> Data {
+        try JSONResponse.encode(Envelope(error: .init(code: code, message: message, details: details)))
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
-        let body = try JSONEncoder().encode(Envelope(error: .init(code: code, message: message, details: details)))
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try body())))
     }
 }

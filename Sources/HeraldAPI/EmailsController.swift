@@ -122,10 +122,30 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
             let (emails, answer) = try build(clock.now)
             try await commit(emails, answering: idempotency.map { ($0, answer) }, context: context)
             return Self.response(answer, replayed: false)
+        } catch let refusal as APIError where Self.keepsIdempotentAnswer(refusal.status) {
+            if let idempotency { await keep(refusal, as: idempotency) }
+            throw refusal
         } catch {
             if let idempotency { try? await store.release(idempotency) }
             throw error
         }
+    }
+
+    /// Keeps a refusal as the answer to its idempotency key, since the same request would be
+    /// refused the same way; a refusal that cannot be kept leaves the key free instead.
+    private func keep(_ refusal: APIError, as key: IdempotencyKey) async {
+        do {
+            let answer = IdempotentAnswer(status: refusal.status.code, body: try refusal.body(), location: nil)
+            try await store.insert(batch: [], answering: key, with: answer, now: clock.now)
+        } catch {
+            try? await store.release(key)
+        }
+    }
+
+    /// Whether an answer is kept for its idempotency key: client errors are, since a repeat of
+    /// the request gets the same answer; 429 and 5xx are not, since a repeat may succeed.
+    private static func keepsIdempotentAnswer(_ status: HTTPResponse.Status) -> Bool {
+        status.kind == .clientError && status != .tooManyRequests
     }
 
     private static func idempotencyKey(_ request: Request, apiKey: APIKey) throws(APIError) -> IdempotencyKey? {

@@ -55,4 +55,6 @@ public protocol IdempotencyStore: Sendable {
     func insert(batch emails: [NewEmail], answering key: IdempotencyKey, with answer: IdempotentAnswer, now: Date) async throws
     /// Gives up a claim whose request failed, so that a retry can go ahead.
     func release(_ key: IdempotencyKey) async throws
+    /// Deletes the keys whose retention has passed at `now`; returns how many.
+    func removeExpiredIdempotencyKeys(now: Date) async throws -> Int
 }

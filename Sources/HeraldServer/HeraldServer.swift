@@ -64,6 +64,7 @@ public struct HeraldServer: Sendable {
             services: [
                 .init(service: application),
                 .init(service: DrainGate(state: state, drain: configuration.shutdown.drain, logger: logger)),
+                .init(service: IdempotencyKeySweeper(store: store, clock: clock, interval: .seconds(3600), logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

@@ -47,4 +47,13 @@ extension SQLiteEmailStore: IdempotencyStore {
                 arguments: [key.apiKeyID, key.value])
         }
     }
+
+    public func removeExpiredIdempotencyKeys(now: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM idempotency_keys WHERE created_at <= ?",
+                arguments: [now.adding(.zero - IdempotencyKey.retention).milliseconds])
+            return db.changesCount
+        }
+    }
 }

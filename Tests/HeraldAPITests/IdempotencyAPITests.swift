@@ -64,12 +64,17 @@ struct IdempotencyAPITests {
         }
     }
 
-    @Test func `a failed request leaves the key free, and a bad key is refused`() async throws {
+    @Test func `a refused request keeps its refusal as the answer, and a bad key is refused`() async throws {
         try await APIHarness.run { harness, client in
-            let invalid = try await Self.post(client, json: #"{"from": "nobody"}"#, key: "retry-me")
+            let invalid = try await Self.post(client, json: #"{"from": "nobody"}"#, key: "fix-me")
             #expect(invalid.status == .unprocessableContent)
-            #expect(try await Self.post(client, json: #"{"from": "nobody"}"#, key: "retry-me").status == .unprocessableContent)
-            #expect(try await Self.post(client, key: "retry-me").status == .accepted, "validation errors are not kept")
+            let repeated = try await Self.post(client, json: #"{"from": "nobody"}"#, key: "fix-me")
+            #expect(repeated.status == .unprocessableContent)
+            #expect(repeated.headers[.idempotentReplayed] == "true")
+            #expect(repeated.body == invalid.body)
+            let corrected = try await Self.post(client, key: "fix-me")
+            #expect(corrected.error["code"] as? String == "idempotency_key_reused", "a corrected request needs a new key")
+            #expect(try await harness.store.emails(status: nil, limit: 10, after: nil).isEmpty)
             let tooLong = try await Self.post(client, key: String(repeating: "x", count: 257))
             #expect(tooLong.problems == ["Idempotency-Key: invalid_idempotency_key"])
         }
@@ -87,6 +92,11 @@ struct IdempotencyAPITests {
             try await store.insert(batch: [], answering: key, with: answer, now: start)
             #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(3600))) == .replay(answer))
             #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(25 * 3600))) == .claimed)
+
+            let claimedAt = start.adding(.seconds(25 * 3600))
+            #expect(try await store.removeExpiredIdempotencyKeys(now: claimedAt.adding(.seconds(24 * 3600 - 1))) == 0)
+            #expect(try await store.removeExpiredIdempotencyKeys(now: claimedAt.adding(.seconds(24 * 3600))) == 1)
+            #expect(try await store.claim(key, requestHash: [2], now: claimedAt.adding(.seconds(24 * 3600))) == .claimed)
         }
     }
 }
