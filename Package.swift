@@ -134,6 +134,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // scripts/bench runs it in release mode: see docs/benchmarks.md.
+        .executableTarget(
+            name: "herald-auth-cost",
+            dependencies: [
+                "HeraldAPI",
+                "HeraldCore",
+                "HeraldStoreSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Benchmarks/AuthenticationCost",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HeraldTesting",
             dependencies: [

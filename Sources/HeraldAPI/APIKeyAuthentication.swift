@@ -49,10 +49,11 @@ public enum APIKeys {
 
     /// The key that `secret` is, unless it is unknown, wrong or revoked.
     public static func authenticate(_ secret: String, in store: any APIKeyStore) async throws -> APIKey? {
-        try await authenticate(secret, hash: hash(secret), in: store)
+        try await authenticate(secret, digest: SHA256.hash(data: Array(secret.utf8)), in: store)
     }
 
-    static func authenticate(_ secret: String, hash secretHash: [UInt8], in store: any APIKeyStore) async throws -> APIKey? {
+    static func authenticate(_ secret: String, digest: SHA256Digest, in store: any APIKeyStore) async throws -> APIKey? {
+        let secretHash = Array(digest)
         let parts = secret.split(separator: "_")
         guard parts.count == 3, parts[0] == "hk", let (key, storedHash) = try await store.key(id: String(parts[1])) else { return nil }
         guard constantTimeEqual(secretHash, storedHash), key.revokedAt == nil else { return nil }
@@ -60,7 +61,7 @@ public enum APIKeys {
     }
 
     static func hash(_ secret: String) -> [UInt8] {
-        Array(SHA256.hash(data: Data(secret.utf8)))
+        Array(SHA256.hash(data: Array(secret.utf8)))
     }
 
     /// Whether two hashes are equal, in a time that does not depend on where they differ.
@@ -103,14 +104,13 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" else { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-            throw APIError.unauthorized
-        }
-        let secret = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
-        let secretHash = APIKeys.hash(secret)
+        guard let secret = request.headers[.authorization].flatMap(Self.bearerToken) else { throw APIError.unauthorized }
+        // The cache is keyed by the secret's digest, so that finding a key takes no comparison
+        // of secrets whose time an attacker could measure.
+        let digest = SHA256.hash(data: Array(secret.utf8))
         let now = ContinuousClock.now
-        var key = cache.key(for: secretHash, at: now)
-        if key == nil { key = try await authenticated(secret, hash: secretHash, at: now) }
+        var key = cache.key(for: digest, at: now)
+        if key == nil { key = try await authenticated(String(secret), digest: digest, at: now) }
         guard let key else { throw APIError.unauthorized }
         let (allowed, headers) = limiter.take(for: key)
         guard allowed else {
@@ -131,10 +131,23 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
         return response
     }
 
-    private func authenticated(_ secret: String, hash: [UInt8], at now: ContinuousClock.Instant) async throws -> APIKey? {
-        guard let key = try await APIKeys.authenticate(secret, hash: hash, in: store) else { return nil }
-        cache.remember(key, for: hash, at: now)
+    private func authenticated(_ secret: String, digest: SHA256Digest, at now: ContinuousClock.Instant) async throws -> APIKey? {
+        guard let key = try await APIKeys.authenticate(secret, digest: digest, in: store) else { return nil }
+        cache.remember(key, for: digest, at: now)
         return key
+    }
+
+    /// The token of `Bearer <token>` (the scheme in any case, RFC 9110 §11.1), without the
+    /// spaces around it. Reads bytes: this runs on every request.
+    static func bearerToken(_ header: String) -> Substring? {
+        let scheme = "bearer ".utf8
+        guard header.utf8.count > scheme.count,
+            zip(header.utf8, scheme).allSatisfy({ byte, expected in byte == expected || expected != 0x20 && byte | 0x20 == expected })
+        else { return nil }
+        var token = Substring(header).utf8.dropFirst(scheme.count)
+        while token.first == UInt8(ascii: " ") { token = token.dropFirst() }
+        while token.last == UInt8(ascii: " ") { token = token.dropLast() }
+        return token.isEmpty ? nil : Substring(token)
     }
 }
 
@@ -143,23 +156,23 @@ final class APIKeyCache: Sendable {
     /// More keys than any deployment uses at once; past it the cache starts over.
     private static let capacity = 10_000
     private let duration: Duration
-    private let entries = Mutex<[[UInt8]: (key: APIKey, until: ContinuousClock.Instant)]>([:])
+    private let entries = Mutex<[SHA256Digest: (key: APIKey, until: ContinuousClock.Instant)]>([:])
 
     init(duration: Duration) {
         self.duration = duration
     }
 
-    func key(for hash: [UInt8], at now: ContinuousClock.Instant) -> APIKey? {
+    func key(for digest: SHA256Digest, at now: ContinuousClock.Instant) -> APIKey? {
         entries.withLock { entries in
-            guard let entry = entries[hash], entry.until > now else { return nil }
+            guard let entry = entries[digest], entry.until > now else { return nil }
             return entry.key
         }
     }
 
-    func remember(_ key: APIKey, for hash: [UInt8], at now: ContinuousClock.Instant) {
+    func remember(_ key: APIKey, for digest: SHA256Digest, at now: ContinuousClock.Instant) {
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[hash] = (key, now + duration)
+            entries[digest] = (key, now + duration)
         }
     }
 }

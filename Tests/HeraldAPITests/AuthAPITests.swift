@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HeraldCore
 import HeraldStoreSQLite
@@ -73,10 +74,19 @@ struct AuthAPITests {
         let cache = APIKeyCache(duration: .seconds(1))
         let key = APIKey(id: "k", tenant: "t", scope: .read, createdAt: Date())
         let start = ContinuousClock.now
-        cache.remember(key, for: [1, 2, 3], at: start)
-        #expect(cache.key(for: [1, 2, 3], at: start + .milliseconds(999)) == key)
-        #expect(cache.key(for: [1, 2, 3], at: start + .seconds(1)) == nil)
-        #expect(cache.key(for: [9], at: start) == nil)
+        let digest = SHA256.hash(data: Array("hk_k_secret".utf8))
+        cache.remember(key, for: digest, at: start)
+        #expect(cache.key(for: digest, at: start + .milliseconds(999)) == key)
+        #expect(cache.key(for: digest, at: start + .seconds(1)) == nil)
+        #expect(cache.key(for: SHA256.hash(data: Array("hk_k_other".utf8)), at: start) == nil)
+    }
+
+    @Test(arguments: [
+        ("Bearer hk_a_b", "hk_a_b"), ("bearer   hk_a_b  ", "hk_a_b"), ("BEARER hk_a_b", "hk_a_b"), ("Basic abc", nil),
+        ("Bearer", nil), ("Bearer    ", nil), ("Bearer\u{0}hk_a_b", nil), ("Bearerhk_a_b", nil),
+    ])
+    func `reads the token of a Bearer header in any case, without its spaces`(header: String, token: String?) {
+        #expect(APIKeyMiddleware<HeraldRequestContext>.bearerToken(header).map(String.init) == token)
     }
 
     @Test func `limits each key to its rate, with the rate-limit headers on every answer`() async throws {
