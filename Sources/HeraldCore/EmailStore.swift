@@ -4,6 +4,10 @@ import FoundationEssentials
 import Foundation
 #endif
 
+/// Everything a Herald process keeps: the queue and history, API keys, idempotency keys and
+/// suppression lists. SQLite and PostgreSQL each keep all of it.
+public typealias HeraldStore = EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore
+
 /// Durable storage of emails and their history, and the queue the dispatcher leases from.
 ///
 /// Every write returns only once it is on disk. History (attempts and events) is append-only.

@@ -325,14 +325,6 @@ public final class SQLiteEmailStore: EmailStore {
     }
 }
 
-extension Date {
-    var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
-
-    init(milliseconds: Int64) {
-        self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
-    }
-}
-
 extension Database {
     /// Executes one statement through the connection's statement cache, so that the SQL of the
     /// hot paths is compiled once per connection rather than once per email.

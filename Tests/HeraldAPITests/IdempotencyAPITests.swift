@@ -79,24 +79,4 @@ struct IdempotencyAPITests {
             #expect(tooLong.problems == ["Idempotency-Key: invalid_idempotency_key"])
         }
     }
-
-    @Test func `a claim left by a stopped process is taken over, and answers expire after 24 hours`() async throws {
-        try await withTemporaryDirectory { directory in
-            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path)
-            let key = IdempotencyKey(apiKeyID: "a", value: "v")
-            let start = Date(timeIntervalSince1970: 1_800_000_000)  // whole milliseconds, as the store keeps them
-            #expect(try await store.claim(key, requestHash: [1], now: start) == .claimed)
-            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(59))) == .inProgress)
-            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(60))) == .claimed)
-            let answer = IdempotentAnswer(status: 202, body: Data("{}".utf8), location: nil)
-            try await store.insert(batch: [], answering: key, with: answer, now: start)
-            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(3600))) == .replay(answer))
-            #expect(try await store.claim(key, requestHash: [1], now: start.adding(.seconds(25 * 3600))) == .claimed)
-
-            let claimedAt = start.adding(.seconds(25 * 3600))
-            #expect(try await store.removeExpiredIdempotencyKeys(now: claimedAt.adding(.seconds(24 * 3600 - 1))) == 0)
-            #expect(try await store.removeExpiredIdempotencyKeys(now: claimedAt.adding(.seconds(24 * 3600))) == 1)
-            #expect(try await store.claim(key, requestHash: [2], now: claimedAt.adding(.seconds(24 * 3600))) == .claimed)
-        }
-    }
 }

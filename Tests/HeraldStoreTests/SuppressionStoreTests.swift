@@ -3,24 +3,17 @@ import HeraldCore
 import HeraldTesting
 import Testing
 
-@testable import HeraldStoreSQLite
-
-@Suite("Suppression list in SQLite")
+@Suite("Suppression list conformance")
 struct SuppressionStoreTests {
     let clock = ManualClock()
-
-    func withStore(_ body: (SQLiteEmailStore) async throws -> Void) async throws {
-        try await withTemporaryDirectory { directory in
-            try await body(try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now))
-        }
-    }
 
     func suppression(_ address: String, reason: String = "asked to stop") -> Suppression {
         Suppression(address: address, reason: reason, source: .api, createdAt: clock.now)
     }
 
-    @Test func `keeps one entry per address whatever its case, the first one`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `keeps one entry per address whatever its case, the first one`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             let first = try await store.suppress(suppression("Bob@Example.com"), tenant: "acme")
             #expect(first.created)
             #expect(first.entry.address == "bob@example.com")
@@ -31,8 +24,9 @@ struct SuppressionStoreTests {
         }
     }
 
-    @Test func `lists a tenant's suppressions in address order, page by page, and no other tenant's`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `lists a tenant's suppressions in address order, page by page, and no other tenant's`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             for address in ["carol@example.com", "alice@example.com", "bob@example.com"] {
                 _ = try await store.suppress(suppression(address), tenant: "acme")
             }
@@ -45,8 +39,9 @@ struct SuppressionStoreTests {
         }
     }
 
-    @Test func `removes an address from one tenant's list only`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `removes an address from one tenant's list only`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             _ = try await store.suppress(suppression("bob@example.com"), tenant: "acme")
             _ = try await store.suppress(suppression("bob@example.com"), tenant: "globex")
             #expect(try await store.unsuppress("Bob@example.com", tenant: "acme"))
@@ -55,8 +50,9 @@ struct SuppressionStoreTests {
         }
     }
 
-    @Test func `a leased email names its recipients that its own tenant suppressed`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `a leased email names its recipients that its own tenant suppressed`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             _ = try await store.suppress(suppression("bob@example.com"), tenant: "acme")
             _ = try await store.suppress(suppression("carol@example.com"), tenant: "globex")
             var message = EmailMessage.sample()
@@ -72,8 +68,9 @@ struct SuppressionStoreTests {
         }
     }
 
-    @Test func `recipients refused for good join the email's tenant's list with the email and the reason`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `recipients refused for good join the email's tenant's list with the email and the reason`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             let email = NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, tenant: "acme")
             try await store.insert(email)
             let lease = try #require(try await store.leaseDueEmails(limit: 1, owner: "test", now: clock.now, duration: .seconds(60)).first)
@@ -90,8 +87,9 @@ struct SuppressionStoreTests {
         }
     }
 
-    @Test func `an email whose every recipient is suppressed ends suppressed, and can be retried`() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreKind.allCases)
+    func `an email whose every recipient is suppressed ends suppressed, and can be retried`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
             let email = NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now)
             try await store.insert(email)
             let lease = try #require(try await store.leaseDueEmails(limit: 1, owner: "test", now: clock.now, duration: .seconds(60)).first)

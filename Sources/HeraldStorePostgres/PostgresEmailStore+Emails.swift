@@ -1,0 +1,258 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+extension PostgresEmailStore {
+    public func insert(_ email: NewEmail) async throws {
+        try await insert(batch: [email])
+    }
+
+    public func insert(batch emails: [NewEmail]) async throws {
+        try await insert(batch: emails) { _ in }
+    }
+
+    /// Inserts `emails` and runs `alongside` in the same transaction.
+    func insert(batch emails: [NewEmail], alongside: (PostgresConnection) async throws -> Void) async throws {
+        let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
+        try await transaction { connection in
+            try await alongside(connection)
+            for (email, content) in rows {
+                let at = email.acceptedAt.milliseconds
+                // A scheduled email is due at its time (one scheduled in the past is due now), and
+                // its retries' maximum age counts from then.
+                let due = max(at, email.sendAt?.milliseconds ?? at)
+                let id = email.id.rawValue
+                try await connection.execute(
+                    """
+                    WITH email AS (
+                        INSERT INTO emails (id, tenant, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at)
+                        VALUES (\(id), \(email.tenant), 'queued', \(at), \(due), \(at), \(due), \(due), \(email.sendAt?.milliseconds))
+                    ), content AS (
+                        INSERT INTO email_contents (email_id, message, text, html, tags)
+                        VALUES (\(id), \(content.json), \(content.text), \(content.html), \(email.message.tags))
+                    )
+                    INSERT INTO events (email_id, kind, at) VALUES (\(id), \(EmailEvent.Kind.queued.rawValue), \(at))
+                    """,
+                    logger: logger)
+            }
+        }
+    }
+
+    public func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail? {
+        try await client.withConnection { connection in
+            let found = try await connection.query(
+                """
+                SELECT status, created_at, updated_at, next_attempt_at, provider, provider_message_id, failure_reason, send_at,
+                    message, text, html
+                FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+                WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant))
+                """,
+                logger: logger
+            ).collect()
+            guard let row = found.first?.makeRandomAccess() else { return nil }
+            var attempts: [Attempt] = []
+            let attemptRows = try await connection.query(
+                """
+                SELECT number, provider, started_at, latency_ms, outcome, error_class, error_code, message, routing
+                FROM attempts WHERE email_id = \(id.rawValue) ORDER BY number
+                """,
+                logger: logger)
+            for try await attempt in attemptRows {
+                attempts.append(try Self.attempt(from: attempt.makeRandomAccess()))
+            }
+            var events: [EmailEvent] = []
+            let eventRows = try await connection.query(
+                "SELECT kind, at, attempt, provider, detail FROM events WHERE email_id = \(id.rawValue) ORDER BY seq", logger: logger)
+            for try await event in eventRows {
+                events.append(try Self.event(from: event.makeRandomAccess()))
+            }
+            let content = StoredContent(
+                json: try row["message"].decode(Data.self), text: try row["text"].decode(String?.self),
+                html: try row["html"].decode(String?.self))
+            return EmailDetail(
+                id: id,
+                status: EmailStatus(rawValue: try row["status"].decode(String.self)) ?? .failed,
+                createdAt: Date(milliseconds: try row["created_at"].decode(Int64.self)),
+                updatedAt: Date(milliseconds: try row["updated_at"].decode(Int64.self)),
+                nextAttemptAt: try row["next_attempt_at"].decode(Int64?.self).map(Date.init(milliseconds:)),
+                provider: try row["provider"].decode(String?.self),
+                providerMessageID: try row["provider_message_id"].decode(String?.self),
+                failureReason: try row["failure_reason"].decode(String?.self),
+                sendAt: try row["send_at"].decode(Int64?.self).map(Date.init(milliseconds:)),
+                message: try content.message(),
+                attempts: attempts,
+                events: events
+            )
+        }
+    }
+
+    public func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+        let rows = try await client.query(
+            """
+            SELECT id, status, created_at, updated_at, provider FROM emails
+            WHERE (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+                AND (\(cursor?.rawValue)::text IS NULL OR id < \(cursor?.rawValue))
+            ORDER BY id DESC LIMIT \(limit)
+            """,
+            logger: logger)
+        var summaries: [EmailSummary] = []
+        for try await (id, status, createdAt, updatedAt, provider) in rows.decode((String, String, Int64, Int64, String?).self) {
+            guard let id = EmailID(id) else { continue }
+            summaries.append(
+                EmailSummary(
+                    id: id, status: EmailStatus(rawValue: status) ?? .failed, createdAt: Date(milliseconds: createdAt),
+                    updatedAt: Date(milliseconds: updatedAt), provider: provider))
+        }
+        return summaries
+    }
+
+    public func retry(_ id: EmailID, tenant: String?, now: Date) async throws {
+        try await transition(id, tenant: tenant, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+    }
+
+    public func cancel(_ id: EmailID, tenant: String?, now: Date) async throws {
+        try await transition(id, tenant: tenant, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+    }
+
+    public func retry(matching filter: EmailFilter, now: Date) async throws -> Int {
+        try await transitionAll(matching: filter, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+    }
+
+    public func cancel(matching filter: EmailFilter, now: Date) async throws -> Int {
+        try await transitionAll(matching: filter, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+    }
+
+    private static let retryable: Set<EmailStatus> = [.failed, .suppressed]
+    private static let cancellable: Set<EmailStatus> = [.queued, .deferred]
+
+    private typealias Update = @Sendable (PostgresConnection, [String], Int64, Logger) async throws -> Void
+
+    /// A retried email starts afresh: due now, its maximum age counted from now.
+    private static let requeue: Update = { connection, ids, at, logger in
+        try await connection.execute(
+            """
+            UPDATE emails SET status = 'queued', queued_at = \(at), updated_at = \(at), due_at = \(at), next_attempt_at = \(at),
+                rounds = 0, failure_reason = NULL
+            WHERE id = ANY(\(ids))
+            """,
+            logger: logger)
+    }
+
+    private static let cancel: Update = { connection, ids, at, logger in
+        try await connection.execute(
+            "UPDATE emails SET status = 'cancelled', updated_at = \(at), due_at = NULL, next_attempt_at = NULL WHERE id = ANY(\(ids))",
+            logger: logger)
+    }
+
+    private func transition(
+        _ id: EmailID, tenant: String?, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: Update
+    ) async throws {
+        let at = now.milliseconds
+        try await transaction { connection in
+            let rows = try await connection.query(
+                """
+                SELECT status FROM emails WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant)) FOR UPDATE
+                """,
+                logger: logger)
+            var found: String?
+            for try await status in rows.decode(String.self) { found = status }
+            guard let found, let status = EmailStatus(rawValue: found) else { throw StoreError.notFound }
+            guard allowed.contains(status) else { throw StoreError(.invalidTransition, "the email is \(status.rawValue)") }
+            try await update(connection, [id.rawValue], at, logger)
+            try await Self.appendEvents(connection, emailIDs: [id.rawValue], kind: event, at: at, logger: logger)
+        }
+    }
+
+    /// Moves every email that matches `filter` and is in one of the `allowed` states, in one
+    /// transaction, each with its event.
+    private func transitionAll(
+        matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: Update
+    ) async throws -> Int {
+        let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
+        guard !statuses.isEmpty else { return 0 }
+        let at = now.milliseconds
+        return try await transaction { connection in
+            let rows = try await connection.query(
+                """
+                SELECT id FROM emails
+                WHERE status = ANY(\(statuses))
+                    AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
+                    AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
+                        OR id IN (SELECT email_id FROM attempts WHERE provider = \(filter.provider)))
+                    AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
+                    AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
+                    AND (\(filter.tag)::text IS NULL OR id IN (SELECT email_id FROM email_contents WHERE \(filter.tag) = ANY(tags)))
+                FOR UPDATE
+                """,
+                logger: logger)
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            guard !ids.isEmpty else { return 0 }
+            try await update(connection, ids, at, logger)
+            try await Self.appendEvents(connection, emailIDs: ids, kind: event, at: at, logger: logger)
+            return ids.count
+        }
+    }
+
+    public func releaseLeases(owner: String, now: Date) async throws {
+        try await client.query(
+            "UPDATE emails SET due_at = \(now.milliseconds), lease_owner = NULL WHERE status = 'sending' AND lease_owner = \(owner)",
+            logger: logger
+        ).consume()
+    }
+
+    public func queueStatistics(now: Date) async throws -> QueueStatistics {
+        let rows = try await client.query(
+            """
+            SELECT
+                (SELECT count(*) FROM emails WHERE status = 'queued'),
+                (SELECT count(*) FROM emails WHERE status = 'sending'),
+                (SELECT count(*) FROM emails WHERE status = 'deferred'),
+                (SELECT min(due_at) FROM emails WHERE due_at <= \(now.milliseconds))
+            """,
+            logger: logger)
+        for try await (queued, sending, deferred, oldest) in rows.decode((Int, Int, Int, Int64?).self) {
+            return QueueStatistics(
+                emailsByStatus: [.queued: queued, .sending: sending, .deferred: deferred],
+                oldestDueAt: oldest.map(Date.init(milliseconds:)))
+        }
+        return QueueStatistics(emailsByStatus: [.queued: 0, .sending: 0, .deferred: 0], oldestDueAt: nil)
+    }
+
+    static func appendEvents(
+        _ connection: PostgresConnection, emailIDs: [String], kind: EmailEvent.Kind, at: Int64, attempt: Int? = nil,
+        provider: String? = nil, detail: String? = nil, logger: Logger
+    ) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO events (email_id, kind, at, attempt, provider, detail)
+            SELECT id, \(kind.rawValue), \(at), \(attempt), \(provider), \(detail) FROM unnest(\(emailIDs)::text[]) AS id
+            """,
+            logger: logger)
+    }
+
+    private static func attempt(from row: PostgresRandomAccessRow) throws -> Attempt {
+        Attempt(
+            number: try row["number"].decode(Int.self),
+            provider: try row["provider"].decode(String.self),
+            startedAt: Date(milliseconds: try row["started_at"].decode(Int64.self)),
+            latencyMilliseconds: try row["latency_ms"].decode(Int.self),
+            outcome: Attempt.Outcome(rawValue: try row["outcome"].decode(String.self)) ?? .failed,
+            errorClass: try row["error_class"].decode(String?.self).flatMap(ErrorClass.init(rawValue:)),
+            errorCode: try row["error_code"].decode(String?.self),
+            message: try row["message"].decode(String?.self),
+            routing: try row["routing"].decode(String?.self)
+        )
+    }
+
+    private static func event(from row: PostgresRandomAccessRow) throws -> EmailEvent {
+        EmailEvent(
+            kind: EmailEvent.Kind(rawValue: try row["kind"].decode(String.self)) ?? .queued,
+            at: Date(milliseconds: try row["at"].decode(Int64.self)),
+            attempt: try row["attempt"].decode(Int?.self),
+            provider: try row["provider"].decode(String?.self),
+            detail: try row["detail"].decode(String?.self)
+        )
+    }
+}

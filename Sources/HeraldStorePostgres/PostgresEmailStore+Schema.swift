@@ -1,0 +1,176 @@
+import HeraldCore
+import Logging
+import PostgresNIO
+
+extension PostgresEmailStore {
+    /// Brings the schema up to date. Nodes that start together take turns through an advisory
+    /// lock held by the migrating transaction, so that each migration runs once.
+    public func migrate() async throws {
+        try await transaction { connection in
+            try await connection.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.execute(
+                """
+                CREATE TABLE IF NOT EXISTS herald_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                """,
+                logger: logger)
+            var applied: Set<Int> = []
+            for try await version in try await connection.query("SELECT version FROM herald_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            for (index, migration) in Self.migrations.enumerated() where !applied.contains(index + 1) {
+                for statement in migration.statements {
+                    try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.execute(
+                    "INSERT INTO herald_migrations (version, name) VALUES (\(index + 1), \(migration.name))", logger: logger)
+                logger.info("migrated the PostgreSQL store", metadata: ["migration": "\(migration.name)"])
+            }
+        }
+    }
+
+    /// How many migrations there are; the schema is current once all are applied.
+    public static var migrationCount: Int { migrations.count }
+
+    /// The key of the advisory lock that serialises migrations: "herald" in ASCII.
+    static let migrationLock: Int64 = 0x68_65_72_61_6C_64
+
+    /// The same tables as the SQLite store, one migration for what took it five. Statements run
+    /// one by one: the extended query protocol takes one statement at a time.
+    static let migrations: [(name: String, statements: [String])] = [
+        (
+            "v1: emails, history, keys, idempotency, suppressions, provider state",
+            [
+                """
+                CREATE TABLE emails (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    queued_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    due_at BIGINT,
+                    next_attempt_at BIGINT,
+                    send_at BIGINT,
+                    lease_owner TEXT,
+                    lease_token BIGINT NOT NULL DEFAULT 0,
+                    rounds INTEGER NOT NULL DEFAULT 0,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    pending_attempt INTEGER,
+                    pending_provider TEXT,
+                    pending_started_at BIGINT,
+                    provider TEXT,
+                    provider_message_id TEXT,
+                    failure_reason TEXT
+                )
+                """,
+                "CREATE INDEX emails_due ON emails (due_at) WHERE due_at IS NOT NULL",
+                "CREATE INDEX emails_status ON emails (status, id)",
+                "CREATE INDEX emails_tenant ON emails (tenant, id)",
+                // The bodies apart from the rest, as in the SQLite store; tags too, for filters.
+                """
+                CREATE TABLE email_contents (
+                    email_id TEXT PRIMARY KEY REFERENCES emails (id),
+                    message BYTEA NOT NULL,
+                    text TEXT,
+                    html TEXT,
+                    tags TEXT[] NOT NULL DEFAULT '{}'
+                )
+                """,
+                """
+                CREATE TABLE attempts (
+                    email_id TEXT NOT NULL,
+                    number INTEGER NOT NULL,
+                    provider TEXT NOT NULL,
+                    started_at BIGINT NOT NULL,
+                    latency_ms BIGINT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    error_class TEXT,
+                    error_code TEXT,
+                    message TEXT,
+                    routing TEXT,
+                    PRIMARY KEY (email_id, number)
+                )
+                """,
+                """
+                CREATE TABLE events (
+                    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    email_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    at BIGINT NOT NULL,
+                    attempt INTEGER,
+                    provider TEXT,
+                    detail TEXT
+                )
+                """,
+                "CREATE INDEX events_email ON events (email_id, seq)",
+                """
+                CREATE FUNCTION herald_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$
+                """,
+                """
+                CREATE TRIGGER attempts_append_only BEFORE UPDATE OR DELETE ON attempts
+                FOR EACH ROW EXECUTE FUNCTION herald_append_only()
+                """,
+                """
+                CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+                FOR EACH ROW EXECUTE FUNCTION herald_append_only()
+                """,
+                """
+                CREATE TABLE provider_state (
+                    provider TEXT PRIMARY KEY,
+                    paused BOOLEAN NOT NULL DEFAULT false,
+                    breaker_open_until BIGINT,
+                    throttled_until BIGINT,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE provider_sends (
+                    provider TEXT NOT NULL,
+                    period TEXT NOT NULL,
+                    period_start BIGINT NOT NULL,
+                    count BIGINT NOT NULL,
+                    PRIMARY KEY (provider, period, period_start)
+                )
+                """,
+                // Only SHA-256 of a key is kept; status is NULL while its request runs.
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    secret_hash BYTEA NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    revoked_at BIGINT,
+                    rate_per_second DOUBLE PRECISION
+                )
+                """,
+                """
+                CREATE TABLE idempotency_keys (
+                    api_key_id TEXT NOT NULL,
+                    idempotency_key TEXT NOT NULL,
+                    request_hash BYTEA NOT NULL,
+                    status INTEGER,
+                    body BYTEA,
+                    location TEXT,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (api_key_id, idempotency_key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+                """
+                CREATE TABLE suppressions (
+                    tenant TEXT NOT NULL,
+                    address TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    email_id TEXT,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (tenant, address)
+                )
+                """,
+            ]
+        )
+    ]
+}

@@ -1,0 +1,260 @@
+import Foundation
+import HeraldCore
+import HeraldTesting
+import Testing
+
+/// What every store does, checked against SQLite and PostgreSQL alike.
+@Suite("Email store conformance")
+struct EmailStoreConformanceTests {
+    let clock = ManualClock()
+
+    func accept(_ store: any HeraldStore) async throws -> EmailID {
+        let id = EmailID(date: clock.now)
+        try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now))
+        return id
+    }
+
+    func lease(_ store: any HeraldStore, owner: String = "node-a", seconds: Int64 = 60) async throws -> [LeasedEmail] {
+        try await store.leaseDueEmails(limit: 10, owner: owner, now: clock.now, duration: .seconds(seconds))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `stores an accepted email as queued with its first event`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let email = try #require(try await store.email(id))
+            #expect(email.status == .queued)
+            #expect(email.message == .sample())
+            #expect(email.events.map(\.kind) == [.queued])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `fails only the failing write of a batch`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let stale = DeliveryProgress(emailID: EmailID(), leaseToken: 1, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<100 {
+                    group.addTask {
+                        if index == 50 {
+                            await #expect(throws: StoreError.leaseLost) { try await store.record(stale) }
+                            return false
+                        }
+                        _ = try await accept(store)
+                        return true
+                    }
+                }
+                var accepted = 0
+                for try await succeeded in group where succeeded { accepted += 1 }
+                #expect(accepted == 99)
+            }
+            #expect(try await store.emails(status: .queued, limit: 200, after: nil).count == 99)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `leases due emails once until the lease expires`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let first = try await lease(store)
+            #expect(first.map(\.id) == [id])
+            #expect(first[0].round == 1)
+            #expect(try await lease(store, owner: "node-b").isEmpty)
+            clock.advance(by: .seconds(61))
+            let second = try await lease(store, owner: "node-b")
+            #expect(second.map(\.id) == [id])
+            #expect(second[0].leaseToken > first[0].leaseToken)
+            #expect(second[0].round == 2)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `does not lease deferred emails before their time`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            let later = clock.now.adding(.seconds(30))
+            try await store.record(
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .deferred(until: later, reason: "x"),
+                    at: clock.now)
+            )
+            #expect(try await lease(store).isEmpty)
+            clock.advance(by: .seconds(30))
+            #expect(try await lease(store).map(\.id) == [id])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `records attempts and the outcome in the history`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            func progress(_ attempt: Attempt?, _ next: DeliveryProgress.Next) -> DeliveryProgress {
+                DeliveryProgress(emailID: id, leaseToken: leased.leaseToken, finishedAttempt: attempt, next: next, at: clock.now)
+            }
+            try await store.record(progress(nil, .attempt(number: 1, provider: "a")))
+            let failed = Attempt(
+                number: 1, provider: "a", startedAt: clock.now, latencyMilliseconds: 12, outcome: .failed,
+                errorClass: .transient, errorCode: "http_503", message: "unavailable"
+            )
+            try await store.record(progress(failed, .attempt(number: 2, provider: "b")))
+            let sent = Attempt(number: 2, provider: "b", startedAt: clock.now, latencyMilliseconds: 8, outcome: .sent)
+            try await store.record(progress(sent, .sent(provider: "b", providerMessageID: "b-1")))
+
+            let email = try #require(try await store.email(id))
+            #expect(email.status == .sent)
+            #expect(email.provider == "b")
+            #expect(email.providerMessageID == "b-1")
+            #expect(email.attempts == [failed, sent])
+            #expect(email.events.map(\.kind) == [.queued, .attemptStarted, .attemptFailed, .attemptStarted, .sent])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `refuses progress under a lease that has passed on`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let stale = try await lease(store)[0]
+            clock.advance(by: .seconds(61))
+            _ = try await lease(store, owner: "node-b")
+            await #expect(throws: StoreError.leaseLost) {
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: id, leaseToken: stale.leaseToken, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
+                )
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `records an attempt cut short by an expired lease as ambiguous`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            let leased = try await lease(store)[0]
+            try await store.record(
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .attempt(number: 1, provider: "a"),
+                    at: clock.now)
+            )
+            clock.advance(by: .seconds(61))
+            let again = try await lease(store, owner: "node-b")
+            #expect(again.first?.attemptsSoFar == 1)
+            let email = try #require(try await store.email(id))
+            #expect(email.attempts.count == 1)
+            #expect(email.attempts[0].errorClass == .ambiguous)
+            #expect(email.attempts[0].provider == "a")
+            #expect(email.events.last?.kind == .attemptFailed)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `keeps provider states and counts sends per provider, day and month`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let paused = ProviderStateRecord(provider: "primary", paused: true, breakerOpenUntil: clock.now.adding(.seconds(30)))
+            try await store.saveProviderState(paused)
+            try await store.saveProviderState(ProviderStateRecord(provider: "secondary", throttledUntil: clock.now))
+            try await store.saveProviderState(ProviderStateRecord(provider: "secondary"))
+            #expect(try await store.providerStates() == [paused, ProviderStateRecord(provider: "secondary")])
+
+            for _ in 0..<3 {
+                let id = try await accept(store)
+                let leased = try #require(try await lease(store).first { $0.id == id })
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil,
+                        next: .sent(provider: "primary", providerMessageID: nil), at: clock.now))
+            }
+            #expect(try await store.sendCounts(at: clock.now) == ["primary": [.day: 3, .month: 3]])
+            #expect(try await store.sendCounts(at: clock.now.adding(.seconds(40 * 86_400))).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `retries only failed emails and cancels only waiting ones`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = try await accept(store)
+            await #expect(throws: StoreError(.invalidTransition, "the email is queued")) { try await store.retry(id, now: clock.now) }
+            let leased = try await lease(store)[0]
+            await #expect(throws: StoreError.self) { try await store.cancel(id, now: clock.now) }
+            try await store.record(
+                DeliveryProgress(
+                    emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"), at: clock.now)
+            )
+            try await store.retry(id, now: clock.now)
+            #expect(try await store.email(id)?.status == .queued)
+            #expect(try await lease(store).first?.round == 1)
+
+            let other = try await accept(store)
+            try await store.cancel(other, now: clock.now)
+            let cancelled = try #require(try await store.email(other))
+            #expect(cancelled.status == .cancelled)
+            #expect(cancelled.events.map(\.kind) == [.queued, .cancelled])
+            await #expect(throws: StoreError.notFound) { try await store.cancel(EmailID(), now: clock.now) }
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `lists newest first in pages`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            var ids: [EmailID] = []
+            for _ in 0..<5 {
+                ids.append(try await accept(store))
+                clock.advance(by: .milliseconds(2))
+            }
+            let first = try await store.emails(status: nil, limit: 2, after: nil)
+            #expect(first.map(\.id) == [ids[4], ids[3]])
+            let second = try await store.emails(status: nil, limit: 2, after: first.last?.id)
+            #expect(second.map(\.id) == [ids[2], ids[1]])
+            #expect(try await store.emails(status: .sent, limit: 10, after: nil).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func `counts the emails in the queue and finds the one due the longest`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            func statistics() async throws -> QueueStatistics { try await store.queueStatistics(now: clock.now) }
+            func queue(_ queued: Int, _ sending: Int, _ deferred: Int, oldestDueAt: Date?) -> QueueStatistics {
+                QueueStatistics(emailsByStatus: [.queued: queued, .sending: sending, .deferred: deferred], oldestDueAt: oldestDueAt)
+            }
+            #expect(try await statistics() == queue(0, 0, 0, oldestDueAt: nil))
+
+            let start = clock.now
+            let first = try await accept(store)
+            clock.advance(by: .seconds(5))
+            let second = try await accept(store)
+            clock.advance(by: .seconds(5))
+            #expect(try await statistics() == queue(2, 0, 0, oldestDueAt: start))
+
+            // A leased email is not due; a deferred one only once its time has come.
+            let leased = try #require(
+                try await store.leaseDueEmails(limit: 1, owner: "node-a", now: clock.now, duration: .seconds(60)).first)
+            #expect(leased.id == first)
+            #expect(try await statistics() == queue(1, 1, 0, oldestDueAt: start.adding(.seconds(5))))
+            let retryAt = clock.now.adding(.seconds(30))
+            try await store.record(
+                DeliveryProgress(
+                    emailID: first, leaseToken: leased.leaseToken, finishedAttempt: nil,
+                    next: .deferred(until: retryAt, reason: "transient:x"), at: clock.now)
+            )
+
+            // Final emails are not counted.
+            let other = try #require(try await lease(store).first)
+            #expect(other.id == second)
+            try await store.record(
+                DeliveryProgress(
+                    emailID: second, leaseToken: other.leaseToken, finishedAttempt: nil, next: .failed(reason: "permanent:x"),
+                    at: clock.now)
+            )
+            #expect(try await statistics() == queue(0, 0, 1, oldestDueAt: nil))
+            clock.advance(by: .seconds(31))
+            #expect(try await statistics() == queue(0, 0, 1, oldestDueAt: retryAt))
+
+            // An email whose lease ran out is due again, from the lease's end.
+            let leaseEnd = clock.now.adding(.seconds(10))
+            #expect(try await lease(store, seconds: 10).map(\.id) == [first])
+            clock.advance(by: .seconds(11))
+            #expect(try await statistics() == queue(0, 1, 0, oldestDueAt: leaseEnd))
+        }
+    }
+}

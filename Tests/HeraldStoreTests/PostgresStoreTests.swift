@@ -1,0 +1,58 @@
+import Foundation
+import HeraldCore
+import HeraldStorePostgres
+import HeraldTesting
+import Logging
+import PostgresNIO
+import Testing
+
+/// What only the PostgreSQL store has to show: that many nodes can share it.
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    let logger = PostgresTestDatabase.logger
+
+    @Test func `nodes that migrate at once leave one schema, each migration applied once`() async throws {
+        try await PostgresTestDatabase.withClient { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { try await PostgresEmailStore(client: client, logger: logger).migrate() } }
+                try await group.waitForAll()
+            }
+            let rows = try await client.query("SELECT count(*) FROM herald_migrations", logger: logger)
+            for try await count in rows.decode(Int.self) { #expect(count == PostgresEmailStore.migrationCount) }
+        }
+    }
+
+    @Test func `nodes leasing at once never get the same email`() async throws {
+        try await PostgresTestDatabase.withStore { store in
+            let now = Date(milliseconds: 1_800_000_000_000)
+            let emails = (0..<200).map { _ in NewEmail(id: EmailID(date: now), message: .sample(), acceptedAt: now) }
+            try await store.insert(batch: emails)
+            let leased = try await withThrowingTaskGroup(of: [EmailID].self) { group in
+                for node in 0..<4 {
+                    group.addTask {
+                        var mine: [EmailID] = []
+                        while true {
+                            let batch = try await store.leaseDueEmails(limit: 7, owner: "node-\(node)", now: now, duration: .seconds(60))
+                            if batch.isEmpty { return mine }
+                            mine += batch.map(\.id)
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(leased.count == 200)
+            #expect(Set(leased) == Set(emails.map(\.id)))
+        }
+    }
+
+    @Test func `keeps history append-only`() async throws {
+        try await PostgresTestDatabase.withClient { client in
+            let store = PostgresEmailStore(client: client, logger: logger)
+            try await store.migrate()
+            let now = Date(milliseconds: 1_800_000_000_000)
+            try await store.insert(NewEmail(id: EmailID(date: now), message: .sample(), acceptedAt: now))
+            await #expect(throws: PSQLError.self) { try await client.query("UPDATE events SET kind = 'sent'", logger: logger) }
+            await #expect(throws: PSQLError.self) { try await client.query("DELETE FROM events", logger: logger) }
+        }
+    }
+}
