@@ -101,6 +101,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore",
                 "HeraldStoreSQLite",
+                "HeraldStorePostgres",
                 "HeraldProviders",
                 "HeraldDelivery",
                 "HeraldAPI",
@@ -114,6 +115,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
@@ -135,10 +137,10 @@ let package = Package(
                 "HeraldServer",
                 "HeraldCore",
                 "HeraldAPI",
-                "HeraldStoreSQLite",
                 "HeraldDrill",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

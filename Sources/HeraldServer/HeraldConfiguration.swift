@@ -73,8 +73,30 @@ public struct HeraldConfiguration: Sendable {
         public var quotas: [SendQuota.Period: Int] = [:]
     }
 
+    /// Where a PostgreSQL store is, for nodes that share one queue (`store.postgres.*`).
+    public struct Postgres: Sendable, Equatable {
+        public enum TLS: String, Sendable {
+            case disable, prefer, require
+        }
+
+        public var host: String
+        public var port = 5432
+        public var username = "herald"
+        /// From `password`, `password_file` or HERALD_STORE_POSTGRES_PASSWORD; never logged.
+        public var password: String?
+        public var database = "herald"
+        public var tls = TLS.prefer
+        public var maxConnections = 20
+
+        public init(host: String) {
+            self.host = host
+        }
+    }
+
     public var http = HTTP()
     public var sqlitePath = "herald.db"
+    /// Nil for the embedded SQLite store at ``sqlitePath``.
+    public var postgres: Postgres?
     public var dispatch = Dispatch()
     public var retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600))
     public var breaker = CircuitBreaker.Configuration()
@@ -107,6 +129,7 @@ public struct HeraldConfiguration: Sendable {
         http.rateLimitPerSecond = try settings.double(
             "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: 0.01...1_000_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
+        postgres = try Self.postgres(settings)
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)
         dispatch.pollInterval = .milliseconds(try settings.int("dispatch.poll_interval_ms", default: 250, in: 1...60_000))
@@ -345,6 +368,50 @@ extension HeraldConfiguration {
 
 /// Reads settings as strings and parses them itself, so that a value of the wrong kind stops
 /// start-up with its key named instead of silently falling back to a default.
+extension HeraldConfiguration {
+    /// `store.postgres.url` (`postgres://user:password@host:port/database?sslmode=disable`), or
+    /// `store.postgres.host` with `port`, `user`, `password`, `database`; the keys override what
+    /// the URL says. Nil when neither is set.
+    fileprivate static func postgres(_ settings: SettingsReader) throws(ConfigurationError) -> Postgres? {
+        var postgres: Postgres
+        if let url = try settings.optionalString("store.postgres.url") {
+            guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
+                let host = components.host, !host.isEmpty
+            else {
+                throw ConfigurationError(key: "store.postgres.url", problem: "must be postgres://user:password@host:port/database")
+            }
+            postgres = Postgres(host: host)
+            postgres.port = components.port ?? postgres.port
+            postgres.username = components.user.flatMap { $0.removingPercentEncoding } ?? postgres.username
+            postgres.password = components.password.flatMap { $0.removingPercentEncoding }
+            let database = String(components.path.drop { $0 == "/" })
+            if !database.isEmpty { postgres.database = database }
+            if let mode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value {
+                guard let tls = Postgres.TLS(rawValue: mode) else {
+                    throw ConfigurationError(key: "store.postgres.url", problem: "sslmode must be disable, prefer or require")
+                }
+                postgres.tls = tls
+            }
+        } else if let host = try settings.optionalString("store.postgres.host") {
+            postgres = Postgres(host: host)
+        } else {
+            return nil
+        }
+        postgres.host = try settings.string("store.postgres.host", default: postgres.host)
+        postgres.port = try settings.int("store.postgres.port", default: postgres.port, in: 1...65535)
+        postgres.username = try settings.string("store.postgres.user", default: postgres.username)
+        postgres.password = try settings.secret("store.postgres.password") ?? postgres.password
+        postgres.database = try settings.string("store.postgres.database", default: postgres.database)
+        let tls = try settings.string("store.postgres.tls", default: postgres.tls.rawValue)
+        guard let mode = Postgres.TLS(rawValue: tls) else {
+            throw ConfigurationError(key: "store.postgres.tls", problem: "must be disable, prefer or require")
+        }
+        postgres.tls = mode
+        postgres.maxConnections = try settings.int("store.postgres.max_connections", default: postgres.maxConnections, in: 1...1000)
+        return postgres
+    }
+}
+
 struct SettingsReader {
     let reader: ConfigReader
 

@@ -24,9 +24,8 @@ public struct HeraldServer: Sendable {
 
     /// Opens the store, builds the providers and returns the services ready to run. SIGTERM and
     /// SIGINT start a graceful shutdown.
-    public static func build(configuration: HeraldConfiguration, logger: Logger) async throws -> HeraldServer {
+    public static func build(configuration: HeraldConfiguration, store: any HeraldStore, logger: Logger) async throws -> HeraldServer {
         let clock = SystemWallClock()
-        let store = try SQLiteEmailStore.open(path: configuration.sqlitePath, now: clock.now)
         try await createFirstKey(in: store, now: clock.now)
         let httpClient = makeHTTPClient()
         let providers: ProviderRegistry
@@ -79,7 +78,7 @@ public struct HeraldServer: Sendable {
     /// the listener has closed. `GET /metrics` shows what was recorded through `metrics`.
     public static func makeApplication(
         configuration: HeraldConfiguration,
-        store: any EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore,
+        store: any HeraldStore,
         providers: any ProviderAdministration,
         state: ServiceState,
         clock: any WallClock,

@@ -3,25 +3,29 @@ import Foundation
 import HeraldAPI
 import HeraldCore
 import HeraldServer
-import HeraldStoreSQLite
+import Logging
 
-/// `herald keys`: API keys, kept in the same SQLite file as the queue. These commands may run
-/// while `herald serve` uses the file.
+/// `herald keys`: API keys, kept in the store with the queue. These commands may run while
+/// `herald serve` uses the store.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list and revoke API keys.", subcommands: [Create.self, List.self, Revoke.self])
 
     struct StoreOptions: ParsableArguments {
-        @Option(help: "The SQLite database (default: store.sqlite.path from the configuration).")
+        @Option(help: "The SQLite database (default: store.sqlite.path from the configuration; store.postgres.url for PostgreSQL).")
         var database: String?
 
         @Option(help: "A YAML or JSON configuration file.")
         var config: String?
 
-        func open() throws -> SQLiteEmailStore {
+        /// Runs `body` with the configured store, beside a server that may be using it.
+        func withStore<Result: Sendable>(_ body: (any HeraldStore) async throws -> Result) async throws -> Result {
             var flags: [String: String] = [:]
             if let config { flags["config"] = config }
-            return try SQLiteEmailStore.openForKeys(path: database ?? loadConfiguration(flags: flags).sqlitePath)
+            if let database { flags["store.sqlite.path"] = database }
+            var logger = Logger(label: "herald")
+            logger.logLevel = .warning
+            return try await HeraldServer.withStore(try loadConfiguration(flags: flags), access: .alongside, logger: logger, body)
         }
     }
 
@@ -40,8 +44,9 @@ struct Keys: AsyncParsableCommand {
         var ratePerSecond: Double?
 
         func run() async throws {
-            let (key, secret) = try await APIKeys.create(
-                tenant: tenant, scope: scope, ratePerSecond: ratePerSecond, in: try store.open(), now: Date())
+            let (key, secret) = try await store.withStore { store in
+                try await APIKeys.create(tenant: tenant, scope: scope, ratePerSecond: ratePerSecond, in: store, now: Date())
+            }
             FileHandle.standardError.write(Data("created key \(key.id) (\(key.scope.rawValue), tenant \(key.tenant)):\n".utf8))
             print(secret)
         }
@@ -53,7 +58,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            for key in try await store.open().keys() {
+            for key in try await store.withStore({ try await $0.keys() }) {
                 let revoked = key.revokedAt.map { "  revoked \($0.formatted(.iso8601))" } ?? ""
                 print("\(key.id)  \(key.scope.rawValue)  \(key.tenant)  created \(key.createdAt.formatted(.iso8601))\(revoked)")
             }
@@ -69,7 +74,7 @@ struct Keys: AsyncParsableCommand {
         var id: String
 
         func run() async throws {
-            guard try await store.open().revokeKey(id: id, at: Date()) else {
+            guard try await store.withStore({ try await $0.revokeKey(id: id, at: Date()) }) else {
                 FileHandle.standardError.write(Data("herald: no key has the id \(id)\n".utf8))
                 throw ExitCode(1)
             }

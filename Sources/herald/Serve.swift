@@ -23,7 +23,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (http.port, default 8025).")
     var port: Int?
 
-    @Option(help: "SQLite database file (store.sqlite.path, default herald.db).")
+    @Option(help: "SQLite database file (store.sqlite.path, default herald.db; store.postgres.url selects PostgreSQL instead).")
     var database: String?
 
     @Option(help: "Deliveries in flight at most (dispatch.concurrency, default 32).")
@@ -56,17 +56,29 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "herald")
 
-        let server: HeraldServer
         do {
-            server = try await HeraldServer.build(configuration: configuration, logger: logger)
+            try await HeraldServer.withStore(configuration, access: .serving, logger: logger) { store in
+                let server = try await HeraldServer.build(configuration: configuration, store: store, logger: logger)
+                logger.info(
+                    "herald started",
+                    metadata: ["http.host": "\(configuration.http.host)", "http.port": "\(configuration.http.port)"]
+                )
+                do {
+                    try await server.run()
+                } catch {
+                    throw RunFailure(error: error)
+                }
+            }
+        } catch let failure as RunFailure {
+            throw failure.error
         } catch {
             FileHandle.standardError.write(Data("herald: cannot start: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        logger.info(
-            "herald started",
-            metadata: ["http.host": "\(configuration.http.host)", "http.port": "\(configuration.http.port)"]
-        )
-        try await server.run()
+    }
+
+    /// A failure of the running server, as opposed to one that kept it from starting.
+    private struct RunFailure: Error {
+        let error: any Error
     }
 }

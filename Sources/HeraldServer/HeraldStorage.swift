@@ -1,0 +1,56 @@
+import HeraldCore
+import HeraldStorePostgres
+import HeraldStoreSQLite
+import Logging
+import NIOSSL
+import PostgresNIO
+
+extension HeraldServer {
+    /// How a command uses the store.
+    public enum StoreAccess: Sendable {
+        /// `herald serve`: the one process that delivers from a SQLite file, which it locks and
+        /// whose leases it takes back at start.
+        case serving
+        /// `herald keys` and `herald migrate`, which may run beside a serving process.
+        case alongside
+    }
+
+    /// Opens the configured store, brings its schema up to date and runs `body` with it: the
+    /// SQLite file, or PostgreSQL through a client that runs until `body` returns, so that it
+    /// stops after every service that uses it.
+    public static func withStore<Result: Sendable>(
+        _ configuration: HeraldConfiguration, access: StoreAccess, logger: Logger,
+        _ body: (any HeraldStore) async throws -> Result
+    ) async throws -> Result {
+        guard let postgres = configuration.postgres else {
+            let store =
+                switch access {
+                case .serving: try SQLiteEmailStore.open(path: configuration.sqlitePath)
+                case .alongside: try SQLiteEmailStore.openForKeys(path: configuration.sqlitePath)
+                }
+            return try await body(store)
+        }
+        let client = PostgresClient(configuration: postgresConfiguration(postgres), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let store = PostgresEmailStore(client: client, logger: logger)
+            try await store.migrate()
+            return try await body(store)
+        }
+    }
+
+    static func postgresConfiguration(_ postgres: HeraldConfiguration.Postgres) -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS =
+            switch postgres.tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
+        var configuration = PostgresClient.Configuration(
+            host: postgres.host, port: postgres.port, username: postgres.username, password: postgres.password,
+            database: postgres.database, tls: tls)
+        configuration.options.maximumConnections = postgres.maxConnections
+        return configuration
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import HeraldTesting
+import NIOHTTP1
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several `herald serve` processes on one PostgreSQL store.
+@Suite("Scale-out on PostgreSQL")
+struct ScaleOutTests {
+    @Test func `three nodes send every accepted email once one of them is killed`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let outbox = directory.appendingPathComponent("outbox")
+                // A short lease, so that the killed node's emails pass to the others soon.
+                let config = """
+                    store:
+                      postgres:
+                        url: \(database.url)
+                    dispatch:
+                      concurrency: 32
+                      lease_seconds: 3
+                    providers:
+                      - name: files
+                        type: file
+                        directory: \(outbox.path)
+                    """
+                var nodes: [HeraldProcess] = []
+                for node in 0..<3 {
+                    let home = directory.appendingPathComponent("node-\(node)")
+                    try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+                    nodes.append(try await HeraldProcess(directory: home, config: config))
+                }
+
+                // 10,000 emails, in batches of 100 spread over the three nodes.
+                let total = 10_000
+                let accepted = try await withThrowingTaskGroup(of: [String].self) { group in
+                    for batch in 0..<(total / 100) {
+                        let node = nodes[batch % 3]
+                        group.addTask {
+                            let emails = (0..<100).map { Fixtures.email(batch * 100 + $0) }.joined(separator: ",")
+                            let response = try await node.request(.POST, "/v1/emails/batch", json: #"{"emails": [\#(emails)]}"#)
+                            #expect(response.status == 202)
+                            return (response.body["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                #expect(accepted.count == total)
+
+                // Kill one node while the queue is being worked off.
+                try await waitUntil(timeout: .seconds(120)) { try database.count("status = 'sent'") >= total / 5 }
+                nodes[1].signal(SIGKILL)
+                #expect(try await nodes[1].waitForExit() == SIGKILL)
+
+                try await waitUntil(timeout: .seconds(300)) { try database.count("status = 'sent'") == total }
+                #expect(try database.count("true") == total)
+
+                // Every delivery is a file; an email delivered twice must show why in its history.
+                let files = try FileManager.default.contentsOfDirectory(atPath: outbox.path).filter { $0.hasSuffix(".eml") }
+                let deliveries = Dictionary(grouping: files) { String($0.prefix(26)) }
+                #expect(Set(deliveries.keys) == Set(accepted))
+                let duplicated = deliveries.filter { $0.value.count > 1 }.map(\.key)
+                if !duplicated.isEmpty {
+                    let explained = try database.query(
+                        """
+                        SELECT DISTINCT email_id FROM attempts WHERE error_class = 'ambiguous'
+                            AND email_id IN (\(duplicated.map { "'\($0)'" }.joined(separator: ",")))
+                        """)
+                    #expect(Set(explained) == Set(duplicated), "every email delivered twice has an ambiguous attempt")
+                }
+                for node in [nodes[0], nodes[2]] { node.signal(SIGTERM) }
+                for node in [nodes[0], nodes[2]] { #expect(try await node.waitForExit() == 0) }
+            }
+        }
+    }
+
+    private func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("not reached within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+extension TestDatabase {
+    /// How many emails match the SQL condition.
+    func count(_ condition: String) throws -> Int {
+        Int(try query("SELECT count(*) FROM emails WHERE \(condition)").first ?? "") ?? -1
+    }
+}
