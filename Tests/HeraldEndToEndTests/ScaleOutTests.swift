@@ -35,16 +35,21 @@ struct ScaleOutTests {
                     nodes.append(try await HeraldProcess(directory: home, config: config))
                 }
 
-                // 10,000 emails, in batches of 100 spread over the three nodes.
+                // 10,000 emails in batches of 100, from two clients per node.
                 let total = 10_000
+                let clients = 6
                 let accepted = try await withThrowingTaskGroup(of: [String].self) { group in
-                    for batch in 0..<(total / 100) {
-                        let node = nodes[batch % 3]
+                    for client in 0..<clients {
+                        let node = nodes[client % 3]
                         group.addTask {
-                            let emails = (0..<100).map { Fixtures.email(batch * 100 + $0) }.joined(separator: ",")
-                            let response = try await node.request(.POST, "/v1/emails/batch", json: #"{"emails": [\#(emails)]}"#)
-                            #expect(response.status == 202)
-                            return (response.body["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                            var ids: [String] = []
+                            for batch in stride(from: client, to: total / 100, by: clients) {
+                                let emails = (0..<100).map { Fixtures.email(batch * 100 + $0) }.joined(separator: ",")
+                                let response = try await node.request(.POST, "/v1/emails/batch", json: #"{"emails": [\#(emails)]}"#)
+                                #expect(response.status == 202)
+                                ids += (response.body["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                            }
+                            return ids
                         }
                     }
                     return try await group.reduce(into: []) { $0 += $1 }
