@@ -42,7 +42,9 @@ struct ContractTests {
                 [
                     "-c", entryPoint, "run", "\(herald.baseURL)/openapi.json", "--header", "Authorization: Bearer \(herald.apiKey)",
                     "--checks", checks.joined(separator: ","), "--max-examples", "30", "--generation-deterministic", "--workers", "1",
-                ])
+                ],
+                // schemathesis keeps a cache in its working directory.
+                directory: directory)
             #expect(run.status == 0, "\(run.output)\(run.errors)")
             // "Test cases:\n  1667 generated, 1667 passed"
             let generated = run.output.firstMatch(of: /(\d+) generated, (\d+) passed/)
