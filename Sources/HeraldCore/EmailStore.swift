@@ -67,6 +67,14 @@ public protocol EmailStore: Sendable {
     func queueStatistics(now: Date) async throws -> QueueStatistics
 }
 
+/// A store that several Herald processes share: what one process writes, the others learn.
+public protocol SharedEmailStore: EmailStore {
+    /// Calls `wake` whenever another process may have queued an email, until the task is
+    /// cancelled; after a lost connection it listens again and calls `wake` once, for what it
+    /// may have missed.
+    func watchForNewEmails(_ wake: @escaping @Sendable () -> Void) async
+}
+
 /// Which emails a bulk operation applies to: those that match every criterion given.
 public struct EmailFilter: Sendable, Equatable {
     /// Nil for every tenant's emails.

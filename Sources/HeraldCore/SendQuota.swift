@@ -64,6 +64,13 @@ public struct SendQuota: Sendable, Equatable {
         if period.start(containing: takenAt) == periodStart, used > 0 { used -= 1 }
     }
 
+    /// Takes in a count kept elsewhere for the period that contains `now`, such as the store's,
+    /// which every node sharing it adds to; sends counted here and not there yet stay counted.
+    public mutating func raise(toAtLeast count: Int, at now: Date) {
+        roll(to: now)
+        used = max(used, count)
+    }
+
     public mutating func usage(at now: Date) -> (used: Int, limit: Int?, resetsAt: Date) {
         roll(to: now)
         return (used, limit, period.end(containing: now))

@@ -262,18 +262,27 @@ public final class ProviderRouter: Sendable {
         }
     }
 
-    /// Takes up what a previous process kept: pauses, open breakers, pauses asked for, and the
-    /// sends counted in the current day and month.
-    public func restore(_ records: [ProviderStateRecord], sends: [String: [SendQuota.Period: Int]], now: Date) {
+    /// Takes up the provider states kept in the store, by a process before this one or by the
+    /// other nodes sharing it: pauses as kept (the store has the last word on them), a breaker
+    /// opened or a pause asked for by a provider if it lasts longer than what this process
+    /// knows, and the sends counted in the current day and month if more than counted here.
+    /// Nothing this process learnt itself is undone.
+    public func adopt(_ records: [ProviderStateRecord], sends: [String: [SendQuota.Period: Int]], now: Date) {
         state.withLock { state in
-            for record in records where state.health[record.provider] != nil {
-                state.health[record.provider]!.paused = record.paused
-                state.health[record.provider]!.throttledUntil = record.throttledUntil
-                if let until = record.breakerOpenUntil { state.health[record.provider]!.breaker.restoreOpen(until: until) }
+            for record in records {
+                guard var health = state.health[record.provider] else { continue }
+                let known = health.record(for: record.provider)
+                health.paused = record.paused
+                if let until = record.throttledUntil, until > known.throttledUntil ?? .distantPast { health.throttledUntil = until }
+                if let until = record.breakerOpenUntil, until > now, until > known.breakerOpenUntil ?? .distantPast {
+                    health.breaker.restoreOpen(until: until)
+                }
+                state.health[record.provider] = health
             }
             for (name, counts) in sends where state.health[name] != nil {
-                state.health[name]!.quotas = state.health[name]!.quotas.map { quota in
-                    SendQuota(period: quota.period, limit: quota.limit, used: counts[quota.period] ?? 0, now: now)
+                for index in state.health[name]!.quotas.indices {
+                    let period = state.health[name]!.quotas[index].period
+                    state.health[name]!.quotas[index].raise(toAtLeast: counts[period] ?? 0, at: now)
                 }
             }
         }

@@ -52,11 +52,21 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
         let state = ServiceState()
+        var services: [any Service] = []
+        if configuration.dispatch.enabled {
+            services += [
+                dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger),
+            ]
+        }
+        if let shared = store as? any SharedEmailStore {
+            services.append(
+                SharedStoreFollower(
+                    store: shared, dispatcher: dispatcher, router: providers.router, clock: clock, interval: sharedStateInterval,
+                    logger: logger))
+        }
         let application = try makeApplication(
             configuration: configuration, store: store, providers: providers, state: state, clock: clock, metrics: metrics,
-            services: configuration.dispatch.enabled
-                ? [dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger)]
-                : [],
+            services: services,
             onAccepted: { dispatcher.wake() }, logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(
@@ -109,6 +119,10 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
     }
+
+    /// How often a node on a shared store reads the provider states the others keep: twice a
+    /// second, so that a breaker one node opens holds on every node within a second.
+    static let sharedStateInterval: Duration = .milliseconds(500)
 
     /// Metrics for one process, in a registry of its own rather than the global one, so that
     /// tests that build several applications in parallel each count only their own.

@@ -65,7 +65,7 @@ final class ProviderRegistry: ProviderAdministration {
     /// Takes up the pauses, open breakers and send counts the store kept from earlier runs.
     func restoreState() async throws {
         let now = clock.now
-        router.restore(try await store.providerStates(), sends: try await store.sendCounts(at: now), now: now)
+        router.adopt(try await store.providerStates(), sends: try await store.sendCounts(at: now), now: now)
     }
 
     func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus {

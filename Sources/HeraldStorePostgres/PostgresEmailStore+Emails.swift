@@ -17,6 +17,7 @@ extension PostgresEmailStore {
         let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
         try await transaction { connection in
             try await alongside(connection)
+            if !rows.isEmpty { try await Self.announceNewEmails(on: connection, logger: logger) }
             for (email, content) in rows {
                 let at = email.acceptedAt.milliseconds
                 // A scheduled email is due at its time (one scheduled in the past is due now), and
@@ -161,6 +162,7 @@ extension PostgresEmailStore {
             guard allowed.contains(status) else { throw StoreError(.invalidTransition, "the email is \(status.rawValue)") }
             try await update(connection, [id.rawValue], at, logger)
             try await Self.appendEvents(connection, emailIDs: [id.rawValue], kind: event, at: at, logger: logger)
+            if event == .retried { try await Self.announceNewEmails(on: connection, logger: logger) }
         }
     }
 
@@ -191,6 +193,7 @@ extension PostgresEmailStore {
             guard !ids.isEmpty else { return 0 }
             try await update(connection, ids, at, logger)
             try await Self.appendEvents(connection, emailIDs: ids, kind: event, at: at, logger: logger)
+            if event == .retried { try await Self.announceNewEmails(on: connection, logger: logger) }
             return ids.count
         }
     }

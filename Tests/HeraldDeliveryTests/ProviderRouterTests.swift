@@ -176,11 +176,39 @@ struct ProviderRouterTests {
 
         let restarted = router(
             primary: .init(provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), quotas: [.day: 5]))
-        restarted.restore(
+        restarted.adopt(
             [kept.last!, ProviderStateRecord(provider: "secondary", paused: true)], sends: ["primary": [.day: 5]], now: clock.now)
         #expect(skip(restarted, "primary") == .quotaExhausted(period: "day", until: SendQuota.Period.day.end(containing: clock.now)))
         #expect(restarted.statuses(now: clock.now)[0].breakerOpenUntil == openUntil)
         #expect(skip(restarted, "secondary") == .paused)
+    }
+
+    @Test func `adopts what other nodes kept, and undoes nothing it learnt itself`() {
+        let local = router(
+            primary: .init(provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), quotas: [.day: 10]))
+        // Another node opened primary's breaker, paused secondary, and counted 4 sends today.
+        let openUntil = clock.now.adding(.seconds(20))
+        local.adopt(
+            [
+                ProviderStateRecord(provider: "primary", breakerOpenUntil: openUntil),
+                ProviderStateRecord(provider: "secondary", paused: true),
+            ],
+            sends: ["primary": [.day: 4]], now: clock.now)
+        #expect(skip(local, "primary") == .breakerOpen(until: openUntil))
+        #expect(skip(local, "secondary") == .paused)
+        #expect(local.statuses(now: clock.now)[0].quotas.first { $0.period == "day" }?.used == 4)
+
+        // A later read that says less changes nothing this node knows, but a resume is a resume.
+        local.adopt(
+            [ProviderStateRecord(provider: "primary"), ProviderStateRecord(provider: "secondary", paused: false)],
+            sends: ["primary": [.day: 2]], now: clock.now)
+        #expect(skip(local, "primary") == .breakerOpen(until: openUntil))
+        #expect(skip(local, "secondary") == nil)
+        #expect(local.statuses(now: clock.now)[0].quotas.first { $0.period == "day" }?.used == 4)
+
+        // A breaker already open until later stays as it is.
+        local.adopt([ProviderStateRecord(provider: "primary", breakerOpenUntil: clock.now.adding(.seconds(5)))], sends: [:], now: clock.now)
+        #expect(skip(local, "primary") == .breakerOpen(until: openUntil))
     }
 }
 

@@ -29,11 +29,7 @@ struct ScaleOutTests {
                         directory: \(outbox.path)
                     """
                 var nodes: [HeraldProcess] = []
-                for node in 0..<3 {
-                    let home = directory.appendingPathComponent("node-\(node)")
-                    try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-                    nodes.append(try await HeraldProcess(directory: home, config: config))
-                }
+                for index in 0..<3 { nodes.append(try await node(directory, "node-\(index)", config: config)) }
 
                 // 10,000 emails in batches of 100, from two clients per node.
                 let total = 10_000
@@ -81,6 +77,78 @@ struct ScaleOutTests {
                 for node in [nodes[0], nodes[2]] { #expect(try await node.waitForExit() == 0) }
             }
         }
+    }
+
+    @Test func `an email accepted by one node wakes another that delivers, without waiting for its poll`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let store = "store: {postgres: {url: \"\(database.url)\"}}"
+                let acceptor = try await node(directory, "acceptor", config: "\(store)\ndispatch: {enabled: false}")
+                // It looks for due emails once a minute, so only a notification makes it deliver sooner.
+                let deliverer = try await node(directory, "deliverer", config: "\(store)\ndispatch: {poll_interval_ms: 60000}")
+                try await Task.sleep(for: .milliseconds(500))  // past its first look at the queue
+                let id = try #require(try await acceptor.send(Fixtures.email(1)).body["id"] as? String)
+                try await deliverer.waitUntil([id], are: "sent", timeout: .seconds(10))
+                for herald in [acceptor, deliverer] { herald.signal(SIGTERM) }
+                for herald in [acceptor, deliverer] { #expect(try await herald.waitForExit() == 0) }
+            }
+        }
+    }
+
+    @Test func `a breaker one node opens holds on the others within a second`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let config = """
+                    store: {postgres: {url: "\(database.url)"}}
+                    breaker: {minimum_calls: 3, failure_rate: 0.5, open_seconds: 60}
+                    providers:
+                      - {name: primary, type: sandbox}
+                      - {name: secondary, type: sandbox}
+                    """
+                var nodes: [HeraldProcess] = []
+                for index in 0..<3 { nodes.append(try await node(directory, "node-\(index)", config: config)) }
+                // Only the first node's primary fails; the others' work.
+                let outage = try await nodes[0].request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 1}"#)
+                #expect(outage.status == 200)
+                var sent = 0
+                while try await primaryState(nodes[0]) != "open" {
+                    _ = try await nodes[0].send(Fixtures.email(sent))
+                    sent += 1
+                    try #require(sent < 500, "the first node's breaker did not open")
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let opened = ContinuousClock.now
+                for other in nodes[1...] {
+                    while try await primaryState(other) != "open" {
+                        try #require(ContinuousClock.now - opened < .seconds(5), "the breaker did not reach another node")
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(ContinuousClock.now - opened <= .seconds(1))
+                }
+                // And the other nodes keep traffic off it.
+                var ids: [String] = []
+                for index in 0..<10 {
+                    ids.append(try #require(try await nodes[1].send(Fixtures.email(1000 + index)).body["id"] as? String))
+                }
+                try await nodes[1].waitUntil(ids, are: "sent")
+                for id in ids {
+                    let attempts = try await nodes[1].email(id)["attempts"] as? [[String: Any]] ?? []
+                    #expect(attempts.map { $0["provider"] as? String } == ["secondary"])
+                }
+                for herald in nodes { herald.signal(SIGTERM) }
+                for herald in nodes { #expect(try await herald.waitForExit() == 0) }
+            }
+        }
+    }
+
+    private func node(_ directory: URL, _ name: String, config: String) async throws -> HeraldProcess {
+        let home = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        return try await HeraldProcess(directory: home, config: config)
+    }
+
+    private func primaryState(_ herald: HeraldProcess) async throws -> String? {
+        try await herald.providers().first { $0["name"] as? String == "primary" }?["state"] as? String
     }
 
     private func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws {
