@@ -39,6 +39,31 @@ struct ConfigurationTests {
         #expect(configuration.providers.map(\.name) == ["sandbox-primary", "sandbox-secondary"])
     }
 
+    @Test func `selects PostgreSQL by URL or by host, keys and the environment over the URL's parts`() async throws {
+        let fromURL = try #require(
+            try await load(
+                file: "store:\n  postgres:\n    url: postgres://mail%40ops:s%3Acret@db.internal:6432/queue?sslmode=require\n"
+            ).postgres)
+        #expect(fromURL.host == "db.internal")
+        #expect(fromURL.port == 6432)
+        #expect(fromURL.username == "mail@ops")
+        #expect(fromURL.password == "s:cret")
+        #expect(fromURL.database == "queue")
+        #expect(fromURL.tls == .require)
+
+        let fromKeys = try #require(
+            try await load(
+                file: "store:\n  postgres:\n    url: postgres://u@db.internal/queue\n    database: other\n",
+                environment: ["HERALD_STORE_POSTGRES_PASSWORD": "from-env", "HERALD_STORE_POSTGRES_MAX_CONNECTIONS": "5"]
+            ).postgres)
+        #expect(fromKeys.database == "other")
+        #expect(fromKeys.password == "from-env")
+        #expect(fromKeys.maxConnections == 5)
+        #expect(fromKeys.tls == .prefer)
+        #expect(try await load(environment: ["HERALD_STORE_POSTGRES_HOST": "db"]).postgres?.username == "herald")
+        #expect(try await load().postgres == nil)
+    }
+
     @Test func `flags override the environment, which overrides the file`() async throws {
         let file = """
             http:
@@ -266,6 +291,10 @@ struct ConfigurationTests {
         ("providers:\n  - {name: a, type: sandbox, daily_quota: -1}\n", "providers.0.daily_quota"),
         ("providers:\n  - {name: a, type: sandbox, rate_per_second: fast}\n", "providers.0.rate_per_second"),
         ("providers:\n  - {name: a, type: sandbox, weight: -1}\n", "providers.0.weight"),
+        ("store:\n  postgres:\n    url: mysql://h/db\n", "store.postgres.url"),
+        ("store:\n  postgres:\n    url: postgres://h/db?sslmode=always\n", "store.postgres.url"),
+        ("store:\n  postgres:\n    host: h\n    tls: sometimes\n", "store.postgres.tls"),
+        ("store:\n  postgres:\n    host: h\n    password_file: /nonexistent\n", "store.postgres.password_file"),
         ("[1, 2]", "config"),
         ("key: [unclosed", "config"),
     ])
