@@ -73,6 +73,11 @@ public protocol SharedEmailStore: EmailStore {
     /// cancelled; after a lost connection it listens again and calls `wake` once, for what it
     /// may have missed.
     func watchForNewEmails(_ wake: @escaping @Sendable () -> Void) async
+
+    /// Takes one send from `provider`'s rate limit, a token bucket that every process sharing
+    /// the store draws from. Returns nil when the send may go ahead, or when the next token will
+    /// be there.
+    func takeSendToken(provider: String, ratePerSecond: Double, burst: Double, now: Date) async throws -> Date?
 }
 
 /// Which emails a bulk operation applies to: those that match every criterion given.

@@ -24,6 +24,11 @@ extension Dispatcher {
                     round.skip(route.name, because: skip)
                     continue
                 }
+                if let next = try await takeSharedSendToken(lease, now: startedAt) {
+                    router.release(lease)
+                    round.skip(route.name, because: .rateLimited(until: next))
+                    continue
+                }
                 let number = round.nextAttemptNumber()
                 // An attempt not yet written is this round's previous one, and it failed.
                 if let failed = round.finishedAttempt, let reason = failed.errorClass {
@@ -81,6 +86,19 @@ extension Dispatcher {
             logger.warning("lease lost during delivery; another dispatcher owns the email now")
         } catch {
             logger.error("could not record delivery progress; the email is retried when its lease expires", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// On a store that several nodes share, a provider's send rate holds for all of them
+    /// together: the send also takes a token from the store's bucket. Returns when the next one
+    /// is there, if there is none now.
+    private func takeSharedSendToken(_ lease: ProviderRouter.Lease, now: Date) async throws -> Date? {
+        guard let rate = lease.sendRate, let shared = store as? any SharedEmailStore else { return nil }
+        do {
+            return try await shared.takeSendToken(provider: lease.route.name, ratePerSecond: rate.perSecond, burst: rate.burst, now: now)
+        } catch {
+            router.release(lease)
+            throw error
         }
     }
 

@@ -96,6 +96,9 @@ public final class ProviderRouter: Sendable {
         public let route: Route
         let permit: CircuitBreaker.Permit
         let takenAt: Date
+        /// The provider's send rate, when it has one: nodes sharing a store draw the send from
+        /// the store's bucket at this rate as well.
+        public let sendRate: (perSecond: Double, burst: Double)?
     }
 
     fileprivate struct Health {
@@ -204,7 +207,8 @@ public final class ProviderRouter: Sendable {
             _ = health.rate?.take(at: now)
             for index in health.quotas.indices { _ = health.quotas[index].take(at: now) }
             if health.reported != nil { health.reported!.sentSince += 1 }
-            return .success(Lease(route: route, permit: permit, takenAt: now))
+            return .success(
+                Lease(route: route, permit: permit, takenAt: now, sendRate: health.rate.map { ($0.ratePerSecond, $0.burst) }))
         }
     }
 

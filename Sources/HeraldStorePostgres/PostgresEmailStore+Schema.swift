@@ -171,6 +171,18 @@ extension PostgresEmailStore {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            "v2: send-rate buckets shared by the nodes",
+            [
+                """
+                CREATE TABLE provider_tokens (
+                    provider TEXT PRIMARY KEY,
+                    tokens DOUBLE PRECISION NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """
+            ]
+        ),
     ]
 }

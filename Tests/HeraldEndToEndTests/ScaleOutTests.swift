@@ -141,6 +141,43 @@ struct ScaleOutTests {
         }
     }
 
+    @Test func `three nodes together keep to a provider's send rate`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let config = """
+                    store: {postgres: {url: "\(database.url)"}}
+                    providers:
+                      - {name: primary, type: sandbox, rate_per_second: 20}
+                      - {name: secondary, type: sandbox}
+                    """
+                var nodes: [HeraldProcess] = []
+                for index in 0..<3 { nodes.append(try await node(directory, "node-\(index)", config: config)) }
+                let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                    for (index, node) in nodes.enumerated() {
+                        group.addTask {
+                            let emails = (0..<100).map { Fixtures.email(index * 100 + $0) }.joined(separator: ",")
+                            let response = try await node.request(.POST, "/v1/emails/batch", json: #"{"emails": [\#(emails)]}"#)
+                            return (response.body["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                #expect(ids.count == 300)
+                try await waitUntil(timeout: .seconds(60)) { try database.count("status = 'sent'") == 300 }
+                // Sends through primary, and the time from its first to its last: a bucket of 20 a
+                // second with a burst of 20 allows 20 + 20 × that many seconds, for all nodes.
+                let row = try #require(
+                    try database.query("SELECT count(*), max(started_at) - min(started_at) FROM attempts WHERE provider = 'primary'").first)
+                let columns = row.split(separator: "|").compactMap { Int($0) }
+                let (sends, milliseconds) = (columns[0], columns[1])
+                #expect(sends > 20, "the limit was not reached, so it was not tested")
+                #expect(Double(sends) <= 20 + 20 * Double(milliseconds) / 1000 + 1)
+                for herald in nodes { herald.signal(SIGTERM) }
+                for herald in nodes { #expect(try await herald.waitForExit() == 0) }
+            }
+        }
+    }
+
     private func node(_ directory: URL, _ name: String, config: String) async throws -> HeraldProcess {
         let home = directory.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)

@@ -55,4 +55,20 @@ struct PostgresStoreTests {
             await #expect(throws: PSQLError.self) { try await client.query("DELETE FROM events", logger: logger) }
         }
     }
+
+    @Test func `nodes draw sends from one bucket per provider`() async throws {
+        try await PostgresTestDatabase.withStore { store in
+            let shared = try #require(store as? PostgresEmailStore)
+            let now = Date(milliseconds: 1_800_000_000_000)
+            func take(at time: Date) async throws -> Date? {
+                try await shared.takeSendToken(provider: "primary", ratePerSecond: 2, burst: 2, now: time)
+            }
+            #expect(try await take(at: now) == nil)
+            #expect(try await take(at: now) == nil)
+            #expect(try await take(at: now) == now.addingTimeInterval(0.5))
+            #expect(try await shared.takeSendToken(provider: "secondary", ratePerSecond: 2, burst: 2, now: now) == nil)
+            #expect(try await take(at: now.addingTimeInterval(0.5)) == nil)
+            #expect(try await take(at: now.addingTimeInterval(0.5)) != nil)
+        }
+    }
 }

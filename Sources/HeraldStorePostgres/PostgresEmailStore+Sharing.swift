@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Logging
 import PostgresNIO
@@ -31,5 +32,31 @@ extension PostgresEmailStore: SharedEmailStore {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+    }
+}
+
+extension PostgresEmailStore {
+    /// One statement refills the provider's bucket for the time since it was last touched and
+    /// takes a token if there is a whole one; the row lock makes nodes take turns.
+    public func takeSendToken(provider: String, ratePerSecond: Double, burst: Double, now: Date) async throws -> Date? {
+        let at = now.milliseconds
+        let taken = try await client.query(
+            """
+            INSERT INTO provider_tokens AS bucket (provider, tokens, updated_at) VALUES (\(provider), \(burst - 1), \(at))
+            ON CONFLICT (provider) DO UPDATE
+                SET tokens = LEAST(\(burst), bucket.tokens + GREATEST(0, \(at) - bucket.updated_at) * \(ratePerSecond) / 1000.0) - 1,
+                    updated_at = GREATEST(\(at), bucket.updated_at)
+                WHERE LEAST(\(burst), bucket.tokens + GREATEST(0, \(at) - bucket.updated_at) * \(ratePerSecond) / 1000.0) >= 1
+            RETURNING tokens
+            """,
+            logger: logger)
+        for try await _ in taken { return nil }
+        let rows = try await client.query(
+            "SELECT tokens, updated_at FROM provider_tokens WHERE provider = \(provider)", logger: logger)
+        for try await (tokens, updatedAt) in rows.decode((Double, Int64).self) {
+            let available = min(burst, tokens + Double(max(0, at - updatedAt)) * ratePerSecond / 1000)
+            return now.addingTimeInterval(max(0.001, (1 - available) / ratePerSecond))
+        }
+        return nil
     }
 }
