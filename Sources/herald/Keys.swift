@@ -24,7 +24,7 @@ struct Keys: AsyncParsableCommand {
             if let config { flags["config"] = config }
             if let database { flags["store.sqlite.path"] = database }
             var logger = Logger(label: "herald")
-            logger.logLevel = .warning
+            logger.logLevel = .error
             return try await HeraldServer.withStore(try loadConfiguration(flags: flags), access: .alongside, logger: logger, body)
         }
     }
