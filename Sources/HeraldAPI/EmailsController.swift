@@ -245,7 +245,7 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         guard problems.isEmpty else { throw APIError.validationFailed(problems) }
         let emails = try await store.emails(tenant: key.tenant, status: status, limit: limit, after: cursor)
         let nextCursor = emails.count == limit ? emails.last?.id : nil
-        return try JSONResponse.make(EmailListBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
+        return try JSONResponse.make(PageBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
     }
 
     @Sendable func retry(request: Request, context: Context) async throws -> Response {
@@ -381,8 +381,9 @@ struct EmailSummaryBody: Encodable {
     }
 }
 
-struct EmailListBody: Encodable {
-    let data: [EmailSummaryBody]
+/// One page of a list: its items, and the cursor of the next page (`null` on the last).
+struct PageBody<Item: Encodable>: Encodable {
+    let data: [Item]
     let nextCursor: String?
 
     enum CodingKeys: String, CodingKey {

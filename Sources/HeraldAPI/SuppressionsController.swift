@@ -40,7 +40,7 @@ public struct SuppressionsController<Context: AuthenticatedRequestContext>: Send
         }
         let page = try await store.suppressions(tenant: key.tenant, limit: limit, after: query["cursor"].map(String.init))
         let nextCursor = page.count == limit ? page.last?.address : nil
-        return try JSONResponse.make(SuppressionListBody(data: page.map(SuppressionBody.init), nextCursor: nextCursor))
+        return try JSONResponse.make(PageBody(data: page.map(SuppressionBody.init), nextCursor: nextCursor))
     }
 
     @Sendable func show(request: Request, context: Context) async throws -> Response {
@@ -153,21 +153,5 @@ struct SuppressionBody: Encodable {
         try container.encode(source, forKey: .source)
         try container.encode(emailID, forKey: .emailID)
         try container.encode(createdAt, forKey: .createdAt)
-    }
-}
-
-struct SuppressionListBody: Encodable {
-    let data: [SuppressionBody]
-    let nextCursor: String?
-
-    enum CodingKeys: String, CodingKey {
-        case data
-        case nextCursor = "next_cursor"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(data, forKey: .data)
-        try container.encode(nextCursor, forKey: .nextCursor)
     }
 }

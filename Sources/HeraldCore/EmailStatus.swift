@@ -17,3 +17,11 @@ public enum EmailStatus: String, Codable, Sendable, CaseIterable {
         }
     }
 }
+
+extension EmailStatus {
+    /// What `retry` moves back to the queue: a failed email, or one whose recipients were all
+    /// suppressed (after the suppressions are lifted).
+    public static let retryable: Set<EmailStatus> = [.failed, .suppressed]
+    /// What `cancel` stops: an email that waits for its turn.
+    public static let cancellable: Set<EmailStatus> = [.queued, .deferred]
+}

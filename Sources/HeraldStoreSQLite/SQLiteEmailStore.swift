@@ -169,23 +169,20 @@ public final class SQLiteEmailStore: EmailStore {
     }
 
     public func retry(_ id: EmailID, tenant: String?, now: Date) async throws {
-        try await transition(id, tenant: tenant, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+        try await transition(id, tenant: tenant, from: EmailStatus.retryable, now: now, event: .retried, update: Self.requeue)
     }
 
     public func cancel(_ id: EmailID, tenant: String?, now: Date) async throws {
-        try await transition(id, tenant: tenant, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+        try await transition(id, tenant: tenant, from: EmailStatus.cancellable, now: now, event: .cancelled, update: Self.cancel)
     }
 
     public func retry(matching filter: EmailFilter, now: Date) async throws -> Int {
-        try await transitionAll(matching: filter, from: Self.retryable, now: now, event: .retried, update: Self.requeue)
+        try await transitionAll(matching: filter, from: EmailStatus.retryable, now: now, event: .retried, update: Self.requeue)
     }
 
     public func cancel(matching filter: EmailFilter, now: Date) async throws -> Int {
-        try await transitionAll(matching: filter, from: Self.cancellable, now: now, event: .cancelled, update: Self.cancel)
+        try await transitionAll(matching: filter, from: EmailStatus.cancellable, now: now, event: .cancelled, update: Self.cancel)
     }
-
-    private static let retryable: Set<EmailStatus> = [.failed, .suppressed]
-    private static let cancellable: Set<EmailStatus> = [.queued, .deferred]
 
     /// A retried email starts afresh: due now, its maximum age counted from now.
     private static func requeue(_ db: Database, id: String, at: Int64) throws {
