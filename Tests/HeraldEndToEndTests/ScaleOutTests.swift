@@ -178,6 +178,56 @@ struct ScaleOutTests {
         }
     }
 
+    @Test func `migrate-store moves a SQLite node's emails, history, keys and suppressions into PostgreSQL`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let single = try await node(directory, "single", config: "{}")
+                var ids: [String] = []
+                for index in 0..<20 { ids.append(try #require(try await single.send(Fixtures.email(index)).body["id"] as? String)) }
+                try await single.waitUntil(ids, are: "sent")
+                let later = #"{"from":"a@herald-test.example","to":["b@herald-test.example"],"text":"x","send_at":"2099-01-01T00:00:00Z"}"#
+                let scheduled = try #require(
+                    try await single.send(later.replacingOccurrences(of: "2099-01-01", with: Self.tomorrow)).body["id"] as? String)
+                #expect(
+                    try await single.request(.POST, "/v1/suppressions", json: #"{"address": "gone@herald-test.example"}"#).status == 201)
+                let before = try await single.email(ids[0])
+                single.signal(SIGTERM)
+                #expect(try await single.waitForExit() == 0)
+
+                let sqlite = directory.appendingPathComponent("single/herald.db").path
+                let copy = try Command.run(
+                    HeraldProcess.binary.path, ["migrate-store", "--from", "sqlite:\(sqlite)", "--to", "postgres:\(database.url)"],
+                    environment: HeraldProcess.environment([:]))
+                #expect(copy.status == 0, "\(copy.errors)")
+                #expect(copy.output.contains("emails: 21\n"))
+
+                let cluster = try await node(directory, "cluster", config: "store: {postgres: {url: \"\(database.url)\"}}")
+                // The key of the SQLite node works on PostgreSQL: keys moved too.
+                let after = try await HTTP.shared.request(.GET, "\(cluster.baseURL)/v1/emails/\(ids[0])", apiKey: single.apiKey)
+                #expect(after.status == 200)
+                #expect(after.body["status"] as? String == "sent")
+                #expect((after.body["events"] as? [Any])?.count == (before["events"] as? [Any])?.count)
+                #expect((after.body["attempts"] as? [Any])?.count == (before["attempts"] as? [Any])?.count)
+                #expect(try await cluster.email(scheduled)["status"] as? String == "queued")
+                #expect(try await cluster.request(.GET, "/v1/suppressions/gone@herald-test.example").status == 200)
+                let fresh = try #require(try await cluster.send(Fixtures.email(99)).body["id"] as? String)
+                try await cluster.waitUntil([fresh], are: "sent")
+
+                let again = try Command.run(
+                    HeraldProcess.binary.path, ["migrate-store", "--from", "sqlite:\(sqlite)", "--to", "postgres:\(database.url)"],
+                    environment: HeraldProcess.environment([:]))
+                #expect(again.status != 0, "a second copy into a store with emails is refused")
+                cluster.signal(SIGTERM)
+                #expect(try await cluster.waitForExit() == 0)
+            }
+        }
+    }
+
+    /// Tomorrow's date, for a scheduled send that stays queued during the test.
+    static var tomorrow: String {
+        String(Date().addingTimeInterval(86_400).formatted(.iso8601).prefix(10))
+    }
+
     private func node(_ directory: URL, _ name: String, config: String) async throws -> HeraldProcess {
         let home = directory.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)

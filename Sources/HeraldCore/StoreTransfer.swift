@@ -1,0 +1,42 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A column's value on its way from one store to another, for `herald migrate-store`.
+public enum StoreValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob(Data)
+    case boolean(Bool)
+    case texts([String])
+}
+
+/// The tables a store is made of, with the columns both stores have, in an order that keeps
+/// every reference valid. The first `keyColumns` columns are the table's primary key.
+public enum StoreTables {
+    public static let all: [(name: String, keyColumns: Int, columns: [String])] = [
+        (
+            "emails", 1,
+            [
+                "id", "tenant", "status", "created_at", "queued_at", "updated_at", "due_at", "next_attempt_at", "send_at",
+                "lease_owner", "lease_token", "rounds", "attempts", "pending_attempt", "pending_provider", "pending_started_at",
+                "provider", "provider_message_id", "failure_reason",
+            ]
+        ),
+        ("email_contents", 1, ["email_id", "message", "text", "html"]),
+        (
+            "attempts", 2,
+            ["email_id", "number", "provider", "started_at", "latency_ms", "outcome", "error_class", "error_code", "message", "routing"]
+        ),
+        ("events", 1, ["seq", "email_id", "kind", "at", "attempt", "provider", "detail"]),
+        ("provider_state", 1, ["provider", "paused", "breaker_open_until", "throttled_until", "updated_at"]),
+        ("provider_sends", 3, ["provider", "period", "period_start", "count"]),
+        ("api_keys", 1, ["id", "tenant", "scope", "secret_hash", "created_at", "revoked_at", "rate_per_second"]),
+        ("idempotency_keys", 2, ["api_key_id", "idempotency_key", "request_hash", "status", "body", "location", "created_at"]),
+        ("suppressions", 2, ["tenant", "address", "reason", "source", "email_id", "created_at"]),
+    ]
+}

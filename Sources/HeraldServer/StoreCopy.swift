@@ -1,0 +1,61 @@
+import Foundation
+import HeraldCore
+import HeraldStorePostgres
+import HeraldStoreSQLite
+import Logging
+
+extension HeraldServer {
+    /// Copies everything a SQLite store holds (emails with their content and history, provider
+    /// states and send counts, API keys, idempotency keys, suppressions) into an empty PostgreSQL
+    /// store, in one transaction, and returns how many rows each table got. The SQLite file is
+    /// opened as a serving process opens it, so the copy fails while a server uses it.
+    public static func copySQLiteStore(
+        at path: String, to configuration: HeraldConfiguration, logger: Logger
+    ) async throws -> [(table: String, rows: Int)] {
+        precondition(configuration.postgres != nil, "the target is PostgreSQL")
+        let source = try SQLiteEmailStore.open(path: path)
+        return try await withStore(configuration, access: .alongside, logger: logger) { store in
+            guard let target = store as? PostgresEmailStore else { throw StoreError(.unavailable, "the target is not PostgreSQL") }
+            var copied: [(table: String, rows: Int)] = []
+            try await target.importAll(now: Date()) { importer in
+                for (table, keyColumns, columns) in StoreTables.all {
+                    var rows = 0
+                    try await source.exportRows(of: table, keyColumns: keyColumns, columns: columns) { page in
+                        let (targetColumns, converted) = try convert(page, of: table, columns: columns)
+                        try await importer.insert(converted, into: table, columns: targetColumns)
+                        rows += page.count
+                    }
+                    copied.append((table, rows))
+                }
+            }
+            return copied
+        }
+    }
+
+    /// What differs between the two stores' columns: PostgreSQL keeps a content's tags in a
+    /// column of their own, and a pause as a boolean.
+    private static func convert(_ rows: [[StoreValue]], of table: String, columns: [String]) throws -> ([String], [[StoreValue]]) {
+        switch table {
+        case "email_contents":
+            let converted = try rows.map { row in
+                guard case .blob(let json) = row[1] else { return row + [.texts([])] }
+                let text: String? = if case .text(let value) = row[2] { value } else { nil }
+                let html: String? = if case .text(let value) = row[3] { value } else { nil }
+                return row + [.texts(try StoredContent(json: json, text: text, html: html).message().tags)]
+            }
+            return (columns + ["tags"], converted)
+        case "provider_state":
+            return (
+                columns,
+                rows.map { row in
+                    row.enumerated().map { index, value in
+                        guard columns[index] == "paused", case .integer(let flag) = value else { return value }
+                        return .boolean(flag != 0)
+                    }
+                }
+            )
+        default:
+            return (columns, rows)
+        }
+    }
+}
