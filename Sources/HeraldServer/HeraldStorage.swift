@@ -30,11 +30,15 @@ extension HeraldServer {
                 }
             return try await body(store)
         }
-        let client = PostgresClient(configuration: postgresConfiguration(postgres), backgroundLogger: logger)
+        // postgres-nio traces the messages it exchanges with the server, rows and binds with
+        // them: addresses and subjects. Its logger stops at info, whatever Herald's level.
+        var databaseLogger = logger
+        databaseLogger.logLevel = max(logger.logLevel, .info)
+        let client = PostgresClient(configuration: postgresConfiguration(postgres), backgroundLogger: databaseLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let store = PostgresEmailStore(client: client, logger: logger)
+            let store = PostgresEmailStore(client: client, logger: databaseLogger)
             try await store.migrate()
             return try await body(store)
         }

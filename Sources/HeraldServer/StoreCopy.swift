@@ -12,10 +12,12 @@ extension HeraldServer {
     public static func copySQLiteStore(
         at path: String, to configuration: HeraldConfiguration, logger: Logger
     ) async throws -> [(table: String, rows: Int)] {
-        precondition(configuration.postgres != nil, "the target is PostgreSQL")
+        guard configuration.postgres != nil else { throw StoreError(.unavailable, "the target is not a PostgreSQL store") }
+        // Opening a path that is not there would make a new, empty store and copy nothing.
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError(.notFound, "no SQLite store at \(path)") }
         let source = try SQLiteEmailStore.open(path: path)
         return try await withStore(configuration, access: .alongside, logger: logger) { store in
-            guard let target = store as? PostgresEmailStore else { throw StoreError(.unavailable, "the target is not PostgreSQL") }
+            guard let target = store as? PostgresEmailStore else { throw StoreError(.unavailable, "the target is not a PostgreSQL store") }
             var copied: [(table: String, rows: Int)] = []
             try await target.importAll(now: Date()) { importer in
                 for (table, keyColumns, columns) in StoreTables.all {

@@ -20,8 +20,10 @@ extension PostgresEmailStore {
             ).collect()
             guard !rows.isEmpty else { return [] }
             var due: [String: DueEmail] = [:]
+            var dueOrder: [String] = []
             for row in rows.map({ $0.makeRandomAccess() }) {
                 let id = try row["id"].decode(String.self)
+                dueOrder.append(id)
                 if let pending = try row["pending_attempt"].decode(Int?.self) {
                     try await recordInterruptedAttempt(
                         connection, emailID: id, number: pending, provider: try row["pending_provider"].decode(String?.self),
@@ -32,7 +34,7 @@ extension PostgresEmailStore {
                     queuedAt: try row["queued_at"].decode(Int64.self), leaseToken: try row["lease_token"].decode(Int64.self) + 1,
                     round: try row["rounds"].decode(Int.self) + 1, attemptsSoFar: try row["attempts"].decode(Int.self))
             }
-            let ids = Array(due.keys)
+            let ids = dueOrder
             try await connection.execute(
                 """
                 UPDATE emails SET status = 'sending', lease_owner = \(owner), lease_token = lease_token + 1, rounds = rounds + 1,
@@ -45,8 +47,7 @@ extension PostgresEmailStore {
             for try await (id, json, text, html) in contents.decode((String, Data, String?, String?).self) {
                 due[id]?.content = StoredContent(json: json, text: text, html: html)
             }
-            // In the order they became due.
-            return rows.compactMap { row in (try? row.makeRandomAccess()["id"].decode(String.self)).flatMap { due[$0] } }
+            return dueOrder.compactMap { due[$0] }
         }
 
         let decoder = JSONDecoder()
