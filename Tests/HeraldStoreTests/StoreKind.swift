@@ -54,7 +54,7 @@ enum PostgresTestDatabase {
             do {
                 try await run(PostgresClient(configuration: try configuration(database: name), backgroundLogger: logger), body)
             } catch {
-                try? await administration.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
+                _ = try? await administration.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
                 throw error
             }
             try await administration.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
