@@ -37,7 +37,7 @@ public struct FileProvider: EmailProvider {
         let filename = "\(delivery.emailID).\(delivery.attempt).eml"
         let contents = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)
         do {
-            try writeDurably(Array(contents.utf8), to: filename)
+            try writeDurably(contents, to: filename)
         } catch let error as POSIXFailure {
             throw ProviderFailure(
                 .transient, code: "file_write_failed",

@@ -140,7 +140,7 @@ struct MIMECorpusTests {
             for (index, entry) in Self.corpus.enumerated() {
                 let id = EmailID()
                 let file = directory.appendingPathComponent("\(index).eml")
-                try Data(MIMEMessage.render(entry.message, emailID: id, date: Date()).utf8).write(to: file)
+                try Data(MIMEMessage.render(entry.message, emailID: id, date: Date())).write(to: file)
                 cases.append(Self.expectation(name: entry.name, message: entry.message, id: id, file: file))
             }
             let casesFile = directory.appendingPathComponent("cases.json")

@@ -10,8 +10,11 @@ public enum MIMEMessage {
         "<\(emailID.rawValue.lowercased())@\(IDNA.ascii(sender.domain))>"
     }
 
-    /// The whole message with CRLF line ends.
-    public static func render(_ message: EmailMessage, emailID: EmailID, date: Date) -> String {
+    /// The whole message with CRLF line ends, as the bytes that go on the wire.
+    ///
+    /// Written into one byte array: the bodies are most of every message, and this runs once
+    /// per attempt, so they are copied once rather than through a chain of strings.
+    public static func render(_ message: EmailMessage, emailID: EmailID, date: Date) -> [UInt8] {
         var headers: [(String, String)] = [
             ("From", addressList([message.from])),
             ("To", addressList(message.to)),
@@ -27,25 +30,32 @@ public enum MIMEMessage {
         }
         headers.append(("MIME-Version", "1.0"))
 
-        var output = ""
+        var output: [UInt8] = []
+        output.reserveCapacity(
+            1024 + (message.text?.utf8.count ?? 0) + (message.html?.utf8.count ?? 0)
+                + message.attachments.reduce(0) { $0 + $1.content.count * 140 / 100 })
         for (name, value) in headers {
-            output += fold("\(name): \(value)") + "\r\n"
+            output.append(line: fold("\(name): \(value)"))
         }
-        output += body(of: message, boundarySeed: emailID.rawValue.lowercased())
+        appendBody(of: message, boundarySeed: emailID.rawValue.lowercased(), to: &output)
         return output
     }
 
-    private static func body(of message: EmailMessage, boundarySeed: String) -> String {
+    private static func appendBody(of message: EmailMessage, boundarySeed: String, to output: inout [UInt8]) {
         var textParts: [Part] = []
         if let text = message.text { textParts.append(.text(text, subtype: "plain")) }
         if let html = message.html { textParts.append(.text(html, subtype: "html")) }
         let content: Part = textParts.count == 1 ? textParts[0] : .multipart("alternative", textParts)
         guard !message.attachments.isEmpty else {
-            return content.render(boundarySeed: boundarySeed, depth: 0)
+            content.render(boundarySeed: boundarySeed, depth: 0, to: &output)
+            return
         }
-        return Part.multipart("mixed", [content] + message.attachments.map(Part.attachment))
-            .render(boundarySeed: boundarySeed, depth: 0) + "\r\n"
+        Part.multipart("mixed", [content] + message.attachments.map(Part.attachment))
+            .render(boundarySeed: boundarySeed, depth: 0, to: &output)
+        output.append(contentsOf: crlf)
     }
+
+    private static let crlf: [UInt8] = [0x0D, 0x0A]
 
     /// A body part renders without a line break of its own at the end: the CRLF before a
     /// boundary belongs to the boundary (RFC 2046 §5.1.1), so text comes back exactly as given.
@@ -56,25 +66,35 @@ public enum MIMEMessage {
         case multipart(String, [Part])
 
         /// Headers of the part, a blank line, and its body.
-        func render(boundarySeed: String, depth: Int) -> String {
+        func render(boundarySeed: String, depth: Int, to output: inout [UInt8]) {
             switch self {
-            case .text(let text, let subtype):
-                let (encoding, body) = MIMEMessage.transferEncode(text)
-                return "Content-Type: text/\(subtype); charset=utf-8\r\nContent-Transfer-Encoding: \(encoding)\r\n\r\n\(body)"
+            case .text(var text, let subtype):
+                text.withUTF8 { bytes in
+                    let sevenBit = MIMEMessage.fitsSevenBit(bytes)
+                    output.append(line: "Content-Type: text/\(subtype); charset=utf-8")
+                    output.append(line: "Content-Transfer-Encoding: \(sevenBit ? "7bit" : "quoted-printable")")
+                    output.append(contentsOf: MIMEMessage.crlf)
+                    MIMEMessage.appendLines(of: bytes, quotedPrintable: !sevenBit, to: &output)
+                }
             case .attachment(let attachment):
-                var headers = "Content-Type: \(attachment.contentType)\r\nContent-Transfer-Encoding: base64\r\n"
+                output.append(line: "Content-Type: \(attachment.contentType)")
+                output.append(line: "Content-Transfer-Encoding: base64")
                 let disposition = attachment.contentID == nil ? "attachment" : "inline"
-                headers +=
-                    MIMEMessage.fold("Content-Disposition: \(disposition); \(MIMEMessage.filenameParameter(attachment.filename))") + "\r\n"
-                if let contentID = attachment.contentID { headers += "Content-ID: <\(contentID)>\r\n" }
-                return headers + "\r\n" + MIMEMessage.base64Lines(attachment.content)
+                output.append(
+                    line: MIMEMessage.fold("Content-Disposition: \(disposition); \(MIMEMessage.filenameParameter(attachment.filename))"))
+                if let contentID = attachment.contentID { output.append(line: "Content-ID: <\(contentID)>") }
+                output.append(contentsOf: MIMEMessage.crlf)
+                output.append(contentsOf: MIMEMessage.base64Lines(attachment.content).utf8)
             case .multipart(let subtype, let parts):
                 let boundary = "herald-\(depth)-\(boundarySeed)"
-                var output = "Content-Type: multipart/\(subtype); boundary=\"\(boundary)\"\r\n\r\n"
+                output.append(line: "Content-Type: multipart/\(subtype); boundary=\"\(boundary)\"")
+                output.append(contentsOf: MIMEMessage.crlf)
                 for part in parts {
-                    output += "--\(boundary)\r\n" + part.render(boundarySeed: boundarySeed, depth: depth + 1) + "\r\n"
+                    output.append(line: "--\(boundary)")
+                    part.render(boundarySeed: boundarySeed, depth: depth + 1, to: &output)
+                    output.append(contentsOf: MIMEMessage.crlf)
                 }
-                return output + "--\(boundary)--"
+                output.append(contentsOf: "--\(boundary)--".utf8)
             }
         }
     }
@@ -147,49 +167,61 @@ public enum MIMEMessage {
         data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
     }
 
-    /// 7bit for short-lined ASCII, quoted-printable otherwise. Works on UTF-8 bytes, not
-    /// characters: bodies are the bulk of every message and this runs once per attempt.
-    static func transferEncode(_ text: String) -> (encoding: String, body: String) {
-        let bytes = Array(text.utf8)
-        // Lines end at LF or CRLF; a CR elsewhere cannot go out as 7bit.
-        var lines: [Range<Int>] = []
-        var start = 0
-        var needsEncoding = false
-        var longest = 0
-        for index in bytes.indices {
-            switch bytes[index] {
-            case 0x0A:
-                let end = index > start && bytes[index - 1] == 0x0D ? index - 1 : index
-                lines.append(start..<end)
-                longest = max(longest, end - start)
-                start = index + 1
-            case 0x0D where index + 1 == bytes.count || bytes[index + 1] != 0x0A, 0x80...:
-                needsEncoding = true
-            default:
-                break
-            }
+    /// Whether text can go out as 7bit: ASCII, no CR but in CR LF, and no line over 998
+    /// octets (RFC 5322 §2.1.1); otherwise it goes out quoted-printable.
+    ///
+    /// Works on UTF-8 bytes, not characters: bodies are the bulk of every message.
+    static func fitsSevenBit(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var combined: UInt8 = 0
+        for byte in bytes { combined |= byte }
+        guard combined < 0x80 else { return false }
+        var fits = true
+        forEachLine(of: bytes) { line in
+            if line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) { fits = false }
         }
-        lines.append(start..<bytes.count)
-        longest = max(longest, bytes.count - start)
+        return fits
+    }
 
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count + bytes.count / 8 + lines.count * 2)
-        let sevenBit = !needsEncoding && longest <= 998
-        for (number, line) in lines.enumerated() {
-            if number > 0 { output += [0x0D, 0x0A] }
-            if sevenBit {
-                output += bytes[line]
+    /// The lines of `bytes`, each followed by CRLF but the last (which is empty when the text
+    /// ends with a line break): as they are, or quoted-printable.
+    static func appendLines(of bytes: UnsafeBufferPointer<UInt8>, quotedPrintable: Bool, to output: inout [UInt8]) {
+        var first = true
+        forEachLine(of: bytes) { line in
+            if !first { output.append(contentsOf: crlf) }
+            first = false
+            if quotedPrintable {
+                appendQuotedPrintable(line, to: &output)
             } else {
-                appendQuotedPrintable(bytes[line], to: &output)
+                output.append(contentsOf: line)
             }
         }
-        return (sevenBit ? "7bit" : "quoted-printable", String(decoding: output, as: UTF8.self))
+    }
+
+    /// Calls `body` with each line of `bytes` without its LF or CR LF; a CR before anything but
+    /// LF stays in the line.
+    private static func forEachLine(of bytes: UnsafeBufferPointer<UInt8>, _ body: (_ line: UnsafeBufferPointer<UInt8>) -> Void) {
+        guard let base = bytes.baseAddress else {
+            body(bytes)
+            return
+        }
+        var start = 0
+        while true {
+            guard let found = memchr(base + start, 0x0A, bytes.count - start) else {
+                body(UnsafeBufferPointer(rebasing: bytes[start...]))
+                return
+            }
+            let lineFeed = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            let end = lineFeed > start && bytes[lineFeed - 1] == 0x0D ? lineFeed - 1 : lineFeed
+            body(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            start = lineFeed + 1
+        }
     }
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
-    /// One line in quoted-printable (RFC 2045 §6.7), soft-wrapped at 76 characters.
-    static func appendQuotedPrintable(_ line: ArraySlice<UInt8>, to output: inout [UInt8]) {
+    /// One line in quoted-printable (RFC 2045 §6.7), soft-wrapped at 76 characters. A CR
+    /// inside a line is encoded, so only CR LF breaks lines on the way.
+    static func appendQuotedPrintable(_ line: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
         var lineLength = 0
         for index in line.indices {
             let byte = line[index]
@@ -207,5 +239,13 @@ public enum MIMEMessage {
             }
             lineLength += width
         }
+    }
+}
+
+extension [UInt8] {
+    /// A header line and its CRLF.
+    fileprivate mutating func append(line: String) {
+        append(contentsOf: line.utf8)
+        append(contentsOf: [0x0D, 0x0A])
     }
 }

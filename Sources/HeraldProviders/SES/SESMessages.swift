@@ -121,7 +121,7 @@ struct SESSendEmailRequest: Encodable {
             )
         } else {
             let mime = MIMEMessage.render(message, emailID: delivery.emailID, date: delivery.acceptedAt)
-            self.content = Content(simple: nil, raw: Raw(data: Data(mime.utf8)))
+            self.content = Content(simple: nil, raw: Raw(data: Data(mime)))
         }
         self.emailTags = [Tag(name: "herald_id", value: delivery.emailID.rawValue)]
         self.configurationSetName = configurationSetName

@@ -19,9 +19,21 @@ final class SMTPClientHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var buffer = ByteBuffer()
     private var parser = SMTPReplyParser()
-    private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
+    private var exchanges = CircularBuffer<Exchange>()
     private var unclaimed = CircularBuffer<SMTPReply>()
     private var failure: (any Error)?
+    /// Fires by the earliest deadline of a waiting exchange. A finished exchange leaves it set,
+    /// and when it fires it only looks again: one timer per connection, rather than one
+    /// scheduled and cancelled per exchange, since an exchange nearly always ends in time.
+    private var deadlineTimer: (timer: Scheduled<Void>, deadline: NIODeadline)?
+
+    /// A write and the replies it waits for.
+    private struct Exchange {
+        let expected: Int
+        let deadline: NIODeadline
+        var results: [Result<SMTPReply, any Error>] = []
+        let promise: EventLoopPromise<[Result<SMTPReply, any Error>]>
+    }
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -47,27 +59,42 @@ final class SMTPClientHandler: ChannelInboundHandler {
         // closed channel that follows it, so it wins even once the handler is gone.
         if let failure { return eventLoop.makeSucceededFuture(results(failure)) }
         guard let context else { return eventLoop.makeSucceededFuture(results(SMTPTransportError.connectionClosed)) }
-        var futures: [EventLoopFuture<SMTPReply>] = []
-        for _ in 0..<count {
-            let promise = context.eventLoop.makePromise(of: SMTPReply.self)
-            futures.append(promise.futureResult)
-            if let reply = unclaimed.popFirst() {
-                promise.succeed(reply)
-            } else {
-                waiting.append(promise)
-            }
+        var exchange = Exchange(expected: count, deadline: .now() + timeout, promise: context.eventLoop.makePromise())
+        exchange.results.reserveCapacity(count)
+        while exchange.results.count < count, exchanges.isEmpty, let reply = unclaimed.popFirst() {
+            exchange.results.append(.success(reply))
+        }
+        let future = exchange.promise.futureResult
+        if exchange.results.count == count {
+            exchange.promise.succeed(exchange.results)
+        } else {
+            exchanges.append(exchange)
+            armDeadlineTimer(at: exchange.deadline)
         }
         if let bytes {
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.assumeIsolated().whenFailure { self.fail(with: $0) }
             context.writeAndFlush(wrapOutboundOut(bytes), promise: written)
         }
-        let replies = EventLoopFuture.whenAllComplete(futures, on: context.eventLoop)
-        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            self.fail(with: SMTPTransportError.timeout)
+        return future
+    }
+
+    /// Makes sure the timer fires by `deadline`; an earlier one already set is kept.
+    private func armDeadlineTimer(at deadline: NIODeadline) {
+        if let (_, armedFor) = deadlineTimer {
+            guard deadline < armedFor else { return }
+            deadlineTimer?.timer.cancel()
         }
-        replies.whenComplete { _ in timer.cancel() }
-        return replies
+        let timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.deadlineTimer = nil
+            guard let earliest = self.exchanges.map(\.deadline).min() else { return }
+            if earliest <= .now() {
+                self.fail(with: SMTPTransportError.timeout)
+            } else {
+                self.armDeadlineTimer(at: earliest)
+            }
+        }
+        deadlineTimer = (timer, deadline)
     }
 
     /// Puts TLS under the SMTP dialogue after the server's 220 to STARTTLS (RFC 3207).
@@ -113,18 +140,25 @@ final class SMTPClientHandler: ChannelInboundHandler {
     }
 
     private func deliver(_ reply: SMTPReply) {
-        if let promise = waiting.popFirst() {
-            promise.succeed(reply)
-        } else {
+        guard !exchanges.isEmpty else {
             unclaimed.append(reply)
+            return
+        }
+        exchanges[exchanges.startIndex].results.append(.success(reply))
+        if exchanges[exchanges.startIndex].results.count == exchanges[exchanges.startIndex].expected {
+            let exchange = exchanges.removeFirst()
+            exchange.promise.succeed(exchange.results)
         }
     }
 
     private func fail(with error: any Error) {
         guard failure == nil else { return }
         failure = error
-        while let promise = waiting.popFirst() {
-            promise.fail(error)
+        deadlineTimer?.timer.cancel()
+        deadlineTimer = nil
+        while var exchange = exchanges.popFirst() {
+            exchange.results += repeatElement(.failure(error), count: exchange.expected - exchange.results.count)
+            exchange.promise.succeed(exchange.results)
         }
         context?.close(promise: nil)
     }

@@ -152,8 +152,7 @@ actor SMTPConnection {
             }
             if let failure = transaction.failure { throw failure }
         }
-        let content = SMTPDataEncoder.encode(envelope.message)
-        let reply = try await exchange(content, stages: [.dataEnd], timeout: timeouts.dataEnd).first()
+        let reply = try await exchange(envelope.data, stages: [.dataEnd], timeout: timeouts.dataEnd).first()
         try Self.expect(reply, [250], at: .dataEnd)
         return (reply, transaction.refused)
     }

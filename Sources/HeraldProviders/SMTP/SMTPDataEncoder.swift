@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns a message into the bytes sent after DATA (RFC 5321 §4.5.2): every line ends in CRLF,
 /// a line that starts with `.` gets another `.` in front, and `.` alone on a line ends it.
 public enum SMTPDataEncoder {
@@ -9,38 +17,33 @@ public enum SMTPDataEncoder {
 
     /// The message's bytes, transparent and terminated, ready to write after a 354 reply.
     ///
-    /// Runs of bytes between line ends and leading dots are copied whole: this runs for every
-    /// message on the SMTP path, and a rendered message is nearly all such runs.
+    /// Each line is found with `memchr` and copied whole: this runs for every message on the
+    /// SMTP path, and a rendered message is nearly all such lines. A CR, an LF or a CR LF each
+    /// end a line.
     public static func encode(_ message: [UInt8]) -> ByteBuffer {
         var output = ByteBuffer()
         output.reserveCapacity(message.count + message.count / 64 + 5)
         message.withUnsafeBytes { bytes in
-            var runStart = 0
-            var index = 0
-            var atLineStart = true
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == cr || byte == lf {
-                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-                    output.writeMultipleIntegers(cr, lf)
-                    // CR LF is one line end; a CR or an LF alone is one as well.
-                    index += byte == cr && index + 1 < bytes.count && bytes[index + 1] == lf ? 2 : 1
-                    runStart = index
-                    atLineStart = true
-                    continue
-                }
-                if atLineStart, byte == dot {
-                    // The run restarts at this dot, so it goes out twice.
-                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart...index]))
-                    runStart = index
-                }
-                atLineStart = false
-                index += 1
+            guard let base = bytes.baseAddress else { return }
+            let count = bytes.count
+            var lineStart = 0
+            while lineStart < count {
+                if bytes[lineStart] == dot { output.writeInteger(dot) }
+                let lineFeed = offset(of: lf, in: base, from: lineStart, to: count)
+                let lineEnd = offset(of: cr, in: base, from: lineStart, to: lineFeed)
+                output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]))
+                output.writeMultipleIntegers(cr, lf)
+                let endsWithCRLF = lineEnd + 1 < count && bytes[lineEnd] == cr && bytes[lineEnd + 1] == lf
+                lineStart = lineEnd + (endsWithCRLF ? 2 : 1)
             }
-            output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-            if !atLineStart { output.writeMultipleIntegers(cr, lf) }
         }
         output.writeMultipleIntegers(dot, cr, lf)
         return output
+    }
+
+    /// The offset of the first `byte` in `base[start..<end]`, or `end` when there is none.
+    private static func offset(of byte: UInt8, in base: UnsafeRawPointer, from start: Int, to end: Int) -> Int {
+        guard start < end, let found = memchr(base + start, Int32(byte), end - start) else { return end }
+        return base.distance(to: UnsafeRawPointer(found))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import NIOCore
 
 /// One email as an SMTP transaction: the envelope addresses, the rendered message, and the
 /// extensions it needs. Building the commands is pure, so the choices are tested without I/O.
@@ -7,8 +8,12 @@ struct SMTPEnvelope: Sendable {
     let sender: String
     /// To, Cc and Bcc: Bcc recipients are only in the envelope, never in the headers.
     let recipients: [String]
-    /// The message as `MIMEMessage.render` wrote it, before dot-stuffing.
-    let message: [UInt8]
+    /// The message's size as SIZE= announces it (RFC 1870 §3: its octets with CRLF line ends,
+    /// before dot-stuffing).
+    let size: Int
+    /// The message as it goes after DATA: dot-stuffed and terminated. Encoded before the
+    /// message waits for a session, so that a session's event loop only moves bytes.
+    let data: ByteBuffer
 
     /// Non-ASCII addresses need SMTPUTF8 (RFC 6531), which also covers 8-bit headers.
     let needsSMTPUTF8: Bool
@@ -18,23 +23,20 @@ struct SMTPEnvelope: Sendable {
     init(sender: String, recipients: [String], message: [UInt8]) {
         self.sender = sender
         self.recipients = recipients
-        self.message = message
+        self.size = message.count
+        self.data = SMTPDataEncoder.encode(message)
         self.needsSMTPUTF8 = !(sender + recipients.joined()).allSatisfy(\.isASCII)
-        self.needsEightBit = message.contains { $0 >= 0x80 }
+        self.needsEightBit = message.reduce(0, |) >= 0x80
     }
 
     init(_ delivery: Delivery) {
-        let rendered = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)
         // Domains go out in their ASCII form, as in the headers, so that only a non-ASCII local
         // part needs SMTPUTF8.
         self.init(
             sender: IDNA.asciiDomain(ofAddress: delivery.message.from.address),
             recipients: delivery.message.recipients.map { IDNA.asciiDomain(ofAddress: $0.address) },
-            message: Array(rendered.utf8))
+            message: MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt))
     }
-
-    /// The size announced with SIZE= (RFC 1870 §3: the message's octets with CRLF line ends).
-    var size: Int { message.count }
 
     /// Why the server, or Herald's own limit, cannot take this message; `nil` when it can.
     /// These are `failover`: another provider may well take the message. Without capabilities

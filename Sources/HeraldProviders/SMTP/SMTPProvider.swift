@@ -51,10 +51,10 @@ public final class SMTPProvider: EmailProvider {
             do {
                 let (reply, refused) = try await connection.deliver(
                     envelope, reset: reused, configuredLimit: configuration.maxMessageSize)
-                await pool.release(connection, reusable: true)
+                pool.release(connection, reusable: true)
                 return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
             } catch {
-                await pool.release(connection, reusable: error.keepsConnection)
+                pool.release(connection, reusable: error.keepsConnection)
                 if reused, error.stage == .reset, !error.keepsConnection { continue }
                 logger.debug(
                     "SMTP delivery failed",
@@ -69,7 +69,7 @@ public final class SMTPProvider: EmailProvider {
     /// returns it to the pool without starting a transaction.
     public func verify() async throws -> Bool {
         let (connection, _) = try await lease()
-        await pool.release(connection, reusable: true)
+        pool.release(connection, reusable: true)
         return true
     }
 
