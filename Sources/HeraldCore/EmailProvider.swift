@@ -15,6 +15,10 @@ public protocol EmailProvider: Sendable {
     var kind: String { get }
     /// Delivers the email or throws a ``ProviderFailure`` that says why not. Any other error
     /// is treated as a transient failure.
+    ///
+    /// Returns or throws by the delivery's ``Delivery/deadline``: the adapter bounds its own
+    /// waits with it, since only the adapter knows whether a call cut short may have delivered
+    /// the email (`ambiguous`) or surely did not (a session that never sent the message).
     func send(_ delivery: Delivery) async throws -> ProviderReceipt
 
     /// The keys this provider reads from an email's `provider_options`; others are refused
@@ -45,13 +49,22 @@ public struct Delivery: Sendable {
     public var attempt: Int
     public var message: EmailMessage
     public var acceptedAt: Date
+    /// When the call must have returned: the provider's `timeout_seconds` after it started.
+    public var deadline: ContinuousClock.Instant
 
-    public init(emailID: EmailID, attempt: Int, message: EmailMessage, acceptedAt: Date) {
+    public init(
+        emailID: EmailID, attempt: Int, message: EmailMessage, acceptedAt: Date,
+        deadline: ContinuousClock.Instant = .now.advanced(by: .seconds(30))
+    ) {
         self.emailID = emailID
         self.attempt = attempt
         self.message = message
         self.acceptedAt = acceptedAt
+        self.deadline = deadline
     }
+
+    /// The time left until the deadline, none once it has passed.
+    public var timeLeft: Duration { max(.zero, ContinuousClock.now.duration(to: deadline)) }
 }
 
 /// What a provider says when it takes an email.

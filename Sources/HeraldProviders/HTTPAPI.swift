@@ -14,12 +14,15 @@ struct HTTPAPI: Sendable {
     var client: HTTPClient
     var timeout: Duration
 
+    /// Calls the API, within the configured timeout and, when a delivery makes the call, by
+    /// its deadline.
     func call(
-        _ method: HTTPMethod, _ path: String, headers extra: [(name: String, value: String)] = [], body: [UInt8] = []
+        _ method: HTTPMethod, _ path: String, headers extra: [(name: String, value: String)] = [], body: [UInt8] = [],
+        for delivery: Delivery? = nil
     ) async throws(ProviderFailure) -> HTTPAPICall.Answer {
         let call = HTTPAPICall(
             provider: provider, method: method, url: endpoint.trimmingSuffix("/") + path, headers: headers + extra, body: body)
-        return try await call.perform(client: client, timeout: timeout)
+        return try await call.perform(client: client, timeout: min(timeout, delivery?.timeLeft ?? timeout))
     }
 }
 

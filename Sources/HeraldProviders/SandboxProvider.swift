@@ -49,6 +49,11 @@ public final class SandboxProvider: EmailProvider {
         }
         let latency = behavior.latencyMilliseconds + Int.random(in: 0...max(0, behavior.latencyJitterMilliseconds))
         if latency > 0 {
+            guard .milliseconds(latency) <= delivery.timeLeft else {
+                try await Task.sleep(until: delivery.deadline, clock: .continuous)
+                throw ProviderFailure(
+                    .ambiguous, code: "timeout", message: "the sandbox provider took longer than the call's deadline")
+            }
             try await Task.sleep(for: .milliseconds(latency))
         }
         if behavior.failureRate > 0, Double.random(in: 0..<1) < behavior.failureRate {

@@ -107,6 +107,16 @@ struct ElasticEmailProviderTests {
         #expect(failure.code == "timeout")
     }
 
+    @Test func `an answer slower than the call's deadline is ambiguous, however long the timeout`() async throws {
+        try await withElasticEmail(answer: .hang, timeout: .seconds(60)) { provider, _ in
+            var delivery = Self.delivery()
+            delivery.deadline = .now.advanced(by: .milliseconds(300))
+            let failure = try await #require(throws: ProviderFailure.self) { try await provider.send(delivery) }
+            #expect(failure.errorClass == .ambiguous)
+            #expect(failure.code == "timeout")
+        }
+    }
+
     @Test func `a connection dropped without an answer is ambiguous or transient`() async throws {
         let failure = try await failure(answer: .drop)
         #expect([ErrorClass.ambiguous, .transient].contains(failure.errorClass))

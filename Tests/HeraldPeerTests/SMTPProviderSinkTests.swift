@@ -38,6 +38,20 @@ struct SMTPProviderSinkTests {
         #expect(failure?.code == code)
     }
 
+    @Test func `the call's deadline cuts the wait for the final reply short, as ambiguous`() async throws {
+        var configuration = try configuration("HERALD_TEST_SMTP_SINK_DOT_SLOW_PORT")
+        configuration.timeouts = .init(dataEnd: .seconds(60))
+        let failure = try await withSMTPProvider(configuration) { provider in
+            // The session is open before the call starts, so that all of its time goes to the dialogue.
+            _ = try await provider.verify()
+            var delivery = Delivery.sample()
+            delivery.deadline = .now.advanced(by: .seconds(2))
+            return await providerFailure { try await provider.send(delivery) }
+        }
+        #expect(failure?.errorClass == .ambiguous)
+        #expect(failure?.code == "smtp_timeout_after_data")
+    }
+
     @Test func `a refused connection is transient`() async throws {
         // Port 1 (tcpmux) has no listener on a test machine.
         let configuration = SMTPProvider.Configuration(host: "127.0.0.1", port: 1, tls: .none)

@@ -64,7 +64,7 @@ public struct ElasticEmailProvider: EmailProvider {
             )
         }
         let answer = try await api.call(
-            .POST, "/v4/emails/transactional", headers: [("Content-Type", "application/json")], body: Array(body))
+            .POST, "/v4/emails/transactional", headers: [("Content-Type", "application/json")], body: Array(body), for: delivery)
         guard answer.status == 200 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }

@@ -69,7 +69,8 @@ public struct MailgunProvider: EmailProvider {
             throw ProviderFailure(.failover, code: "mailgun_message_too_large", message: "the message is larger than Mailgun accepts")
         }
         let domain = try domainInPath()
-        let answer = try await api.call(.POST, "/v3/\(domain)/messages", headers: [("Content-Type", contentType)], body: body)
+        let answer = try await api.call(
+            .POST, "/v3/\(domain)/messages", headers: [("Content-Type", contentType)], body: body, for: delivery)
         guard answer.status == 200 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)
         }

@@ -60,7 +60,7 @@ public struct PostmarkProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "postmark_message_too_large", message: "the message is larger than Postmark accepts")
         }
-        let answer = try await api.call(.POST, "/email", headers: [("Content-Type", "application/json")], body: Array(body))
+        let answer = try await api.call(.POST, "/email", headers: [("Content-Type", "application/json")], body: Array(body), for: delivery)
         let response = try? JSONDecoder().decode(PostmarkResponse.self, from: Data(answer.body))
         guard answer.status == 200, (response?.errorCode ?? 0) == 0 else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body)

@@ -60,7 +60,7 @@ public struct SESProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "ses_message_too_large", message: "the message is larger than SES accepts")
         }
-        let (status, headers, answer) = try await call(method: .POST, path: "/v2/email/outbound-emails", body: Array(body))
+        let (status, headers, answer) = try await call(method: .POST, path: "/v2/email/outbound-emails", body: Array(body), for: delivery)
         guard status == 200 else { throw Self.classify(status: status, headers: headers, body: answer) }
         let messageID = (try? JSONDecoder().decode(SESSendEmailResponse.self, from: Data(answer)))?.messageID
         return ProviderReceipt(providerMessageID: messageID)
@@ -94,7 +94,9 @@ public struct SESProvider: EmailProvider {
         }
     }
 
-    private func call(method: HTTPMethod, path: String, body: [UInt8]) async throws -> (UInt, HTTPHeaders, [UInt8]) {
+    private func call(
+        method: HTTPMethod, path: String, body: [UInt8], for delivery: Delivery? = nil
+    ) async throws -> (UInt, HTTPHeaders, [UInt8]) {
         guard let url = URL(string: configuration.endpoint + path), let host = url.host else {
             throw ProviderFailure(.providerFatal, code: "ses_bad_endpoint", message: "the SES endpoint is not a URL")
         }
@@ -105,7 +107,7 @@ public struct SESProvider: EmailProvider {
             for: .init(method: method.rawValue, host: hostHeader, path: url.path, headers: headers, body: body), at: clock.now
         )
         let answer = try await HTTPAPICall(provider: "ses", method: method, url: url.absoluteString, headers: headers, body: body)
-            .perform(client: client, timeout: configuration.timeout)
+            .perform(client: client, timeout: min(configuration.timeout, delivery?.timeLeft ?? configuration.timeout))
         return (answer.status, answer.headers, answer.body)
     }
 }

@@ -14,6 +14,9 @@ actor SMTPConnection {
     nonisolated let channel: any Channel
     private var capabilities = SMTPCapabilities()
     private let timeouts: SMTPProvider.Configuration.Timeouts
+    /// The deadline of the call the session works for, while it works for one: no reply is
+    /// waited for past it.
+    private var deadline: ContinuousClock.Instant?
 
     nonisolated var unownedExecutor: UnownedSerialExecutor {
         channel.eventLoop.executor.asUnownedSerialExecutor()
@@ -36,14 +39,15 @@ actor SMTPConnection {
 
     /// Connects and runs the greeting, EHLO, STARTTLS and AUTH as `configuration` asks.
     static func open(
-        _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, group: any EventLoopGroup
+        _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, group: any EventLoopGroup,
+        by deadline: ContinuousClock.Instant
     ) async throws(Failure) -> SMTPConnection {
         let serverHostname = isIPAddress(configuration.host) ? nil : configuration.host
         let implicitTLS = configuration.tls == .implicit ? tlsContext : nil
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
-                .connectTimeout(TimeAmount(configuration.timeouts.connect))
+                .connectTimeout(TimeAmount(min(configuration.timeouts.connect, max(.zero, ContinuousClock.now.duration(to: deadline)))))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let implicitTLS {
@@ -59,7 +63,7 @@ actor SMTPConnection {
         }
         let connection = SMTPConnection(channel: channel, timeouts: configuration.timeouts)
         do {
-            try await connection.handshake(configuration, tlsContext: tlsContext, serverHostname: serverHostname)
+            try await connection.handshake(configuration, tlsContext: tlsContext, serverHostname: serverHostname, by: deadline)
         } catch {
             channel.close(promise: nil)
             throw error
@@ -68,8 +72,11 @@ actor SMTPConnection {
     }
 
     private func handshake(
-        _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, serverHostname: String?
+        _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, serverHostname: String?,
+        by deadline: ContinuousClock.Instant
     ) async throws(Failure) {
+        self.deadline = deadline
+        defer { self.deadline = nil }
         let greeting = try await exchange(nil, stages: [.greeting], timeout: timeouts.greeting).first()
         try Self.expect(greeting, [220], at: .greeting)
         try await hello(configuration.heloName)
@@ -131,10 +138,13 @@ actor SMTPConnection {
     /// Runs one mail transaction: returns the server's reply to the final `.` and the
     /// recipients it refused while taking the message for the others. `reset` sends RSET first,
     /// for a session that carried an earlier transaction. A message this server cannot take
-    /// (too large, or needing an extension it lacks) fails before any command.
-    func deliver(_ envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?) async throws(Failure) -> (
-        reply: SMTPReply, refused: [RefusedRecipient]
-    ) {
+    /// (too large, or needing an extension it lacks) fails before any command. Every reply is
+    /// waited for at most until `deadline`.
+    func deliver(_ envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?, by deadline: ContinuousClock.Instant) async throws(Failure)
+        -> (reply: SMTPReply, refused: [RefusedRecipient])
+    {
+        self.deadline = deadline
+        defer { self.deadline = nil }
         if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
             throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
         }
@@ -180,12 +190,13 @@ actor SMTPConnection {
         }
     }
 
-    /// Writes `bytes` and waits for one reply per stage; a transport failure is classified at
-    /// the stage whose reply it cut off.
+    /// Writes `bytes` and waits for one reply per stage, within `timeout` and by the current
+    /// call's deadline; a transport failure is classified at the stage whose reply it cut off.
     private func exchange(_ bytes: ByteBuffer?, stages: [SMTPStage], timeout: Duration) async throws(Failure) -> Replies {
         let results: [Result<SMTPReply, any Error>]
+        let timeLeft = deadline.map { max(.zero, ContinuousClock.now.duration(to: $0)) } ?? timeout
         do {
-            results = try await handler().send(bytes, expecting: stages.count, within: TimeAmount(timeout)).get()
+            results = try await handler().send(bytes, expecting: stages.count, within: TimeAmount(min(timeout, timeLeft))).get()
         } catch {
             throw Self.transportFailure(error, at: stages[0])
         }

@@ -15,12 +15,21 @@ final class SMTPConnectionPool: Sendable {
         var idle: [SMTPConnection] = []
         /// Sessions that exist or are being opened: idle ones and leased ones.
         var count = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Callers waiting for a session, oldest first, each resumed with whether to try again
+        /// (false once its deadline has passed).
+        var waiters: [Waiter] = []
         var isShutDown = false
+        /// The deadline the timer is set for, while one is.
+        var timerDeadline: NIODeadline?
 
         /// Whether a caller would get somewhere now rather than wait.
         var canProceed: Bool { isShutDown || !idle.isEmpty || count < maximum }
         let maximum: Int
+    }
+
+    private struct Waiter {
+        let deadline: NIODeadline
+        let continuation: CheckedContinuation<Bool, Never>
     }
 
     private enum Step {
@@ -31,16 +40,24 @@ final class SMTPConnectionPool: Sendable {
         case shutDown
     }
 
-    private let connect: @Sendable () async throws(SMTPConnection.Failure) -> SMTPConnection
+    private let connect: @Sendable (_ deadline: ContinuousClock.Instant) async throws(SMTPConnection.Failure) -> SMTPConnection
     private let state: Mutex<State>
+    /// Runs the timer that ends the waits of callers whose deadline passes.
+    private let timerLoop: any EventLoop
 
-    init(maximum: Int, connect: @escaping @Sendable () async throws(SMTPConnection.Failure) -> SMTPConnection) {
+    init(
+        maximum: Int, timerLoop: any EventLoop,
+        connect: @escaping @Sendable (_ deadline: ContinuousClock.Instant) async throws(SMTPConnection.Failure) -> SMTPConnection
+    ) {
         self.connect = connect
+        self.timerLoop = timerLoop
         self.state = Mutex(State(maximum: max(1, maximum)))
     }
 
-    /// A session, and whether it carried a transaction before (and so needs RSET).
-    func lease() async throws(SMTPConnection.Failure) -> (connection: SMTPConnection, reused: Bool) {
+    /// A session, and whether it carried a transaction before (and so needs RSET). Waits for
+    /// one at most until `deadline`.
+    func lease(by deadline: ContinuousClock.Instant) async throws(SMTPConnection.Failure) -> (connection: SMTPConnection, reused: Bool) {
+        let waitDeadline = NIODeadline.now() + TimeAmount(max(.zero, ContinuousClock.now.duration(to: deadline)))
         while true {
             let step = state.withLock { state -> Step in
                 if state.isShutDown { return .shutDown }
@@ -58,20 +75,30 @@ final class SMTPConnectionPool: Sendable {
                 discard(connection)
             case .connect:
                 do {
-                    return (try await connect(), false)
+                    return (try await connect(deadline), false)
                 } catch {
                     state.withLock { $0.count -= 1 }
                     wakeOne()
                     throw error
                 }
             case .wait:
-                await withCheckedContinuation { continuation in
-                    let waits = state.withLock { state in
-                        guard !state.canProceed else { return false }
-                        state.waiters.append(continuation)
-                        return true
+                let inTime = await withCheckedContinuation { continuation in
+                    let (waits, armTimer) = state.withLock { state -> (Bool, Bool) in
+                        guard !state.canProceed else { return (false, false) }
+                        state.waiters.append(Waiter(deadline: waitDeadline, continuation: continuation))
+                        guard state.timerDeadline.map({ waitDeadline < $0 }) ?? true else { return (true, false) }
+                        state.timerDeadline = waitDeadline
+                        return (true, true)
                     }
-                    if !waits { continuation.resume() }
+                    if !waits { continuation.resume(returning: true) }
+                    if armTimer { scheduleTimer(at: waitDeadline) }
+                }
+                guard inTime else {
+                    throw SMTPConnection.Failure(
+                        failure: ProviderFailure(
+                            .transient, code: "smtp_no_session_in_time",
+                            message: "every SMTP session stayed busy until the call's deadline"),
+                        stage: .connect, keepsConnection: false)
                 }
             case .shutDown:
                 throw SMTPConnection.Failure(
@@ -105,7 +132,7 @@ final class SMTPConnectionPool: Sendable {
             }
             return (state.idle, state.waiters)
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.continuation.resume(returning: true) }
         for connection in closing { await connection.quit() }
     }
 
@@ -117,6 +144,23 @@ final class SMTPConnectionPool: Sendable {
 
     private func wakeOne() {
         let waiter = state.withLock { state in state.waiters.isEmpty ? nil : state.waiters.removeFirst() }
-        waiter?.resume()
+        waiter?.continuation.resume(returning: true)
+    }
+
+    /// Ends the waits whose deadline has passed, then sets itself for the next one. Waits that
+    /// end with a session leave the timer be: one timer serves the pool, rather than one set
+    /// and cancelled per wait, since a wait nearly always ends in time.
+    private func scheduleTimer(at deadline: NIODeadline) {
+        timerLoop.scheduleTask(deadline: deadline) {
+            let now = NIODeadline.now()
+            let (expired, next) = self.state.withLock { state -> ([Waiter], NIODeadline?) in
+                let expired = state.waiters.filter { $0.deadline <= now }
+                state.waiters.removeAll { $0.deadline <= now }
+                state.timerDeadline = state.waiters.map(\.deadline).min()
+                return (expired, state.timerDeadline)
+            }
+            for waiter in expired { waiter.continuation.resume(returning: false) }
+            if let next { self.scheduleTimer(at: next) }
+        }
     }
 }

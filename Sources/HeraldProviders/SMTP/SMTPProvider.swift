@@ -33,9 +33,10 @@ public final class SMTPProvider: EmailProvider {
             if let caFile = configuration.caFile { tls.trustRoots = .file(caFile) }
             tlsContext = try NIOSSLContext(configuration: tls)
         }
-        self.pool = SMTPConnectionPool(maximum: configuration.maxConnections) { () async throws(SMTPConnection.Failure) in
+        self.pool = SMTPConnectionPool(maximum: configuration.maxConnections, timerLoop: eventLoopGroup.any()) {
+            (deadline) async throws(SMTPConnection.Failure) in
             sessionLogger.debug("opening an SMTP session")
-            return try await SMTPConnection.open(configuration, tlsContext: tlsContext, group: eventLoopGroup)
+            return try await SMTPConnection.open(configuration, tlsContext: tlsContext, group: eventLoopGroup, by: deadline)
         }
     }
 
@@ -47,10 +48,10 @@ public final class SMTPProvider: EmailProvider {
         // A pooled session the server has dropped fails at RSET, before anything was sent:
         // try the next one, at most once per slot, plus a fresh one.
         for _ in 0...configuration.maxConnections {
-            let (connection, reused) = try await lease()
+            let (connection, reused) = try await lease(by: delivery.deadline)
             do {
                 let (reply, refused) = try await connection.deliver(
-                    envelope, reset: reused, configuredLimit: configuration.maxMessageSize)
+                    envelope, reset: reused, configuredLimit: configuration.maxMessageSize, by: delivery.deadline)
                 pool.release(connection, reusable: true)
                 return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
             } catch {
@@ -68,7 +69,7 @@ public final class SMTPProvider: EmailProvider {
     /// Opens (or reuses) a session: connect, EHLO, STARTTLS and AUTH as configured, then
     /// returns it to the pool without starting a transaction.
     public func verify() async throws -> Bool {
-        let (connection, _) = try await lease()
+        let (connection, _) = try await lease(by: .now.advanced(by: configuration.timeouts.connect + configuration.timeouts.greeting))
         pool.release(connection, reusable: true)
         return true
     }
@@ -78,9 +79,9 @@ public final class SMTPProvider: EmailProvider {
         await pool.shutdown()
     }
 
-    private func lease() async throws(ProviderFailure) -> (connection: SMTPConnection, reused: Bool) {
+    private func lease(by deadline: ContinuousClock.Instant) async throws(ProviderFailure) -> (connection: SMTPConnection, reused: Bool) {
         do {
-            return try await pool.lease()
+            return try await pool.lease(by: deadline)
         } catch {
             throw error.failure
         }

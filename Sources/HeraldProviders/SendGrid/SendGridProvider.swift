@@ -60,7 +60,8 @@ public struct SendGridProvider: EmailProvider {
         guard body.count <= configuration.maxMessageBytes else {
             throw ProviderFailure(.failover, code: "sendgrid_message_too_large", message: "the message is larger than SendGrid accepts")
         }
-        let answer = try await api.call(.POST, "/v3/mail/send", headers: [("Content-Type", "application/json")], body: Array(body))
+        let answer = try await api.call(
+            .POST, "/v3/mail/send", headers: [("Content-Type", "application/json")], body: Array(body), for: delivery)
         guard (200..<300).contains(answer.status) else {
             throw Self.classify(status: answer.status, headers: answer.headers, body: answer.body, now: clock.now)
         }

@@ -1,0 +1,33 @@
+import HeraldCore
+import NIOPosix
+import Testing
+
+@testable import HeraldProviders
+
+@Suite("SMTP session pool")
+struct SMTPConnectionPoolTests {
+    @Test func `a caller waits for a busy pool's session only until its call's deadline`() async throws {
+        let (connecting, connectingContinuation) = AsyncStream<Void>.makeStream()
+        // The only session never finishes opening, so the pool stays full.
+        let pool = SMTPConnectionPool(maximum: 1, timerLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            _ async throws(SMTPConnection.Failure) in
+            connectingContinuation.yield()
+            try? await Task.sleep(for: .seconds(3600))
+            throw SMTPConnection.Failure(
+                failure: ProviderFailure(.transient, code: "test_cancelled", message: "cancelled"), stage: .connect,
+                keepsConnection: false)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await pool.lease(by: .now.advanced(by: .seconds(3600))) }
+            for await _ in connecting { break }
+            do throws(SMTPConnection.Failure) {
+                _ = try await pool.lease(by: .now.advanced(by: .milliseconds(100)))
+                Issue.record("a full pool handed out a session")
+            } catch {
+                #expect(error.failure.errorClass == .transient, "the email never left: safe to try again")
+                #expect(error.failure.code == "smtp_no_session_in_time")
+            }
+            group.cancelAll()
+        }
+    }
+}
