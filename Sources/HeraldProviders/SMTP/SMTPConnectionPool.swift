@@ -19,8 +19,17 @@ final class SMTPConnectionPool: Sendable {
         /// (false once its deadline has passed).
         var waiters: [Waiter] = []
         var isShutDown = false
-        /// The deadline the timer is set for, while one is.
-        var timerDeadline: NIODeadline?
+        /// The timer that ends overdue waits, while one is set. A timer set for an earlier
+        /// deadline supersedes it; one that finds another generation here does nothing.
+        var timer: (deadline: NIODeadline, generation: Int)?
+        var timerGenerations = 0
+
+        /// Sets the timer for `deadline`, returning its generation.
+        mutating func setTimer(for deadline: NIODeadline) -> Int {
+            timerGenerations += 1
+            timer = (deadline, timerGenerations)
+            return timerGenerations
+        }
 
         /// Whether a caller would get somewhere now rather than wait.
         var canProceed: Bool { isShutDown || !idle.isEmpty || count < maximum }
@@ -83,15 +92,14 @@ final class SMTPConnectionPool: Sendable {
                 }
             case .wait:
                 let inTime = await withCheckedContinuation { continuation in
-                    let (waits, armTimer) = state.withLock { state -> (Bool, Bool) in
-                        guard !state.canProceed else { return (false, false) }
+                    let (waits, timerGeneration) = state.withLock { state -> (Bool, Int?) in
+                        guard !state.canProceed else { return (false, nil) }
                         state.waiters.append(Waiter(deadline: waitDeadline, continuation: continuation))
-                        guard state.timerDeadline.map({ waitDeadline < $0 }) ?? true else { return (true, false) }
-                        state.timerDeadline = waitDeadline
-                        return (true, true)
+                        guard state.timer.map({ waitDeadline < $0.deadline }) ?? true else { return (true, nil) }
+                        return (true, state.setTimer(for: waitDeadline))
                     }
                     if !waits { continuation.resume(returning: true) }
-                    if armTimer { scheduleTimer(at: waitDeadline) }
+                    if let timerGeneration { scheduleTimer(at: waitDeadline, generation: timerGeneration) }
                 }
                 guard inTime else {
                     throw SMTPConnection.Failure(
@@ -150,17 +158,21 @@ final class SMTPConnectionPool: Sendable {
     /// Ends the waits whose deadline has passed, then sets itself for the next one. Waits that
     /// end with a session leave the timer be: one timer serves the pool, rather than one set
     /// and cancelled per wait, since a wait nearly always ends in time.
-    private func scheduleTimer(at deadline: NIODeadline) {
+    private func scheduleTimer(at deadline: NIODeadline, generation: Int) {
         timerLoop.scheduleTask(deadline: deadline) {
             let now = NIODeadline.now()
-            let (expired, next) = self.state.withLock { state -> ([Waiter], NIODeadline?) in
+            let (expired, next) = self.state.withLock { state -> ([Waiter], (NIODeadline, Int)?) in
+                guard state.timer?.generation == generation else { return ([], nil) }
                 let expired = state.waiters.filter { $0.deadline <= now }
                 state.waiters.removeAll { $0.deadline <= now }
-                state.timerDeadline = state.waiters.map(\.deadline).min()
-                return (expired, state.timerDeadline)
+                guard let earliest = state.waiters.map(\.deadline).min() else {
+                    state.timer = nil
+                    return (expired, nil)
+                }
+                return (expired, (earliest, state.setTimer(for: earliest)))
             }
             for waiter in expired { waiter.continuation.resume(returning: false) }
-            if let next { self.scheduleTimer(at: next) }
+            if let (deadline, generation) = next { self.scheduleTimer(at: deadline, generation: generation) }
         }
     }
 }
