@@ -63,7 +63,7 @@ extension EmailAddress {
 
     /// Parses `name@domain`, `Display Name <name@domain>` or `"Quoted, Name" <name@domain>`.
     public init(parsing input: String) throws(ParseError) {
-        if input.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) { throw .lineBreak }
+        if input.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) { throw .lineBreak }
         let trimmed = input.trimmingSpaces()
         if trimmed.isEmpty { throw .empty }
 
@@ -104,27 +104,40 @@ extension EmailAddress {
         return result
     }
 
+    /// Checks the address byte by byte: every stored email's addresses are decoded, and so
+    /// checked again, on each delivery round. Only the forbidden characters are ASCII, so UTF-8
+    /// bytes answer every question but whether a non-ASCII domain character is a letter.
     private static func validate(address: String) throws(ParseError) {
-        guard let at = address.lastIndex(of: "@") else { throw .malformed }
-        let local = address[..<at]
-        let domain = address[address.index(after: at)...]
-        let forbiddenInLocal: Set<Character> = [" ", "\t", "<", ">", "(", ")", "[", "]", ",", ";", ":", "\\", "\"", "@"]
-        guard !local.isEmpty, local.utf8.count <= 64,
-            !local.contains(where: { forbiddenInLocal.contains($0) || $0.isASCII && $0.asciiValue! < 0x20 }),
-            !local.hasPrefix("."), !local.hasSuffix("."), !local.contains("..")
+        let bytes = address.utf8
+        guard let at = bytes.lastIndex(of: UInt8(ascii: "@")) else { throw .malformed }
+        let local = bytes[..<at]
+        guard !local.isEmpty, local.count <= 64, local.first != dot, local.last != dot,
+            !local.contains(where: { $0 < 0x20 || forbiddenInLocal.contains($0) }),
+            !zip(local, local.dropFirst()).contains(where: { $0 == dot && $1 == dot })
         else { throw .invalidLocalPart }
-        guard isValid(domain: domain) else { throw .invalidDomain }
+        guard isValid(domain: address[bytes.index(after: at)...]) else { throw .invalidDomain }
     }
+
+    private static let dot = UInt8(ascii: ".")
+    private static let forbiddenInLocal = Set(" \t<>()[],;:\\\"@".utf8)
 
     /// Host names of at least two labels of letters, digits and hyphens; non-ASCII letters are
     /// allowed for internationalized domains.
     static func isValid(domain: Substring) -> Bool {
         guard !domain.isEmpty, domain.utf8.count <= 253 else { return false }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        let labels = domain.utf8.split(separator: dot, omittingEmptySubsequences: false)
         guard labels.count >= 2 else { return false }
         return labels.allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.allSatisfy { $0 == "-" || $0.isLetter || $0.isNumber }
+            guard !label.isEmpty, label.count <= 63, label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else {
+                return false
+            }
+            if label.allSatisfy({ $0 < 0x80 }) {
+                return label.allSatisfy {
+                    $0 == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                        || ($0 | 0x20 >= UInt8(ascii: "a") && $0 | 0x20 <= UInt8(ascii: "z"))
+                }
+            }
+            return Substring(label).allSatisfy { $0 == "-" || $0.isLetter || $0.isNumber }
         }
     }
 }

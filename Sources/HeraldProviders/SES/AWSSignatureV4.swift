@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldCore
 
 /// Signs HTTP requests with AWS Signature Version 4, in the `Authorization` header form.
 ///

@@ -1,19 +1,26 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The calendar fields of an instant in UTC, computed without a DateFormatter: the MIME
-/// `Date` header and AWS signatures need them on every message.
-struct UTCTime: Sendable {
-    let year: Int
-    let month: Int
-    let day: Int
-    let hour: Int
-    let minute: Int
-    let second: Int
+/// `Date` header, AWS signatures and log lines need them for every message.
+public struct UTCTime: Sendable {
+    public let year: Int
+    public let month: Int
+    public let day: Int
+    public let hour: Int
+    public let minute: Int
+    public let second: Int
+    public let millisecond: Int
     /// 0 is Sunday.
-    let weekday: Int
+    public let weekday: Int
 
-    init(_ date: Date) {
-        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+    public init(_ date: Date) {
+        let milliseconds = date.milliseconds
+        let seconds = milliseconds >= 0 ? Int(milliseconds / 1000) : Int((milliseconds - 999) / 1000)
+        self.millisecond = Int(milliseconds) - seconds * 1000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         // Civil-from-days (Howard Hinnant's algorithm).
@@ -32,21 +39,27 @@ struct UTCTime: Sendable {
         self.weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday.
     }
 
-    static func pad(_ value: Int, _ width: Int = 2) -> String {
+    private static func pad(_ value: Int, _ width: Int = 2) -> String {
         let digits = String(value)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
     /// `20261126`
-    var basicDate: String { Self.pad(year, 4) + Self.pad(month) + Self.pad(day) }
+    public var basicDate: String { Self.pad(year, 4) + Self.pad(month) + Self.pad(day) }
 
     /// `20261126T011014Z`
-    var basicDateTime: String { basicDate + "T" + Self.pad(hour) + Self.pad(minute) + Self.pad(second) + "Z" }
+    public var basicDateTime: String { basicDate + "T" + Self.pad(hour) + Self.pad(minute) + Self.pad(second) + "Z" }
 
     /// `Thu, 26 Nov 2026 01:10:14 +0000`
-    var rfc5322: String {
+    public var rfc5322: String {
         let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         return "\(weekdays[weekday]), \(day) \(months[month - 1]) \(year) \(Self.pad(hour)):\(Self.pad(minute)):\(Self.pad(second)) +0000"
+    }
+
+    /// `2026-11-26T01:10:14.123Z`
+    public var iso8601: String {
+        "\(Self.pad(year, 4))-\(Self.pad(month))-\(Self.pad(day))T\(Self.pad(hour)):\(Self.pad(minute)):\(Self.pad(second))."
+            + "\(Self.pad(millisecond, 3))Z"
     }
 }
