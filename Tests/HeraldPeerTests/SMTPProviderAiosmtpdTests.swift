@@ -137,6 +137,48 @@ struct SMTPProviderAiosmtpdTests {
         }
     }
 
+    @Test func `messages waiting for the one session go out behind each other's final dot, each intact`() async throws {
+        var configuration = try configuration(port: "HERALD_TEST_AIOSMTPD_PIPELINING_PORT")
+        (configuration.tls, configuration.username, configuration.password, configuration.maxConnections) = (.none, nil, nil, 1)
+        var refusing = message
+        refusing.to = [EmailAddress(address: "nobody@example.com")]
+        refusing.cc = []
+        refusing.bcc = []
+        // Eight calls at once on one session: all but the first wait, and each waiting one is
+        // started in the write of the message before it. One of them is refused at RCPT.
+        let deliveries = (0..<8).map { index in Delivery.sample(index == 3 ? refusing : message) }
+        let outcomes = try await withSMTPProvider(configuration) { provider in
+            await withTaskGroup(of: (EmailID, ProviderFailure?).self) { group in
+                for delivery in deliveries {
+                    group.addTask {
+                        do {
+                            _ = try await provider.send(delivery)
+                            return (delivery.emailID, nil)
+                        } catch {
+                            return (
+                                delivery.emailID, error as? ProviderFailure ?? ProviderFailure(.transient, code: "\(error)", message: "")
+                            )
+                        }
+                    }
+                }
+                return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+        }
+        #expect((outcomes[deliveries[3].emailID] ?? nil)?.errorClass == .recipient)
+        let delivered = deliveries.enumerated().filter { $0.offset != 3 }.map(\.element)
+        #expect(delivered.allSatisfy { outcomes[$0.emailID] == .some(nil) }, "every other message was taken")
+        let received = try ReceivedMail.all(for: Set(deliveries.map(\.emailID)))
+        #expect(received.count == delivered.count)
+        #expect(Set(received.values.map(\.peerPort)).count == 1)
+        #expect(
+            received.values.filter(\.followedByCommands).count >= delivered.count / 2,
+            "the next transaction's commands came in the write of the message before it")
+        for delivery in delivered {
+            let rendered = MIMEMessage.render(message, emailID: delivery.emailID, date: delivery.acceptedAt)
+            #expect(received[delivery.emailID]?.data == Data(rendered))
+        }
+    }
+
     @Test func `a message over the configured size limit fails over without connecting`() async throws {
         var configuration = try configuration()
         configuration.maxMessageSize = 100

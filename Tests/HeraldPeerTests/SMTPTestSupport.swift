@@ -11,6 +11,8 @@ struct ReceivedMail: Decodable {
     var rcptTos: [String]
     var peerPort: Int
     var data: Data
+    /// The next transaction's commands came with this message's final dot.
+    var followedByCommands: Bool
 
     enum CodingKeys: String, CodingKey {
         case data
@@ -18,6 +20,7 @@ struct ReceivedMail: Decodable {
         case mailOptions = "mail_options"
         case rcptTos = "rcpt_tos"
         case peerPort = "peer_port"
+        case followedByCommands = "followed_by_commands"
     }
 
     /// Every message in the maildir whose bytes carry `X-Herald-Id: id`.

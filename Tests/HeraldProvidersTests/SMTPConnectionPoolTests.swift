@@ -18,10 +18,10 @@ struct SMTPConnectionPoolTests {
                 keepsConnection: false)
         }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try? await pool.lease(by: .now.advanced(by: .seconds(3600))) }
+            group.addTask { _ = try? await pool.lease(for: nil, by: .now.advanced(by: .seconds(3600))) }
             for await _ in connecting { break }
             do throws(SMTPConnection.Failure) {
-                _ = try await pool.lease(by: .now.advanced(by: .milliseconds(100)))
+                _ = try await pool.lease(for: nil, by: .now.advanced(by: .milliseconds(100)))
                 Issue.record("a full pool handed out a session")
             } catch {
                 #expect(error.failure.errorClass == .transient, "the email never left: safe to try again")

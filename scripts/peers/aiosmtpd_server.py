@@ -50,6 +50,9 @@ class Recorder:
             "rcpt_tos": envelope.rcpt_tos,
             # Tells tests which messages shared a connection.
             "peer_port": session.peer[1],
+            # Whether more commands had come with the final dot: a client that pipelines the next
+            # transaction behind this message (RFC 2920 §3.1) sends them in the same write.
+            "followed_by_commands": len(server._reader._buffer) > 0,
             "data": base64.b64encode(envelope.original_content).decode(),
         }
         path = os.path.join(self.maildir, f"{number:06d}.json")

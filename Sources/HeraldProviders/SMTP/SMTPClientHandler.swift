@@ -22,17 +22,37 @@ final class SMTPClientHandler: ChannelInboundHandler {
     private var exchanges = CircularBuffer<Exchange>()
     private var unclaimed = CircularBuffer<SMTPReply>()
     private var failure: (any Error)?
-    /// Fires by the earliest deadline of a waiting exchange. A finished exchange leaves it set,
-    /// and when it fires it only looks again: one timer per connection, rather than one
-    /// scheduled and cancelled per exchange, since an exchange nearly always ends in time.
+    /// Fires by the deadline of the oldest waiting exchange, or later. An exchange that ends
+    /// in time leaves it set, and when it fires it only looks again: one timer per connection,
+    /// rather than one scheduled and cancelled per exchange, since nearly every exchange ends in
+    /// time.
     private var deadlineTimer: (timer: Scheduled<Void>, deadline: NIODeadline)?
 
-    /// A write and the replies it waits for.
+    /// Replies awaited for one write, or for one part of a write that pipelines several.
+    struct Expectation {
+        /// How many replies.
+        var count: Int
+        /// How long the server may take to send them, counted from when the replies before
+        /// them have come: a transaction pipelined behind another's final `.` waits for the
+        /// server to finish that message first.
+        var timeout: TimeAmount
+        /// When the call the replies are for must end, whatever the timeout.
+        var callDeadline: NIODeadline?
+    }
+
     private struct Exchange {
-        let expected: Int
-        let deadline: NIODeadline
+        let expectation: Expectation
+        /// Set once the exchange is the oldest waiting one.
+        var deadline: NIODeadline?
         var results: [Result<SMTPReply, any Error>] = []
         let promise: EventLoopPromise<[Result<SMTPReply, any Error>]>
+
+        var isComplete: Bool { results.count == expectation.count }
+
+        mutating func startClock() {
+            let byTimeout = NIODeadline.now() + expectation.timeout
+            deadline = expectation.callDeadline.map { min($0, byTimeout) } ?? byTimeout
+        }
     }
 
     init(eventLoop: any EventLoop) {
@@ -52,31 +72,44 @@ final class SMTPClientHandler: ChannelInboundHandler {
     /// each result is a reply or the error that ended the connection before it came, so that
     /// the replies that did arrive (a 421 before the hang-up) can still be read.
     func send(
-        _ bytes: ByteBuffer?, expecting count: Int, within timeout: TimeAmount
+        _ bytes: ByteBuffer?, expecting count: Int, within timeout: TimeAmount, by callDeadline: NIODeadline? = nil
     ) -> EventLoopFuture<[Result<SMTPReply, any Error>]> {
-        let results = { (error: any Error) in Array(repeating: Result<SMTPReply, any Error>.failure(error), count: count) }
+        send(bytes.map { [$0] } ?? [], expecting: [Expectation(count: count, timeout: timeout, callDeadline: callDeadline)])[0]
+    }
+
+    /// Writes `buffers` in one flush and waits for each expectation's replies in turn: one
+    /// future per expectation, so that transactions pipelined in one write each get their own.
+    func send(_ buffers: [ByteBuffer], expecting expectations: [Expectation]) -> [EventLoopFuture<[Result<SMTPReply, any Error>]>] {
         // The error that ended the connection, such as a failed TLS handshake, says more than the
         // closed channel that follows it, so it wins even once the handler is gone.
-        if let failure { return eventLoop.makeSucceededFuture(results(failure)) }
-        guard let context else { return eventLoop.makeSucceededFuture(results(SMTPTransportError.connectionClosed)) }
-        var exchange = Exchange(expected: count, deadline: .now() + timeout, promise: context.eventLoop.makePromise())
-        exchange.results.reserveCapacity(count)
-        while exchange.results.count < count, exchanges.isEmpty, let reply = unclaimed.popFirst() {
-            exchange.results.append(.success(reply))
+        guard failure == nil, let context else {
+            let error = failure ?? SMTPTransportError.connectionClosed
+            return expectations.map { eventLoop.makeSucceededFuture(Array(repeating: .failure(error), count: $0.count)) }
         }
-        let future = exchange.promise.futureResult
-        if exchange.results.count == count {
-            exchange.promise.succeed(exchange.results)
-        } else {
+        let futures = expectations.map { expectation in
+            let exchange = Exchange(expectation: expectation, promise: context.eventLoop.makePromise())
             exchanges.append(exchange)
-            armDeadlineTimer(at: exchange.deadline)
+            return exchange.promise.futureResult
         }
-        if let bytes {
+        // Replies that came while nothing waited (the greeting) belong to the oldest exchange.
+        while !exchanges.isEmpty, let reply = unclaimed.popFirst() {
+            deliver(reply)
+        }
+        startOldestExchangeClock()
+        if !buffers.isEmpty {
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.assumeIsolated().whenFailure { self.fail(with: $0) }
-            context.writeAndFlush(wrapOutboundOut(bytes), promise: written)
+            for buffer in buffers.dropLast() { context.write(wrapOutboundOut(buffer), promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffers[buffers.count - 1]), promise: written)
         }
-        return future
+        return futures
+    }
+
+    /// Starts the oldest waiting exchange's clock, if it has not started yet.
+    private func startOldestExchangeClock() {
+        guard !exchanges.isEmpty, exchanges[exchanges.startIndex].deadline == nil else { return }
+        exchanges[exchanges.startIndex].startClock()
+        armDeadlineTimer(at: exchanges[exchanges.startIndex].deadline!)
     }
 
     /// Makes sure the timer fires by `deadline`; an earlier one already set is kept.
@@ -87,11 +120,11 @@ final class SMTPClientHandler: ChannelInboundHandler {
         }
         let timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.deadlineTimer = nil
-            guard let earliest = self.exchanges.map(\.deadline).min() else { return }
-            if earliest <= .now() {
+            guard let oldest = self.exchanges.first?.deadline else { return }
+            if oldest <= .now() {
                 self.fail(with: SMTPTransportError.timeout)
             } else {
-                self.armDeadlineTimer(at: earliest)
+                self.armDeadlineTimer(at: oldest)
             }
         }
         deadlineTimer = (timer, deadline)
@@ -145,8 +178,9 @@ final class SMTPClientHandler: ChannelInboundHandler {
             return
         }
         exchanges[exchanges.startIndex].results.append(.success(reply))
-        if exchanges[exchanges.startIndex].results.count == exchanges[exchanges.startIndex].expected {
+        if exchanges[exchanges.startIndex].isComplete {
             let exchange = exchanges.removeFirst()
+            startOldestExchangeClock()
             exchange.promise.succeed(exchange.results)
         }
     }
@@ -157,7 +191,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         deadlineTimer?.timer.cancel()
         deadlineTimer = nil
         while var exchange = exchanges.popFirst() {
-            exchange.results += repeatElement(.failure(error), count: exchange.expected - exchange.results.count)
+            exchange.results += repeatElement(.failure(error), count: exchange.expectation.count - exchange.results.count)
             exchange.promise.succeed(exchange.results)
         }
         context?.close(promise: nil)

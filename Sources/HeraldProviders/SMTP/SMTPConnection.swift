@@ -14,9 +14,10 @@ actor SMTPConnection {
     nonisolated let channel: any Channel
     private var capabilities = SMTPCapabilities()
     private let timeouts: SMTPProvider.Configuration.Timeouts
-    /// The deadline of the call the session works for, while it works for one: no reply is
+    /// The deadline of the call that opens the session, while it says hello: no reply is
     /// waited for past it.
-    private var deadline: ContinuousClock.Instant?
+    private var handshakeDeadline: NIODeadline?
+    private nonisolated var eventLoop: any EventLoop { channel.eventLoop }
 
     nonisolated var unownedExecutor: UnownedSerialExecutor {
         channel.eventLoop.executor.asUnownedSerialExecutor()
@@ -75,8 +76,8 @@ actor SMTPConnection {
         _ configuration: SMTPProvider.Configuration, tlsContext: NIOSSLContext?, serverHostname: String?,
         by deadline: ContinuousClock.Instant
     ) async throws(Failure) {
-        self.deadline = deadline
-        defer { self.deadline = nil }
+        handshakeDeadline = NIODeadline(deadline)
+        defer { handshakeDeadline = nil }
         let greeting = try await exchange(nil, stages: [.greeting], timeout: timeouts.greeting).first()
         try Self.expect(greeting, [220], at: .greeting)
         try await hello(configuration.heloName)
@@ -135,36 +136,113 @@ actor SMTPConnection {
         }
     }
 
-    /// Runs one mail transaction: returns the server's reply to the final `.` and the
-    /// recipients it refused while taking the message for the others. `reset` sends RSET first,
-    /// for a session that carried an earlier transaction. A message this server cannot take
-    /// (too large, or needing an extension it lacks) fails before any command. Every reply is
-    /// waited for at most until `deadline`.
-    func deliver(_ envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?, by deadline: ContinuousClock.Instant) async throws(Failure)
-        -> (reply: SMTPReply, refused: [RefusedRecipient])
-    {
-        self.deadline = deadline
-        defer { self.deadline = nil }
-        if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
-            throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
+    /// A transaction whose commands went out behind the previous transaction's message, and
+    /// the replies they will get.
+    struct StartedTransaction: Sendable {
+        let transaction: SMTPTransaction
+        let replies: EventLoopFuture<[Result<SMTPReply, any Error>]>
+    }
+
+    /// How a transaction begins on this session.
+    enum Start: Sendable {
+        /// With its own write; `reset` sends RSET first, for a session that carried an earlier
+        /// transaction.
+        case fresh(reset: Bool)
+        /// With its commands already sent, behind the previous transaction's message.
+        case following(StartedTransaction)
+    }
+
+    /// What a transaction came to, and whether the session passed to a follower, which then
+    /// owns it.
+    struct Delivered: Sendable {
+        var result: Result<(reply: SMTPReply, refused: [RefusedRecipient]), Failure>
+        var handedOver = false
+    }
+
+    /// Runs one mail transaction: the server's reply to the final `.` and the recipients it
+    /// refused while taking the message for the others. A message this server cannot take (too
+    /// large, or needing an extension it lacks) fails before any command. No reply is waited
+    /// for past `deadline`.
+    ///
+    /// With PIPELINING, the message goes out in one write with the commands of the transaction
+    /// that `follower` gives, if any, and the session passes to that transaction: each message
+    /// then costs one round trip rather than two.
+    func deliver(
+        _ envelope: SMTPEnvelope, start: Start, configuredLimit: Int?, by deadline: ContinuousClock.Instant,
+        follower: (SMTPCapabilities) -> SMTPConnectionPool.Follower?
+    ) async -> Delivered {
+        let callDeadline = NIODeadline(deadline)
+        let transaction: SMTPTransaction
+        do {
+            transaction = try await sendCommands(of: envelope, start: start, configuredLimit: configuredLimit, by: callDeadline)
+        } catch {
+            return Delivered(result: .failure(error))
         }
-        var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
-        if capabilities.pipelining {
-            // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in order,
-            // so that a message costs two round trips. The first refusal decides, even when the
-            // server hung up after sending it.
-            let exchanged = try await exchange(Self.lines(transaction.lines), stages: transaction.stages, timeout: timeouts.command)
-            for reply in exchanged.replies { transaction.read(reply) }
-            if let failure = transaction.failure ?? exchanged.failure { throw failure }
-        } else {
-            for (line, stage) in zip(transaction.lines, transaction.stages) {
-                guard transaction.read(try await command(line, stage: stage)) else { break }
+        var buffers = [envelope.data]
+        var expectations = [SMTPClientHandler.Expectation(count: 1, timeout: TimeAmount(timeouts.dataEnd), callDeadline: callDeadline)]
+        var next: (follower: SMTPConnectionPool.Follower, transaction: SMTPTransaction)?
+        if capabilities.pipelining, let follower = follower(capabilities) {
+            let following = SMTPTransaction(follower.envelope, capabilities: capabilities, reset: true)
+            buffers.append(Self.lines(following.lines))
+            expectations.append(
+                .init(count: following.stages.count, timeout: TimeAmount(timeouts.command), callDeadline: follower.deadline))
+            next = (follower, following)
+        }
+        let futures: [EventLoopFuture<[Result<SMTPReply, any Error>]>]
+        do {
+            futures = try handler().send(buffers, expecting: expectations)
+        } catch {
+            let failed = eventLoop.makeSucceededFuture([Result<SMTPReply, any Error>](repeating: .failure(error), count: 1))
+            futures =
+                [failed]
+                + (next.map { [eventLoop.makeSucceededFuture(Array(repeating: .failure(error), count: $0.transaction.stages.count))] } ?? [])
+        }
+        if let next {
+            next.follower.start(on: self, StartedTransaction(transaction: next.transaction, replies: futures[1]))
+        }
+        let result: Result<(reply: SMTPReply, refused: [RefusedRecipient]), Failure>
+        do {
+            let reply = try await Self.replies(futures[0], stages: [.dataEnd]).first()
+            try Self.expect(reply, [250], at: .dataEnd)
+            result = .success((reply, transaction.refused))
+        } catch {
+            result = .failure(error)
+        }
+        return Delivered(result: result, handedOver: next != nil)
+    }
+
+    /// Sends the transaction's commands up to DATA, or reads the replies to those a previous
+    /// transaction sent, and returns the transaction once the server waits for the message.
+    private func sendCommands(
+        of envelope: SMTPEnvelope, start: Start, configuredLimit: Int?, by callDeadline: NIODeadline
+    ) async throws(Failure) -> SMTPTransaction {
+        switch start {
+        case .following(let started):
+            var transaction = started.transaction
+            let replies = await Self.replies(started.replies, stages: transaction.stages)
+            for reply in replies.replies { transaction.read(reply) }
+            if let failure = transaction.failure ?? replies.failure { throw failure }
+            return transaction
+        case .fresh(let reset):
+            if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
+                throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
             }
-            if let failure = transaction.failure { throw failure }
+            var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
+            if capabilities.pipelining {
+                // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in
+                // order. The first refusal decides, even when the server hung up after sending it.
+                let exchanged = try await exchange(
+                    Self.lines(transaction.lines), stages: transaction.stages, timeout: timeouts.command, by: callDeadline)
+                for reply in exchanged.replies { transaction.read(reply) }
+                if let failure = transaction.failure ?? exchanged.failure { throw failure }
+            } else {
+                for (line, stage) in zip(transaction.lines, transaction.stages) {
+                    guard transaction.read(try await command(line, stage: stage, by: callDeadline)) else { break }
+                }
+                if let failure = transaction.failure { throw failure }
+            }
+            return transaction
         }
-        let reply = try await exchange(envelope.data, stages: [.dataEnd], timeout: timeouts.dataEnd).first()
-        try Self.expect(reply, [250], at: .dataEnd)
-        return (reply, transaction.refused)
     }
 
     /// Says goodbye and closes, without waiting long for a server that no longer answers.
@@ -175,8 +253,8 @@ actor SMTPConnection {
         try? await channel.close()
     }
 
-    private func command(_ line: String, stage: SMTPStage) async throws(Failure) -> SMTPReply {
-        try await exchange(Self.lines([line]), stages: [stage], timeout: timeouts.command).first()
+    private func command(_ line: String, stage: SMTPStage, by callDeadline: NIODeadline? = nil) async throws(Failure) -> SMTPReply {
+        try await exchange(Self.lines([line]), stages: [stage], timeout: timeouts.command, by: callDeadline).first()
     }
 
     /// The replies that arrived, in order, and the transport failure that cut the rest off.
@@ -190,23 +268,38 @@ actor SMTPConnection {
         }
     }
 
-    /// Writes `bytes` and waits for one reply per stage, within `timeout` and by the current
-    /// call's deadline; a transport failure is classified at the stage whose reply it cut off.
-    private func exchange(_ bytes: ByteBuffer?, stages: [SMTPStage], timeout: Duration) async throws(Failure) -> Replies {
-        let results: [Result<SMTPReply, any Error>]
-        let timeLeft = deadline.map { max(.zero, ContinuousClock.now.duration(to: $0)) } ?? timeout
+    /// Writes `bytes` and waits for one reply per stage, within `timeout` and by the call's
+    /// deadline (during the handshake, the one it was opened with).
+    private func exchange(
+        _ bytes: ByteBuffer?, stages: [SMTPStage], timeout: Duration, by callDeadline: NIODeadline? = nil
+    ) async throws(Failure) -> Replies {
+        let future: EventLoopFuture<[Result<SMTPReply, any Error>]>
         do {
-            results = try await handler().send(bytes, expecting: stages.count, within: TimeAmount(min(timeout, timeLeft))).get()
+            future = try handler().send(
+                bytes, expecting: stages.count, within: TimeAmount(timeout), by: callDeadline ?? handshakeDeadline)
         } catch {
             throw Self.transportFailure(error, at: stages[0])
         }
+        return await Self.replies(future, stages: stages)
+    }
+
+    /// The replies `future` brings, in order; a transport failure is classified at the stage
+    /// whose reply it cut off.
+    private static func replies(_ future: EventLoopFuture<[Result<SMTPReply, any Error>]>, stages: [SMTPStage]) async -> Replies {
         var replies = Replies()
+        let results: [Result<SMTPReply, any Error>]
+        do {
+            results = try await future.get()
+        } catch {
+            replies.failure = transportFailure(error, at: stages[0])
+            return replies
+        }
         for (result, stage) in zip(results, stages) {
             switch result {
             case .success(let reply):
                 replies.replies.append(reply)
             case .failure(let error):
-                replies.failure = Self.transportFailure(error, at: stage)
+                replies.failure = transportFailure(error, at: stage)
                 return replies
             }
         }
@@ -253,5 +346,12 @@ actor SMTPConnection {
 
     private static func isIPAddress(_ host: String) -> Bool {
         (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+}
+
+extension NIODeadline {
+    /// The same instant on NIO's clock.
+    init(_ instant: ContinuousClock.Instant) {
+        self = .now() + TimeAmount(max(.zero, ContinuousClock.now.duration(to: instant)))
     }
 }

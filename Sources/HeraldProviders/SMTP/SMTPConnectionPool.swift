@@ -8,6 +8,11 @@ import Synchronization
 /// plain refusal; the next user sends RSET before MAIL. A session that failed (timeout, drop,
 /// 421) is closed and its slot freed.
 ///
+/// A caller that waits for a session may also be taken as the *follower* of a transaction
+/// about to send its message: its RSET, MAIL, RCPT and DATA then go out in the same write as
+/// that message (RFC 2920 §3.1 lets message content start a pipelined group), and the session
+/// passes to it without a round trip of its own.
+///
 /// A lock rather than an actor guards the pool: taking an idle session and giving it back
 /// happen for every email, and are too short to be worth a hop onto another executor.
 final class SMTPConnectionPool: Sendable {
@@ -15,8 +20,7 @@ final class SMTPConnectionPool: Sendable {
         var idle: [SMTPConnection] = []
         /// Sessions that exist or are being opened: idle ones and leased ones.
         var count = 0
-        /// Callers waiting for a session, oldest first, each resumed with whether to try again
-        /// (false once its deadline has passed).
+        /// Callers waiting for a session, oldest first.
         var waiters: [Waiter] = []
         var isShutDown = false
         /// The timer that ends overdue waits, while one is set. A timer set for an earlier
@@ -37,8 +41,36 @@ final class SMTPConnectionPool: Sendable {
     }
 
     private struct Waiter {
+        /// The message the caller will send; none for a caller that only checks a session.
+        let envelope: SMTPEnvelope?
         let deadline: NIODeadline
-        let continuation: CheckedContinuation<Bool, Never>
+        let continuation: CheckedContinuation<WaitOutcome, Never>
+    }
+
+    fileprivate enum WaitOutcome {
+        case tryAgain
+        case deadlinePassed
+        case follow(SMTPConnection, SMTPConnection.StartedTransaction)
+    }
+
+    /// A session for one transaction: a free one, or one whose previous transaction has
+    /// started this one already.
+    enum Lease {
+        /// `reused`: the session carried a transaction before, so this one starts with RSET.
+        case session(SMTPConnection, reused: Bool)
+        case following(SMTPConnection, SMTPConnection.StartedTransaction)
+    }
+
+    /// The oldest waiting caller, taken to follow a transaction on a session: the session
+    /// passes to it with `start`.
+    struct Follower: Sendable {
+        let envelope: SMTPEnvelope
+        let deadline: NIODeadline
+        fileprivate let continuation: CheckedContinuation<WaitOutcome, Never>
+
+        func start(on connection: SMTPConnection, _ transaction: SMTPConnection.StartedTransaction) {
+            continuation.resume(returning: .follow(connection, transaction))
+        }
     }
 
     private enum Step {
@@ -63,10 +95,10 @@ final class SMTPConnectionPool: Sendable {
         self.state = Mutex(State(maximum: max(1, maximum)))
     }
 
-    /// A session, and whether it carried a transaction before (and so needs RSET). Waits for
-    /// one at most until `deadline`.
-    func lease(by deadline: ContinuousClock.Instant) async throws(SMTPConnection.Failure) -> (connection: SMTPConnection, reused: Bool) {
-        let waitDeadline = NIODeadline.now() + TimeAmount(max(.zero, ContinuousClock.now.duration(to: deadline)))
+    /// A session for `envelope`'s transaction, or for no transaction when it is nil. Waits
+    /// for one at most until `deadline`.
+    func lease(for envelope: SMTPEnvelope?, by deadline: ContinuousClock.Instant) async throws(SMTPConnection.Failure) -> Lease {
+        let waitDeadline = NIODeadline(deadline)
         while true {
             let step = state.withLock { state -> Step in
                 if state.isShutDown { return .shutDown }
@@ -79,29 +111,34 @@ final class SMTPConnectionPool: Sendable {
             }
             switch step {
             case .use(let connection):
-                return (connection, true)
+                return .session(connection, reused: true)
             case .discard(let connection):
                 discard(connection)
             case .connect:
                 do {
-                    return (try await connect(deadline), false)
+                    return .session(try await connect(deadline), reused: false)
                 } catch {
                     state.withLock { $0.count -= 1 }
                     wakeOne()
                     throw error
                 }
             case .wait:
-                let inTime = await withCheckedContinuation { continuation in
+                let outcome = await withCheckedContinuation { continuation in
                     let (waits, timerGeneration) = state.withLock { state -> (Bool, Int?) in
                         guard !state.canProceed else { return (false, nil) }
-                        state.waiters.append(Waiter(deadline: waitDeadline, continuation: continuation))
+                        state.waiters.append(Waiter(envelope: envelope, deadline: waitDeadline, continuation: continuation))
                         guard state.timer.map({ waitDeadline < $0.deadline }) ?? true else { return (true, nil) }
                         return (true, state.setTimer(for: waitDeadline))
                     }
-                    if !waits { continuation.resume(returning: true) }
+                    if !waits { continuation.resume(returning: .tryAgain) }
                     if let timerGeneration { scheduleTimer(at: waitDeadline, generation: timerGeneration) }
                 }
-                guard inTime else {
+                switch outcome {
+                case .tryAgain:
+                    continue
+                case .follow(let connection, let transaction):
+                    return .following(connection, transaction)
+                case .deadlinePassed:
                     throw SMTPConnection.Failure(
                         failure: ProviderFailure(
                             .transient, code: "smtp_no_session_in_time",
@@ -140,7 +177,7 @@ final class SMTPConnectionPool: Sendable {
             }
             return (state.idle, state.waiters)
         }
-        for waiter in waiters { waiter.continuation.resume(returning: true) }
+        for waiter in waiters { waiter.continuation.resume(returning: .tryAgain) }
         for connection in closing { await connection.quit() }
     }
 
@@ -152,7 +189,19 @@ final class SMTPConnectionPool: Sendable {
 
     private func wakeOne() {
         let waiter = state.withLock { state in state.waiters.isEmpty ? nil : state.waiters.removeFirst() }
-        waiter?.continuation.resume(returning: true)
+        waiter?.continuation.resume(returning: .tryAgain)
+    }
+
+    /// The oldest waiting caller, if its message can follow on a session with `capabilities`;
+    /// it no longer waits for a session of its own.
+    func takeFollower(fitting capabilities: SMTPCapabilities, configuredLimit: Int?) -> Follower? {
+        state.withLock { state in
+            guard let oldest = state.waiters.first, let envelope = oldest.envelope,
+                envelope.refusal(by: capabilities, configuredLimit: configuredLimit) == nil
+            else { return nil }
+            state.waiters.removeFirst()
+            return Follower(envelope: envelope, deadline: oldest.deadline, continuation: oldest.continuation)
+        }
     }
 
     /// Ends the waits whose deadline has passed, then sets itself for the next one. Waits that
@@ -171,7 +220,7 @@ final class SMTPConnectionPool: Sendable {
                 }
                 return (expired, (earliest, state.setTimer(for: earliest)))
             }
-            for waiter in expired { waiter.continuation.resume(returning: false) }
+            for waiter in expired { waiter.continuation.resume(returning: .deadlinePassed) }
             if let (deadline, generation) = next { self.scheduleTimer(at: deadline, generation: generation) }
         }
     }

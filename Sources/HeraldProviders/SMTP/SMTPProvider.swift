@@ -48,15 +48,19 @@ public final class SMTPProvider: EmailProvider {
         // A pooled session the server has dropped fails at RSET, before anything was sent:
         // try the next one, at most once per slot, plus a fresh one.
         for _ in 0...configuration.maxConnections {
-            let (connection, reused) = try await lease(by: delivery.deadline)
-            do {
-                let (reply, refused) = try await connection.deliver(
-                    envelope, reset: reused, configuredLimit: configuration.maxMessageSize, by: delivery.deadline)
-                pool.release(connection, reusable: true)
+            let (connection, start) = try await lease(for: envelope, by: delivery.deadline)
+            let delivered = await connection.deliver(
+                envelope, start: start, configuredLimit: configuration.maxMessageSize, by: delivery.deadline
+            ) { [pool, configuration] capabilities in
+                pool.takeFollower(fitting: capabilities, configuredLimit: configuration.maxMessageSize)
+            }
+            switch delivered.result {
+            case .success(let (reply, refused)):
+                if !delivered.handedOver { pool.release(connection, reusable: true) }
                 return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
-            } catch {
-                pool.release(connection, reusable: error.keepsConnection)
-                if reused, error.stage == .reset, !error.keepsConnection { continue }
+            case .failure(let error):
+                if !delivered.handedOver { pool.release(connection, reusable: error.keepsConnection) }
+                if error.stage == .reset, !error.keepsConnection { continue }
                 logger.debug(
                     "SMTP delivery failed",
                     metadata: ["email.id": "\(delivery.emailID)", "attempt": "\(delivery.attempt)", "code": "\(error.failure.code)"])
@@ -69,7 +73,8 @@ public final class SMTPProvider: EmailProvider {
     /// Opens (or reuses) a session: connect, EHLO, STARTTLS and AUTH as configured, then
     /// returns it to the pool without starting a transaction.
     public func verify() async throws -> Bool {
-        let (connection, _) = try await lease(by: .now.advanced(by: configuration.timeouts.connect + configuration.timeouts.greeting))
+        let (connection, _) = try await lease(
+            for: nil, by: .now.advanced(by: configuration.timeouts.connect + configuration.timeouts.greeting))
         pool.release(connection, reusable: true)
         return true
     }
@@ -79,9 +84,15 @@ public final class SMTPProvider: EmailProvider {
         await pool.shutdown()
     }
 
-    private func lease(by deadline: ContinuousClock.Instant) async throws(ProviderFailure) -> (connection: SMTPConnection, reused: Bool) {
+    /// A session and how the transaction begins on it.
+    private func lease(
+        for envelope: SMTPEnvelope?, by deadline: ContinuousClock.Instant
+    ) async throws(ProviderFailure) -> (SMTPConnection, SMTPConnection.Start) {
         do {
-            return try await pool.lease(by: deadline)
+            switch try await pool.lease(for: envelope, by: deadline) {
+            case .session(let connection, let reused): return (connection, .fresh(reset: reused))
+            case .following(let connection, let transaction): return (connection, .following(transaction))
+            }
         } catch {
             throw error.failure
         }
