@@ -52,6 +52,50 @@ struct SMTPProviderSinkTests {
         #expect(failure?.code == "smtp_timeout_after_data")
     }
 
+    /// Sends `count` messages at once over one session, so that all but the first follow the
+    /// one before them, and returns each call's failure.
+    private func failuresOfConcurrentSends(_ variable: String, count: Int) async throws -> [ProviderFailure?] {
+        var configuration = try configuration(variable)
+        configuration.maxConnections = 1
+        return try await withSMTPProvider(configuration) { provider in
+            await withTaskGroup(of: ProviderFailure?.self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        do {
+                            _ = try await provider.send(.sample())
+                            return nil
+                        } catch {
+                            return error as? ProviderFailure
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+    }
+
+    @Test func `a refusal of a message's final dot is that message's alone, not its follower's`() async throws {
+        let failures = try await failuresOfConcurrentSends("HERALD_TEST_SMTP_SINK_DATA_HARD_PORT", count: 5)
+        #expect(failures.map { $0?.code } == Array(repeating: "smtp_554_5.7.1", count: 5))
+    }
+
+    @Test func `a hang-up after a message's final dot leaves its followers unsent and free to try again`() async throws {
+        let failures = try await failuresOfConcurrentSends("HERALD_TEST_SMTP_SINK_DOT_DROP_PORT", count: 5)
+        // Each message whose dot went out may have been delivered; a follower whose commands
+        // were cut off never sent its message, so it is only transient, after trying another
+        // session (which may hang up on it the same way).
+        for failure in failures {
+            let failure = try #require(failure)
+            if failure.errorClass == .ambiguous {
+                #expect(failure.code == "smtp_connection_closed_after_data")
+            } else {
+                #expect(failure.errorClass == .transient)
+                #expect(["smtp_connection_closed", "smtp_no_session"].contains(failure.code))
+            }
+        }
+        #expect(failures.contains { $0?.errorClass == .ambiguous })
+    }
+
     @Test func `a refused connection is transient`() async throws {
         // Port 1 (tcpmux) has no listener on a test machine.
         let configuration = SMTPProvider.Configuration(host: "127.0.0.1", port: 1, tls: .none)
