@@ -17,18 +17,17 @@ public struct SendQuota: Sendable, Equatable {
 
         /// The start (UTC) of the period that contains `date`.
         public func start(containing date: Date) -> Date {
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = TimeZone(identifier: "UTC")!
-            let parts = calendar.dateComponents([.year, .month, .day], from: date)
-            let start = DateComponents(year: parts.year, month: parts.month, day: self == .day ? parts.day : 1)
-            return calendar.date(from: start)!
+            let time = UTCTime(date)
+            return UTCTime.start(year: time.year, month: time.month, day: self == .day ? time.day : 1)
         }
 
         /// The start of the next period after the one that contains `date`.
         public func end(containing date: Date) -> Date {
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = TimeZone(identifier: "UTC")!
-            return calendar.date(byAdding: self == .day ? .day : .month, value: 1, to: start(containing: date))!
+            let time = UTCTime(date)
+            switch self {
+            case .day: return UTCTime.start(year: time.year, month: time.month, day: time.day).addingTimeInterval(86_400)
+            case .month: return UTCTime.start(year: time.year + time.month / 12, month: time.month % 12 + 1, day: 1)
+            }
         }
     }
 

@@ -39,6 +39,19 @@ public struct UTCTime: Sendable {
         self.weekday = ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday.
     }
 
+    /// Midnight UTC at the start of the given day, by arithmetic rather than a Calendar: send
+    /// quotas need the day and month they count in for every email sent.
+    public static func start(year: Int, month: Int, day: Int) -> Date {
+        // Days-from-civil (Howard Hinnant's algorithm), the inverse of the one in `init`.
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return Date(timeIntervalSince1970: TimeInterval(days) * 86_400)
+    }
+
     private static func pad(_ value: Int, _ width: Int = 2) -> String {
         let digits = String(value)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits

@@ -106,7 +106,7 @@ public struct HeraldServer: Sendable {
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: router)
         SuppressionsController(store: store, clock: clock).addRoutes(to: router)
-        try OpenAPIController().addRoutes(to: router)
+        OpenAPIController().addRoutes(to: router)
         SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
         MetricsController(
             store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() }

@@ -23,4 +23,18 @@ struct UTCTimeTests {
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         #expect(time.basicDateTime == formatter.string(from: date))
     }
+
+    @Test(arguments: [0, 951_782_400_123, 1_795_655_414_007, 1_798_761_599_999, 1_798_761_600_000, 4_102_444_799_999, -1])
+    func `day and month periods start and end where Foundation's calendar says`(milliseconds: Int64) {
+        let date = Date(milliseconds: milliseconds)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        let dayStart = calendar.date(from: DateComponents(year: parts.year, month: parts.month, day: parts.day))!
+        let monthStart = calendar.date(from: DateComponents(year: parts.year, month: parts.month, day: 1))!
+        #expect(SendQuota.Period.day.start(containing: date) == dayStart)
+        #expect(SendQuota.Period.day.end(containing: date) == calendar.date(byAdding: .day, value: 1, to: dayStart))
+        #expect(SendQuota.Period.month.start(containing: date) == monthStart)
+        #expect(SendQuota.Period.month.end(containing: date) == calendar.date(byAdding: .month, value: 1, to: monthStart))
+    }
 }

@@ -37,17 +37,13 @@ public struct EnhancedStatusCode: Sendable, Equatable, CustomStringConvertible {
     /// Reads `2.0.0`; `nil` for anything else. The class must be 2, 4 or 5, the subject at most
     /// three digits and the detail at most three (RFC 3463 §2).
     public init?(_ text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) }),
-            parts[0].count == 1, let statusClass = Int(parts[0]), [2, 4, 5].contains(statusClass),
-            let subject = Int(parts[1]), let detail = Int(parts[2])
+        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 1, let statusClass = SMTPReplyParser.decimal(parts[0]),
+            [2, 4, 5].contains(statusClass), let subject = SMTPReplyParser.decimal(parts[1]),
+            let detail = SMTPReplyParser.decimal(parts[2])
         else { return nil }
         self.init(statusClass, subject, detail)
     }
 
     public var description: String { "\(statusClass).\(subject).\(detail)" }
-}
-
-extension Character {
-    var isASCIIDigit: Bool { isASCII && isNumber }
 }
