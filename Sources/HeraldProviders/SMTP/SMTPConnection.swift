@@ -17,7 +17,6 @@ actor SMTPConnection {
     /// The deadline of the call that opens the session, while it says hello: no reply is
     /// waited for past it.
     private var handshakeDeadline: NIODeadline?
-    private nonisolated var eventLoop: any EventLoop { channel.eventLoop }
 
     nonisolated var unownedExecutor: UnownedSerialExecutor {
         channel.eventLoop.executor.asUnownedSerialExecutor()
@@ -178,6 +177,13 @@ actor SMTPConnection {
         } catch {
             return Delivered(result: .failure(error))
         }
+        let handler: SMTPClientHandler
+        do {
+            handler = try self.handler()
+        } catch {
+            // Closed between the 354 and now: the message has not gone out.
+            return Delivered(result: .failure(Self.transportFailure(error, at: .data)))
+        }
         var buffers = [envelope.data]
         var expectations = [SMTPClientHandler.Expectation(count: 1, timeout: TimeAmount(timeouts.dataEnd), callDeadline: callDeadline)]
         var next: (follower: SMTPConnectionPool.Follower, transaction: SMTPTransaction)?
@@ -188,15 +194,7 @@ actor SMTPConnection {
                 .init(count: following.stages.count, timeout: TimeAmount(timeouts.command), callDeadline: follower.deadline))
             next = (follower, following)
         }
-        let futures: [EventLoopFuture<[Result<SMTPReply, any Error>]>]
-        do {
-            futures = try handler().send(buffers, expecting: expectations)
-        } catch {
-            let failed = eventLoop.makeSucceededFuture([Result<SMTPReply, any Error>](repeating: .failure(error), count: 1))
-            futures =
-                [failed]
-                + (next.map { [eventLoop.makeSucceededFuture(Array(repeating: .failure(error), count: $0.transaction.stages.count))] } ?? [])
-        }
+        let futures = handler.send(buffers, expecting: expectations)
         if let next {
             next.follower.start(on: self, StartedTransaction(transaction: next.transaction, replies: futures[1]))
         }
