@@ -122,24 +122,27 @@ extension SQLiteEmailStore {
         }
     }
 
+    /// Writes the progress only under the lease it names. The email's own UPDATE checks the
+    /// lease (`leased` below) rather than a SELECT before it: this runs twice for every email.
+    /// When the lease is lost the UPDATE changes nothing and the throw rolls back the history
+    /// written before it (``GroupCommit`` undoes a failing operation alone).
     private static func apply(_ progress: DeliveryProgress, to db: Database) throws {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
-        let current = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT status, lease_token, tenant FROM emails WHERE id = ?"), arguments: [id]
-        )
-        guard let current, current["status"] as String == EmailStatus.sending.rawValue,
-            current["lease_token"] as Int64 == progress.leaseToken
-        else { throw StoreError.leaseLost }
+        let lease = progress.leaseToken
 
         if !progress.suppressedRecipients.isEmpty {
             try appendEvent(db, emailID: id, kind: .suppressed, at: at, detail: progress.suppressedRecipients.joined(separator: ", "))
         }
-        for refused in progress.suppressing {
-            let suppression = Suppression(
-                address: refused.address, reason: "\(refused.failure.reason): \(refused.failure.message)", source: .delivery,
-                emailID: progress.emailID, createdAt: progress.at)
-            try insert(suppression, tenant: current["tenant"], into: db)
+        if !progress.suppressing.isEmpty {
+            guard let tenant = try String.fetchOne(db.cachedStatement(sql: "SELECT tenant FROM emails WHERE id = ?"), arguments: [id])
+            else { throw StoreError.leaseLost }
+            for refused in progress.suppressing {
+                let suppression = Suppression(
+                    address: refused.address, reason: "\(refused.failure.reason): \(refused.failure.message)", source: .delivery,
+                    emailID: progress.emailID, createdAt: progress.at)
+                try insert(suppression, tenant: tenant, into: db)
+            }
         }
 
         if let attempt = progress.finishedAttempt {
@@ -166,30 +169,36 @@ extension SQLiteEmailStore {
             try db.executeCached(
                 sql: """
                     UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
-                        updated_at = ? WHERE id = ?
+                        updated_at = ? WHERE id = ? AND \(leased)
                     """,
-                arguments: [number, number, provider, at, at, id]
+                arguments: [number, number, provider, at, at, id, lease]
             )
+            try requireLease(db)
             try appendEvent(db, emailID: id, kind: .attemptStarted, at: at, attempt: number, provider: provider)
         case .sent(let provider, let providerMessageID):
-            try finish(db, id: id, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID, reason: nil)
+            try finish(
+                db, id: id, lease: lease, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID,
+                reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
             try countSend(db, provider: provider, at: progress.at)
         case .deferred(let until, let reason):
             try finish(
-                db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
+                db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
+                reason: reason)
             try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
         case .waiting(let until, let reason):
             try finish(
-                db, id: id, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil, reason: reason)
+                db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
+                reason: reason)
             try db.executeCached(sql: "UPDATE emails SET rounds = rounds - 1 WHERE id = ?", arguments: [id])
             try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
         case .failed(let reason):
-            try finish(db, id: id, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
+            try finish(db, id: id, lease: lease, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
         case .suppressed:
             let reason = "every recipient is suppressed"
-            try finish(db, id: id, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
+            try finish(
+                db, id: id, lease: lease, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
         }
     }
 
@@ -250,9 +259,17 @@ extension SQLiteEmailStore {
         }
     }
 
+    /// The condition under which a delivery round may write an email: it is still being sent,
+    /// under the round's lease token (the last argument).
+    private static let leased = "status = 'sending' AND lease_token = ?"
+
+    private static func requireLease(_ db: Database) throws {
+        guard db.changesCount == 1 else { throw StoreError.leaseLost }
+    }
+
     /// Ends a round: the lease is given up and any pending attempt is settled.
     private static func finish(
-        _ db: Database, id: String, status: EmailStatus, at: Int64, dueAt: Int64?,
+        _ db: Database, id: String, lease: Int64, status: EmailStatus, at: Int64, dueAt: Int64?,
         provider: String?, providerMessageID: String?, reason: String?
     ) throws {
         try db.executeCached(
@@ -261,9 +278,10 @@ extension SQLiteEmailStore {
                     pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
                     provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
                     failure_reason = ?
-                WHERE id = ?
+                WHERE id = ? AND \(leased)
                 """,
-            arguments: [status.rawValue, at, dueAt, dueAt, provider, providerMessageID, reason, id]
+            arguments: [status.rawValue, at, dueAt, dueAt, provider, providerMessageID, reason, id, lease]
         )
+        try requireLease(db)
     }
 }

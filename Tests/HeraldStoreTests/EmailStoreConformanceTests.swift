@@ -124,6 +124,20 @@ struct EmailStoreConformanceTests {
                         emailID: id, leaseToken: stale.leaseToken, finishedAttempt: nil, next: .failed(reason: "x"), at: clock.now)
                 )
             }
+            // Nothing of a refused progress stays, not even the history written before the
+            // lease was found lost.
+            let late = Attempt(number: 1, provider: "a", startedAt: clock.now, latencyMilliseconds: 5, outcome: .sent)
+            await #expect(throws: StoreError.leaseLost) {
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: id, leaseToken: stale.leaseToken, finishedAttempt: late,
+                        next: .sent(provider: "a", providerMessageID: nil), at: clock.now)
+                )
+            }
+            let email = try #require(try await store.email(id))
+            #expect(email.attempts.isEmpty)
+            #expect(email.events.map(\.kind) == [.queued])
+            #expect(email.status == .sending)
         }
     }
 
