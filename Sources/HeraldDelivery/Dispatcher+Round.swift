@@ -95,7 +95,7 @@ extension Dispatcher {
     /// together: the send also takes a token from the store's bucket. Returns when the next one
     /// is there, if there is none now.
     private func takeSharedSendToken(_ lease: ProviderRouter.Lease, now: Date) async throws -> Date? {
-        guard let rate = lease.sendRate, let shared = store as? any SharedEmailStore else { return nil }
+        guard let rate = lease.sendRate, let shared = sharedStore else { return nil }
         do {
             return try await shared.takeSendToken(provider: lease.route.name, ratePerSecond: rate.perSecond, burst: rate.burst, now: now)
         } catch {

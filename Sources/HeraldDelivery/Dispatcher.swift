@@ -39,6 +39,8 @@ public final class Dispatcher: Service {
     }
 
     let store: any EmailStore
+    /// The store again when several nodes share it; looked up once rather than cast per attempt.
+    let sharedStore: (any SharedEmailStore)?
     let router: ProviderRouter
     let configuration: Configuration
     let clock: any WallClock
@@ -54,6 +56,7 @@ public final class Dispatcher: Service {
         metricsFactory: any MetricsFactory, logger: Logger
     ) {
         self.store = store
+        self.sharedStore = store as? any SharedEmailStore
         self.router = router
         self.configuration = configuration
         self.clock = clock
