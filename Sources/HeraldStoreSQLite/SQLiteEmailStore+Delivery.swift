@@ -19,18 +19,22 @@ extension SQLiteEmailStore {
                 arguments: [at, limit]
             )
             for row in due {
-                let id: String = row["id"]
                 if let pending: Int = row["pending_attempt"] {
-                    try Self.recordInterruptedAttempt(db, emailID: id, number: pending, row: row, at: at)
+                    try Self.recordInterruptedAttempt(db, emailID: row["id"], number: pending, row: row, at: at)
                 }
-                try db.executeCached(
+            }
+            // One statement for the whole batch: the writer is the dispatcher's one serial
+            // resource, and every email of every round passes through here.
+            if !due.isEmpty {
+                try db.execute(
                     sql: """
                         UPDATE emails SET status = 'sending', lease_owner = ?, lease_token = lease_token + 1,
                             rounds = rounds + 1, due_at = ?, updated_at = ?,
                             pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL
-                        WHERE id = ?
+                        WHERE id IN (\(databaseQuestionMarks(count: due.count)))
                         """,
-                    arguments: [owner, expiry, at, id]
+                    arguments: StatementArguments([owner, expiry, at] as [any DatabaseValueConvertible])
+                        + StatementArguments(due.map { $0["id"] as String })
                 )
             }
             return due.map { row in
