@@ -63,8 +63,6 @@ public struct Delivery: Sendable {
         self.deadline = deadline
     }
 
-    /// The time left until the deadline, none once it has passed.
-    public var timeLeft: Duration { max(.zero, ContinuousClock.now.duration(to: deadline)) }
 }
 
 /// What a provider says when it takes an email.

@@ -15,6 +15,12 @@ public struct SystemWallClock: WallClock {
     public var now: Date { Date() }
 }
 
+extension ContinuousClock.Instant {
+    /// The time from now until this instant, none once it has passed: what a call may still
+    /// wait by its deadline.
+    public var timeLeft: Duration { max(.zero, ContinuousClock.now.duration(to: self)) }
+}
+
 extension Date {
     public func adding(_ duration: Duration) -> Date {
         addingTimeInterval(duration.timeInterval)

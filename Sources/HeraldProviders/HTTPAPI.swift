@@ -22,7 +22,7 @@ struct HTTPAPI: Sendable {
     ) async throws(ProviderFailure) -> HTTPAPICall.Answer {
         let call = HTTPAPICall(
             provider: provider, method: method, url: endpoint.trimmingSuffix("/") + path, headers: headers + extra, body: body)
-        return try await call.perform(client: client, timeout: min(timeout, delivery?.timeLeft ?? timeout))
+        return try await call.perform(client: client, timeout: timeout, by: delivery?.deadline)
     }
 }
 

@@ -23,7 +23,10 @@ struct HTTPAPICall: Sendable {
     /// Provider answers are small: an id or a list of errors. Longer ones are cut here.
     static let maxAnswerBytes = 1024 * 1024
 
-    func perform(client: HTTPClient, timeout: Duration) async throws(ProviderFailure) -> Answer {
+    /// Sends the request and reads the answer, within `timeout` and by `deadline` when a
+    /// delivery makes the call.
+    func perform(client: HTTPClient, timeout: Duration, by deadline: ContinuousClock.Instant?) async throws(ProviderFailure) -> Answer {
+        let timeout = min(timeout, deadline?.timeLeft ?? timeout)
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }

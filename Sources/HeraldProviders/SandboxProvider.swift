@@ -49,7 +49,7 @@ public final class SandboxProvider: EmailProvider {
         }
         let latency = behavior.latencyMilliseconds + Int.random(in: 0...max(0, behavior.latencyJitterMilliseconds))
         if latency > 0 {
-            guard .milliseconds(latency) <= delivery.timeLeft else {
+            guard .milliseconds(latency) <= delivery.deadline.timeLeft else {
                 try await Task.sleep(until: delivery.deadline, clock: .continuous)
                 throw ProviderFailure(
                     .ambiguous, code: "timeout", message: "the sandbox provider took longer than the call's deadline")

@@ -107,7 +107,7 @@ public struct SESProvider: EmailProvider {
             for: .init(method: method.rawValue, host: hostHeader, path: url.path, headers: headers, body: body), at: clock.now
         )
         let answer = try await HTTPAPICall(provider: "ses", method: method, url: url.absoluteString, headers: headers, body: body)
-            .perform(client: client, timeout: min(configuration.timeout, delivery?.timeLeft ?? configuration.timeout))
+            .perform(client: client, timeout: configuration.timeout, by: delivery?.deadline)
         return (answer.status, answer.headers, answer.body)
     }
 }

@@ -47,7 +47,7 @@ actor SMTPConnection {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
-                .connectTimeout(TimeAmount(min(configuration.timeouts.connect, max(.zero, ContinuousClock.now.duration(to: deadline)))))
+                .connectTimeout(TimeAmount(min(configuration.timeouts.connect, deadline.timeLeft)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let implicitTLS {
@@ -350,6 +350,6 @@ actor SMTPConnection {
 extension NIODeadline {
     /// The same instant on NIO's clock.
     init(_ instant: ContinuousClock.Instant) {
-        self = .now() + TimeAmount(max(.zero, ContinuousClock.now.duration(to: instant)))
+        self = .now() + TimeAmount(instant.timeLeft)
     }
 }
