@@ -21,6 +21,11 @@ struct SMTPDataEncoderTests {
         (".", "..\r\n.\r\n"),
         ("a\r", "a\r\n.\r\n"),
         ("\n.\r.x", "\r\n..\r\n..x\r\n.\r\n"),
+        ("x\r\n.y\r\n..\r\nz", "x\r\n..y\r\n...\r\nz\r\n.\r\n"),
+        ("a\r\n.\r\nb\nc\r\n", "a\r\n..\r\nb\r\nc\r\n.\r\n"),
+        // SMTP smuggling: a bare LF around a dot must not reach the server as it is.
+        ("a\r\n\n.\nb\r\n", "a\r\n\r\n..\r\nb\r\n.\r\n"),
+        ("a\r\n.\rb\r\n", "a\r\n..\r\nb\r\n.\r\n"),
     ])
     func `lines end in CRLF, leading dots are doubled and a lone dot ends the data`(input: String, expected: String) {
         #expect(encode(input) == expected)

@@ -172,14 +172,20 @@ public enum MIMEMessage {
     ///
     /// Works on UTF-8 bytes, not characters: bodies are the bulk of every message.
     static func fitsSevenBit(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var combined: UInt8 = 0
-        for byte in bytes { combined |= byte }
-        guard combined < 0x80 else { return false }
+        guard isASCII(bytes) else { return false }
         var fits = true
         forEachLine(of: bytes) { line in
             if line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) { fits = false }
         }
         return fits
+    }
+
+    /// Whether every byte is below 0x80; one pass with no early exit, which the compiler
+    /// vectorizes.
+    static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var combined: UInt8 = 0
+        for byte in bytes { combined |= byte }
+        return combined < 0x80
     }
 
     /// The lines of `bytes`, each followed by CRLF but the last (which is empty when the text

@@ -26,7 +26,7 @@ struct SMTPEnvelope: Sendable {
         self.size = message.count
         self.data = SMTPDataEncoder.encode(message)
         self.needsSMTPUTF8 = !(sender + recipients.joined()).allSatisfy(\.isASCII)
-        self.needsEightBit = message.reduce(0, |) >= 0x80
+        self.needsEightBit = !message.withUnsafeBufferPointer(MIMEMessage.isASCII)
     }
 
     init(_ delivery: Delivery) {
