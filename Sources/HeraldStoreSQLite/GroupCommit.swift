@@ -39,57 +39,61 @@ final class GroupCommit: Sendable {
                 state.isDraining = true
                 return true
             }
-            if startsDrain {
-                // One drain task at most exists at a time (guarded by `isDraining`). It is
-                // unstructured on purpose: a batch holds writes of many callers and must commit
-                // even when the caller that happened to start it is cancelled.
-                Task { await self.drain() }
-            }
+            if startsDrain { scheduleBatch() }
         }
     }
 
-    /// Runs the batch in one transaction. The common case, where every operation succeeds,
-    /// pays for no savepoints; when one fails, the transaction is rolled back and the batch is
-    /// run again with a savepoint around each operation, so that only the failing ones fail.
-    private func commit(_ operations: [Operation]) async throws -> [Result<Void, any Error>] {
-        do {
-            return try await writer.write { db in
-                for operation in operations { try operation(db) }
-                return Array(repeating: .success(()), count: operations.count)
-            }
-        } catch {
-            return try await writer.write { db in
-                operations.map { operation in
-                    Result {
-                        try db.inSavepoint {
-                            try operation(db)
-                            return .commit
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Pending] in
+    /// Queues the next batch on the writer's own queue. Batches follow one another there
+    /// without a trip through the task executor in between: that trip waited behind every
+    /// other task of a busy process, and the writer stood still meanwhile. Each batch is a
+    /// queue item of its own, so that other writes (leases) take their turns between batches.
+    /// No task owns the drain: a batch holds writes of many callers and commits even when the
+    /// caller that started it is cancelled.
+    private func scheduleBatch() {
+        writer.asyncWriteWithoutTransaction { db in
+            let batch = self.state.withLock { state -> [Pending] in
                 let batch = state.pending
                 state.pending.removeAll(keepingCapacity: true)
                 if batch.isEmpty { state.isDraining = false }
                 return batch
             }
             guard !batch.isEmpty else { return }
-            let operations = batch.map(\.operation)
-            let results: [Result<Void, any Error>]
-            do {
-                results = try await commit(operations)
-                transactions.add(1, ordering: .relaxed)
-            } catch {
-                results = Array(repeating: .failure(error), count: batch.count)
-            }
+            let results = Self.commit(batch.map(\.operation), in: db)
+            self.transactions.add(1, ordering: .relaxed)
             for (pending, result) in zip(batch, results) {
                 pending.continuation.resume(with: result)
+            }
+            self.scheduleBatch()
+        }
+    }
+
+    /// Runs the batch in one transaction. The common case, where every operation succeeds,
+    /// pays for no savepoints; when one fails, the transaction is rolled back and the batch is
+    /// run again with a savepoint around each operation, so that only the failing ones fail.
+    private static func commit(_ operations: [Operation], in db: Database) -> [Result<Void, any Error>] {
+        do {
+            try db.inTransaction {
+                for operation in operations { try operation(db) }
+                return .commit
+            }
+            return Array(repeating: .success(()), count: operations.count)
+        } catch {
+            var results: [Result<Void, any Error>] = []
+            do {
+                try db.inTransaction {
+                    results = operations.map { operation in
+                        Result {
+                            try db.inSavepoint {
+                                try operation(db)
+                                return .commit
+                            }
+                        }
+                    }
+                    return .commit
+                }
+                return results
+            } catch {
+                return Array(repeating: .failure(error), count: operations.count)
             }
         }
     }

@@ -104,6 +104,8 @@ struct SMTPEnvelopeTests {
         #expect(
             SMTPProvider.queueID(in: SMTPReply(code: 250, enhancedCode: .init(2, 0, 0), lines: ["Ok: queued as 4Zx1yT0abc"]))
                 == "4Zx1yT0abc")
+        #expect(SMTPProvider.queueID(in: SMTPReply(code: 250, lines: ["2.0.0 Message accepted,", "QUEUED AS X9q ok"])) == "X9q")
         #expect(SMTPProvider.queueID(in: SMTPReply(code: 250, lines: ["OK"])) == nil)
+        #expect(SMTPProvider.queueID(in: SMTPReply(code: 250, lines: ["Ok: queued as "])) == nil)
     }
 }

@@ -17,8 +17,8 @@ enum IDNA {
     /// `local@domain` with the domain in its ASCII form; the local part is left as it is, since
     /// only SMTPUTF8 (RFC 6531) can carry a non-ASCII one.
     static func asciiDomain(ofAddress address: String) -> String {
-        guard let at = address.lastIndex(of: "@") else { return address }
-        return address[..<at] + "@" + ascii(address[address.index(after: at)...])
+        guard let at = address.utf8.lastIndex(of: UInt8(ascii: "@")) else { return address }
+        return address[..<at] + "@" + ascii(address[address.utf8.index(after: at)...])
     }
 
     /// RFC 3492's Bootstring encoding with Punycode's parameters.

@@ -99,10 +99,19 @@ public final class SMTPProvider: EmailProvider {
     }
 
     /// The queue id from replies such as Postfix's `250 2.0.0 Ok: queued as 4Zx1yT0abc`.
+    ///
+    /// Compares ASCII bytes, ignoring case, rather than asking Foundation for a
+    /// case-insensitive search: this runs for every message sent, and that search cost more
+    /// than the rest of reading the reply.
     static func queueID(in reply: SMTPReply) -> String? {
-        let text = reply.lines.joined(separator: " ")
-        guard let range = text.range(of: "queued as ", options: .caseInsensitive) else { return nil }
-        let id = text[range.upperBound...].prefix { !$0.isWhitespace }
-        return id.isEmpty ? nil : String(id)
+        let text = Array(reply.lines.joined(separator: " ").utf8)
+        let marker = Array("queued as ".utf8)
+        guard text.count > marker.count else { return nil }
+        for start in 0...(text.count - marker.count)
+        where zip(text[start...], marker).allSatisfy({ byte, expected in byte | 0x20 == expected }) {
+            let id = text[(start + marker.count)...].prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
+            return id.isEmpty ? nil : String(decoding: id, as: UTF8.self)
+        }
+        return nil
     }
 }
