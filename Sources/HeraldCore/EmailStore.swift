@@ -236,6 +236,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case leaseLost = "lease_lost"
         case invalidTransition = "invalid_transition"
         case unavailable = "store_unavailable"
+        /// Stored data that cannot be read back.
+        case corrupt = "store_corrupt"
     }
 
     public var code: Code

@@ -40,10 +40,10 @@ extension HeraldServer {
         switch table {
         case "email_contents":
             let converted = try rows.map { row in
-                guard case .blob(let json) = row[1] else { return row + [.texts([])] }
+                guard case .blob(let fields) = row[1] else { return row + [.texts([])] }
                 let text: String? = if case .text(let value) = row[2] { value } else { nil }
                 let html: String? = if case .text(let value) = row[3] { value } else { nil }
-                return row + [.texts(try StoredContent(json: json, text: text, html: html).message().tags)]
+                return row + [.texts(try StoredContent(fields: fields, text: text, html: html).message().tags)]
             }
             return (columns + ["tags"], converted)
         case "provider_state":

@@ -44,17 +44,16 @@ extension PostgresEmailStore {
                 logger: logger)
             let contents = try await connection.query(
                 "SELECT email_id, message, text, html FROM email_contents WHERE email_id = ANY(\(ids))", logger: logger)
-            for try await (id, json, text, html) in contents.decode((String, Data, String?, String?).self) {
-                due[id]?.content = StoredContent(json: json, text: text, html: html)
+            for try await (id, fields, text, html) in contents.decode((String, Data, String?, String?).self) {
+                due[id]?.content = StoredContent(fields: fields, text: text, html: html)
             }
             return dueOrder.compactMap { due[$0] }
         }
 
-        let decoder = JSONDecoder()
         var leased = try due.compactMap { email -> (tenant: String, email: LeasedEmail)? in
             guard let id = EmailID(email.id), let content = email.content else { return nil }
             let leased = LeasedEmail(
-                id: id, message: try content.message(decoder: decoder), acceptedAt: Date(milliseconds: email.createdAt),
+                id: id, message: try content.message(), acceptedAt: Date(milliseconds: email.createdAt),
                 queuedAt: Date(milliseconds: email.queuedAt), leaseToken: email.leaseToken, round: email.round,
                 attemptsSoFar: email.attemptsSoFar)
             return (email.tenant, leased)

@@ -14,7 +14,7 @@ extension PostgresEmailStore {
 
     /// Inserts `emails` and runs `alongside` in the same transaction.
     func insert(batch emails: [NewEmail], alongside: (PostgresConnection) async throws -> Void) async throws {
-        let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
+        let rows = emails.map { (email: $0, content: StoredContent($0.message)) }
         try await transaction { connection in
             try await alongside(connection)
             if !rows.isEmpty { try await Self.announceNewEmails(on: connection, logger: logger) }
@@ -31,7 +31,7 @@ extension PostgresEmailStore {
                         VALUES (\(id), \(email.tenant), 'queued', \(at), \(due), \(at), \(due), \(due), \(email.sendAt?.milliseconds))
                     ), content AS (
                         INSERT INTO email_contents (email_id, message, text, html, tags)
-                        VALUES (\(id), \(content.json), \(content.text), \(content.html), \(email.message.tags))
+                        VALUES (\(id), \(content.fields), \(content.text), \(content.html), \(email.message.tags))
                     )
                     INSERT INTO events (email_id, kind, at) VALUES (\(id), \(EmailEvent.Kind.queued.rawValue), \(at))
                     """,
@@ -69,7 +69,7 @@ extension PostgresEmailStore {
                 events.append(try Self.event(from: event.makeRandomAccess()))
             }
             let content = StoredContent(
-                json: try row["message"].decode(Data.self), text: try row["text"].decode(String?.self),
+                fields: try row["message"].decode(Data.self), text: try row["text"].decode(String?.self),
                 html: try row["html"].decode(String?.self))
             return EmailDetail(
                 id: id,

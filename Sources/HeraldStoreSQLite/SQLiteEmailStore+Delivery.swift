@@ -50,12 +50,11 @@ extension SQLiteEmailStore {
                 )
             }
         }
-        let decoder = JSONDecoder()
         var leased = try rows.compactMap { row -> (tenant: String, email: LeasedEmail)? in
             guard let id = EmailID(row.id) else { return nil }
             let email = LeasedEmail(
                 id: id,
-                message: try row.content.message(decoder: decoder),
+                message: try row.content.message(),
                 acceptedAt: Date(milliseconds: row.createdAt),
                 queuedAt: Date(milliseconds: row.queuedAt),
                 leaseToken: row.leaseToken,

@@ -159,6 +159,17 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v6: tags apart from the binary message") { db in
+            // Messages are stored in a binary form from now on (see StoredContent), which SQL
+            // cannot search: the tags that bulk operations filter by get a column of their own.
+            try db.execute(
+                sql: """
+                    ALTER TABLE email_contents ADD COLUMN tags TEXT;
+                    UPDATE email_contents SET tags = json_extract(message, '$.tags')
+                        WHERE json_array_length(message, '$.tags') > 0;
+                    """
+            )
+        }
         return migrator
     }
 }

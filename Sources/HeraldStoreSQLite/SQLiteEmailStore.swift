@@ -76,12 +76,18 @@ public final class SQLiteEmailStore: EmailStore {
         try await insert(batch: emails) { _ in }
     }
 
+    /// The `tags` column: a JSON array for `json_each` to search, or NULL for none.
+    private static func tagsColumn(_ tags: [String]) -> String? {
+        guard !tags.isEmpty, let json = try? JSONEncoder().encode(tags) else { return nil }
+        return String(decoding: json, as: UTF8.self)
+    }
+
     /// Inserts `emails` and runs `alongside` in the same transaction.
     func insert(batch emails: [NewEmail], alongside: @escaping @Sendable (Database) throws -> Void) async throws {
-        let rows = try emails.map { (email: $0, content: try StoredContent($0.message)) }
+        let rows = emails.map { (email: $0, content: StoredContent($0.message), tags: Self.tagsColumn($0.message.tags)) }
         try await groupCommit.perform { db in
             try alongside(db)
-            for (email, content) in rows {
+            for (email, content, tags) in rows {
                 let at = email.acceptedAt.milliseconds
                 let id = email.id.rawValue
                 // A scheduled email is due at its time (one scheduled in the past is due now), and
@@ -95,8 +101,8 @@ public final class SQLiteEmailStore: EmailStore {
                     arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds, email.tenant]
                 )
                 try db.executeCached(
-                    sql: "INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?)",
-                    arguments: [id, content.json, content.text, content.html])
+                    sql: "INSERT INTO email_contents (email_id, message, text, html, tags) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [id, content.fields, content.text, content.html, tags])
                 try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
             }
         }
@@ -234,7 +240,7 @@ public final class SQLiteEmailStore: EmailStore {
         }
         if let tag = filter.tag {
             conditions.append(
-                "id IN (SELECT email_id FROM email_contents, json_each(email_contents.message, '$.tags') WHERE json_each.value = ?)")
+                "id IN (SELECT email_id FROM email_contents, json_each(email_contents.tags) WHERE json_each.value = ?)")
             arguments += [tag]
         }
         let sql = "SELECT id FROM emails WHERE " + conditions.joined(separator: " AND ")

@@ -4,6 +4,6 @@ import HeraldCore
 extension StoredContent {
     /// The `message`, `text` and `html` columns of `row`.
     init(row: Row) {
-        self.init(json: row["message"], text: row["text"], html: row["html"])
+        self.init(fields: row["message"], text: row["text"], html: row["html"])
     }
 }

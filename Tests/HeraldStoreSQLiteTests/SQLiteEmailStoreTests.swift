@@ -85,6 +85,38 @@ struct SQLiteEmailStoreTests {
             #expect(try await lease(store).map(\.message) == [.sample()])
         }
     }
+    @Test func `finds emails stored as JSON before v6 by their tags`() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("herald.db").path
+            var sample = EmailMessage.sample()
+            sample.tags = ["welcome", "spring"]
+            let message = sample
+            let (tagged, untagged) = (EmailID(date: clock.now), EmailID(date: clock.now))
+            do {
+                let v5 = try DatabaseQueue(path: path)
+                try SQLiteEmailStore.migrator.migrate(v5, upTo: "v5: suppressions")
+                try await v5.write { db in
+                    for (id, message) in [(tagged, message), (untagged, EmailMessage.sample())] {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at) VALUES (?, 'queued', 0, 0, 0, 0);
+                                INSERT INTO email_contents (email_id, message) VALUES (?, ?);
+                                """,
+                            arguments: [id.rawValue, id.rawValue, try JSONEncoder().encode(message)])
+                    }
+                }
+            }
+            let store = try SQLiteEmailStore.open(path: path, now: clock.now)
+            let binary = EmailID(date: clock.now)
+            try await store.insert(NewEmail(id: binary, message: message, acceptedAt: clock.now))
+            #expect(try await store.email(tagged)?.message == message)
+            #expect(try await store.cancel(matching: EmailFilter(tag: "spring"), now: clock.now) == 2)
+            #expect(try await store.email(tagged)?.status == .cancelled)
+            #expect(try await store.email(binary)?.status == .cancelled)
+            #expect(try await store.email(untagged)?.status == .queued)
+        }
+    }
+
     @Test func `refuses a second process on the same file`() async throws {
         try await withStore { _, directory in
             #expect(throws: StoreError.self) {
