@@ -5,14 +5,13 @@ import Logging
 extension Dispatcher {
     /// One delivery round for one leased email.
     func deliver(_ email: LeasedEmail) async {
-        var logger = self.logger
-        logger[metadataKey: "email.id"] = "\(email.id)"
+        let log = EmailLog(logger: logger, emailID: email.id)
         var round = Round(email: email, policy: router.policy)
         var generator = SystemRandomNumberGenerator()
         do {
             guard !round.message.recipients.isEmpty else {
                 try await store.record(round.progress(next: .suppressed, at: clock.now))
-                logger.notice("email suppressed", metadata: ["outcome": "suppressed"])
+                log.notice("email suppressed", ["outcome": "suppressed"])
                 return
             }
             for route in router.order(now: clock.now, using: &generator) {
@@ -48,16 +47,14 @@ extension Dispatcher {
                 let latency = ContinuousClock.now - start
                 let finishedAt = clock.now
                 if let changed = router.record(lease, failure: result.failure, latency: latency, now: finishedAt) {
-                    await keep(changed, logger: logger)
+                    await keep(changed)
                 }
                 metrics.attempt(
                     provider: route.name, outcome: result.failure == nil ? .sent : .failed, errorClass: result.failure?.errorClass,
                     latency: latency)
 
-                var attemptLogger = logger
-                attemptLogger[metadataKey: "provider"] = "\(route.name)"
-                attemptLogger[metadataKey: "attempt"] = "\(number)"
-                attemptLogger[metadataKey: "latency_ms"] = "\(latency.milliseconds)"
+                var attemptLog = log
+                attemptLog.attempt = (route.name, number, latency)
 
                 switch result {
                 case .success(let receipt):
@@ -65,17 +62,17 @@ extension Dispatcher {
                     try await store.record(
                         round.progress(next: .sent(provider: route.name, providerMessageID: receipt.providerMessageID), at: finishedAt)
                     )
-                    attemptLogger.info("email sent", metadata: ["outcome": "sent"])
+                    attemptLog.info("email sent", ["outcome": "sent"])
                     return
                 case .failure(let failure):
                     round.finish(number, provider: route.name, startedAt: startedAt, latency: latency, failure: failure)
-                    attemptLogger.notice(
+                    attemptLog.notice(
                         "attempt failed",
-                        metadata: ["outcome": "failed", "error_class": "\(failure.errorClass.rawValue)", "error_code": "\(failure.code)"]
+                        ["outcome": "failed", "error_class": "\(failure.errorClass.rawValue)", "error_code": "\(failure.code)"]
                     )
                     if failure.errorClass.isFinalForEmail {
                         try await store.record(round.progress(next: .failed(reason: failure.reason), at: finishedAt))
-                        logger.notice("email failed", metadata: ["outcome": "failed", "reason": "\(failure.reason)"])
+                        log.notice("email failed", ["outcome": "failed", "reason": "\(failure.reason)"])
                         return
                     }
                 }
@@ -83,11 +80,11 @@ extension Dispatcher {
                 // again rather than sending a second copy through another provider at once.
                 if round.lastFailure?.errorClass == .ambiguous { break }
             }
-            try await endRoundUndelivered(&round, logger: logger)
+            try await endRoundUndelivered(&round, log: log)
         } catch let error as StoreError where error.code == .leaseLost {
-            logger.warning("lease lost during delivery; another dispatcher owns the email now")
+            log.warning("lease lost during delivery; another dispatcher owns the email now")
         } catch {
-            logger.error("could not record delivery progress; the email is retried when its lease expires", metadata: ["error": "\(error)"])
+            log.error("could not record delivery progress; the email is retried when its lease expires", ["error": "\(error)"])
         }
     }
 
@@ -106,7 +103,7 @@ extension Dispatcher {
 
     /// Writes a provider's changed state, so that a restarted process starts from it. A failed
     /// write loses only that: the provider's health is rebuilt from its next calls.
-    private func keep(_ state: ProviderStateRecord, logger: Logger) async {
+    private func keep(_ state: ProviderStateRecord) async {
         do {
             try await store.saveProviderState(state)
         } catch {
@@ -114,7 +111,7 @@ extension Dispatcher {
         }
     }
 
-    private func endRoundUndelivered(_ round: inout Round, logger: Logger) async throws {
+    private func endRoundUndelivered(_ round: inout Round, log: EmailLog) async throws {
         let now = clock.now
         let reason = round.lastFailure?.reason ?? "no_provider_available"
         let next: DeliveryProgress.Next
@@ -143,8 +140,8 @@ extension Dispatcher {
         }
         try await store.record(round.progress(next: next, at: now))
         switch next {
-        case .deferred, .waiting: logger.info("email deferred", metadata: ["outcome": "deferred", "reason": "\(reason)"])
-        default: logger.notice("email failed", metadata: ["outcome": "failed", "reason": "\(reason)"])
+        case .deferred, .waiting: log.info("email deferred", ["outcome": "deferred", "reason": "\(reason)"])
+        default: log.notice("email failed", ["outcome": "failed", "reason": "\(reason)"])
         }
     }
 
@@ -161,6 +158,46 @@ extension Dispatcher {
         } catch {
             return .failure(ProviderFailure(.transient, code: "unexpected_error", message: "the provider failed with \(type(of: error))"))
         }
+    }
+}
+
+/// Log lines about one email, each with its id and, once an attempt has ended, the attempt's
+/// provider, number and latency. The metadata is built only for a line that is written: a
+/// dispatcher logging at `warning` sends thousands of emails a second without writing any.
+struct EmailLog {
+    let logger: Logger
+    let emailID: EmailID
+    var attempt: (provider: String, number: Int, latency: Duration)?
+
+    func info(_ message: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata) {
+        log(.info, message, metadata())
+    }
+
+    func notice(_ message: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata) {
+        log(.notice, message, metadata())
+    }
+
+    func warning(_ message: Logger.Message) {
+        log(.warning, message, [:])
+    }
+
+    func error(_ message: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata) {
+        log(.error, message, metadata())
+    }
+
+    private func log(_ level: Logger.Level, _ message: Logger.Message, _ metadata: @autoclosure () -> Logger.Metadata) {
+        logger.log(level: level, message, metadata: self.metadata(adding: metadata()))
+    }
+
+    private func metadata(adding extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        metadata["email.id"] = "\(emailID)"
+        if let attempt {
+            metadata["provider"] = "\(attempt.provider)"
+            metadata["attempt"] = "\(attempt.number)"
+            metadata["latency_ms"] = "\(attempt.latency.milliseconds)"
+        }
+        return metadata
     }
 }
 

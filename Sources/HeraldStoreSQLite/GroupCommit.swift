@@ -6,8 +6,12 @@ import Synchronization
 ///
 /// An operation that throws is rolled back and its caller gets the error, while the rest of
 /// the batch commits. Callers resume only after the commit.
-final class GroupCommit: Sendable {
-    typealias Operation = @Sendable (Database) throws -> Void
+///
+/// Operations may also add to the batch's `Tally`, which is written once at the end of the
+/// batch's transaction: a row that every operation would update (a counter) is then updated
+/// once per batch rather than once per operation.
+final class GroupCommit<Tally: BatchTally>: Sendable {
+    typealias Operation = @Sendable (Database, inout Tally) throws -> Void
 
     private struct Pending {
         let operation: Operation
@@ -31,6 +35,12 @@ final class GroupCommit: Sendable {
     }
 
     /// Runs `operation` in the next batch and returns once that batch is durable.
+    func perform(_ operation: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await perform { db, _ in try operation(db) }
+    }
+
+    /// Runs `operation`, which may add to the batch's tally, in the next batch and returns
+    /// once that batch is durable.
     func perform(_ operation: @escaping Operation) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let startsDrain = state.withLock { state in
@@ -73,7 +83,9 @@ final class GroupCommit: Sendable {
     private static func commit(_ operations: [Operation], in db: Database) -> [Result<Void, any Error>] {
         do {
             try db.inTransaction {
-                for operation in operations { try operation(db) }
+                var tally = Tally()
+                for operation in operations { try operation(db, &tally) }
+                try tally.write(to: db)
                 return .commit
             }
             return Array(repeating: .success(()), count: operations.count)
@@ -81,14 +93,19 @@ final class GroupCommit: Sendable {
             var results: [Result<Void, any Error>] = []
             do {
                 try db.inTransaction {
+                    var tally = Tally()
                     results = operations.map { operation in
                         Result {
+                            // A failing operation's additions go with its savepoint.
+                            var added = tally
                             try db.inSavepoint {
-                                try operation(db)
+                                try operation(db, &added)
                                 return .commit
                             }
+                            tally = added
                         }
                     }
+                    try tally.write(to: db)
                     return .commit
                 }
                 return results
@@ -97,4 +114,11 @@ final class GroupCommit: Sendable {
             }
         }
     }
+}
+
+/// What the operations of one ``GroupCommit`` batch add up, written at the end of its
+/// transaction.
+protocol BatchTally: Sendable {
+    init()
+    func write(to db: Database) throws
 }

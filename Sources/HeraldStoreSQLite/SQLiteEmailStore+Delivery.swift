@@ -120,8 +120,8 @@ extension SQLiteEmailStore {
     }
 
     public func record(_ progress: DeliveryProgress) async throws {
-        try await groupCommit.perform { db in
-            try Self.apply(progress, to: db)
+        try await groupCommit.perform { db, sends in
+            try Self.apply(progress, to: db, counting: &sends)
         }
     }
 
@@ -129,7 +129,7 @@ extension SQLiteEmailStore {
     /// lease (`leased` below) rather than a SELECT before it: this runs twice for every email.
     /// When the lease is lost the UPDATE changes nothing and the throw rolls back the history
     /// written before it (``GroupCommit`` undoes a failing operation alone).
-    private static func apply(_ progress: DeliveryProgress, to db: Database) throws {
+    private static func apply(_ progress: DeliveryProgress, to db: Database, counting sends: inout SendTally) throws {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
         let lease = progress.leaseToken
@@ -183,7 +183,7 @@ extension SQLiteEmailStore {
                 db, id: id, lease: lease, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID,
                 reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
-            try countSend(db, provider: provider, at: progress.at)
+            sends.count(provider: provider, at: progress.at)
         case .deferred(let until, let reason):
             try finish(
                 db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
@@ -202,19 +202,6 @@ extension SQLiteEmailStore {
             let reason = "every recipient is suppressed"
             try finish(
                 db, id: id, lease: lease, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
-        }
-    }
-
-    /// Counts a send in the provider's day and month, in the transaction that marks it sent.
-    private static func countSend(_ db: Database, provider: String, at date: Date) throws {
-        for period in SendQuota.Period.allCases {
-            try db.executeCached(
-                sql: """
-                    INSERT INTO provider_sends (provider, period, period_start, count) VALUES (?, ?, ?, 1)
-                    ON CONFLICT (provider, period, period_start) DO UPDATE SET count = count + 1
-                    """,
-                arguments: [provider, period.rawValue, period.start(containing: date).milliseconds]
-            )
         }
     }
 
@@ -286,5 +273,38 @@ extension SQLiteEmailStore {
             arguments: [status.rawValue, at, dueAt, dueAt, provider, providerMessageID, reason, id, lease]
         )
         try requireLease(db)
+    }
+}
+
+/// The sends that one group-committed batch marked, by provider and quota period: counted in
+/// the transaction that marks them sent, with one upsert per provider and period rather than
+/// two per email.
+struct SendTally: BatchTally {
+    private struct Key: Hashable {
+        let provider: String
+        let period: SendQuota.Period
+        let start: Int64
+    }
+
+    private var counts: [Key: Int] = [:]
+
+    init() {}
+
+    mutating func count(provider: String, at date: Date) {
+        for period in SendQuota.Period.allCases {
+            counts[Key(provider: provider, period: period, start: period.start(containing: date).milliseconds), default: 0] += 1
+        }
+    }
+
+    func write(to db: Database) throws {
+        for (key, count) in counts {
+            try db.executeCached(
+                sql: """
+                    INSERT INTO provider_sends (provider, period, period_start, count) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (provider, period, period_start) DO UPDATE SET count = count + excluded.count
+                    """,
+                arguments: [key.provider, key.period.rawValue, key.start, count]
+            )
+        }
     }
 }

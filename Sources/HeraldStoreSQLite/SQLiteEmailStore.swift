@@ -12,7 +12,7 @@ import HeraldCore
 /// them all back at once instead of waiting for them to expire.
 public final class SQLiteEmailStore: EmailStore {
     let pool: DatabasePool
-    let groupCommit: GroupCommit
+    let groupCommit: GroupCommit<SendTally>
     /// Nil for a store opened by ``openForKeys(path:)``.
     private let lock: FileLock?
 

@@ -105,7 +105,7 @@ public enum MIMEMessage {
         addresses.map { address in
             let mailbox = IDNA.asciiDomain(ofAddress: address.address)
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
-            if name.allSatisfy(\.isASCII) && !name.contains("=?") {
+            if name.utf8.allSatisfy({ $0 < 0x80 }) && !name.contains("=?") {
                 return "\(EmailAddress.phrase(name)) <\(mailbox)>"
             }
             return "\(encodedWords(name)) <\(mailbox)>"
@@ -116,7 +116,7 @@ public enum MIMEMessage {
     /// and never splitting a character.
     static func encodedWords(_ text: String) -> String {
         // ASCII that looks like an encoded word must be encoded too, or readers would decode it.
-        guard !text.allSatisfy({ $0.isASCII }) || text.contains("=?") else { return text }
+        guard !text.utf8.allSatisfy({ $0 < 0x80 }) || text.contains("=?") else { return text }
         let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
         var words: [String] = []
         var chunk: [UInt8] = []
