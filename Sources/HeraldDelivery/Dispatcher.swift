@@ -78,8 +78,10 @@ public final class Dispatcher: Service {
                         inFlight.add(1, ordering: .relaxed)
                         group.addTask {
                             await self.deliver(email)
-                            self.inFlight.subtract(1, ordering: .relaxed)
-                            self.doorbell.ring()
+                            let running = self.inFlight.subtract(1, ordering: .relaxed).newValue
+                            // Only the round that frees enough slots for a lease wakes the loop:
+                            // waking it for every email cost more than the wake-up found to do.
+                            if self.configuration.concurrency - running == self.leaseThreshold { self.doorbell.ring() }
                         }
                     }
                 }
@@ -96,12 +98,14 @@ public final class Dispatcher: Service {
         logger.info("dispatcher stopped")
     }
 
-    /// Leases a batch once enough slots are free (a quarter of them, or all when idle), so that
-    /// each lease transaction serves many emails; otherwise waits to be woken.
+    /// How many slots must be free before a lease: a quarter of them.
+    private var leaseThreshold: Int { max(1, configuration.concurrency / 4) }
+
+    /// Leases a batch once enough slots are free (a quarter of them), so that each lease
+    /// transaction serves many emails; otherwise waits to be woken.
     private func leaseWhenWorthwhile() async -> [LeasedEmail] {
-        let running = inFlight.load(ordering: .relaxed)
-        let free = configuration.concurrency - running
-        guard free > 0, running == 0 || free >= max(1, configuration.concurrency / 4) else {
+        let free = configuration.concurrency - inFlight.load(ordering: .relaxed)
+        guard free >= leaseThreshold else {
             await doorbell.wait(upTo: configuration.pollInterval)
             return []
         }
