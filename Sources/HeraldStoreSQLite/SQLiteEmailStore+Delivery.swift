@@ -7,20 +7,21 @@ extension SQLiteEmailStore {
         let at = now.milliseconds
         let expiry = now.adding(duration).milliseconds
         let rows = try await pool.write { db -> [DueEmail] in
-            let due = try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT id, tenant, status, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
-                            pending_attempt, pending_provider, pending_started_at
-                        FROM emails JOIN email_contents ON email_contents.email_id = emails.id
-                        WHERE due_at <= ? ORDER BY due_at LIMIT ?
-                        """
-                ),
-                arguments: [at, limit]
-            )
-            for row in due {
-                if let pending: Int = row["pending_attempt"] {
-                    try Self.recordInterruptedAttempt(db, emailID: row["id"], number: pending, row: row, at: at)
+            // Each row is read as the cursor passes it, without a copy of the row.
+            let due = try Array(
+                Row.fetchCursor(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT \(DueEmail.columns)
+                            FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+                            WHERE due_at <= ? ORDER BY due_at LIMIT ?
+                            """
+                    ),
+                    arguments: [at, limit]
+                ).map(DueEmail.init(row:)))
+            for email in due {
+                if let pending = email.pendingAttempt {
+                    try Self.recordInterruptedAttempt(db, pending, of: email.id, at: at)
                 }
             }
             // One statement for the whole batch: the writer is the dispatcher's one serial
@@ -34,21 +35,10 @@ extension SQLiteEmailStore {
                         WHERE id IN (\(databaseQuestionMarks(count: due.count)))
                         """,
                     arguments: StatementArguments([owner, expiry, at] as [any DatabaseValueConvertible])
-                        + StatementArguments(due.map { $0["id"] as String })
+                        + StatementArguments(due.map(\.id))
                 )
             }
-            return due.map { row in
-                DueEmail(
-                    id: row["id"],
-                    tenant: row["tenant"],
-                    content: StoredContent(row: row),
-                    createdAt: row["created_at"],
-                    queuedAt: row["queued_at"],
-                    leaseToken: (row["lease_token"] as Int64) + 1,
-                    round: (row["rounds"] as Int) + 1,
-                    attemptsSoFar: row["attempts"]
-                )
-            }
+            return due
         }
         var leased = try rows.compactMap { row -> (tenant: String, email: LeasedEmail)? in
             guard let id = EmailID(row.id) else { return nil }
@@ -91,23 +81,54 @@ extension SQLiteEmailStore {
         }
     }
 
-    /// A leased row, taken out of the write transaction; its message is decoded outside it.
+    /// A leased row as the lease leaves it, taken out of the write transaction; its message is
+    /// decoded outside it.
     private struct DueEmail: Sendable {
+        /// An attempt recorded as started and never finished.
+        struct PendingAttempt: Sendable {
+            let number: Int
+            let provider: String?
+            let startedAt: Int64?
+        }
+
+        /// The columns ``init(row:)`` reads, in its order. It reads them by position: GRDB finds
+        /// a column by name without regard to case, lowercasing the name on every read, and a
+        /// lease reads these for every email it takes.
+        static let columns = """
+            id, tenant, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
+            pending_attempt, pending_provider, pending_started_at
+            """
+
         let id: String
         let tenant: String
         let content: StoredContent
         let createdAt: Int64
         let queuedAt: Int64
-        let leaseToken: Int64
         let round: Int
         let attemptsSoFar: Int
+        let leaseToken: Int64
+        let pendingAttempt: PendingAttempt?
+
+        /// `round` and `leaseToken` are those of the lease being taken.
+        init(row: Row) {
+            id = row[0]
+            tenant = row[1]
+            content = StoredContent(fields: row[2], text: row[3], html: row[4])
+            createdAt = row[5]
+            queuedAt = row[6]
+            round = (row[7] as Int) + 1
+            attemptsSoFar = row[8]
+            leaseToken = (row[9] as Int64) + 1
+            pendingAttempt = (row[10] as Int?).map { PendingAttempt(number: $0, provider: row[11], startedAt: row[12]) }
+        }
     }
 
     /// An attempt that started under a lease that then ran out: the process stopped or hung
     /// mid-call, so the provider may or may not have the email.
-    private static func recordInterruptedAttempt(_ db: Database, emailID: String, number: Int, row: Row, at: Int64) throws {
-        let provider: String = row["pending_provider"] ?? "unknown"
-        let startedAt: Int64 = row["pending_started_at"] ?? at
+    private static func recordInterruptedAttempt(_ db: Database, _ pending: DueEmail.PendingAttempt, of emailID: String, at: Int64) throws {
+        let number = pending.number
+        let provider = pending.provider ?? "unknown"
+        let startedAt = pending.startedAt ?? at
         let message = "the attempt was interrupted before its outcome was recorded"
         try db.executeCached(
             sql: """
