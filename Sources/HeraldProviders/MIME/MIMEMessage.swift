@@ -70,11 +70,17 @@ public enum MIMEMessage {
             switch self {
             case .text(var text, let subtype):
                 text.withUTF8 { bytes in
-                    let sevenBit = MIMEMessage.fitsSevenBit(bytes)
                     output.append(line: "Content-Type: text/\(subtype); charset=utf-8")
-                    output.append(line: "Content-Transfer-Encoding: \(sevenBit ? "7bit" : "quoted-printable")")
+                    // Written as 7bit in the same pass that checks that it can be, and written
+                    // again as quoted-printable in the rare case it cannot.
+                    let encodingHeader = output.count
+                    output.append(line: "Content-Transfer-Encoding: 7bit")
                     output.append(contentsOf: MIMEMessage.crlf)
-                    MIMEMessage.appendLines(of: bytes, quotedPrintable: !sevenBit, to: &output)
+                    guard !MIMEMessage.appendLines(of: bytes, quotedPrintable: false, to: &output) else { return }
+                    output.removeSubrange(encodingHeader...)
+                    output.append(line: "Content-Transfer-Encoding: quoted-printable")
+                    output.append(contentsOf: MIMEMessage.crlf)
+                    MIMEMessage.appendLines(of: bytes, quotedPrintable: true, to: &output)
                 }
             case .attachment(let attachment):
                 output.append(line: "Content-Type: \(attachment.contentType)")
@@ -167,19 +173,6 @@ public enum MIMEMessage {
         data.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
     }
 
-    /// Whether text can go out as 7bit: ASCII, no CR but in CR LF, and no line over 998
-    /// octets (RFC 5322 §2.1.1); otherwise it goes out quoted-printable.
-    ///
-    /// Works on UTF-8 bytes, not characters: bodies are the bulk of every message.
-    static func fitsSevenBit(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard isASCII(bytes) else { return false }
-        var fits = true
-        forEachLine(of: bytes) { line in
-            if line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) { fits = false }
-        }
-        return fits
-    }
-
     /// Whether every byte is below 0x80; one pass with no early exit, which the compiler
     /// vectorizes.
     static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -188,19 +181,34 @@ public enum MIMEMessage {
         return combined < 0x80
     }
 
-    /// The lines of `bytes`, each followed by CRLF but the last (which is empty when the text
-    /// ends with a line break): as they are, or quoted-printable.
-    static func appendLines(of bytes: UnsafeBufferPointer<UInt8>, quotedPrintable: Bool, to output: inout [UInt8]) {
+    /// Appends the lines of `bytes`, each followed by CRLF but the last (which is empty when the
+    /// text ends with a line break): quoted-printable, or as they are (7bit). As they are, the
+    /// text must be ASCII with no CR but in CR LF and no line over 998 octets (RFC 5322
+    /// §2.1.1); the first that is not stops it, and it returns false with part of the text
+    /// appended.
+    ///
+    /// Works on UTF-8 bytes, not characters: bodies are the bulk of every message. The 7bit
+    /// checks run in the pass that copies the lines, so that a plain body is read once.
+    @discardableResult
+    static func appendLines(of bytes: UnsafeBufferPointer<UInt8>, quotedPrintable: Bool, to output: inout [UInt8]) -> Bool {
+        guard quotedPrintable || isASCII(bytes) else { return false }
+        var fits = true
         var first = true
         forEachLine(of: bytes) { line in
-            if !first { output.append(contentsOf: crlf) }
-            first = false
+            guard fits else { return }
             if quotedPrintable {
+                if !first { output.append(contentsOf: crlf) }
                 appendQuotedPrintable(line, to: &output)
+            } else if line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) {
+                fits = false
+                return
             } else {
+                if !first { output.append(contentsOf: crlf) }
                 output.append(contentsOf: line)
             }
+            first = false
         }
+        return fits
     }
 
     /// Calls `body` with each line of `bytes` without its LF or CR LF; a CR before anything but
