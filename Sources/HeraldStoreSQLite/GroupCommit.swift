@@ -27,7 +27,8 @@ final class GroupCommit<Tally: BatchTally>: Sendable {
     private let state = Mutex(State())
     private let transactions = Atomic<Int>(0)
 
-    /// Transactions committed so far; with concurrent writers, far fewer than operations.
+    /// Batches run so far, one transaction each; with concurrent writers, far fewer than
+    /// operations.
     var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     init(writer: any DatabaseWriter) {

@@ -185,6 +185,36 @@ struct EmailStoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func `counts only the sends whose progress was written, when many are written at once`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            for _ in 0..<8 { _ = try await accept(store) }
+            let leased = try await lease(store)
+            #expect(leased.count == 8)
+            // Written together, so that one batch may hold both kinds; every other one under a
+            // lease token that is not the email's.
+            let refused = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for (index, email) in leased.enumerated() {
+                    group.addTask {
+                        let token = index.isMultiple(of: 2) ? email.leaseToken : email.leaseToken + 100
+                        do {
+                            try await store.record(
+                                DeliveryProgress(
+                                    emailID: email.id, leaseToken: token, finishedAttempt: nil,
+                                    next: .sent(provider: "primary", providerMessageID: nil), at: clock.now))
+                            return false
+                        } catch let error as StoreError where error.code == .leaseLost {
+                            return true
+                        }
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(refused == 4)
+            #expect(try await store.sendCounts(at: clock.now) == ["primary": [.day: 4, .month: 4]])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func `retries only failed emails and cancels only waiting ones`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
             let id = try await accept(store)
