@@ -7,10 +7,10 @@ enum IDNA {
     static func ascii(_ domain: some StringProtocol) -> String {
         // Nearly every domain is ASCII already, and normalization (NFKC) leaves ASCII as it is:
         // skip its cost on the path every message takes.
-        if domain.utf8.allSatisfy({ $0 < 0x80 }) { return domain.lowercased() }
+        if domain.isASCII { return domain.lowercased() }
         return String(domain).precomposedStringWithCompatibilityMapping.lowercased()
             .split(separator: ".", omittingEmptySubsequences: false)
-            .map { label in label.allSatisfy(\.isASCII) ? String(label) : "xn--" + punycode(label) }
+            .map { label in label.isASCII ? String(label) : "xn--" + punycode(label) }
             .joined(separator: ".")
     }
 

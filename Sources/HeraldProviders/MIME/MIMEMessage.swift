@@ -111,7 +111,7 @@ public enum MIMEMessage {
         addresses.map { address in
             let mailbox = IDNA.asciiDomain(ofAddress: address.address)
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
-            if name.utf8.allSatisfy({ $0 < 0x80 }) && !name.contains("=?") {
+            if name.isASCII && !name.contains("=?") {
                 return "\(EmailAddress.phrase(name)) <\(mailbox)>"
             }
             return "\(encodedWords(name)) <\(mailbox)>"
@@ -122,7 +122,7 @@ public enum MIMEMessage {
     /// and never splitting a character.
     static func encodedWords(_ text: String) -> String {
         // ASCII that looks like an encoded word must be encoded too, or readers would decode it.
-        guard !text.utf8.allSatisfy({ $0 < 0x80 }) || text.contains("=?") else { return text }
+        guard !text.isASCII || text.contains("=?") else { return text }
         let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
         var words: [String] = []
         var chunk: [UInt8] = []
@@ -196,17 +196,17 @@ public enum MIMEMessage {
         var first = true
         forEachLine(of: bytes) { line in
             guard fits else { return }
-            if quotedPrintable {
-                if !first { output.append(contentsOf: crlf) }
-                appendQuotedPrintable(line, to: &output)
-            } else if line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) {
+            if !quotedPrintable, line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) {
                 fits = false
                 return
+            }
+            if !first { output.append(contentsOf: crlf) }
+            first = false
+            if quotedPrintable {
+                appendQuotedPrintable(line, to: &output)
             } else {
-                if !first { output.append(contentsOf: crlf) }
                 output.append(contentsOf: line)
             }
-            first = false
         }
         return fits
     }
@@ -254,6 +254,11 @@ public enum MIMEMessage {
             lineLength += width
         }
     }
+}
+
+extension StringProtocol {
+    /// Whether the text is ASCII, read from its UTF-8 bytes rather than its characters.
+    var isASCII: Bool { utf8.allSatisfy { $0 < 0x80 } }
 }
 
 extension [UInt8] {

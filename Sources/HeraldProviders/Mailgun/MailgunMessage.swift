@@ -43,7 +43,7 @@ enum MailgunMessage {
     static func tags(_ tags: [String]) -> [String] {
         var seen: Set<String> = []
         return Array(
-            tags.filter { !$0.isEmpty && $0.count <= maxTagLength && $0.allSatisfy(\.isASCII) && seen.insert($0.lowercased()).inserted }
+            tags.filter { !$0.isEmpty && $0.count <= maxTagLength && $0.isASCII && seen.insert($0.lowercased()).inserted }
                 .prefix(maxTags)
         )
     }

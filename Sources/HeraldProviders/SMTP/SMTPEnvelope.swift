@@ -25,7 +25,7 @@ struct SMTPEnvelope: Sendable {
         self.recipients = recipients
         self.size = message.count
         self.data = SMTPDataEncoder.encode(message)
-        self.needsSMTPUTF8 = !([sender] + recipients).allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
+        self.needsSMTPUTF8 = !([sender] + recipients).allSatisfy(\.isASCII)
         self.needsEightBit = !message.withUnsafeBufferPointer(MIMEMessage.isASCII)
     }
 

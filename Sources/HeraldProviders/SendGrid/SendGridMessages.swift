@@ -103,7 +103,7 @@ struct SendGridMailSendRequest: Encodable {
     static func categories(from tags: [String]) -> [String] {
         var seen: Set<String> = []
         var categories: [String] = []
-        for tag in tags where !tag.isEmpty && tag.count <= 255 && tag.allSatisfy(\.isASCII) && seen.insert(tag).inserted {
+        for tag in tags where !tag.isEmpty && tag.count <= 255 && tag.isASCII && seen.insert(tag).inserted {
             categories.append(tag)
             if categories.count == 10 { break }
         }
