@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,8 @@ import Glibc
 /// development and for checking what Herald would send.
 ///
 /// A file appears whole or not at all (written to a temporary name, synced, renamed, and the
-/// directory synced), so a file that exists is a delivery that happened.
+/// directory synced), so a file that exists is a delivery that happened. The writes block, so
+/// they run on NIO's thread pool rather than on the thread of the task that sends.
 public struct FileProvider: EmailProvider {
     public let name: String
     public var kind: String { "file" }
@@ -25,8 +27,10 @@ public struct FileProvider: EmailProvider {
     public func verify() async throws -> Bool {
         let probe = ".herald-check-\(UInt32.random(in: 0...UInt32.max))"
         do {
-            try writeDurably([], to: probe)
-            try FileManager.default.removeItem(at: directory.appendingPathComponent(probe))
+            try await NIOThreadPool.singleton.runIfActive { [self] in
+                try writeDurably([], to: probe)
+                try FileManager.default.removeItem(at: directory.appendingPathComponent(probe))
+            }
             return true
         } catch {
             throw ProviderFailure(.providerFatal, code: "file_not_writable", message: "cannot write into \(directory.path)")
@@ -37,7 +41,7 @@ public struct FileProvider: EmailProvider {
         let filename = "\(delivery.emailID).\(delivery.attempt).eml"
         let contents = MIMEMessage.render(delivery.message, emailID: delivery.emailID, date: delivery.acceptedAt)
         do {
-            try writeDurably(contents, to: filename)
+            try await NIOThreadPool.singleton.runIfActive { [self] in try writeDurably(contents, to: filename) }
         } catch let error as POSIXFailure {
             throw ProviderFailure(
                 .transient, code: "file_write_failed",
