@@ -69,11 +69,15 @@ public struct HeraldServer: Sendable {
             services: services,
             onAccepted: { dispatcher.wake() }, logger: logger
         )
+        // Named here: without a name, the group describes each service with `"\(service)"`,
+        // which for the application walks its whole router by reflection at every start.
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
-                .init(service: application),
-                .init(service: DrainGate(state: state, drain: configuration.shutdown.drain, logger: logger)),
-                .init(service: IdempotencyKeySweeper(store: store, clock: clock, interval: .seconds(3600), logger: logger)),
+                .init(service: application, serviceName: "http"),
+                .init(service: DrainGate(state: state, drain: configuration.shutdown.drain, logger: logger), serviceName: "drain-gate"),
+                .init(
+                    service: IdempotencyKeySweeper(store: store, clock: clock, interval: .seconds(3600), logger: logger),
+                    serviceName: "idempotency-key-sweeper"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

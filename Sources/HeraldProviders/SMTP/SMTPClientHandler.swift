@@ -148,13 +148,18 @@ final class SMTPClientHandler: ChannelInboundHandler {
         buffer.writeBuffer(&input)
         while failure == nil, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - buffer.readerIndex
-            var line = buffer.readString(length: length) ?? ""
-            buffer.moveReaderIndex(forwardBy: 1)
-            if line.hasSuffix("\r") { line.removeLast() }
-            do {
-                if let reply = try parser.consume(line[...]) { deliver(reply) }
-            } catch {
-                fail(with: SMTPTransportError.malformedReply)
+            let endsWithCR = length > 0 && buffer.getInteger(at: newline - 1, as: UInt8.self) == UInt8(ascii: "\r")
+            let parsed = buffer.withUnsafeReadableBytes { bytes in
+                Result { () throws(SMTPReplyParser.Error) in
+                    try parser.consume(
+                        UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[..<(endsWithCR ? length - 1 : length)]))
+                }
+            }
+            buffer.moveReaderIndex(forwardBy: length + 1)
+            switch parsed {
+            case .success(let reply?): deliver(reply)
+            case .success(nil): break
+            case .failure: fail(with: SMTPTransportError.malformedReply)
             }
         }
         if buffer.readableBytes > Self.maximumLineLength {

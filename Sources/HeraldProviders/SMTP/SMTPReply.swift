@@ -37,12 +37,19 @@ public struct EnhancedStatusCode: Sendable, Equatable, CustomStringConvertible {
     /// Reads `2.0.0`; `nil` for anything else. The class must be 2, 4 or 5, the subject at most
     /// three digits and the detail at most three (RFC 3463 §2).
     public init?(_ text: Substring) {
-        let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard let (code, rest) = Self.prefix(of: text.utf8), rest.isEmpty else { return nil }
+        self = code
+    }
+
+    /// The code that `text` starts with, up to a space or the end, and what follows it.
+    static func prefix<Text: Collection<UInt8>>(of text: Text) -> (EnhancedStatusCode, Text.SubSequence)? {
+        let token = text.prefix { $0 != UInt8(ascii: " ") }
+        let parts = token.split(separator: UInt8(ascii: "."), maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 1, let statusClass = SMTPReplyParser.decimal(parts[0]),
             [2, 4, 5].contains(statusClass), let subject = SMTPReplyParser.decimal(parts[1]),
             let detail = SMTPReplyParser.decimal(parts[2])
         else { return nil }
-        self.init(statusClass, subject, detail)
+        return (EnhancedStatusCode(statusClass, subject, detail), text[token.endIndex...])
     }
 
     public var description: String { "\(statusClass).\(subject).\(detail)" }

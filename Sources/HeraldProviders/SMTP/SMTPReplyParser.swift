@@ -16,6 +16,7 @@ public struct SMTPReplyParser: Sendable {
     static let maximumLines = 500
 
     private var code: Int?
+    private var enhancedCode: EnhancedStatusCode?
     private var lines: [String] = []
 
     public init() {}
@@ -24,29 +25,40 @@ public struct SMTPReplyParser: Sendable {
     public var isInsideReply: Bool { code != nil }
 
     /// Takes one line without its CRLF; returns the reply that this line completes.
-    ///
-    /// Reads the line's UTF-8 bytes: every reply of every transaction comes through here.
     public mutating func consume(_ line: Substring) throws(Error) -> SMTPReply? {
-        let utf8 = line.utf8
-        guard let lineCode = Self.decimal(utf8.prefix(3)), utf8.count >= 3, (200...599).contains(lineCode) else { throw .malformedLine }
-        let rest = utf8.dropFirst(3)
-        let separator = rest.first
+        var line = line
+        return try line.withUTF8 { bytes in Result { () throws(Error) in try consume(bytes) } }.get()
+    }
+
+    /// Takes one line's bytes without its CRLF; returns the reply that this line completes.
+    ///
+    /// Reads bytes, making a string only of each line's text: every reply of every
+    /// transaction comes through here.
+    public mutating func consume(_ line: UnsafeBufferPointer<UInt8>) throws(Error) -> SMTPReply? {
+        guard line.count >= 3, let lineCode = Self.decimal(line[0..<3]), (200...599).contains(lineCode) else { throw .malformedLine }
+        let separator = line.count > 3 ? line[3] : nil
         guard separator == nil || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else { throw .malformedLine }
         if let code, code != lineCode { throw .inconsistentCode }
         guard lines.count < Self.maximumLines else { throw .tooManyLines }
+        var text = line.count > 4 ? line[4...] : line[line.endIndex...]
+        if code == nil, let (enhanced, rest) = EnhancedStatusCode.prefix(of: text), enhanced.statusClass == lineCode / 100 {
+            enhancedCode = enhanced
+            text = rest.drop { $0 == UInt8(ascii: " ") }
+        }
         code = lineCode
-        lines.append(String(Substring(rest.dropFirst())))
+        lines.append(String(decoding: UnsafeBufferPointer(rebasing: text), as: UTF8.self))
         guard separator != UInt8(ascii: "-") else { return nil }
 
         defer {
             code = nil
+            enhancedCode = nil
             lines = []
         }
-        return Self.reply(code: lineCode, lines: lines)
+        return SMTPReply(code: lineCode, enhancedCode: enhancedCode, lines: lines)
     }
 
     /// The value of a run of one to three ASCII digits; nil for anything else.
-    static func decimal(_ digits: Substring.UTF8View.SubSequence) -> Int? {
+    static func decimal(_ digits: some Collection<UInt8>) -> Int? {
         guard !digits.isEmpty, digits.count <= 3 else { return nil }
         var value = 0
         for byte in digits {
@@ -54,17 +66,5 @@ public struct SMTPReplyParser: Sendable {
             value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
         return value
-    }
-
-    /// Splits the enhanced status code off the first line when its class matches the reply's.
-    private static func reply(code: Int, lines: [String]) -> SMTPReply {
-        guard let first = lines.first else { return SMTPReply(code: code, lines: lines) }
-        let token = first.utf8.prefix { $0 != UInt8(ascii: " ") }
-        guard let enhanced = EnhancedStatusCode(Substring(token)), enhanced.statusClass == code / 100 else {
-            return SMTPReply(code: code, lines: lines)
-        }
-        var stripped = lines
-        stripped[0] = String(Substring(first.utf8[token.endIndex...].drop { $0 == UInt8(ascii: " ") }))
-        return SMTPReply(code: code, enhancedCode: enhanced, lines: stripped)
     }
 }
