@@ -19,7 +19,8 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// The part after the last `@`.
     public var domain: Substring {
-        address[address.index(after: address.lastIndex(of: "@")!)...]
+        // By UTF-8 byte rather than by character: `@` is ASCII, and every message asks.
+        address[address.utf8.index(after: address.utf8.lastIndex(of: UInt8(ascii: "@"))!)...]
     }
 
     public var description: String {
@@ -30,7 +31,8 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// A display name as RFC 5322 writes it: as it is, or quoted with `\` and `"` escaped when
     /// it holds characters that would otherwise end or split the phrase.
     public static func phrase(_ name: String) -> String {
-        guard name.contains(where: { "()<>[]:;@\\,.\"".contains($0) }) else { return name }
+        // The specials are ASCII, and no byte of a multi-byte UTF-8 character is: bytes will do.
+        guard name.utf8.contains(where: { Self.specials.contains($0) }) else { return name }
         var escaped = ""
         for character in name {
             if character == "\\" || character == "\"" { escaped.append("\\") }
@@ -38,6 +40,9 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
         }
         return "\"\(escaped)\""
     }
+
+    /// RFC 5322 §3.2.3's specials, which a display name can carry only inside quotes.
+    private static let specials = Array("()<>[]:;@\\,.\"".utf8)
 }
 
 extension EmailAddress {

@@ -18,7 +18,10 @@ enum IDNA {
     /// only SMTPUTF8 (RFC 6531) can carry a non-ASCII one.
     static func asciiDomain(ofAddress address: String) -> String {
         guard let at = address.utf8.lastIndex(of: UInt8(ascii: "@")) else { return address }
-        return address[..<at] + "@" + ascii(address[address.utf8.index(after: at)...])
+        let domain = address.utf8[address.utf8.index(after: at)...]
+        // Nearly every address has its domain in ASCII and lowercase already: no new string.
+        if domain.allSatisfy({ $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }) { return address }
+        return address[..<at] + "@" + ascii(address[domain.startIndex...])
     }
 
     /// RFC 3492's Bootstring encoding with Punycode's parameters.

@@ -111,7 +111,7 @@ public enum MIMEMessage {
         addresses.map { address in
             let mailbox = IDNA.asciiDomain(ofAddress: address.address)
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
-            if name.isASCII && !name.contains("=?") {
+            if name.isASCII && !looksEncoded(name) {
                 return "\(EmailAddress.phrase(name)) <\(mailbox)>"
             }
             return "\(encodedWords(name)) <\(mailbox)>"
@@ -122,7 +122,7 @@ public enum MIMEMessage {
     /// and never splitting a character.
     static func encodedWords(_ text: String) -> String {
         // ASCII that looks like an encoded word must be encoded too, or readers would decode it.
-        guard !text.isASCII || text.contains("=?") else { return text }
+        guard !text.isASCII || looksEncoded(text) else { return text }
         let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
         var words: [String] = []
         var chunk: [UInt8] = []
@@ -136,6 +136,12 @@ public enum MIMEMessage {
         }
         if !chunk.isEmpty { words.append("=?UTF-8?B?\(Data(chunk).base64EncodedString())?=") }
         return words.joined(separator: " ")
+    }
+
+    /// Whether `text` has `=?`, which starts an encoded word; read by bytes, since Foundation's
+    /// substring search cost more than the rest of a header.
+    private static func looksEncoded(_ text: String) -> Bool {
+        zip(text.utf8, text.utf8.dropFirst()).contains { $0 == UInt8(ascii: "=") && $1 == UInt8(ascii: "?") }
     }
 
     /// Folds a header line at spaces so that no line passes 78 characters where it can help it.
@@ -192,15 +198,22 @@ public enum MIMEMessage {
     @discardableResult
     static func appendLines(of bytes: UnsafeBufferPointer<UInt8>, quotedPrintable: Bool, to output: inout [UInt8]) -> Bool {
         guard quotedPrintable || isASCII(bytes) else { return false }
+        // Only a text with a CR in it has lines to search for one that does not end them.
+        let hasCarriageReturn = !quotedPrintable && (bytes.baseAddress.map { memchr($0, 0x0D, bytes.count) != nil } ?? false)
         var fits = true
         var first = true
         forEachLine(of: bytes) { line in
             guard fits else { return }
-            if !quotedPrintable, line.count > 998 || (line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false) {
+            if !quotedPrintable,
+                line.count > 998 || (hasCarriageReturn && line.baseAddress.map { memchr($0, 0x0D, line.count) != nil } ?? false)
+            {
                 fits = false
                 return
             }
-            if !first { output.append(contentsOf: crlf) }
+            if !first {
+                output.append(0x0D)
+                output.append(0x0A)
+            }
             first = false
             if quotedPrintable {
                 appendQuotedPrintable(line, to: &output)
