@@ -170,15 +170,14 @@ extension SQLiteEmailStore {
         }
 
         if let attempt = progress.finishedAttempt {
-            try db.executeCached(
-                sql: """
-                    INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message, routing)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id, attempt.number, attempt.provider, attempt.startedAt.milliseconds, attempt.latencyMilliseconds,
-                    attempt.outcome.rawValue, attempt.errorClass?.rawValue, attempt.errorCode, attempt.message, attempt.routing,
-                ]
+            try db.run(
+                """
+                INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message, routing)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                .text(id), .integer(attempt.number), .text(attempt.provider), .integer(attempt.startedAt.milliseconds),
+                .integer(attempt.latencyMilliseconds), .text(attempt.outcome.rawValue), .text(attempt.errorClass?.rawValue),
+                .text(attempt.errorCode), .text(attempt.message), .text(attempt.routing)
             )
             if attempt.outcome == .failed {
                 try appendEvent(
@@ -190,12 +189,12 @@ extension SQLiteEmailStore {
 
         switch progress.next {
         case .attempt(let number, let provider):
-            try db.executeCached(
-                sql: """
-                    UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
-                        updated_at = ? WHERE id = ? AND \(leased)
-                    """,
-                arguments: [number, number, provider, at, at, id, lease]
+            try db.run(
+                """
+                UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
+                    updated_at = ? WHERE id = ? AND \(leased)
+                """,
+                .integer(number), .integer(number), .text(provider), .integer(at), .integer(at), .text(id), .integer(lease)
             )
             try requireLease(db)
             try appendEvent(db, emailID: id, kind: .attemptStarted, at: at, attempt: number, provider: provider)
@@ -283,15 +282,17 @@ extension SQLiteEmailStore {
         _ db: Database, id: String, lease: Int64, status: EmailStatus, at: Int64, dueAt: Int64?,
         provider: String?, providerMessageID: String?, reason: String?
     ) throws {
-        try db.executeCached(
-            sql: """
-                UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
-                    pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
-                    provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
-                    failure_reason = ?
-                WHERE id = ? AND \(leased)
-                """,
-            arguments: [status.rawValue, at, dueAt, dueAt, provider, providerMessageID, reason, id, lease]
+        let due = dueAt.map { SQLArgument.integer($0) } ?? .null
+        try db.run(
+            """
+            UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
+                pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
+                provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
+                failure_reason = ?
+            WHERE id = ? AND \(leased)
+            """,
+            .text(status.rawValue), .integer(at), due, due, .text(provider), .text(providerMessageID), .text(reason), .text(id),
+            .integer(lease)
         )
         try requireLease(db)
     }

@@ -300,9 +300,9 @@ public final class SQLiteEmailStore: EmailStore {
         _ db: Database, emailID: String, kind: EmailEvent.Kind, at: Int64,
         attempt: Int? = nil, provider: String? = nil, detail: String? = nil
     ) throws {
-        try db.executeCached(
-            sql: "INSERT INTO events (email_id, kind, at, attempt, provider, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [emailID, kind.rawValue, at, attempt, provider, detail]
+        try db.run(
+            "INSERT INTO events (email_id, kind, at, attempt, provider, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            .text(emailID), .text(kind.rawValue), .integer(at), attempt.map { .integer($0) } ?? .null, .text(provider), .text(detail)
         )
     }
 
