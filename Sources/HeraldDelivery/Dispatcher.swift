@@ -28,13 +28,20 @@ public final class Dispatcher: Service {
         public var retryPolicy: RetryPolicy
         /// Identifies this process's leases in a shared store.
         public var owner: String
+        /// Where the rounds run; nil for Swift's global executor. The thread that does the
+        /// providers' I/O saves a thread switch per reply.
+        public var taskExecutor: (any TaskExecutor)?
 
-        public init(concurrency: Int, pollInterval: Duration, leaseDuration: Duration, retryPolicy: RetryPolicy, owner: String) {
+        public init(
+            concurrency: Int, pollInterval: Duration, leaseDuration: Duration, retryPolicy: RetryPolicy, owner: String,
+            taskExecutor: (any TaskExecutor)? = nil
+        ) {
             self.concurrency = concurrency
             self.pollInterval = pollInterval
             self.leaseDuration = leaseDuration
             self.retryPolicy = retryPolicy
             self.owner = owner
+            self.taskExecutor = taskExecutor
         }
     }
 
@@ -76,7 +83,7 @@ public final class Dispatcher: Service {
                     let leased = await leaseWhenWorthwhile()
                     for email in leased {
                         inFlight.add(1, ordering: .relaxed)
-                        group.addTask {
+                        group.addTask(executorPreference: configuration.taskExecutor) {
                             await self.deliver(email)
                             let running = self.inFlight.subtract(1, ordering: .relaxed).newValue
                             // Only the round that frees enough slots for a lease wakes the loop:

@@ -11,6 +11,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOPosix
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
@@ -28,9 +29,14 @@ public struct HeraldServer: Sendable {
         let clock = SystemWallClock()
         try await createFirstKey(in: store, now: clock.now)
         let httpClient = makeHTTPClient()
+        // Delivery runs on one event loop: the dispatcher's rounds and the SMTP sessions they
+        // use, so that a round and its session talk without a thread switch. Spread over every
+        // loop, a round and its session were on different threads half the time.
+        let deliveryLoop = MultiThreadedEventLoopGroup.singleton.next()
         let providers: ProviderRegistry
         do {
-            providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: httpClient)
+            providers = try ProviderRegistry(
+                configuration: configuration, store: store, clock: clock, httpClient: httpClient, smtpEventLoops: deliveryLoop)
             try await providers.restoreState()
         } catch {
             try await httpClient.shutdown()
@@ -45,7 +51,8 @@ public struct HeraldServer: Sendable {
                 pollInterval: configuration.dispatch.pollInterval,
                 leaseDuration: configuration.dispatch.leaseDuration,
                 retryPolicy: configuration.retry,
-                owner: "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+                owner: "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+                taskExecutor: EventLoopTaskExecutor(deliveryLoop)
             ),
             clock: clock,
             metricsFactory: metrics,

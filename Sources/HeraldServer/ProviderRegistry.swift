@@ -5,6 +5,8 @@ import HeraldCore
 import HeraldDelivery
 import HeraldProviders
 import Hummingbird
+import NIOCore
+import NIOPosix
 
 /// The configured providers, built from their settings, and the operator's view of them.
 final class ProviderRegistry: ProviderAdministration {
@@ -14,13 +16,17 @@ final class ProviderRegistry: ProviderAdministration {
     private let store: any EmailStore
     private let clock: any WallClock
 
-    /// `httpClient` serves every provider that speaks HTTP; its owner shuts it down.
-    init(configuration: HeraldConfiguration, store: any EmailStore, clock: any WallClock, httpClient: HTTPClient) throws {
+    /// `httpClient` serves every provider that speaks HTTP; its owner shuts it down. SMTP
+    /// sessions run on `smtpEventLoops`.
+    init(
+        configuration: HeraldConfiguration, store: any EmailStore, clock: any WallClock, httpClient: HTTPClient,
+        smtpEventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         var routes: [ProviderRouter.Route] = []
         var sandboxes: [String: SandboxProvider] = [:]
         var smtpProviders: [SMTPProvider] = []
         for setting in configuration.providers {
-            let provider = try Self.makeProvider(setting, clock: clock, httpClient: httpClient)
+            let provider = try Self.makeProvider(setting, clock: clock, httpClient: httpClient, smtpEventLoops: smtpEventLoops)
             if let sandbox = provider as? SandboxProvider { sandboxes[setting.name] = sandbox }
             if let smtp = provider as? SMTPProvider { smtpProviders.append(smtp) }
             routes.append(
@@ -40,7 +46,8 @@ final class ProviderRegistry: ProviderAdministration {
 
     /// The adapter for one provider's settings.
     static func makeProvider(
-        _ setting: HeraldConfiguration.ProviderSettings, clock: any WallClock, httpClient: HTTPClient
+        _ setting: HeraldConfiguration.ProviderSettings, clock: any WallClock, httpClient: HTTPClient,
+        smtpEventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws -> any EmailProvider {
         switch setting.kind {
         case .sandbox(let behavior):
@@ -50,7 +57,7 @@ final class ProviderRegistry: ProviderAdministration {
         case .ses(let configuration):
             SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
         case .smtp(let configuration):
-            try SMTPProvider(name: setting.name, configuration: configuration)
+            try SMTPProvider(name: setting.name, configuration: configuration, eventLoopGroup: smtpEventLoops)
         case .sendgrid(let configuration):
             SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
         case .postmark(let configuration):

@@ -6,6 +6,7 @@ import HeraldTesting
 import Logging
 import MetricsTestKit
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 
 @testable import HeraldDelivery
@@ -51,7 +52,8 @@ struct DispatcherTests {
     }
 
     func withHarness(
-        timeout: Duration = .seconds(5), concurrency: Int = 4, _ body: (Harness) async throws -> Void
+        timeout: Duration = .seconds(5), concurrency: Int = 4, taskExecutor: (any TaskExecutor)? = nil,
+        _ body: (Harness) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
@@ -66,7 +68,7 @@ struct DispatcherTests {
                 store: store, router: router,
                 configuration: .init(
                     concurrency: concurrency, pollInterval: .milliseconds(20), leaseDuration: .seconds(60), retryPolicy: retry,
-                    owner: "test"
+                    owner: "test", taskExecutor: taskExecutor
                 ),
                 clock: clock, metricsFactory: metrics, logger: Logger(label: "test")
             )
@@ -351,6 +353,25 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `runs its rounds on the task executor it is given`() async throws {
+        let executor = CountingTaskExecutor()
+        try await withHarness(concurrency: 8, taskExecutor: executor) { harness in
+            let ids = try await harness.accept(20)
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await harness.dispatcher.run() }
+                    while try await harness.store.emails(status: .sent, limit: 100, after: nil).count < ids.count {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+            // Each round starts with a job on its executor, and resumes there after every write.
+            #expect(executor.jobs >= ids.count * 3)
+        }
+    }
+
     @Test func `leaves suppressed recipients out and says so in the history`() async throws {
         try await withHarness { harness in
             _ = try await harness.store.suppress(
@@ -423,5 +444,19 @@ struct DispatcherTests {
             round.progress(next: .sent(provider: "relay", providerMessageID: nil), at: clock.now).suppressing.map(\.address) == [
                 "bob@example.com"
             ])
+    }
+}
+
+/// Runs jobs on a queue of its own and counts them.
+private final class CountingTaskExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "counting-task-executor")
+    private let count = Mutex(0)
+
+    var jobs: Int { count.withLock { $0 } }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        count.withLock { $0 += 1 }
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
