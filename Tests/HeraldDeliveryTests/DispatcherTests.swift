@@ -49,6 +49,24 @@ struct DispatcherTests {
         func email(_ id: EmailID) async throws -> EmailDetail {
             try #require(try await store.email(id))
         }
+
+        /// Runs the dispatcher as a service while `body` runs, then shuts it down gracefully.
+        func runAsService(_ body: () async throws -> Void) async throws {
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await dispatcher.run() }
+                    try await body()
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+        }
+
+        func waitUntilSent(_ count: Int) async throws {
+            while try await store.emails(status: .sent, limit: 100, after: nil).count < count {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
     }
 
     func withHarness(
@@ -334,19 +352,12 @@ struct DispatcherTests {
     @Test func `runs as a service, delivers everything due and stops on graceful shutdown`() async throws {
         try await withHarness(concurrency: 8) { harness in
             let ids = try await harness.accept(40)
-            try await testGracefulShutdown { trigger in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await harness.dispatcher.run() }
-                    while try await harness.store.emails(status: .sent, limit: 100, after: nil).count < ids.count {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    let late = try await harness.accept()[0]
-                    harness.dispatcher.wake()
-                    while try await harness.email(late).status != .sent {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    trigger.triggerGracefulShutdown()
-                    try await group.waitForAll()
+            try await harness.runAsService {
+                try await harness.waitUntilSent(ids.count)
+                let late = try await harness.accept()[0]
+                harness.dispatcher.wake()
+                while try await harness.email(late).status != .sent {
+                    try await Task.sleep(for: .milliseconds(20))
                 }
             }
             #expect(primary.deliveredCount == ids.count + 1)
@@ -357,16 +368,7 @@ struct DispatcherTests {
         let executor = CountingTaskExecutor()
         try await withHarness(concurrency: 8, taskExecutor: executor) { harness in
             let ids = try await harness.accept(20)
-            try await testGracefulShutdown { trigger in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await harness.dispatcher.run() }
-                    while try await harness.store.emails(status: .sent, limit: 100, after: nil).count < ids.count {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    trigger.triggerGracefulShutdown()
-                    try await group.waitForAll()
-                }
-            }
+            try await harness.runAsService { try await harness.waitUntilSent(ids.count) }
             // Each round starts with a job on its executor, and resumes there after every write.
             #expect(executor.jobs >= ids.count * 3)
         }
