@@ -7,7 +7,9 @@ enum SQLArgument {
     case text(String)
     case null
 
-    static func integer(_ value: Int) -> SQLArgument { .integer(Int64(value)) }
+    static func integer(_ value: Int?) -> SQLArgument { value.map { .integer(Int64($0)) } ?? .null }
+
+    static func integer(_ value: Int64?) -> SQLArgument { value.map { .integer($0) } ?? .null }
 
     static func text(_ value: String?) -> SQLArgument { value.map { .text($0) } ?? .null }
 }

@@ -282,7 +282,6 @@ extension SQLiteEmailStore {
         _ db: Database, id: String, lease: Int64, status: EmailStatus, at: Int64, dueAt: Int64?,
         provider: String?, providerMessageID: String?, reason: String?
     ) throws {
-        let due = dueAt.map { SQLArgument.integer($0) } ?? .null
         try db.run(
             """
             UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
@@ -291,7 +290,8 @@ extension SQLiteEmailStore {
                 failure_reason = ?
             WHERE id = ? AND \(leased)
             """,
-            .text(status.rawValue), .integer(at), due, due, .text(provider), .text(providerMessageID), .text(reason), .text(id),
+            .text(status.rawValue), .integer(at), .integer(dueAt), .integer(dueAt), .text(provider), .text(providerMessageID),
+            .text(reason), .text(id),
             .integer(lease)
         )
         try requireLease(db)

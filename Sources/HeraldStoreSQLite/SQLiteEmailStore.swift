@@ -302,7 +302,7 @@ public final class SQLiteEmailStore: EmailStore {
     ) throws {
         try db.run(
             "INSERT INTO events (email_id, kind, at, attempt, provider, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            .text(emailID), .text(kind.rawValue), .integer(at), attempt.map { .integer($0) } ?? .null, .text(provider), .text(detail)
+            .text(emailID), .text(kind.rawValue), .integer(at), .integer(attempt), .text(provider), .text(detail)
         )
     }
 
