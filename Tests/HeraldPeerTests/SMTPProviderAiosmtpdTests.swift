@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import HeraldProviders
 import HeraldTesting
+import Synchronization
 import Testing
 
 /// The SMTP provider against aiosmtpd, which scripts/peers/smtp.sh starts with STARTTLS,
@@ -179,6 +180,31 @@ struct SMTPProviderAiosmtpdTests {
         }
     }
 
+    @Test func `a waiting message goes out behind the one before it while its own task cannot run`() async throws {
+        var configuration = try configuration(port: "HERALD_TEST_AIOSMTPD_PIPELINING_PORT")
+        (configuration.tls, configuration.username, configuration.password, configuration.maxConnections) = (.none, nil, nil, 1)
+        var slow = message
+        slow.to = [EmailAddress(address: "slow@example.com")]
+        (slow.cc, slow.bcc) = ([], [])
+        let first = Delivery.sample(slow)
+        let waiting = Delivery.sample(message)
+        let executor = HoldingTaskExecutor()
+        defer { executor.open() }
+        try await withSMTPProvider(configuration) { provider in
+            let firstSend = Task { try await provider.send(first) }
+            // The server takes a second over the first message's recipient: long enough for the
+            // second call, started after this pause, to find the one session busy and wait.
+            try await Task.sleep(for: .milliseconds(200))
+            let waitingSend = Task(executorPreference: executor) { try await provider.send(waiting) }
+            let received = try await ReceivedMail.waitFor(waiting.emailID)
+            #expect(received.data == Data(MIMEMessage.render(message, emailID: waiting.emailID, date: waiting.acceptedAt)))
+            #expect(executor.jobsRun == 1, "the waiting call's task had not run since it began to wait")
+            executor.open()
+            _ = try await firstSend.value
+            #expect(try await waitingSend.value.providerMessageID != nil)
+        }
+    }
+
     @Test func `a message over the configured size limit fails over without connecting`() async throws {
         var configuration = try configuration()
         configuration.maxMessageSize = 100
@@ -204,5 +230,47 @@ struct SMTPProviderAiosmtpdTests {
         let received = try ReceivedMail.all(for: Set(deliveries.map(\.emailID)))
         #expect(received.count == deliveries.count)
         #expect(Set(received.values.map(\.peerPort)).count <= 2)
+    }
+}
+
+/// Runs a task's first job, then holds its later ones until ``open()``: the task of a caller
+/// that cannot run once it waits.
+private final class HoldingTaskExecutor: TaskExecutor {
+    private struct State {
+        var jobsRun = 0
+        var held: [UnownedJob] = []
+        var isOpen = false
+    }
+
+    private let queue = DispatchQueue(label: "holding-task-executor")
+    private let state = Mutex(State())
+
+    var jobsRun: Int { state.withLock { $0.jobsRun } }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let runs = state.withLock { state in
+            guard state.isOpen || state.jobsRun == 0 else {
+                state.held.append(job)
+                return false
+            }
+            state.jobsRun += 1
+            return true
+        }
+        if runs { run(job) }
+    }
+
+    func open() {
+        let held = state.withLock { state in
+            state.isOpen = true
+            state.jobsRun += state.held.count
+            defer { state.held = [] }
+            return state.held
+        }
+        for job in held { run(job) }
+    }
+
+    private func run(_ job: UnownedJob) {
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -34,6 +34,20 @@ struct ReceivedMail: Decodable {
         }
         return found
     }
+
+    /// The message carrying `id`, once the server has written it; fails after ten seconds.
+    static func waitFor(_ id: EmailID) async throws -> ReceivedMail {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while ContinuousClock.now < deadline {
+            if let mail = try all(for: [id])[id] { return mail }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ReceivedMailNotFound(id: id)
+    }
+}
+
+struct ReceivedMailNotFound: Error {
+    let id: EmailID
 }
 
 extension Delivery {

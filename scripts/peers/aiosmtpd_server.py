@@ -4,11 +4,13 @@ Three listeners share one handler: STARTTLS (required before AUTH) on --port, im
 --implicit-port, and STARTTLS with AUTH LOGIN only on --login-port. The others offer AUTH PLAIN
 and LOGIN, all for one fixed user. A fourth, on --pipelining-port, speaks plaintext without AUTH
 and announces PIPELINING (RFC 2920), which aiosmtpd serves but does not announce itself.
-Recipients whose local part is "nobody" are refused with 550 5.1.1. Every message is written
+Recipients whose local part is "nobody" are refused with 550 5.1.1; those whose local part is
+"slow" are accepted after a second, so that a test can keep a session busy. Every message is written
 to --maildir as NNNNNN.json with the envelope and the received bytes (after dot-unstuffing,
 before any decoding), so that tests can compare them with what Herald rendered.
 """
 import argparse
+import asyncio
 import base64
 import itertools
 import json
@@ -36,8 +38,11 @@ class Recorder:
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.split("@")[0] == "nobody":
+        local_part = address.split("@")[0]
+        if local_part == "nobody":
             return "550 5.1.1 no such user"
+        if local_part == "slow":
+            await asyncio.sleep(1)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

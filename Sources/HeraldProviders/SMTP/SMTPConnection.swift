@@ -135,22 +135,6 @@ actor SMTPConnection {
         }
     }
 
-    /// A transaction whose commands went out behind the previous transaction's message, and
-    /// the replies they will get.
-    struct StartedTransaction: Sendable {
-        let transaction: SMTPTransaction
-        let replies: EventLoopFuture<[Result<SMTPReply, any Error>]>
-    }
-
-    /// How a transaction begins on this session.
-    enum Start: Sendable {
-        /// With its own write; `reset` sends RSET first, for a session that carried an earlier
-        /// transaction.
-        case fresh(reset: Bool)
-        /// With its commands already sent, behind the previous transaction's message.
-        case following(StartedTransaction)
-    }
-
     /// What a transaction came to, and whether the session passed to a follower, which then
     /// owns it.
     struct Delivered: Sendable {
@@ -158,8 +142,13 @@ actor SMTPConnection {
         var handedOver = false
     }
 
+    /// Gives the transaction that may follow the one about to send its message, if a caller
+    /// waits with one that fits a session with these capabilities.
+    typealias FollowerSource = @Sendable (SMTPCapabilities) -> SMTPConnectionPool.Follower?
+
     /// Runs one mail transaction: the server's reply to the final `.` and the recipients it
-    /// refused while taking the message for the others. A message this server cannot take (too
+    /// refused while taking the message for the others. `reset` sends RSET first, for a
+    /// session that carried an earlier transaction. A message this server cannot take (too
     /// large, or needing an extension it lacks) fails before any command. No reply is waited
     /// for past `deadline`.
     ///
@@ -167,80 +156,118 @@ actor SMTPConnection {
     /// that `follower` gives, if any, and the session passes to that transaction: each message
     /// then costs one round trip rather than two.
     func deliver(
-        _ envelope: SMTPEnvelope, start: Start, configuredLimit: Int?, by deadline: ContinuousClock.Instant,
-        follower: (SMTPCapabilities) -> SMTPConnectionPool.Follower?
+        _ envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?, by deadline: ContinuousClock.Instant,
+        follower: @escaping FollowerSource
     ) async -> Delivered {
         let callDeadline = NIODeadline(deadline)
         let transaction: SMTPTransaction
         do {
-            transaction = try await sendCommands(of: envelope, start: start, configuredLimit: configuredLimit, by: callDeadline)
+            transaction = try await sendCommands(of: envelope, reset: reset, configuredLimit: configuredLimit, by: callDeadline)
         } catch {
             return Delivered(result: .failure(error))
         }
+        return await Self.outcome(of: sendMessage(envelope.data, of: transaction, by: callDeadline, follower: follower))
+    }
+
+    /// What a transaction came to once the server answered its message, or a refusal of its
+    /// commands ended it before.
+    static func outcome(of delivery: EventLoopFuture<Delivered>) async -> Delivered {
+        do {
+            return try await delivery.get()
+        } catch {
+            // The futures of a transaction are only ever succeeded; a failure is in the value.
+            return Delivered(result: .failure(transportFailure(error, at: .dataEnd)))
+        }
+    }
+
+    /// Sends the message of a transaction whose commands the server took, with the commands
+    /// of the transaction `follower` gives behind it, if any.
+    ///
+    /// The follower's message then goes out from here as soon as its commands are answered,
+    /// in the callback of their replies on the event loop, rather than once the follower's
+    /// task gets its turn there: a busy session waited for that turn behind every other task
+    /// of the loop, between each message and the next.
+    private func sendMessage(
+        _ data: ByteBuffer, of transaction: SMTPTransaction, by callDeadline: NIODeadline, follower: @escaping FollowerSource
+    ) -> EventLoopFuture<Delivered> {
         let handler: SMTPClientHandler
         do {
             handler = try self.handler()
         } catch {
             // Closed between the 354 and now: the message has not gone out.
-            return Delivered(result: .failure(Self.transportFailure(error, at: .data)))
+            return channel.eventLoop.makeSucceededFuture(Delivered(result: .failure(Self.transportFailure(error, at: .data))))
         }
-        var buffers = [envelope.data]
+        var buffers = [data]
         var expectations = [SMTPClientHandler.Expectation(count: 1, timeout: TimeAmount(timeouts.dataEnd), callDeadline: callDeadline)]
         var next: (follower: SMTPConnectionPool.Follower, transaction: SMTPTransaction)?
-        if capabilities.pipelining, let follower = follower(capabilities) {
-            let following = SMTPTransaction(follower.envelope, capabilities: capabilities, reset: true)
+        if capabilities.pipelining, let waiting = follower(capabilities) {
+            let following = SMTPTransaction(waiting.envelope, capabilities: capabilities, reset: true)
             buffers.append(Self.lines(following.lines))
             expectations.append(
-                .init(count: following.stages.count, timeout: TimeAmount(timeouts.command), callDeadline: follower.deadline))
-            next = (follower, following)
+                .init(count: following.stages.count, timeout: TimeAmount(timeouts.command), callDeadline: waiting.deadline))
+            next = (waiting, following)
         }
         let futures = handler.send(buffers, expecting: expectations)
         if let next {
-            next.follower.start(on: self, StartedTransaction(transaction: next.transaction, replies: futures[1]))
+            let followerDelivery = futures[1].assumeIsolated().flatMap { results in
+                self.assumeIsolated { connection in
+                    connection.sendMessage(
+                        next.follower.envelope.data, of: next.transaction, answered: results, by: next.follower.deadline,
+                        follower: follower)
+                }
+            }
+            next.follower.start(on: self, followerDelivery.nonisolated())
         }
-        let result: Result<(reply: SMTPReply, refused: [RefusedRecipient]), Failure>
-        do {
-            let reply = try await Self.replies(futures[0], stages: [.dataEnd]).first()
-            try Self.expect(reply, [250], at: .dataEnd)
-            result = .success((reply, transaction.refused))
-        } catch {
-            result = .failure(error)
+        let refused = transaction.refused
+        let handedOver = next != nil
+        return futures[0].map { results in
+            let result = Result { () throws(Failure) in
+                let reply = try Self.replies(results, stages: [.dataEnd]).first()
+                try Self.expect(reply, [250], at: .dataEnd)
+                return (reply: reply, refused: refused)
+            }
+            return Delivered(result: result, handedOver: handedOver)
         }
-        return Delivered(result: result, handedOver: next != nil)
     }
 
-    /// Sends the transaction's commands up to DATA, or reads the replies to those a previous
-    /// transaction sent, and returns the transaction once the server waits for the message.
-    private func sendCommands(
-        of envelope: SMTPEnvelope, start: Start, configuredLimit: Int?, by callDeadline: NIODeadline
-    ) async throws(Failure) -> SMTPTransaction {
-        switch start {
-        case .following(let started):
-            var transaction = started.transaction
-            let replies = await Self.replies(started.replies, stages: transaction.stages)
-            for reply in replies.replies { transaction.read(reply) }
-            if let failure = transaction.failure ?? replies.failure { throw failure }
-            return transaction
-        case .fresh(let reset):
-            if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
-                throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
-            }
-            var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
-            if capabilities.pipelining {
-                // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in
-                // order. The first refusal decides, even when the server hung up after sending it.
-                let exchanged = try await exchange(
-                    Self.lines(transaction.lines), stages: transaction.stages, timeout: timeouts.command, by: callDeadline)
-                for reply in exchanged.replies { transaction.read(reply) }
-                if let failure = transaction.failure ?? exchanged.failure { throw failure }
-            } else {
-                for (line, stage) in zip(transaction.lines, transaction.stages) {
-                    guard transaction.read(try await command(line, stage: stage, by: callDeadline)) else { break }
-                }
-                if let failure = transaction.failure { throw failure }
-            }
-            return transaction
+    /// Sends the message of a transaction whose commands went out behind the previous message,
+    /// once their replies are in; a refusal among them ends the transaction before its message.
+    private func sendMessage(
+        _ data: ByteBuffer, of transaction: SMTPTransaction, answered results: [Result<SMTPReply, any Error>],
+        by callDeadline: NIODeadline, follower: @escaping FollowerSource
+    ) -> EventLoopFuture<Delivered> {
+        var transaction = transaction
+        let replies = Self.replies(results, stages: transaction.stages)
+        for reply in replies.replies { transaction.read(reply) }
+        if let failure = transaction.failure ?? replies.failure {
+            return channel.eventLoop.makeSucceededFuture(Delivered(result: .failure(failure)))
         }
+        return sendMessage(data, of: transaction, by: callDeadline, follower: follower)
+    }
+
+    /// Sends the transaction's commands up to DATA and returns the transaction once the server
+    /// waits for the message.
+    private func sendCommands(
+        of envelope: SMTPEnvelope, reset: Bool, configuredLimit: Int?, by callDeadline: NIODeadline
+    ) async throws(Failure) -> SMTPTransaction {
+        if let refusal = envelope.refusal(by: capabilities, configuredLimit: configuredLimit) {
+            throw Failure(failure: refusal, stage: .mailFrom, keepsConnection: true)
+        }
+        var transaction = SMTPTransaction(envelope, capabilities: capabilities, reset: reset)
+        if capabilities.pipelining {
+            // RFC 2920: RSET, MAIL, every RCPT and DATA in one write, then the replies in
+            // order. The first refusal decides, even when the server hung up after sending it.
+            let exchanged = try await exchange(
+                Self.lines(transaction.lines), stages: transaction.stages, timeout: timeouts.command, by: callDeadline)
+            for reply in exchanged.replies { transaction.read(reply) }
+            if let failure = transaction.failure ?? exchanged.failure { throw failure }
+        } else {
+            for (line, stage) in zip(transaction.lines, transaction.stages) {
+                guard transaction.read(try await command(line, stage: stage, by: callDeadline)) else { break }
+            }
+            if let failure = transaction.failure { throw failure }
+        }
+        return transaction
     }
 
     /// Says goodbye and closes, without waiting long for a server that no longer answers.
@@ -284,14 +311,16 @@ actor SMTPConnection {
     /// The replies `future` brings, in order; a transport failure is classified at the stage
     /// whose reply it cut off.
     private static func replies(_ future: EventLoopFuture<[Result<SMTPReply, any Error>]>, stages: [SMTPStage]) async -> Replies {
-        var replies = Replies()
-        let results: [Result<SMTPReply, any Error>]
         do {
-            results = try await future.get()
+            return replies(try await future.get(), stages: stages)
         } catch {
-            replies.failure = transportFailure(error, at: stages[0])
-            return replies
+            return Replies(failure: transportFailure(error, at: stages[0]))
         }
+    }
+
+    /// The replies among `results`, in order, up to the transport failure that cut the rest off.
+    private static func replies(_ results: [Result<SMTPReply, any Error>], stages: [SMTPStage]) -> Replies {
+        var replies = Replies()
         for (result, stage) in zip(results, stages) {
             switch result {
             case .success(let reply):

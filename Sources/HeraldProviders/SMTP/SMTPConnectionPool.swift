@@ -11,7 +11,8 @@ import Synchronization
 /// A caller that waits for a session may also be taken as the *follower* of a transaction
 /// about to send its message: its RSET, MAIL, RCPT and DATA then go out in the same write as
 /// that message (RFC 2920 §3.1 lets message content start a pipelined group), and the session
-/// passes to it without a round trip of its own.
+/// passes to it without a round trip of its own. The session then sends the follower's message
+/// as soon as those commands are answered; the follower waits for the outcome.
 ///
 /// A lock rather than an actor guards the pool: taking an idle session and giving it back
 /// happen for every email, and are too short to be worth a hop onto another executor.
@@ -50,7 +51,7 @@ final class SMTPConnectionPool: Sendable {
     fileprivate enum WaitOutcome {
         case tryAgain
         case deadlinePassed
-        case follow(SMTPConnection, SMTPConnection.StartedTransaction)
+        case follow(SMTPConnection, EventLoopFuture<SMTPConnection.Delivered>)
     }
 
     /// A session for one transaction: a free one, or one whose previous transaction has
@@ -58,18 +59,25 @@ final class SMTPConnectionPool: Sendable {
     enum Lease {
         /// `reused`: the session carried a transaction before, so this one starts with RSET.
         case session(SMTPConnection, reused: Bool)
-        case following(SMTPConnection, SMTPConnection.StartedTransaction)
+        /// The session sends the transaction's message by itself; `delivery` is what it came to.
+        case following(SMTPConnection, delivery: EventLoopFuture<SMTPConnection.Delivered>)
+
+        var connection: SMTPConnection {
+            switch self {
+            case .session(let connection, _), .following(let connection, _): connection
+            }
+        }
     }
 
     /// The oldest waiting caller, taken to follow a transaction on a session: the session
-    /// passes to it with `start`.
+    /// passes to it with `start`, along with what its transaction will come to.
     struct Follower: Sendable {
         let envelope: SMTPEnvelope
         let deadline: NIODeadline
         fileprivate let continuation: CheckedContinuation<WaitOutcome, Never>
 
-        func start(on connection: SMTPConnection, _ transaction: SMTPConnection.StartedTransaction) {
-            continuation.resume(returning: .follow(connection, transaction))
+        func start(on connection: SMTPConnection, _ delivery: EventLoopFuture<SMTPConnection.Delivered>) {
+            continuation.resume(returning: .follow(connection, delivery))
         }
     }
 
@@ -136,8 +144,8 @@ final class SMTPConnectionPool: Sendable {
                 switch outcome {
                 case .tryAgain:
                     continue
-                case .follow(let connection, let transaction):
-                    return .following(connection, transaction)
+                case .follow(let connection, let delivery):
+                    return .following(connection, delivery: delivery)
                 case .deadlinePassed:
                     throw SMTPConnection.Failure(
                         failure: ProviderFailure(

@@ -48,18 +48,24 @@ public final class SMTPProvider: EmailProvider {
         // A pooled session the server has dropped fails at RSET, before anything was sent:
         // try the next one, at most once per slot, plus a fresh one.
         for _ in 0...configuration.maxConnections {
-            let (connection, start) = try await lease(for: envelope, by: delivery.deadline)
-            let delivered = await connection.deliver(
-                envelope, start: start, configuredLimit: configuration.maxMessageSize, by: delivery.deadline
-            ) { [pool, configuration] capabilities in
-                pool.takeFollower(fitting: capabilities, configuredLimit: configuration.maxMessageSize)
+            let lease = try await lease(for: envelope, by: delivery.deadline)
+            let delivered: SMTPConnection.Delivered
+            switch lease {
+            case .session(let connection, let reused):
+                delivered = await connection.deliver(
+                    envelope, reset: reused, configuredLimit: configuration.maxMessageSize, by: delivery.deadline
+                ) { [pool, configuration] capabilities in
+                    pool.takeFollower(fitting: capabilities, configuredLimit: configuration.maxMessageSize)
+                }
+            case .following(_, let followed):
+                delivered = await SMTPConnection.outcome(of: followed)
             }
             switch delivered.result {
             case .success(let (reply, refused)):
-                if !delivered.handedOver { pool.release(connection, reusable: true) }
+                if !delivered.handedOver { pool.release(lease.connection, reusable: true) }
                 return ProviderReceipt(providerMessageID: Self.queueID(in: reply), refusedRecipients: refused)
             case .failure(let error):
-                if !delivered.handedOver { pool.release(connection, reusable: error.keepsConnection) }
+                if !delivered.handedOver { pool.release(lease.connection, reusable: error.keepsConnection) }
                 if error.stage == .reset, !error.keepsConnection { continue }
                 logger.debug(
                     "SMTP delivery failed",
@@ -73,9 +79,8 @@ public final class SMTPProvider: EmailProvider {
     /// Opens (or reuses) a session: connect, EHLO, STARTTLS and AUTH as configured, then
     /// returns it to the pool without starting a transaction.
     public func verify() async throws -> Bool {
-        let (connection, _) = try await lease(
-            for: nil, by: .now.advanced(by: configuration.timeouts.connect + configuration.timeouts.greeting))
-        pool.release(connection, reusable: true)
+        let lease = try await lease(for: nil, by: .now.advanced(by: configuration.timeouts.connect + configuration.timeouts.greeting))
+        pool.release(lease.connection, reusable: true)
         return true
     }
 
@@ -84,15 +89,12 @@ public final class SMTPProvider: EmailProvider {
         await pool.shutdown()
     }
 
-    /// A session and how the transaction begins on it.
-    private func lease(
-        for envelope: SMTPEnvelope?, by deadline: ContinuousClock.Instant
-    ) async throws(ProviderFailure) -> (SMTPConnection, SMTPConnection.Start) {
+    /// A session, or the transaction that another one started on one.
+    private func lease(for envelope: SMTPEnvelope?, by deadline: ContinuousClock.Instant) async throws(ProviderFailure)
+        -> SMTPConnectionPool.Lease
+    {
         do {
-            switch try await pool.lease(for: envelope, by: deadline) {
-            case .session(let connection, let reused): return (connection, .fresh(reset: reused))
-            case .following(let connection, let transaction): return (connection, .following(transaction))
-            }
+            return try await pool.lease(for: envelope, by: deadline)
         } catch {
             throw error.failure
         }
