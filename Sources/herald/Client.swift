@@ -61,6 +61,7 @@ func printAnswer(status: Int, body: Data, onSuccess: (Any) -> String) throws {
 
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "send",
         abstract: "Submit one email to a running server and print its id.",
         discussion: "Give the email as flags, or as the JSON body of POST /v1/emails with --file."
     )
@@ -114,6 +115,7 @@ struct Send: AsyncParsableCommand {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show an email's status and history as JSON."
     )
 

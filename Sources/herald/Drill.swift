@@ -5,6 +5,7 @@ import UnixSignals
 
 struct Drill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "drill",
         abstract: "Run a chaos drill against a running server with sandbox providers.",
         discussion: """
             Streams emails, breaks the primary sandbox provider as the scenario says, samples GET \

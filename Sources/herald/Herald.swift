@@ -3,6 +3,8 @@ import ArgumentParser
 import Foundation
 import HeraldServer
 
+/// Every command names itself: without a `commandName`, ArgumentParser derives the name from
+/// the type's description, a search of the binary's protocol conformances at every start.
 @main
 struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

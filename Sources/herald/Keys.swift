@@ -9,6 +9,7 @@ import Logging
 /// `herald serve` uses the store.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "keys",
         abstract: "Create, list and revoke API keys.", subcommands: [Create.self, List.self, Revoke.self])
 
     struct StoreOptions: ParsableArguments {
@@ -30,7 +31,8 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a key and print it; it is shown only this once.")
+        static let configuration = CommandConfiguration(
+            commandName: "create", abstract: "Make a key and print it; it is shown only this once.")
 
         @OptionGroup var store: StoreOptions
 
@@ -53,7 +55,8 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the keys: id, scope, tenant, created, revoked.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the keys: id, scope, tenant, created, revoked.")
 
         @OptionGroup var store: StoreOptions
 
@@ -66,7 +69,7 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a key: it is refused from now on.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a key: it is refused from now on.")
 
         @OptionGroup var store: StoreOptions
 

@@ -5,7 +5,7 @@ import Logging
 /// `herald migrate`: brings the store's schema up to date without serving, for deployments
 /// that migrate before they start new nodes. `herald serve` migrates at start as well.
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create or update the store's tables, then exit.")
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Create or update the store's tables, then exit.")
 
     @Option(help: "A YAML or JSON configuration file (also HERALD_CONFIG).")
     var config: String?

@@ -5,12 +5,14 @@ import HeraldServer
 
 struct Providers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "providers",
         abstract: "Work with the configured providers.",
         subcommands: [Check.self]
     )
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Check each provider's credentials and reachability without sending mail.",
             discussion: """
                 Prints one line per provider: ok, failed (with the error class and code), or unknown for \

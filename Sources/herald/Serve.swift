@@ -5,6 +5,7 @@ import Logging
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run the HTTP API and the dispatcher in one process.",
         discussion: """
             Settings come from flags, then HERALD_* environment variables (HERALD_HTTP_PORT for \
