@@ -54,8 +54,13 @@ public final class SQLiteEmailStore: EmailStore {
         configuration.busyMode = .timeout(5)
         // Every lease reads the bodies of emails written long before, out of the page cache's
         // reach: mapped, those pages are copied from memory instead of read by a system call
-        // each. (The write-ahead log is read as before.)
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 268435456") }
+        // each. (The write-ahead log is read as before.) A lease's UPDATE of many rows keeps a
+        // statement journal; on disk that was a temporary file created, written and deleted
+        // for every lease.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
         let pool = try DatabasePool(path: path, configuration: configuration)
         // DatabasePool sets `synchronous = NORMAL` on the writer when it enables WAL; with
         // NORMAL a commit may be lost on power failure after the client was told 202.
@@ -63,9 +68,20 @@ public final class SQLiteEmailStore: EmailStore {
         return pool
     }
 
-    /// The writer connection's `synchronous` setting (2 is FULL).
-    public func synchronousLevel() throws -> Int {
-        try pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
+    /// Settings of the writer connection that durability and write costs rest on.
+    public struct WriterSettings: Sendable {
+        /// `PRAGMA synchronous`: 2 is FULL.
+        public let synchronous: Int
+        /// `PRAGMA temp_store`: 2 is MEMORY.
+        public let temporaryStorage: Int
+    }
+
+    public func writerSettings() throws -> WriterSettings {
+        try pool.writeWithoutTransaction { db in
+            WriterSettings(
+                synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
+                temporaryStorage: try Int.fetchOne(db, sql: "PRAGMA temp_store") ?? -1)
+        }
     }
 
     public func insert(_ email: NewEmail) async throws {

@@ -28,10 +28,11 @@ struct SQLiteEmailStoreTests {
         try await store.leaseDueEmails(limit: 10, owner: owner, now: clock.now, duration: .seconds(seconds))
     }
 
-    @Test func `commits with synchronous FULL`() async throws {
+    @Test func `commits with synchronous FULL and keeps its statement journals in memory`() async throws {
         try await withStore { store, _ in
-            let level = try store.synchronousLevel()
-            #expect(level == 2)
+            let settings = try store.writerSettings()
+            #expect(settings.synchronous == 2)
+            #expect(settings.temporaryStorage == 2)
         }
     }
 
