@@ -166,18 +166,17 @@ actor SMTPConnection {
         } catch {
             return Delivered(result: .failure(error))
         }
-        return await Self.outcome(of: sendMessage(envelope.data, of: transaction, by: callDeadline, follower: follower))
+        do {
+            return try await sendMessage(envelope.data, of: transaction, by: callDeadline, follower: follower).get()
+        } catch {
+            return Self.unexpected(error)
+        }
     }
 
-    /// What a transaction came to once the server answered its message, or a refusal of its
-    /// commands ended it before.
-    static func outcome(of delivery: EventLoopFuture<Delivered>) async -> Delivered {
-        do {
-            return try await delivery.get()
-        } catch {
-            // The futures of a transaction are only ever succeeded; a failure is in the value.
-            return Delivered(result: .failure(transportFailure(error, at: .dataEnd)))
-        }
+    /// The futures of a transaction are only ever succeeded, with a failure in the value: this
+    /// is never reached.
+    private static func unexpected(_ error: any Error) -> Delivered {
+        Delivered(result: .failure(transportFailure(error, at: .dataEnd)))
     }
 
     /// Sends the message of a transaction whose commands the server took, with the commands
@@ -186,7 +185,8 @@ actor SMTPConnection {
     /// The follower's message then goes out from here as soon as its commands are answered,
     /// in the callback of their replies on the event loop, rather than once the follower's
     /// task gets its turn there: a busy session waited for that turn behind every other task
-    /// of the loop, between each message and the next.
+    /// of the loop, between each message and the next. The follower's task runs again only
+    /// with the outcome.
     private func sendMessage(
         _ data: ByteBuffer, of transaction: SMTPTransaction, by callDeadline: NIODeadline, follower: @escaping FollowerSource
     ) -> EventLoopFuture<Delivered> {
@@ -209,14 +209,18 @@ actor SMTPConnection {
         }
         let futures = handler.send(buffers, expecting: expectations)
         if let next {
-            let followerDelivery = futures[1].assumeIsolated().flatMap { results in
+            futures[1].assumeIsolated().flatMap { results in
                 self.assumeIsolated { connection in
                     connection.sendMessage(
                         next.follower.envelope.data, of: next.transaction, answered: results, by: next.follower.deadline,
                         follower: follower)
                 }
+            }.whenComplete { result in
+                switch result {
+                case .success(let delivered): next.follower.finish(on: self, delivered)
+                case .failure(let error): next.follower.finish(on: self, Self.unexpected(error))
+                }
             }
-            next.follower.start(on: self, followerDelivery.nonisolated())
         }
         let refused = transaction.refused
         let handedOver = next != nil

@@ -12,7 +12,7 @@ import Synchronization
 /// about to send its message: its RSET, MAIL, RCPT and DATA then go out in the same write as
 /// that message (RFC 2920 §3.1 lets message content start a pipelined group), and the session
 /// passes to it without a round trip of its own. The session then sends the follower's message
-/// as soon as those commands are answered; the follower waits for the outcome.
+/// as soon as those commands are answered, and the follower waits on until it has the outcome.
 ///
 /// A lock rather than an actor guards the pool: taking an idle session and giving it back
 /// happen for every email, and are too short to be worth a hop onto another executor.
@@ -51,33 +51,33 @@ final class SMTPConnectionPool: Sendable {
     fileprivate enum WaitOutcome {
         case tryAgain
         case deadlinePassed
-        case follow(SMTPConnection, EventLoopFuture<SMTPConnection.Delivered>)
+        case followed(SMTPConnection, SMTPConnection.Delivered)
     }
 
-    /// A session for one transaction: a free one, or one whose previous transaction has
-    /// started this one already.
+    /// A session for one transaction, or what the transaction came to when the session ran it
+    /// behind the previous one.
     enum Lease {
         /// `reused`: the session carried a transaction before, so this one starts with RSET.
         case session(SMTPConnection, reused: Bool)
-        /// The session sends the transaction's message by itself; `delivery` is what it came to.
-        case following(SMTPConnection, delivery: EventLoopFuture<SMTPConnection.Delivered>)
+        case followed(SMTPConnection, SMTPConnection.Delivered)
 
         var connection: SMTPConnection {
             switch self {
-            case .session(let connection, _), .following(let connection, _): connection
+            case .session(let connection, _), .followed(let connection, _): connection
             }
         }
     }
 
-    /// The oldest waiting caller, taken to follow a transaction on a session: the session
-    /// passes to it with `start`, along with what its transaction will come to.
+    /// The oldest waiting caller, taken to follow a transaction on a session, which runs the
+    /// caller's transaction for it: the caller waits on until ``finish(on:_:)`` hands it the
+    /// session and what its transaction came to.
     struct Follower: Sendable {
         let envelope: SMTPEnvelope
         let deadline: NIODeadline
         fileprivate let continuation: CheckedContinuation<WaitOutcome, Never>
 
-        func start(on connection: SMTPConnection, _ delivery: EventLoopFuture<SMTPConnection.Delivered>) {
-            continuation.resume(returning: .follow(connection, delivery))
+        func finish(on connection: SMTPConnection, _ delivered: SMTPConnection.Delivered) {
+            continuation.resume(returning: .followed(connection, delivered))
         }
     }
 
@@ -144,8 +144,8 @@ final class SMTPConnectionPool: Sendable {
                 switch outcome {
                 case .tryAgain:
                     continue
-                case .follow(let connection, let delivery):
-                    return .following(connection, delivery: delivery)
+                case .followed(let connection, let delivered):
+                    return .followed(connection, delivered)
                 case .deadlinePassed:
                     throw SMTPConnection.Failure(
                         failure: ProviderFailure(

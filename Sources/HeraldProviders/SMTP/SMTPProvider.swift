@@ -57,8 +57,8 @@ public final class SMTPProvider: EmailProvider {
                 ) { [pool, configuration] capabilities in
                     pool.takeFollower(fitting: capabilities, configuredLimit: configuration.maxMessageSize)
                 }
-            case .following(_, let followed):
-                delivered = await SMTPConnection.outcome(of: followed)
+            case .followed(_, let outcome):
+                delivered = outcome
             }
             switch delivered.result {
             case .success(let (reply, refused)):
@@ -89,7 +89,7 @@ public final class SMTPProvider: EmailProvider {
         await pool.shutdown()
     }
 
-    /// A session, or the transaction that another one started on one.
+    /// A session, or what the transaction came to behind another one on a session.
     private func lease(for envelope: SMTPEnvelope?, by deadline: ContinuousClock.Instant) async throws(ProviderFailure)
         -> SMTPConnectionPool.Lease
     {
