@@ -173,8 +173,8 @@ actor SMTPConnection {
         }
     }
 
-    /// The futures of a transaction are only ever succeeded, with a failure in the value: this
-    /// is never reached.
+    /// A transaction's futures carry its failures in their value; one that fails itself (its
+    /// event loop shut down under it) ended after the message may have gone out.
     private static func unexpected(_ error: any Error) -> Delivered {
         Delivered(result: .failure(transportFailure(error, at: .dataEnd)))
     }
