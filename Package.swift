@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "HeraldCore",
             dependencies: [
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),

@@ -101,14 +101,15 @@ struct AuthenticationCost {
     static func application(_ store: SQLiteEmailStore, authentication: Authentication) -> some ApplicationProtocol {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
-        switch authentication {
-        case .apiKeys: router.add(middleware: APIKeyMiddleware(store: store, defaultRatePerSecond: 1e9, clock: SystemWallClock()))
-        case .preset(let key): router.add(middleware: PresetKey(key: key))
-        }
+        let api =
+            switch authentication {
+            case .apiKeys: router.authenticatedAPI(APIKeyMiddleware(store: store, defaultRatePerSecond: 1e9, clock: SystemWallClock()))
+            case .preset(let key): router.group("v1").add(middleware: PresetKey(key: key))
+            }
         EmailsController(
             store: store, providers: NoProviders(), clock: SystemWallClock(), state: ServiceState(), maxBodyBytes: 1 << 20,
             metricsFactory: NOOPMetricsHandler.instance, onAccepted: {}
-        ).addRoutes(to: router)
+        ).addRoutes(to: api)
         return Application(router: router)
     }
 

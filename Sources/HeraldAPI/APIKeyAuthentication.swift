@@ -32,6 +32,20 @@ extension AuthenticatedRequestContext {
     }
 }
 
+/// A key asked for with a request rate outside ``APIKey/rateRange``.
+public struct InvalidKeyRate: Error, Sendable, CustomStringConvertible {
+    public let code = "invalid_key_rate"
+    public let ratePerSecond: Double
+
+    init(_ ratePerSecond: Double) {
+        self.ratePerSecond = ratePerSecond
+    }
+
+    public var description: String {
+        "a key's rate must be from \(APIKey.rateRange.lowerBound) to \(APIKey.rateRange.upperBound) requests a second, not \(ratePerSecond)"
+    }
+}
+
 /// API keys: `hk_<id>_<secret>`, where the id names the key in lists and the secret is 256 random
 /// bits. Only the SHA-256 of the whole key is stored, and it is compared in constant time.
 public enum APIKeys {
@@ -40,6 +54,9 @@ public enum APIKeys {
     public static func create(
         tenant: String, scope: APIKey.Scope, ratePerSecond: Double? = nil, in store: any APIKeyStore, now: Date
     ) async throws -> (key: APIKey, secret: String) {
+        if let ratePerSecond, !APIKey.rateRange.contains(ratePerSecond) {
+            throw InvalidKeyRate(ratePerSecond)
+        }
         let id = randomToken(bytes: 9)
         let secret = "hk_\(id)_\(randomToken(bytes: 32))"
         let key = APIKey(id: id, tenant: tenant, scope: scope, createdAt: now, ratePerSecond: ratePerSecond)
@@ -83,6 +100,10 @@ public enum APIKeys {
 /// Every `/v1` route needs `Authorization: Bearer <key>` with a valid key; others (health,
 /// readiness, metrics) do not. The key goes into the context for the routes' scope checks.
 ///
+/// It is the middleware of the `/v1` route group (``Hummingbird/Router/authenticatedAPI(_:)``),
+/// not a test of the request's path: whatever spelling of a path the router matches to a `/v1`
+/// route (`//v1/emails`, `/v1/emails/`) passes through it.
+///
 /// A key that passed is remembered for `cacheDuration` (by its hash), so that a busy client
 /// does not cost a database read per request; a revoked key is refused once that has passed.
 ///
@@ -103,7 +124,6 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/v1/") || request.uri.path == "/v1" else { return try await next(request, context) }
         guard let secret = request.headers[.authorization].flatMap(Self.bearerToken) else { throw APIError.unauthorized }
         // The cache is keyed by the secret's digest, so that finding a key takes no comparison
         // of secrets whose time an attacker could measure.
@@ -151,6 +171,13 @@ public struct APIKeyMiddleware<Context: AuthenticatedRequestContext>: RouterMidd
     }
 }
 
+extension Router where Context: AuthenticatedRequestContext {
+    /// The `/v1` group, every route of which needs a key.
+    public func authenticatedAPI(_ keys: APIKeyMiddleware<Context>) -> RouterGroup<Context> {
+        group("v1").add(middleware: keys)
+    }
+}
+
 /// Keys that passed recently, by the hash of their secret.
 final class APIKeyCache: Sendable {
     /// More keys than any deployment uses at once; past it the cache starts over.
@@ -191,7 +218,8 @@ final class RateLimiter: Sendable {
     /// Takes a token for `key`; returns whether there was one, and the rate-limit headers.
     func take(for key: APIKey) -> (allowed: Bool, headers: HTTPFields) {
         let now = clock.now
-        let rate = key.ratePerSecond ?? defaultRatePerSecond
+        // A rate stored before rates were checked at creation must not trap the bucket.
+        let rate = key.ratePerSecond.flatMap { APIKey.rateRange.contains($0) ? $0 : nil } ?? defaultRatePerSecond
         return buckets.withLock { buckets in
             var bucket = buckets[key.id].flatMap { $0.ratePerSecond == rate ? $0 : nil } ?? TokenBucket(ratePerSecond: rate)
             let allowed = bucket.take(at: now)

@@ -35,8 +35,9 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         self.onAccepted = onAccepted
     }
 
-    public func addRoutes(to router: Router<Context>) {
-        let emails = router.group("v1/emails")
+    /// The emails' routes, on the authenticated `/v1` group.
+    public func addRoutes(to api: some RouterMethods<Context>) {
+        let emails = api.group("emails")
         emails.post(use: create)
         emails.post("batch", use: createBatch)
         emails.post("retry", use: retryAll)
@@ -170,8 +171,10 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let location = answer.location { headers[.location] = location }
         if replayed { headers[.idempotentReplayed] = "true" }
+        // Read back from the store: a status out of HTTP's range would trap HTTPTypes.
         return Response(
-            status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+            status: .init(code: (100...599).contains(answer.status) ? answer.status : 500), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
     /// The filter of a bulk retry or cancel, from the request's JSON body.

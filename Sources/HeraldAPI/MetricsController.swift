@@ -2,18 +2,22 @@ import Foundation
 import HeraldCore
 import Hummingbird
 import Metrics
+import Synchronization
 
 /// `GET /metrics`: the process's metrics in Prometheus' text format.
 ///
 /// The gauges that mirror state kept elsewhere (the queue in the store, the breakers in the
-/// router) are set at each scrape, so they are as fresh as the scrape and cost nothing between
-/// scrapes. The exposition itself comes from the server, which alone knows the metrics backend.
+/// router) are set at scrapes, so they cost nothing between scrapes. The queue's counts are
+/// read from the store at most once a second, however many scrapers there are: they count the
+/// whole queue. The exposition itself comes from the server, which alone knows the metrics
+/// backend.
 public struct MetricsController<Context: RequestContext>: Sendable {
     let store: any EmailStore
     let providers: any ProviderAdministration
     let clock: any WallClock
     let metricsFactory: any MetricsFactory
     let exposition: @Sendable () -> [UInt8]
+    private let queueCounts = QueueCounts()
 
     /// `exposition` renders every metric recorded through `metricsFactory` in the text format.
     public init(
@@ -27,13 +31,14 @@ public struct MetricsController<Context: RequestContext>: Sendable {
         self.exposition = exposition
     }
 
-    public func addRoutes(to router: Router<Context>) {
+    /// `/metrics`, on `router` or on a group that asks for a key (`metrics.require_key`).
+    public func addRoutes(to router: some RouterMethods<Context>) {
         router.get("metrics", use: scrape)
     }
 
     @Sendable func scrape(request: Request, context: Context) async throws -> Response {
         let now = clock.now
-        let queue = try await store.queueStatistics(now: now)
+        let queue = try await queueCounts.statistics(at: now) { try await store.queueStatistics(now: now) }
         for (status, count) in queue.emailsByStatus {
             Gauge(label: "herald_queue_emails", dimensions: [("status", status.rawValue)], factory: metricsFactory).record(count)
         }
@@ -60,5 +65,22 @@ extension ProviderStatus {
         case "open": 2
         default: nil
         }
+    }
+}
+
+/// The last reading of the queue, kept for a second.
+private final class QueueCounts: Sendable {
+    static let lifetime: TimeInterval = 1
+    private let last = Mutex<(at: Date, statistics: QueueStatistics)?>(nil)
+
+    func statistics(at now: Date, reading read: () async throws -> QueueStatistics) async throws -> QueueStatistics {
+        // A clock stepped back makes the reading stale too.
+        let fresh = last.withLock { last in
+            last.flatMap { (0..<Self.lifetime).contains(now.timeIntervalSince($0.at)) ? $0.statistics : nil }
+        }
+        if let fresh { return fresh }
+        let statistics = try await read()
+        last.withLock { $0 = (now, statistics) }
+        return statistics
     }
 }

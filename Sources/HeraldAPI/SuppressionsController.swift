@@ -18,8 +18,9 @@ public struct SuppressionsController<Context: AuthenticatedRequestContext>: Send
         self.clock = clock
     }
 
-    public func addRoutes(to router: Router<Context>) {
-        let suppressions = router.group("v1/suppressions")
+    /// The suppression list's routes, on the authenticated `/v1` group.
+    public func addRoutes(to api: some RouterMethods<Context>) {
+        let suppressions = api.group("suppressions")
         suppressions.get(use: list)
         suppressions.post(use: add)
         suppressions.get(":address", use: show)

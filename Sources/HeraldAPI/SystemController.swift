@@ -15,22 +15,27 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
         self.providers = providers
     }
 
-    public func addRoutes(to router: Router<Context>) {
+    /// `/healthz` and `/readyz`, which need no key.
+    public func addHealthRoutes(to router: some RouterMethods<Context>) {
         router.get("healthz") { _, _ in try JSONResponse.make(["status": "ok"]) }
         router.get("readyz", use: ready)
-        router.get("v1/providers", use: listProviders)
-        router.put("v1/admin/providers/:name/sandbox", use: updateSandbox)
-        router.post("v1/admin/providers/:name/pause") { request, context in
+    }
+
+    /// The providers' routes, on the authenticated `/v1` group.
+    public func addRoutes(to api: some RouterMethods<Context>) {
+        api.get("providers", use: listProviders)
+        api.put("admin/providers/:name/sandbox", use: updateSandbox)
+        api.post("admin/providers/:name/pause") { request, context in
             try await setPaused(true, context: context)
         }
-        router.post("v1/admin/providers/:name/resume") { request, context in
+        api.post("admin/providers/:name/resume") { request, context in
             try await setPaused(false, context: context)
         }
     }
 
     /// An operator drains a provider (no new attempts; those in flight finish) or returns it.
     func setPaused(_ paused: Bool, context: Context) async throws -> Response {
-        _ = try context.key(withScope: .admin)
+        _ = try context.key(withScope: .operator)
         let status = try await providers.setPaused(paused, provider: try context.parameters.require("name"))
         return try JSONResponse.make(ProviderBody(status))
     }
@@ -54,7 +59,7 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
     }
 
     @Sendable func updateSandbox(request: Request, context: Context) async throws -> Response {
-        _ = try context.key(withScope: .admin)
+        _ = try context.key(withScope: .operator)
         let name = try context.parameters.require("name")
         let body = try await request.jsonBody(of: "settings", upTo: 64 * 1024)
         let behavior: SandboxBehavior

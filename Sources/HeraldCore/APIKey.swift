@@ -13,8 +13,11 @@ public struct APIKey: Sendable, Equatable {
         case read
         /// Send emails, and read and cancel them.
         case send
-        /// Everything, including the operators' routes.
+        /// Everything within its tenant, bulk operations included.
         case admin
+        /// Also what acts on the whole installation, across tenants: pausing, resuming and
+        /// changing providers. The key Herald makes at its first start has it.
+        case `operator`
 
         public func allows(_ needed: Scope) -> Bool { needed <= self }
 
@@ -34,6 +37,9 @@ public struct APIKey: Sendable, Equatable {
     public var revokedAt: Date?
     /// Requests per second this key may make; nil for the server's default.
     public var ratePerSecond: Double?
+
+    /// The request rates a key may have, its own or the server's default.
+    public static let rateRange: ClosedRange<Double> = 0.01...1_000_000
 
     public init(id: String, tenant: String, scope: Scope, createdAt: Date, revokedAt: Date? = nil, ratePerSecond: Double? = nil) {
         self.id = id

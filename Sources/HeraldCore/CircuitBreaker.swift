@@ -10,7 +10,10 @@ import Foundation
 /// A plain state machine: callers pass the time in and do the I/O themselves.
 /// - `closed`: calls pass; each outcome enters a sliding window. When the window holds at
 ///   least `minimumCalls` and the share of failures (slow calls included) reaches
-///   `failureRateThreshold`, the breaker opens.
+///   `failureRateThreshold`, the breaker opens. It also opens after `consecutiveFailures`
+///   failures in a row, whatever the window holds: after a busy healthy period the window's
+///   rate takes many seconds to pass the threshold, and every call until then goes into the
+///   outage (Envoy's outlier detection has the same trip, on consecutive 5xx).
 /// - `open`: calls are refused until `openDuration` has passed, then the breaker is half-open.
 /// - `halfOpen`: up to `halfOpenProbes` calls pass as probes. When that many succeed the breaker
 ///   closes with an empty window; the first failure opens it again.
@@ -18,6 +21,8 @@ public struct CircuitBreaker: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var failureRateThreshold: Double
         public var minimumCalls: Int
+        /// Failures in a row that open the breaker, however many calls succeeded before them.
+        public var consecutiveFailures: Int
         public var window: Duration
         public var openDuration: Duration
         public var halfOpenProbes: Int
@@ -27,6 +32,7 @@ public struct CircuitBreaker: Sendable {
         public init(
             failureRateThreshold: Double = 0.5,
             minimumCalls: Int = 10,
+            consecutiveFailures: Int = 5,
             window: Duration = .seconds(30),
             openDuration: Duration = .seconds(30),
             halfOpenProbes: Int = 3,
@@ -34,6 +40,7 @@ public struct CircuitBreaker: Sendable {
         ) {
             self.failureRateThreshold = failureRateThreshold
             self.minimumCalls = minimumCalls
+            self.consecutiveFailures = consecutiveFailures
             self.window = window
             self.openDuration = openDuration
             self.halfOpenProbes = halfOpenProbes
@@ -70,6 +77,8 @@ public struct CircuitBreaker: Sendable {
     public let configuration: Configuration
     public private(set) var state: State = .closed
     private var window: SlidingWindow
+    /// Failures since the last success while closed.
+    private var failuresInARow = 0
     private var generation = 0
     private var probesInFlight = 0
     private var probeSuccesses = 0
@@ -107,9 +116,14 @@ public struct CircuitBreaker: Sendable {
         switch state {
         case .closed:
             window.record(failed: failed, latency: latency, at: now)
+            guard failed else {
+                failuresInARow = 0
+                return
+            }
+            failuresInARow += 1
             let totals = window.totals(at: now)
-            if failed, totals.calls >= configuration.minimumCalls,
-                totals.failureRate >= configuration.failureRateThreshold
+            if failuresInARow >= configuration.consecutiveFailures
+                || (totals.calls >= configuration.minimumCalls && totals.failureRate >= configuration.failureRateThreshold)
             {
                 open(now: now)
             }
@@ -160,6 +174,7 @@ public struct CircuitBreaker: Sendable {
         generation += 1
         probesInFlight = 0
         probeSuccesses = 0
+        failuresInARow = 0
         window.reset()
     }
 }

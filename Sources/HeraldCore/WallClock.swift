@@ -28,7 +28,7 @@ extension Date {
 
     /// Whole milliseconds since 1970: how the stores keep times, so that a time read back is
     /// the time written, whichever store holds it.
-    public var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    public var milliseconds: Int64 { CheckedNumber.milliseconds(seconds: timeIntervalSince1970) }
 
     public init(milliseconds: Int64) {
         self.init(timeIntervalSince1970: Double(milliseconds) / 1000)

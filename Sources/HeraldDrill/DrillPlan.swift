@@ -64,7 +64,12 @@ public struct DrillPlan: Sendable, Equatable {
 
     /// Plans `scenario` against providers as `GET /v1/providers` listed them.
     public init(scenario: Scenario, configuration: DrillConfiguration, providers listed: [ProviderSnapshot]) throws(DrillError) {
-        guard configuration.rate > 0 else { throw DrillError(code: "invalid_rate", message: "the rate must be at least 1 email a second") }
+        guard (1...10_000).contains(configuration.rate) else {
+            throw DrillError(code: "invalid_rate", message: "the rate must be from 1 to 10000 emails a second")
+        }
+        guard configuration.flapPeriod >= .milliseconds(100) else {
+            throw DrillError(code: "invalid_flap_period", message: "each spell of the flapping scenario must last 0.1 s or more")
+        }
         let ordered = listed.enumerated().sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
         guard let primaryName = configuration.primary ?? ordered.first?.name,
             let primary = ordered.first(where: { $0.name == primaryName })
@@ -88,11 +93,14 @@ public struct DrillPlan: Sendable, Equatable {
 
         let quota = primary.dailyQuota
         let thresholds = Thresholds(
-            slowMilliseconds: configuration.slowMilliseconds ?? primary.slowMilliseconds,
-            quotaRemaining: (configuration.dailyQuota ?? quota?.limit).map { max(0, $0 - (quota?.used ?? 0)) },
-            openSeconds: configuration.openSeconds ?? primary.openSeconds,
-            halfOpenProbes: configuration.halfOpenProbes ?? primary.halfOpenProbes,
-            retryAfterSeconds: configuration.retryAfterSeconds
+            slowMilliseconds: try Self.bounded(configuration.slowMilliseconds ?? primary.slowMilliseconds, "slow_ms", 1...3_600_000),
+            quotaRemaining: try Self.bounded(configuration.dailyQuota ?? quota?.limit, "quota.daily.limit", 0...Int(Int32.max)).map {
+                max(0, $0 - min(max(0, quota?.used ?? 0), $0))
+            },
+            openSeconds: try Self.bounded(configuration.openSeconds ?? primary.openSeconds, "breaker.open_seconds", 0.01...86_400),
+            halfOpenProbes: try Self.bounded(
+                configuration.halfOpenProbes ?? primary.halfOpenProbes, "breaker.half_open_probes", 1...1000),
+            retryAfterSeconds: try Self.bounded(configuration.retryAfterSeconds, "retry_after_seconds", 0...86_400)!
         )
         let warmup = configuration.warmup
         let failing = SandboxBehavior(failureRate: 1, failureClass: .transient)
@@ -103,6 +111,12 @@ public struct DrillPlan: Sendable, Equatable {
         case .outage:
             steps = [Step(offset: warmup, behavior: failing, label: "outage: \(name) fails every call")]
             streamDuration = warmup + (configuration.duration ?? .seconds(6))
+        case .busyOutage:
+            // Enough healthy calls that the window's failure rate stays under any threshold for
+            // seconds after the outage starts: only a trip on failures in a row leaves in time.
+            let busy = max(warmup, Self.busyWarmup)
+            steps = [Step(offset: busy, behavior: failing, label: "busy outage: \(name) fails every call")]
+            streamDuration = busy + (configuration.duration ?? .seconds(6))
         case .slowdown:
             let slow = try Self.require(thresholds.slowMilliseconds, "slow_ms", flag: "--slow-ms", of: name)
             steps = [
@@ -155,6 +169,21 @@ public struct DrillPlan: Sendable, Equatable {
             scenario: scenario, primary: name, secondary: secondary, providers: ordered.map(\.name), rate: configuration.rate,
             streamDuration: streamDuration, steps: steps, thresholds: thresholds
         )
+    }
+
+    /// The healthy traffic before a busy outage, at the least.
+    static let busyWarmup = Duration.seconds(10)
+
+    /// A threshold from the server or the caller, refused unless within `range`, so that no
+    /// value can overflow the plan's arithmetic.
+    private static func bounded<T: Comparable>(_ value: T?, _ field: String, _ range: ClosedRange<T>) throws(DrillError) -> T? {
+        guard let value else { return nil }
+        guard range.contains(value) else {
+            throw DrillError(
+                code: "invalid_threshold", message: "\(field) is \(value); a drill needs it from \(range.lowerBound) to \(range.upperBound)"
+            )
+        }
+        return value
     }
 
     private static func require<T>(_ value: T?, _ field: String, flag: String, of provider: String) throws(DrillError) -> T {

@@ -20,7 +20,7 @@ public struct HeraldClient: Sendable {
 
     /// Runs `body` with a client of the Herald at `server` (a base URL such as
     /// `http://127.0.0.1:8025`) that authenticates with `apiKey` (the drill changes sandbox
-    /// providers, so it needs the admin scope) and keeps up to `connections` connections, and
+    /// providers, so it needs the operator scope) and keeps up to `connections` connections, and
     /// shuts the client down afterwards.
     public static func with<T>(
         server: String, apiKey: String, connections: Int, _ body: (HeraldClient) async throws -> T

@@ -1,6 +1,7 @@
 /// What a drill does to the primary provider, and so what its verdict checks.
 public enum Scenario: String, CaseIterable, Sendable {
     case outage
+    case busyOutage = "busy-outage"
     case slowdown
     case flapping
     case throttle
@@ -12,6 +13,8 @@ public enum Scenario: String, CaseIterable, Sendable {
         switch self {
         case .outage:
             "the primary fails every call; from 1 s on, 99 % of attempts must go elsewhere and no email may fail"
+        case .busyOutage:
+            "as outage, after 10 s of healthy traffic (hundreds of successes in the breaker's window) on production breaker settings"
         case .slowdown:
             "the primary answers in 3 × its slow threshold; from 5 s on, under 10 % of each second's attempts may go to it"
         case .flapping:

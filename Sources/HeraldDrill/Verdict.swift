@@ -33,7 +33,7 @@ public struct Verdict: Sendable, Equatable {
     public init(plan: DrillPlan, recording: DrillRecording) {
         let scenarioChecks: [Check] =
             switch plan.scenario {
-            case .outage: [Self.trafficLeavesFailingPrimary(plan, recording), Self.noEmailFailed(recording)]
+            case .outage, .busyOutage: [Self.trafficLeavesFailingPrimary(plan, recording), Self.noEmailFailed(recording)]
             case .slowdown: [Self.trafficLeavesSlowPrimary(plan, recording)]
             case .flapping: [Self.onlyProbesWhileOpen(plan, recording)]
             case .throttle: [Self.throttleRespected(plan, recording)]

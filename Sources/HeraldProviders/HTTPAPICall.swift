@@ -34,16 +34,41 @@ struct HTTPAPICall: Sendable {
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             let answer = try await response.body.collect(upTo: Self.maxAnswerBytes)
+            guard !(300..<400).contains(response.status.code) else { throw redirectRefused(response.status.code) }
             return Answer(status: response.status.code, headers: response.headers, body: Array(answer.readableBytesView))
+        } catch let failure as ProviderFailure {
+            throw failure
         } catch {
             throw HTTPFailure.classify(error, provider: provider)
         }
     }
+
+    /// A provider's API never redirects a send; one that does is misconfigured or not the
+    /// provider, and following it would hand the credentials to another host.
+    private func redirectRefused(_ status: UInt) -> ProviderFailure {
+        ProviderFailure(
+            .providerFatal, code: "\(provider)_redirect_refused",
+            message: "the provider answered \(status), a redirect, which Herald does not follow; check its endpoint")
+    }
+}
+
+extension HTTPClient.Configuration {
+    /// The configuration of the client that calls providers: redirects are never followed
+    /// (AsyncHTTPClient strips only `Authorization` on a redirect to another host, and Postmark's
+    /// and Elastic Email's tokens travel in headers of their own).
+    public static var forProviders: Self {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(3)))
+        configuration.redirectConfiguration = .disallow
+        return configuration
+    }
 }
 
 extension HTTPHeaders {
-    /// `Retry-After` given in seconds (RFC 9110 §10.2.3), the form the mail APIs use.
+    /// `Retry-After` given in seconds (RFC 9110 §10.2.3), the form the mail APIs use; a day at
+    /// most, whatever the provider says.
     var retryAfterSeconds: Duration? {
-        first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { .seconds(Swift.max(0, $0)) }
+        first(name: "Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }.flatMap {
+            CheckedNumber.waitHint(seconds: $0)
+        }
     }
 }

@@ -9,8 +9,13 @@ import Yams
 /// `providers[0].name` becomes the key `providers.0.name`, which environment variables can
 /// override too (`HERALD_PROVIDERS_0_NAME`). Every value is kept as a string; Herald parses
 /// it, so that a bad value is reported with its key whichever source it came from.
-enum ConfigFile {
-    static func provider(path: String) throws(ConfigurationError) -> InMemoryProvider {
+struct ConfigFile {
+    let path: String
+    /// Every key the file sets, as its components (`["providers", "0", "name"]`).
+    let keys: [[String]]
+    let provider: InMemoryProvider
+
+    init(path: String) throws(ConfigurationError) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -28,8 +33,10 @@ enum ConfigFile {
             throw ConfigurationError(key: "config", problem: "\(path) must hold a mapping of settings at its top level")
         }
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        flatten(root, path: [], into: &values)
-        return InMemoryProvider(name: "file \(path)", values: values)
+        Self.flatten(root, path: [], into: &values)
+        self.path = path
+        self.keys = values.keys.map(\.components)
+        self.provider = InMemoryProvider(name: "file \(path)", values: values)
     }
 
     private static func flatten(_ value: Any, path: [String], into values: inout [AbsoluteConfigKey: ConfigValue]) {

@@ -45,6 +45,11 @@ public struct HeraldConfiguration: Sendable {
         public var deadline: Duration = .seconds(25)
     }
 
+    public struct Metrics: Sendable {
+        /// When true, `/metrics` needs a key like the `/v1` routes.
+        public var requireKey = false
+    }
+
     public enum LogFormat: String, Sendable {
         case json
         case text
@@ -85,11 +90,20 @@ public struct HeraldConfiguration: Sendable {
         /// From `password`, `password_file` or HERALD_STORE_POSTGRES_PASSWORD; never logged.
         public var password: String?
         public var database = "herald"
-        public var tls = TLS.prefer
+        /// `require` unless ``host`` is this machine.
+        public var tls: TLS
         public var maxConnections = 20
 
         public init(host: String) {
             self.host = host
+            self.tls = Self.isLoopback(host) ? .prefer : .require
+        }
+
+        /// A loopback name or address, or a Unix socket's directory.
+        static func isLoopback(_ host: String) -> Bool {
+            if host == "localhost" || host.hasPrefix("/") { return true }
+            if host.hasPrefix("127."), host.split(separator: ".").count == 4 { return true }
+            return ["::1", "[::1]", "0:0:0:0:0:0:0:1"].contains(host)
         }
     }
 
@@ -102,20 +116,25 @@ public struct HeraldConfiguration: Sendable {
     public var breaker = CircuitBreaker.Configuration()
     public var routing = Routing()
     public var shutdown = Shutdown()
+    public var metrics = Metrics()
     public var logFormat = LogFormat.json
     public var logLevel = "info"
-    public var providers: [ProviderSettings] = HeraldConfiguration.defaultProviders
+    public var providers: [ProviderSettings] = HeraldConfiguration.builtInSandboxes
+    /// True when no file or variable named providers and Herald delivers to
+    /// ``builtInSandboxes``, which discard every email; `herald serve` warns of it at start.
+    public internal(set) var usesBuiltInSandboxes = false
 
     /// Two sandbox providers, so that Herald runs and fails over with no credentials at all.
-    public static let defaultProviders: [ProviderSettings] = [
+    public static let builtInSandboxes: [ProviderSettings] = [
         ProviderSettings(name: "sandbox-primary", priority: 1, timeout: .seconds(30), kind: .sandbox(.init())),
         ProviderSettings(name: "sandbox-secondary", priority: 2, timeout: .seconds(30), kind: .sandbox(.init())),
     ]
 
     public init() {}
 
-    public init(reader: ConfigReader) throws(ConfigurationError) {
-        let settings = SettingsReader(reader: reader)
+    /// Reads every setting; ``init(flags:environment:)`` adds the checks that need to know
+    /// where each setting came from.
+    init(settings: SettingsReader) throws(ConfigurationError) {
         http.host = try settings.string("http.host", default: http.host)
         http.port = try settings.int("http.port", default: http.port, in: 0...65535)
         http.maxBodyBytes = try settings.int("http.max_body_bytes", default: http.maxBodyBytes, in: 1024...(256 * 1024 * 1024))
@@ -127,30 +146,31 @@ public struct HeraldConfiguration: Sendable {
         case (_, nil): throw ConfigurationError(key: "http.tls_key_file", problem: "is required with http.tls_cert_file")
         }
         http.rateLimitPerSecond = try settings.double(
-            "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: 0.01...1_000_000)
+            "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: APIKey.rateRange)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
         postgres = try Self.postgres(settings)
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)
         dispatch.pollInterval = .milliseconds(try settings.int("dispatch.poll_interval_ms", default: 250, in: 1...60_000))
         dispatch.leaseDuration = .seconds(try settings.int("dispatch.lease_seconds", default: 120, in: 1...86_400))
-        retry.base = .milliseconds(Int64(try settings.double("retry.base_seconds", default: 30, in: 0.001...86_400) * 1000))
-        retry.cap = .milliseconds(Int64(try settings.double("retry.cap_seconds", default: 900, in: 0.001...604_800) * 1000))
+        retry.base = try settings.seconds("retry.base_seconds", default: 30, in: 0.001...86_400)
+        retry.cap = try settings.seconds("retry.cap_seconds", default: 900, in: 0.001...604_800)
         retry.maxAttempts = try settings.int("retry.max_attempts", default: 18, in: 1...1000)
-        retry.maxAge = .milliseconds(Int64(try settings.double("retry.max_age_hours", default: 72, in: 0.001...8760) * 3_600_000))
+        retry.maxAge = try settings.seconds("retry.max_age_hours", default: 72, in: 0.001...8760) * 3600
         breaker.failureRateThreshold = try settings.double("breaker.failure_rate", default: 0.5, in: 0.01...1)
         breaker.minimumCalls = try settings.int("breaker.minimum_calls", default: 10, in: 1...100_000)
-        breaker.window = .milliseconds(Int64(try settings.double("breaker.window_seconds", default: 30, in: 1...3600) * 1000))
-        breaker.openDuration = .milliseconds(Int64(try settings.double("breaker.open_seconds", default: 30, in: 0.01...86_400) * 1000))
+        breaker.consecutiveFailures = try settings.int("breaker.consecutive_failures", default: 5, in: 1...100_000)
+        breaker.window = try settings.seconds("breaker.window_seconds", default: 30, in: 1...3600)
+        breaker.openDuration = try settings.seconds("breaker.open_seconds", default: 30, in: 0.01...86_400)
         breaker.halfOpenProbes = try settings.int("breaker.half_open_probes", default: 3, in: 1...1000)
         breaker.slowCallThreshold = .milliseconds(try settings.int("breaker.slow_call_ms", default: 10_000, in: 1...3_600_000))
         routing.policy = try Self.routingPolicy(settings)
         routing.slowThreshold = .milliseconds(try settings.int("routing.slow_ms", default: 5_000, in: 1...3_600_000))
         routing.limitsRefresh = .seconds(try settings.int("routing.limits_refresh_seconds", default: 300, in: 1...86_400))
-        routing.degradedProbe = .milliseconds(
-            Int64(try settings.double("routing.degraded_probe_seconds", default: 5, in: 0.01...3600) * 1000))
-        shutdown.drain = .milliseconds(Int64(try settings.double("shutdown.drain_seconds", default: 0, in: 0...600) * 1000))
-        shutdown.deadline = .milliseconds(Int64(try settings.double("shutdown.deadline_seconds", default: 25, in: 0...3600) * 1000))
+        routing.degradedProbe = try settings.seconds("routing.degraded_probe_seconds", default: 5, in: 0.01...3600)
+        shutdown.drain = try settings.seconds("shutdown.drain_seconds", default: 0, in: 0...600)
+        shutdown.deadline = try settings.seconds("shutdown.deadline_seconds", default: 25, in: 0...3600)
+        metrics.requireKey = try settings.bool("metrics.require_key", default: metrics.requireKey)
         let format = try settings.string("log.format", default: logFormat.rawValue)
         guard let logFormat = LogFormat(rawValue: format) else {
             throw ConfigurationError(key: "log.format", problem: "must be json or text, not '\(format)'")
@@ -160,8 +180,7 @@ public struct HeraldConfiguration: Sendable {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(key: "log.level", problem: "must be trace, debug, info, notice, warning, error or critical")
         }
-        let providers = try Self.providers(settings)
-        if !providers.isEmpty { self.providers = providers }
+        providers = try Self.providers(settings)
     }
 
     /// Reads `providers.0`, `providers.1`, ... until an index has neither a name nor a type.
@@ -178,9 +197,7 @@ public struct HeraldConfiguration: Sendable {
                 throw ConfigurationError(key: "\(prefix).name", problem: "another provider is already named '\(name)'")
             }
             let priority = try settings.int("\(prefix).priority", default: index + 1, in: 0...1_000_000)
-            let timeout = Duration.milliseconds(
-                Int64(try settings.double("\(prefix).timeout_seconds", default: 30, in: 0.001...3600) * 1000)
-            )
+            let timeout = try settings.seconds("\(prefix).timeout_seconds", default: 30, in: 0.001...3600)
             let kind: ProviderSettings.Kind
             switch type {
             case "sandbox":
@@ -305,10 +322,11 @@ public struct HeraldConfiguration: Sendable {
 
     private static func routingPolicy(_ settings: SettingsReader) throws(ConfigurationError) -> ProviderRouter.Policy {
         let name = try settings.string("routing.policy", default: "priority")
+        let latencyMargin = try settings.double("routing.latency_margin", default: 0.2, in: 0...1)
         switch name {
         case "priority": return .priority
         case "weighted": return .weighted
-        case "latency": return .latency(margin: try settings.double("routing.latency_margin", default: 0.2, in: 0...1))
+        case "latency": return .latency(margin: latencyMargin)
         default: throw ConfigurationError(key: "routing.policy", problem: "must be priority, weighted or latency, not '\(name)'")
         }
     }
@@ -341,7 +359,7 @@ extension HeraldConfiguration {
             throw ConfigurationError(key: "\(prefix).tls", problem: "must be one of \(known)")
         }
         func seconds(_ key: String, _ defaultValue: Double) throws(ConfigurationError) -> Duration {
-            .milliseconds(Int64(try settings.double("\(prefix).\(key)", default: defaultValue, in: 0.001...3600) * 1000))
+            try settings.seconds("\(prefix).\(key)", default: defaultValue, in: 0.001...3600)
         }
         let maxMessageBytes =
             try settings.optionalString("\(prefix).max_message_bytes") == nil
@@ -366,15 +384,25 @@ extension HeraldConfiguration {
     }
 }
 
-/// Reads settings as strings and parses them itself, so that a value of the wrong kind stops
-/// start-up with its key named instead of silently falling back to a default.
 extension HeraldConfiguration {
     /// `store.postgres.url` (`postgres://user:password@host:port/database?sslmode=disable`), or
     /// `store.postgres.host` with `port`, `user`, `password`, `database`; the keys override what
-    /// the URL says. Nil when neither is set.
+    /// the URL says. Nil when none is set; a part without a URL or host is an error.
+    ///
+    /// TLS is `require` unless the host is this machine, so that a password never crosses a
+    /// network in the clear by default.
     fileprivate static func postgres(_ settings: SettingsReader) throws(ConfigurationError) -> Postgres? {
+        let url = try settings.optionalString("store.postgres.url")
+        let host = try settings.optionalString("store.postgres.host")
+        let port = try settings.optionalInt("store.postgres.port", in: 1...65535)
+        let username = try settings.optionalString("store.postgres.user")
+        let password = try settings.secret("store.postgres.password")
+        let database = try settings.optionalString("store.postgres.database")
+        let tls = try settings.optionalString("store.postgres.tls")
+        let maxConnections = try settings.optionalInt("store.postgres.max_connections", in: 1...1000)
         var postgres: Postgres
-        if let url = try settings.optionalString("store.postgres.url") {
+        var urlTLS: Postgres.TLS?
+        if let url {
             guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
                 let host = components.host, !host.isEmpty
             else {
@@ -390,108 +418,34 @@ extension HeraldConfiguration {
                 guard let tls = Postgres.TLS(rawValue: mode) else {
                     throw ConfigurationError(key: "store.postgres.url", problem: "sslmode must be disable, prefer or require")
                 }
-                postgres.tls = tls
+                urlTLS = tls
             }
-        } else if let host = try settings.optionalString("store.postgres.host") {
+        } else if let host {
             postgres = Postgres(host: host)
         } else {
+            let parts: [(String, Bool)] = [
+                ("port", port != nil), ("user", username != nil), ("password", password != nil), ("database", database != nil),
+                ("tls", tls != nil), ("max_connections", maxConnections != nil),
+            ]
+            if let (part, _) = parts.first(where: \.1) {
+                throw ConfigurationError(key: "store.postgres.\(part)", problem: "needs store.postgres.url or store.postgres.host")
+            }
             return nil
         }
-        postgres.host = try settings.string("store.postgres.host", default: postgres.host)
-        postgres.port = try settings.int("store.postgres.port", default: postgres.port, in: 1...65535)
-        postgres.username = try settings.string("store.postgres.user", default: postgres.username)
-        postgres.password = try settings.secret("store.postgres.password") ?? postgres.password
-        postgres.database = try settings.string("store.postgres.database", default: postgres.database)
-        let tls = try settings.string("store.postgres.tls", default: postgres.tls.rawValue)
-        guard let mode = Postgres.TLS(rawValue: tls) else {
-            throw ConfigurationError(key: "store.postgres.tls", problem: "must be disable, prefer or require")
+        postgres.host = host ?? postgres.host
+        postgres.port = port ?? postgres.port
+        postgres.username = username ?? postgres.username
+        postgres.password = password ?? postgres.password
+        postgres.database = database ?? postgres.database
+        postgres.maxConnections = maxConnections ?? postgres.maxConnections
+        if let tls {
+            guard let mode = Postgres.TLS(rawValue: tls) else {
+                throw ConfigurationError(key: "store.postgres.tls", problem: "must be disable, prefer or require")
+            }
+            postgres.tls = mode
+        } else {
+            postgres.tls = urlTLS ?? (Postgres.isLoopback(postgres.host) ? .prefer : .require)
         }
-        postgres.tls = mode
-        postgres.maxConnections = try settings.int("store.postgres.max_connections", default: postgres.maxConnections, in: 1...1000)
         return postgres
-    }
-}
-
-struct SettingsReader {
-    let reader: ConfigReader
-
-    func optionalString(_ key: String) throws(ConfigurationError) -> String? {
-        reader.string(forKey: ConfigKey(key))
-    }
-
-    /// A credential, given as `key` or read from the file named by `key_file`; never logged.
-    func secret(_ key: String) throws(ConfigurationError) -> String? {
-        if let value = reader.string(forKey: ConfigKey(key), isSecret: true) { return value }
-        guard let path = reader.string(forKey: ConfigKey(key + "_file")) else { return nil }
-        do {
-            return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        } catch {
-            throw ConfigurationError(key: key + "_file", problem: "cannot read \(path)")
-        }
-    }
-
-    func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
-        try optionalString(key) ?? defaultValue
-    }
-
-    func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-        guard let raw = try optionalString(key) else { return defaultValue }
-        guard let value = Int(raw.trimmingCharacters(in: .whitespaces)) else {
-            throw ConfigurationError(key: key, problem: "must be a whole number, not '\(raw)'")
-        }
-        guard range.contains(value) else {
-            throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
-        }
-        return value
-    }
-
-    /// Nil when the key is not set.
-    func optionalInt(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
-        try optionalString(key) == nil ? nil : try int(key, default: range.lowerBound, in: range)
-    }
-
-    /// Nil when the key is not set.
-    func optionalDouble(_ key: String, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
-        try optionalString(key) == nil ? nil : try double(key, default: range.lowerBound, in: range)
-    }
-
-    func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
-        guard let raw = try optionalString(key) else { return defaultValue }
-        switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
-        case "true", "yes", "on", "1": return true
-        case "false", "no", "off", "0": return false
-        default: throw ConfigurationError(key: key, problem: "must be true or false, not '\(raw)'")
-        }
-    }
-
-    func double(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
-        guard let raw = try optionalString(key) else { return defaultValue }
-        guard let value = Double(raw.trimmingCharacters(in: .whitespaces)), value.isFinite else {
-            throw ConfigurationError(key: key, problem: "must be a number, not '\(raw)'")
-        }
-        guard range.contains(value) else {
-            throw ConfigurationError(key: key, problem: "must be from \(range.lowerBound) to \(range.upperBound), not \(value)")
-        }
-        return value
-    }
-}
-
-extension HeraldConfiguration {
-    /// The reader for a process: command-line flags over `HERALD_*` environment variables over
-    /// the configuration file (`--config`, or `HERALD_CONFIG`).
-    public static func reader(
-        flags: [String: String],
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) throws(ConfigurationError) -> ConfigReader {
-        let flagValues = Dictionary(
-            uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue(.string($0.value), isSecret: false)) })
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: flagValues),
-            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: ["herald"]),
-        ]
-        if let path = flags["config"] ?? environment["HERALD_CONFIG"] {
-            providers.append(try ConfigFile.provider(path: path))
-        }
-        return ConfigReader(providers: providers)
     }
 }

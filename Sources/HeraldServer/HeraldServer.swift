@@ -110,18 +110,25 @@ public struct HeraldServer: Sendable {
     ) throws -> some ApplicationProtocol {
         let router = Router(context: HeraldRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
-        router.add(
-            middleware: APIKeyMiddleware(store: store, defaultRatePerSecond: configuration.http.rateLimitPerSecond, clock: clock))
+        let keys = APIKeyMiddleware<HeraldRequestContext>(
+            store: store, defaultRatePerSecond: configuration.http.rateLimitPerSecond, clock: clock)
+        let api = router.authenticatedAPI(keys)
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
-        ).addRoutes(to: router)
-        SuppressionsController(store: store, clock: clock).addRoutes(to: router)
+        ).addRoutes(to: api)
+        SuppressionsController(store: store, clock: clock).addRoutes(to: api)
         OpenAPIController().addRoutes(to: router)
-        SystemController(store: store, state: state, providers: providers).addRoutes(to: router)
-        MetricsController(
-            store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() }
-        ).addRoutes(to: router)
+        let system = SystemController<HeraldRequestContext>(store: store, state: state, providers: providers)
+        system.addHealthRoutes(to: router)
+        system.addRoutes(to: api)
+        let metricsController = MetricsController<HeraldRequestContext>(
+            store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() })
+        if configuration.metrics.requireKey {
+            metricsController.addRoutes(to: router.group().add(middleware: keys))
+        } else {
+            metricsController.addRoutes(to: router)
+        }
         return Application(
             router: router,
             server: try serverBuilder(configuration.http),
@@ -161,20 +168,23 @@ public struct HeraldServer: Sendable {
     /// API is never open without one, and a first `herald serve` still works at once.
     static func createFirstKey(in store: any APIKeyStore, now: Date) async throws {
         guard try await store.keys().isEmpty else { return }
-        let (key, secret) = try await APIKeys.create(tenant: APIKey.defaultTenant, scope: .admin, in: store, now: now)
-        print(
-            """
-            Herald has no API key yet, so it made one with the admin scope for tenant \(key.tenant) (id \(key.id)).
+        let (key, secret) = try await APIKeys.create(tenant: APIKey.defaultTenant, scope: .operator, in: store, now: now)
+        let notice = """
+            Herald has no API key yet, so it made one with the operator scope for tenant \(key.tenant) (id \(key.id)).
             It is shown only now; send it as Authorization: Bearer <key>:
 
                 \(secret)
 
-            """)
+
+            """
+        // Written straight to the descriptor: `print` buffers fully when standard output is a
+        // pipe or a file (systemd, a container), and the key would sit there until exit.
+        FileHandle.standardOutput.write(Data(notice.utf8))
     }
 
     /// The client every HTTP provider of a process shares; its owner shuts it down.
     static func makeHTTPClient() -> HTTPClient {
-        HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(3))))
+        HTTPClient(eventLoopGroupProvider: .singleton, configuration: .forProviders)
     }
 
     /// Runs until a graceful shutdown completes, then closes the providers' connections.

@@ -170,6 +170,10 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v7: readiness probe") { db in
+            // Always empty between probes: see SQLiteEmailStore.checkWritable.
+            try db.execute(sql: "CREATE TABLE readiness_probe (payload BLOB NOT NULL)")
+        }
         return migrator
     }
 }

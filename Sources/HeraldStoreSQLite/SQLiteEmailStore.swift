@@ -306,9 +306,16 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
+    /// Commits a write to the main database that needs new pages, as an email's would: a row
+    /// of two pages, deleted in the same transaction. A full disk, a database at its size limit
+    /// or a read-only file fails it, as it fails accepting emails.
     public func checkWritable() async throws {
         try await groupCommit.perform { db in
-            try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS herald_probe (x); DELETE FROM herald_probe")
+            try db.execute(
+                sql: """
+                    INSERT INTO readiness_probe (payload) VALUES (zeroblob(2 * (SELECT page_size FROM pragma_page_size())));
+                    DELETE FROM readiness_probe
+                    """)
         }
     }
 

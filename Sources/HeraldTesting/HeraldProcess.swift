@@ -14,7 +14,7 @@ import Glibc
 public final class HeraldProcess: @unchecked Sendable {
     public let port: Int
     public let output: URL
-    /// An admin key without a practical rate limit, made with `herald keys create` before the
+    /// An operator key without a practical rate limit, made with `herald keys create` before the
     /// server started.
     public let apiKey: String
     private let process = Process()
@@ -63,11 +63,11 @@ public final class HeraldProcess: @unchecked Sendable {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HERALD_") }.merging(overrides) { $1 }
     }
 
-    /// Runs `herald keys create --scope admin` on the server's database and returns the key.
+    /// Runs `herald keys create --scope operator` on the server's database and returns the key.
     private static func createKey(directory: URL, configFile: URL, environment: [String: String]) throws -> String {
         // Load tests go past the default rate limit; the API tests cover the limit itself.
         let created = try Command.run(
-            binary.path, ["keys", "create", "--scope", "admin", "--rate-per-second", "1000000", "--config", configFile.path],
+            binary.path, ["keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--config", configFile.path],
             environment: environment, directory: directory)
         let key = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard created.status == 0, !key.isEmpty else { throw TestFailure("herald keys create failed: \(created.errors)") }

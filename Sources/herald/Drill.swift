@@ -37,12 +37,12 @@ struct Drill: AsyncParsableCommand {
     @Option(help: "Emails per second.")
     var rate = 40
 
-    @Option(help: "Seconds of healthy traffic before the first change.")
+    @Option(help: "Seconds of healthy traffic before the first change (busy-outage: at least 10).")
     var warmup = 1.0
 
     @Option(
         help: """
-            Seconds the primary stays broken (outage 6, slowdown 9, flapping 10, throttle retry-after + 4, recovery 4; \
+            Seconds the primary stays broken (outage and busy-outage 6, slowdown 9, flapping 10, throttle retry-after + 4, recovery 4; \
             quota: 3 more than it takes to use up the quota).
             """
     )
@@ -75,12 +75,22 @@ struct Drill: AsyncParsableCommand {
     @Option(help: "Seconds to wait after the stream for every email to be final.")
     var settleSeconds = 30.0
 
+    /// Every number is bounded, so that no flag can overflow the plan's arithmetic or make a
+    /// duration that traps.
     func validate() throws {
-        guard rate > 0 else { throw ValidationError("--rate must be at least 1") }
-        guard warmup >= 0, duration ?? 1 > 0, flapSeconds > 0, settleSeconds >= 0 else {
-            throw ValidationError("--warmup, --duration, --flap-seconds and --settle-seconds must be positive")
+        let day = 86_400.0
+        guard (1...10_000).contains(rate) else { throw ValidationError("--rate must be from 1 to 10000") }
+        guard (0...day).contains(warmup), (0.1...day).contains(duration ?? 1), (0.1...day).contains(flapSeconds),
+            (0...day).contains(settleSeconds)
+        else {
+            throw ValidationError(
+                "--warmup and --settle-seconds must be from 0, --duration and --flap-seconds from 0.1, to 86400 seconds")
         }
-        guard retryAfter >= 0 else { throw ValidationError("--retry-after must be 0 or more") }
+        guard (0...86_400).contains(retryAfter) else { throw ValidationError("--retry-after must be from 0 to 86400") }
+        guard (1...3_600_000).contains(slowMs ?? 1) else { throw ValidationError("--slow-ms must be from 1 to 3600000") }
+        guard (0...Int(Int32.max)).contains(dailyQuota ?? 0) else { throw ValidationError("--daily-quota must be from 0 to 2147483647") }
+        guard (0.01...day).contains(openSeconds ?? 1) else { throw ValidationError("--open-seconds must be from 0.01 to 86400") }
+        guard (1...1000).contains(halfOpenProbes ?? 1) else { throw ValidationError("--half-open-probes must be from 1 to 1000") }
     }
 
     func run() async throws {

@@ -18,7 +18,7 @@ struct Herald: AsyncParsableCommand {
 /// its key named on standard error and exit code 2.
 func loadConfiguration(flags: [String: String]) throws -> HeraldConfiguration {
     do {
-        return try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: flags))
+        return try HeraldConfiguration(flags: flags)
     } catch {
         FileHandle.standardError.write(Data("herald: \(error)\n".utf8))
         throw ExitCode(2)

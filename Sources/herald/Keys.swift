@@ -39,11 +39,20 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "The tenant whose emails the key sends and sees.")
         var tenant = APIKey.defaultTenant
 
-        @Option(help: "read, send (also reads and cancels) or admin (everything).")
+        @Option(
+            help:
+                "read, send (also reads and cancels), admin (also bulk retry and cancel of its tenant) or operator (also the providers of the whole installation)."
+        )
         var scope: APIKey.Scope = .send
 
-        @Option(help: "Requests per second for this key (default: http.rate_limit_per_second).")
+        @Option(help: "Requests per second for this key, from 0.01 to 1000000 (default: http.rate_limit_per_second).")
         var ratePerSecond: Double?
+
+        func validate() throws {
+            if let ratePerSecond, !APIKey.rateRange.contains(ratePerSecond) {
+                throw ValidationError("--rate-per-second must be from 0.01 to 1000000, not \(ratePerSecond)")
+            }
+        }
 
         func run() async throws {
             let (key, secret) = try await store.withStore { store in

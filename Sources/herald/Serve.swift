@@ -56,6 +56,11 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "herald")
+        if configuration.usesBuiltInSandboxes {
+            logger.warning(
+                "no configuration file and no HERALD_PROVIDERS_* variable: delivering to the built-in sandboxes, which discard every email",
+                metadata: ["providers": "\(configuration.providers.map(\.name).joined(separator: ","))"])
+        }
 
         do {
             try await HeraldServer.withStore(configuration, access: .serving, logger: logger) { store in

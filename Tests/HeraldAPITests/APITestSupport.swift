@@ -31,6 +31,7 @@ struct APIHarness {
 
     static func run(
         maxBodyBytes: Int = 64 * 1024, logger: Logger = Logger(label: "test"),
+        configure: (inout HeraldConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
@@ -48,14 +49,15 @@ struct APIHarness {
                     kind: .ses(.init(region: "us-east-1", credentials: .init(accessKeyID: "unused", secretAccessKey: "unused")))
                 ),
             ]
+            configure(&configuration)
             let providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: .shared)
             let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
             let application = try HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
                 metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: logger
             )
-            let admin = try await harness.key(scope: .admin)
-            try await $apiKey.withValue(admin) {
+            let operatorKey = try await harness.key(scope: .operator)
+            try await $apiKey.withValue(operatorKey) {
                 try await application.test(.router) { client in try await body(harness, client) }
             }
         }

@@ -33,6 +33,44 @@ struct AuthAPITests {
         }
     }
 
+    /// Paths that the router may take to a `/v1` route, or not: either way no data without a
+    /// key, and a key's rate counts for each.
+    @Test(arguments: ["//v1/emails", "/v1//emails", "/%761/emails", "/V1/emails", "/v1/emails/", "/v1/emails//", "/./v1/emails"])
+    func `every spelling of a v1 path needs a key and counts against its rate`(path: String) async throws {
+        try await APIHarness.run { harness, client in
+            _ = try await client.accept()
+            let anonymous = try await client.get(path, as: nil)
+            #expect([.unauthorized, .notFound].contains(anonymous.status), "\(path): \(anonymous.status)")
+            #expect(anonymous.json["data"] == nil, "\(path) showed emails without a key")
+            guard anonymous.status == .unauthorized else { return }
+            let slow = try await harness.key(scope: .read, ratePerSecond: 1)
+            #expect(try await client.get(path, as: slow).status == .ok)
+            #expect(try await client.get(path, as: slow).status == .tooManyRequests, "\(path) escaped the rate limit")
+        }
+    }
+
+    @Test func `only an operator key acts on the whole installation`() async throws {
+        try await APIHarness.run { harness, client in
+            let admin = try await harness.key(tenant: "acme", scope: .admin)
+            let operatorKey = try await harness.key(scope: .operator)
+            for (method, path) in [
+                ("POST", "/v1/admin/providers/sandbox/pause"), ("POST", "/v1/admin/providers/sandbox/resume"),
+                ("PUT", "/v1/admin/providers/sandbox/sandbox"),
+            ] {
+                let refused =
+                    method == "PUT" ? try await client.put(path, json: "{}", as: admin) : try await client.post(path, json: "", as: admin)
+                #expect(refused.status == .forbidden, "\(path)")
+                #expect(refused.error["code"] as? String == "insufficient_scope")
+                let allowed =
+                    method == "PUT"
+                    ? try await client.put(path, json: "{}", as: operatorKey) : try await client.post(path, json: "", as: operatorKey)
+                #expect(allowed.status == .ok, "\(path)")
+            }
+            // Within its tenant an admin key still runs the bulk routes.
+            #expect(try await client.post("/v1/emails/cancel", json: #"{"status": "queued"}"#, as: admin).status == .ok)
+        }
+    }
+
     @Test func `a key may do what its scope allows and gets 403 beyond it`() async throws {
         try await APIHarness.run { harness, client in
             let read = try await harness.key(scope: .read)
@@ -120,12 +158,12 @@ struct AuthAPITests {
         }
     }
 
-    @Test func `makes and prints an admin key on a first start with no key, and only then`() async throws {
+    @Test func `makes and prints an operator key on a first start with no key, and only then`() async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteEmailStore.openForKeys(path: directory.appendingPathComponent("herald.db").path)
             try await HeraldServer.createFirstKey(in: store, now: Date())
             let keys = try await store.keys()
-            #expect(keys.map(\.scope) == [.admin])
+            #expect(keys.map(\.scope) == [.operator])
             try await HeraldServer.createFirstKey(in: store, now: Date())
             #expect(try await store.keys().count == 1)
         }

@@ -11,6 +11,43 @@ import Testing
 
 @Suite("Metrics API")
 struct MetricsAPITests {
+    static func sample(_ name: String, in response: TestResponse) -> Double? {
+        String(buffer: response.body).split(separator: "\n").first { $0.hasPrefix(name + " ") }
+            .flatMap { Double($0.split(separator: " ")[1]) }
+    }
+
+    @Test func `reads the queue at most once a second, however often it is scraped`() async throws {
+        try await APIHarness.run { harness, client in
+            _ = try await client.accept()
+            let queued = #"herald_queue_emails{status="queued"}"#
+            #expect(Self.sample(queued, in: try await client.get("/metrics")) == 1)
+            _ = try await client.accept()
+            harness.clock.advance(by: .milliseconds(999))
+            #expect(Self.sample(queued, in: try await client.get("/metrics")) == 1, "counted again within the second")
+            harness.clock.advance(by: .milliseconds(1))
+            #expect(Self.sample(queued, in: try await client.get("/metrics")) == 2)
+            harness.clock.advance(by: .seconds(-3600))
+            _ = try await client.accept()
+            #expect(Self.sample(queued, in: try await client.get("/metrics")) == 3, "a clock stepped back reads again")
+        }
+    }
+
+    @Test func `asks for a key when metrics.require_key is set`() async throws {
+        try await APIHarness.run(configure: { $0.metrics.requireKey = true }) { harness, client in
+            let anonymous = try await client.get("/metrics", as: nil)
+            #expect(anonymous.status == .unauthorized)
+            let reader = try await harness.key(scope: .read)
+            let withKey = try await client.get("/metrics", as: reader)
+            #expect(withKey.status == .ok)
+            let health = try await client.get("/healthz", as: nil)
+            #expect(health.status == .ok)
+        }
+        try await APIHarness.run { _, client in
+            let open = try await client.get("/metrics", as: nil)
+            #expect(open.status == .ok)
+        }
+    }
+
     @Test func `shows accepted emails, the queue and each breaker, and never an id or an address`() async throws {
         try await APIHarness.run { harness, client in
             let ids = [try await client.accept(), try await client.accept()]

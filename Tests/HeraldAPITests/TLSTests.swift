@@ -46,9 +46,8 @@ struct TLSTests {
     }
 
     @Test func `needs both the certificate and the key file`() async throws {
-        let reader = try HeraldConfiguration.reader(flags: ["http.tls_cert_file": "/tmp/cert.pem"], environment: [:])
         do {
-            _ = try HeraldConfiguration(reader: reader)
+            _ = try HeraldConfiguration(flags: ["http.tls_cert_file": "/tmp/cert.pem"], environment: [:])
             Issue.record("a certificate without its key must be refused")
         } catch {
             #expect(error.key == "http.tls_key_file")

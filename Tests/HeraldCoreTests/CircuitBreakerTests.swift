@@ -34,6 +34,25 @@ struct CircuitBreakerTests {
         #expect(breaker.state == .open(until: clock.now.adding(.seconds(30))))
     }
 
+    @Test func `opens after failures in a row however busy and healthy the window was`() {
+        var breaker = CircuitBreaker(configuration: configuration)
+        record(&breaker, Array(repeating: .success, count: 500))
+        record(&breaker, Array(repeating: .failure, count: configuration.consecutiveFailures - 1))
+        #expect(breaker.state == .closed, "4 failures in 504 calls: neither trip has fired yet")
+        record(&breaker, [.failure])
+        #expect(breaker.state == .open(until: clock.now.adding(.seconds(30))))
+    }
+
+    @Test func `a success ends a run of failures`() {
+        var breaker = CircuitBreaker(configuration: configuration)
+        record(&breaker, Array(repeating: .success, count: 500))
+        for _ in 0..<10 {
+            record(&breaker, Array(repeating: .failure, count: configuration.consecutiveFailures - 1))
+            record(&breaker, [.success])
+        }
+        #expect(breaker.state == .closed)
+    }
+
     @Test func `stays closed while the failure rate is under the threshold`() {
         var breaker = CircuitBreaker(configuration: configuration)
         record(&breaker, [.success, .success, .success, .failure, .success, .failure])

@@ -14,6 +14,8 @@ import Glibc
 struct ScenarioTests {
     /// Herald's settings for a drill: the breaker opens after 5 calls within 1 s; a window that
     /// short lets the warm-up's successes leave it before the outage's first second is over.
+    /// The busy outage keeps the production breaker settings (a 30 s window, 30 s open), so
+    /// that only the trip on failures in a row can move the traffic in time.
     static func config(_ scenario: Scenario) -> String {
         let primary =
             switch scenario {
@@ -21,17 +23,23 @@ struct ScenarioTests {
             case .quota: ", daily_quota: 50"
             default: ""
             }
+        let breaker =
+            scenario == .busyOutage
+            ? ""
+            : """
+            breaker:
+              minimum_calls: 5
+              window_seconds: 1
+              open_seconds: 3
+              half_open_probes: 2
+            """
         return """
             log:
               level: warning
             retry:
               base_seconds: 0.2
               cap_seconds: 1
-            breaker:
-              minimum_calls: 5
-              window_seconds: 1
-              open_seconds: 3
-              half_open_probes: 2
+            \(breaker)
             providers:
               - {name: primary, type: sandbox\(primary)}
               - {name: secondary, type: sandbox}

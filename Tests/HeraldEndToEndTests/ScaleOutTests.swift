@@ -82,7 +82,7 @@ struct ScaleOutTests {
     @Test func `an email accepted by one node wakes another that delivers, without waiting for its poll`() async throws {
         try await TestDatabase.with { database in
             try await withTemporaryDirectory { directory in
-                let store = "store: {postgres: {url: \"\(database.url)\"}}"
+                let store = "store: {postgres: {url: \"\(database.url)\"}}\nproviders: [{name: sandbox, type: sandbox}]"
                 let acceptor = try await node(directory, "acceptor", config: "\(store)\ndispatch: {enabled: false}")
                 // It looks for due emails once a minute, so only a notification makes it deliver sooner.
                 let deliverer = try await node(directory, "deliverer", config: "\(store)\ndispatch: {poll_interval_ms: 60000}")
@@ -181,7 +181,7 @@ struct ScaleOutTests {
     @Test func `migrate-store moves a SQLite node's emails, history, keys and suppressions into PostgreSQL`() async throws {
         try await TestDatabase.with { database in
             try await withTemporaryDirectory { directory in
-                let single = try await node(directory, "single", config: "{}")
+                let single = try await node(directory, "single", config: "providers: [{name: sandbox, type: sandbox}]")
                 var ids: [String] = []
                 for index in 0..<20 { ids.append(try #require(try await single.send(Fixtures.email(index)).body["id"] as? String)) }
                 try await single.waitUntil(ids, are: "sent")
@@ -201,7 +201,9 @@ struct ScaleOutTests {
                 #expect(copy.status == 0, "\(copy.errors)")
                 #expect(copy.output.contains("emails: 21\n"))
 
-                let cluster = try await node(directory, "cluster", config: "store: {postgres: {url: \"\(database.url)\"}}")
+                let cluster = try await node(
+                    directory, "cluster",
+                    config: "store: {postgres: {url: \"\(database.url)\"}}\nproviders: [{name: sandbox, type: sandbox}]")
                 // The key of the SQLite node works on PostgreSQL: keys moved too.
                 let after = try await HTTP.shared.request(.GET, "\(cluster.baseURL)/v1/emails/\(ids[0])", apiKey: single.apiKey)
                 #expect(after.status == 200)

@@ -1,11 +1,12 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import HeraldProviders
 import Testing
 
 /// Runs `body` with an HTTP client of its own and shuts the client down afterwards.
 func withHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .forProviders)
     do {
         let result = try await body(client)
         try await client.shutdown()

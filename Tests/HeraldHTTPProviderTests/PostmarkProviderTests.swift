@@ -35,6 +35,18 @@ struct PostmarkProviderTests {
         }
     }
 
+    /// A 307 to another port: the token must not follow it there, and the attempt must say why
+    /// it failed.
+    @Test func `never follows a redirect, so the token stays with the configured host`() async throws {
+        try await FakeProviderServer.run(answer: .respond(status: 200, body: Self.success), check: { _ in [] }) { elsewhere in
+            let redirect = FakeAnswer.respond(status: 307, headers: ["Location": "\(elsewhere.endpoint)/email"])
+            let failure = try await failure(answer: redirect)
+            #expect(failure.errorClass == .providerFatal)
+            #expect(failure.code == "postmark_redirect_refused")
+            #expect(elsewhere.requests.isEmpty, "the request followed the redirect to another host")
+        }
+    }
+
     static let success =
         #"{"To": "Bob <bob@example.com>", "SubmittedAt": "2026-11-26T10:00:00.0000000-05:00", "MessageID": "b7bc2f4a-e38e-4336-af7d-e6c392c2f817", "ErrorCode": 0, "Message": "OK"}"#
 

@@ -51,6 +51,21 @@ struct SESAccountTests {
         }
     }
 
+    @Test(arguments: [
+        ("1e300", "-1e300", "1e-300", ReportedLimits(maxPer24Hours: Int(Int32.max), sentLast24Hours: 0, maxSendRate: nil)),
+        ("-1", "99999999999999999999", "1e300", ReportedLimits(maxPer24Hours: nil, sentLast24Hours: Int(Int32.max), maxSendRate: nil)),
+        ("0", "0", "0", ReportedLimits(maxPer24Hours: 0, sentLast24Hours: 0, maxSendRate: nil)),
+    ])
+    func `bounds every number of the quota, however large`(max: String, sent: String, rate: String, expected: ReportedLimits)
+        async throws
+    {
+        let account = #"{"SendQuota": {"Max24HourSend": \#(max), "MaxSendRate": \#(rate), "SentLast24Hours": \#(sent)}}"#
+        try await withSES(answer: .respond(status: 200, headers: ["Content-Type": "application/json"], body: account)) { provider, _ in
+            let limits = try await provider.reportedLimits()
+            #expect(limits == expected)
+        }
+    }
+
     @Test func `a refused key fails the check as provider_fatal`() async throws {
         let refusal = FakeAnswer.respond(
             status: 403, headers: ["X-Amzn-ErrorType": "UnrecognizedClientException:http://internal.amazon.com/coral/"],

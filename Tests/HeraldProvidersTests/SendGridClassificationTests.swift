@@ -11,6 +11,16 @@ import Testing
 struct SendGridClassificationTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
+    @Test(arguments: ["0", "-1", "NaN", "inf", "-inf", "1e300", "-1e300", "", "99999999999999999999", "1800000030.5"])
+    func `no rate limit header traps, and none asks for more than a day`(value: String) {
+        for headers: HTTPHeaders in [["X-RateLimit-Reset": value], ["Retry-After": value]] {
+            let failure = SendGridProvider.classify(status: 429, headers: headers, body: [], now: now)
+            if let wait = failure.retryAfter { #expect(wait >= .zero && wait <= .seconds(86_400), "\(headers)") }
+            let mailgun = MailgunProvider.classify(status: 429, headers: headers, body: [])
+            if let wait = mailgun.retryAfter { #expect(wait >= .zero && wait <= .seconds(86_400), "\(headers)") }
+        }
+    }
+
     @Test(arguments: [
         (400, ErrorClass.permanent),
         (401, .providerFatal),

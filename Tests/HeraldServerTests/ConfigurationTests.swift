@@ -16,7 +16,7 @@ struct ConfigurationTests {
                 try file.write(to: path, atomically: true, encoding: .utf8)
                 flags["config"] = path.path
             }
-            return try HeraldConfiguration(reader: HeraldConfiguration.reader(flags: flags, environment: environment))
+            return try HeraldConfiguration(flags: flags, environment: environment)
         }
     }
 
@@ -37,12 +37,95 @@ struct ConfigurationTests {
         #expect(
             configuration.retry == .exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600)))
         #expect(configuration.providers.map(\.name) == ["sandbox-primary", "sandbox-secondary"])
+        #expect(configuration.usesBuiltInSandboxes)
+        #expect(try await load(file: Self.oneSandbox).usesBuiltInSandboxes == false)
+    }
+
+    /// A provider list for tests about other settings: a file must name its providers.
+    static let oneSandbox = "providers: [{name: only, type: sandbox}]\n"
+
+    @Test(arguments: [
+        ("provider:\n  - {name: ses, type: sandbox}\n", "provider", "providers"),
+        ("providers: [{name: a, type: sandbox}]\nhttp:\n  prot: 9000\n", "http.prot", "http.port"),
+        ("providers: [{name: a, type: smtp, host: relay, tsl: implicit}]\n", "providers.0.tsl", "providers.0.tls"),
+        ("providers: [{name: a, type: sendgrid, api_key: k, endpont: x}]\n", "providers.0.endpont", "providers.0.endpoint"),
+        ("providers: [{name: a, type: sandbox}]\nstore:\n  sqlite:\n    pth: x.db\n", "store.sqlite.pth", "store.sqlite.path"),
+        ("providers: [{name: a, type: sandbox}]\nbraker:\n  open_seconds: 5\n", "braker", "breaker"),
+    ])
+    func `stops at an unknown key at any depth and names the closest known one`(file: String, key: String, suggestion: String)
+        async throws
+    {
+        let error = try #require(try await problem(file: file))
+        #expect(error.key == key)
+        #expect(error.problem == "unknown key; did you mean \(suggestion)?")
+    }
+
+    @Test func `names an unknown key that resembles nothing, and keys that belong to another provider type`() async throws {
+        let unlike = try #require(try await problem(file: Self.oneSandbox + "completely_different: 1\n"))
+        #expect(unlike.key == "completely_different")
+        #expect(unlike.problem.hasPrefix("unknown key in "))
+        // An API key is a setting of HTTP providers, not of a sandbox.
+        let misplaced = try #require(try await problem(file: "providers: [{name: a, type: sandbox, api_key: k}]\n"))
+        #expect(misplaced.key == "providers.0.api_key")
+    }
+
+    @Test func `refuses a file or variables that name no provider`() async throws {
+        let file = try #require(try await problem(file: "http:\n  port: 9000\n"))
+        #expect(file.key == "providers")
+        let empty = try #require(try await problem(file: "providers: []\n"))
+        #expect(empty.key == "providers")
+        let variable = try #require(try await problem(environment: ["HERALD_PROVIDERS_0_PRIORITY": "1"]))
+        #expect(variable.key == "providers")
+        let fromEnvironment = try await load(environment: ["HERALD_PROVIDERS_0_NAME": "relay", "HERALD_PROVIDERS_0_TYPE": "sandbox"])
+        #expect(fromEnvironment.providers.map(\.name) == ["relay"])
+        #expect(fromEnvironment.usesBuiltInSandboxes == false)
+    }
+
+    @Test func `requires TLS to PostgreSQL unless it runs on this machine`() async throws {
+        for host in ["localhost", "127.0.0.1", "127.0.1.5", "::1", "/var/run/postgresql"] {
+            #expect(try await load(environment: ["HERALD_STORE_POSTGRES_HOST": host]).postgres?.tls == .prefer, "\(host)")
+        }
+        for host in ["db.internal", "10.0.0.5", "127.example.org", "localhost.example.org"] {
+            #expect(try await load(environment: ["HERALD_STORE_POSTGRES_HOST": host]).postgres?.tls == .require, "\(host)")
+        }
+        let url = try await load(environment: ["HERALD_STORE_POSTGRES_URL": "postgres://u@127.0.0.1/q"])
+        #expect(url.postgres?.tls == .prefer)
+        let explicit = try await load(environment: ["HERALD_STORE_POSTGRES_HOST": "db.internal", "HERALD_STORE_POSTGRES_TLS": "disable"])
+        #expect(explicit.postgres?.tls == .disable)
+        let fromURL = try await load(environment: ["HERALD_STORE_POSTGRES_URL": "postgres://u@db.internal/q?sslmode=prefer"])
+        #expect(fromURL.postgres?.tls == .prefer)
+        let partOnly = try #require(try await problem(environment: ["HERALD_STORE_POSTGRES_PORT": "6432"]))
+        #expect(partOnly.key == "store.postgres.port")
+    }
+
+    @Test(arguments: ["0", "-1", "NaN", "nan", "inf", "-inf", "1e300", "-1e300", "", " ", "99999999999999999999", "0x10", "1_000"])
+    func `no number in a setting traps, whatever its value`(value: String) async throws {
+        let keys = [
+            "http.port", "http.max_body_bytes", "http.rate_limit_per_second", "dispatch.concurrency", "dispatch.poll_interval_ms",
+            "dispatch.lease_seconds", "retry.base_seconds", "retry.cap_seconds", "retry.max_attempts", "retry.max_age_hours",
+            "breaker.failure_rate", "breaker.minimum_calls", "breaker.window_seconds", "breaker.open_seconds",
+            "breaker.consecutive_failures", "breaker.half_open_probes", "breaker.slow_call_ms", "routing.slow_ms",
+            "routing.limits_refresh_seconds", "routing.degraded_probe_seconds", "routing.latency_margin", "shutdown.drain_seconds",
+            "shutdown.deadline_seconds", "providers.0.priority", "providers.0.timeout_seconds", "providers.0.weight",
+            "providers.0.slow_ms", "providers.0.rate_per_second", "providers.0.daily_quota", "providers.0.latency_ms",
+            "providers.0.failure_rate", "providers.0.retry_after_seconds",
+        ]
+        for key in keys {
+            let variable = "HERALD_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+            let environment = ["HERALD_PROVIDERS_0_NAME": "a", "HERALD_PROVIDERS_0_TYPE": "sandbox", variable: value]
+            do {
+                _ = try await load(environment: environment)
+            } catch let error as ConfigurationError {
+                #expect(error.key == key, "\(variable)=\(value)")
+            }
+        }
     }
 
     @Test func `selects PostgreSQL by URL or by host, keys and the environment over the URL's parts`() async throws {
         let fromURL = try #require(
             try await load(
-                file: "store:\n  postgres:\n    url: postgres://mail%40ops:s%3Acret@db.internal:6432/queue?sslmode=require\n"
+                file: Self.oneSandbox
+                    + "store:\n  postgres:\n    url: postgres://mail%40ops:s%3Acret@db.internal:6432/queue?sslmode=require\n"
             ).postgres)
         #expect(fromURL.host == "db.internal")
         #expect(fromURL.port == 6432)
@@ -53,13 +136,13 @@ struct ConfigurationTests {
 
         let fromKeys = try #require(
             try await load(
-                file: "store:\n  postgres:\n    url: postgres://u@db.internal/queue\n    database: other\n",
+                file: Self.oneSandbox + "store:\n  postgres:\n    url: postgres://u@db.internal/queue\n    database: other\n",
                 environment: ["HERALD_STORE_POSTGRES_PASSWORD": "from-env", "HERALD_STORE_POSTGRES_MAX_CONNECTIONS": "5"]
             ).postgres)
         #expect(fromKeys.database == "other")
         #expect(fromKeys.password == "from-env")
         #expect(fromKeys.maxConnections == 5)
-        #expect(fromKeys.tls == .prefer)
+        #expect(fromKeys.tls == .require, "TLS is required for a host that is not this machine")
         #expect(try await load(environment: ["HERALD_STORE_POSTGRES_HOST": "db"]).postgres?.username == "herald")
         #expect(try await load().postgres == nil)
     }
@@ -73,7 +156,8 @@ struct ConfigurationTests {
               concurrency: 8
             """
         let configuration = try await load(
-            file: file, environment: ["HERALD_HTTP_PORT": "9100", "HERALD_DISPATCH_CONCURRENCY": "12"], flags: ["http.port": "9200"]
+            file: file + "\n" + Self.oneSandbox, environment: ["HERALD_HTTP_PORT": "9100", "HERALD_DISPATCH_CONCURRENCY": "12"],
+            flags: ["http.port": "9200"]
         )
         #expect(configuration.http.port == 9200)
         #expect(configuration.http.host == "0.0.0.0")
@@ -254,7 +338,8 @@ struct ConfigurationTests {
     }
 
     @Test func `reads JSON files too`() async throws {
-        let configuration = try await load(file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}}"#)
+        let configuration = try await load(
+            file: #"{"retry": {"base_seconds": 1.5, "max_attempts": 4}, "providers": [{"name": "a", "type": "sandbox"}]}"#)
         #expect(configuration.retry.base == .milliseconds(1500))
         #expect(configuration.retry.maxAttempts == 4)
     }

@@ -73,13 +73,14 @@ public struct SESProvider: EmailProvider {
         return true
     }
 
-    /// SES's sending quota, for routing: a negative `Max24HourSend` means unlimited.
+    /// SES's sending quota, for routing: a negative `Max24HourSend` means unlimited. Each
+    /// number is bounded, so that no answer can overflow the router's sums.
     public func reportedLimits() async throws -> ReportedLimits? {
         let quota = try await sendQuota()
         return ReportedLimits(
-            maxPer24Hours: quota.max24HourSend < 0 ? nil : Int(quota.max24HourSend),
-            sentLast24Hours: Int(quota.sentLast24Hours),
-            maxSendRate: quota.maxSendRate <= 0 ? nil : quota.maxSendRate)
+            maxPer24Hours: CheckedNumber.count(quota.max24HourSend),
+            sentLast24Hours: CheckedNumber.count(quota.sentLast24Hours) ?? 0,
+            maxSendRate: (0.001...1_000_000).contains(quota.maxSendRate) ? quota.maxSendRate : nil)
     }
 
     /// The account's sending limits (`GET /v2/email/account`).

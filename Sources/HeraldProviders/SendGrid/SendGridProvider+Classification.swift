@@ -40,7 +40,7 @@ extension SendGridProvider {
     /// How long to wait: until the `X-RateLimit-Reset` time, else `Retry-After`.
     static func retryAfter(headers: HTTPHeaders, now: Date) -> Duration? {
         if let reset = headers.first(name: "X-RateLimit-Reset").flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
-            return .seconds(max(0, Int((reset - now.timeIntervalSince1970).rounded(.up))))
+            return CheckedNumber.waitHint(seconds: max(0, (reset - now.timeIntervalSince1970).rounded(.up)))
         }
         return headers.retryAfterSeconds
     }

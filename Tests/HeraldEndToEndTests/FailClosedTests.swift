@@ -1,0 +1,159 @@
+import Foundation
+import HeraldTesting
+import NIOHTTP1
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built binary meets a configuration mistake, a pipe for its output and a full disk, and
+/// fails closed: it stops with the key named, shows its first key at once, and refuses emails
+/// it cannot store rather than losing them.
+@Suite("Fails closed", .serialized, .timeLimit(.minutes(3)))
+struct FailClosedTests {
+    @Test func `a typo in the configuration file stops herald serve with exit 2 and the key named`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = directory.appendingPathComponent("herald.yaml")
+            try "provider:\n  - {name: ses, type: sandbox}\n".write(to: config, atomically: true, encoding: .utf8)
+            let result = try Command.run(
+                HeraldProcess.binary.path, ["serve", "--config", config.path, "--port", "0"],
+                environment: HeraldProcess.environment([:]), directory: directory)
+            #expect(result.status == 2)
+            #expect(result.errors.contains("provider: unknown key; did you mean providers?"), "\(result.errors)")
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("herald.db").path), "nothing started")
+        }
+    }
+
+    /// Where 0 is a usable value it is not tried: the command would run.
+    @Test(arguments: ["0", "-1", "NaN", "inf", "1e300", "", "99999999999999999999"])
+    func `no number given to a command traps it`(value: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let environment = HeraldProcess.environment(["HERALD_STORE_SQLITE_PATH": directory.appendingPathComponent("h.db").path])
+            let zeroRefused = [
+                ["keys", "create", "--rate-per-second"], ["drill", "outage", "--duration"], ["drill", "outage", "--flap-seconds"],
+                ["drill", "outage", "--rate"], ["drill", "outage", "--open-seconds"], ["drill", "outage", "--half-open-probes"],
+                ["drill", "outage", "--slow-ms"], ["serve", "--concurrency"],
+            ]
+            let zeroAllowed = [
+                ["drill", "outage", "--warmup"], ["drill", "outage", "--settle-seconds"], ["drill", "outage", "--retry-after"],
+                ["drill", "outage", "--daily-quota"], ["serve", "--port"],
+            ]
+            let invocations = (zeroRefused + (value == "0" ? [] : zeroAllowed)).map { $0 + [value] }
+            for arguments in invocations {
+                let result = try Command.run(HeraldProcess.binary.path, arguments, environment: environment, directory: directory)
+                // 64 is ArgumentParser's usage error, 2 a configuration error; a trap ends in a signal.
+                #expect([64, 2].contains(result.status), "herald \(arguments.joined(separator: " ")): \(result.status) \(result.errors)")
+                #expect(!result.errors.contains("Fatal error"), "\(arguments)")
+            }
+        }
+    }
+
+    @Test func `without configuration it warns of the sandboxes and shows its first key at once through a pipe`() async throws {
+        try await withTemporaryDirectory { directory in
+            let process = Process()
+            process.executableURL = HeraldProcess.binary
+            process.arguments = ["serve", "--port", String(try HeraldProcess.freePort())]
+            process.environment = HeraldProcess.environment([:])
+            process.currentDirectoryURL = directory
+            let output = PipeReader()
+            process.standardOutput = output.pipe
+            try process.run()
+            defer {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            // The process keeps running: what the test reads has left its buffers already.
+            let text = try await output.waitFor(["hk_", "built-in sandboxes"], timeout: .seconds(20))
+            #expect(process.isRunning)
+            let warning = try #require(text.split(separator: "\n").first { $0.contains("built-in sandboxes") })
+            #expect(warning.contains(#""level":"warning""#))
+            #expect(text.contains("made one with the operator scope"))
+        }
+    }
+
+    /// SQLite on a small tmpfs that the test fills: accepts either succeed or answer 503
+    /// `not_accepted`, `/readyz` tells, and both recover once space returns, with every email
+    /// answered 202 still there.
+    @Test func `a full disk refuses emails with 503 and loses none of those accepted`() async throws {
+        try await withTemporaryDirectory { directory in
+            let mount = directory.appendingPathComponent("small-disk")
+            try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+            let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mount.path])
+            guard mounted.status == 0 else {
+                throw TestFailure("this test mounts a small tmpfs and needs root, as scripts/test runs: \(mounted.errors)")
+            }
+            defer { _ = try? Command.run("umount", ["-l", mount.path]) }
+            let config = """
+                store: {sqlite: {path: \(mount.appendingPathComponent("herald.db").path)}}
+                dispatch: {enabled: false}
+                providers: [{name: only, type: sandbox}]
+                """
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            #expect(try await herald.request(.GET, "/readyz").status == 200)
+
+            let filler = mount.appendingPathComponent("filler")
+            let filled = try Command.run("dd", ["if=/dev/zero", "of=\(filler.path)", "bs=64k"])
+            #expect(filled.errors.contains("No space left"), "\(filled.errors)")
+
+            var accepted: [String] = []
+            var refusal: [String: Any]?
+            var index = 0
+            while refusal == nil, index < 5000 {
+                let response = try await herald.send(Fixtures.email(index))
+                index += 1
+                switch response.status {
+                case 202: accepted.append(try #require(response.body["id"] as? String))
+                case 503: refusal = response.body
+                default: Issue.record("answered \(response.status): \(response.body)")
+                }
+            }
+            let error = try #require(refusal?["error"] as? [String: Any], "no email was refused on a full disk")
+            #expect(error["code"] as? String == "not_accepted")
+            #expect(try await herald.request(.GET, "/readyz").status == 503)
+
+            try FileManager.default.removeItem(at: filler)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await herald.request(.GET, "/readyz").status != 200 {
+                guard ContinuousClock.now < deadline else { throw TestFailure("/readyz did not recover after space returned") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let after = try await herald.send(Fixtures.email(index))
+            #expect(after.status == 202)
+            for id in accepted {
+                #expect(try await herald.email(id)["status"] as? String == "queued", "\(id) was answered 202")
+            }
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+}
+
+/// Collects what a child process writes to a pipe, as it arrives.
+final class PipeReader: Sendable {
+    let pipe = Pipe()
+    private let received = Received()
+
+    private final class Received: Sendable {
+        let data = Mutex(Data())
+    }
+
+    init() {
+        pipe.fileHandleForReading.readabilityHandler = { [received] handle in
+            let chunk = handle.availableData
+            received.data.withLock { $0.append(chunk) }
+        }
+    }
+
+    /// What arrived so far, once it holds every one of `markers`.
+    func waitFor(_ markers: [String], timeout: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = received.data.withLock { String(decoding: $0, as: UTF8.self) }
+            if markers.allSatisfy(text.contains) { return text }
+            guard ContinuousClock.now < deadline else { throw TestFailure("within \(timeout) the pipe carried only:\n\(text)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
