@@ -47,6 +47,12 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         APIError(.notFound, code: "not_found", message: "\(what) was not found")
     }
 
+    /// A request with the same `Idempotency-Key` is being handled, or took the key over from
+    /// this one.
+    static let idempotencyKeyInProgress = APIError(
+        .conflict, code: "idempotency_key_in_progress",
+        message: "a request with this Idempotency-Key is still being handled; retry", headers: [.retryAfter: "1"])
+
     public static let unauthorized = APIError(
         .unauthorized, code: "unauthorized", message: "send a valid API key as Authorization: Bearer <key>",
         headers: [.wwwAuthenticate: "Bearer"]

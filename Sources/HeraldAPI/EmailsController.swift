@@ -102,11 +102,11 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         _ request: Request, body: Data, key: APIKey, context: Context,
         build: (Date) throws -> (emails: [NewEmail], answer: IdempotentAnswer)
     ) async throws -> Response {
-        let idempotency = try Self.idempotencyKey(request, apiKey: key)
-        if let idempotency {
+        var claim: HeldClaim?
+        if let idempotency = try Self.idempotencyKey(request, apiKey: key) {
             switch try await store.claim(idempotency, requestHash: Self.requestHash(request, body: body), now: clock.now) {
-            case .claimed:
-                break
+            case .claimed(let token):
+                claim = HeldClaim(key: idempotency, token: token)
             case .replay(let answer):
                 return Self.response(answer, replayed: true)
             case .reusedForAnotherRequest:
@@ -114,32 +114,36 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
                     .unprocessableContent, code: "idempotency_key_reused",
                     message: "this Idempotency-Key was used for a different request")
             case .inProgress:
-                throw APIError(
-                    .conflict, code: "idempotency_key_in_progress",
-                    message: "a request with this Idempotency-Key is still being handled; retry", headers: [.retryAfter: "1"])
+                throw APIError.idempotencyKeyInProgress
             }
         }
         do {
             let (emails, answer) = try build(clock.now)
-            try await commit(emails, answering: idempotency.map { ($0, answer) }, context: context)
+            try await commit(emails, answering: claim.map { ($0, answer) }, context: context)
             return Self.response(answer, replayed: false)
         } catch let refusal as APIError where Self.keepsIdempotentAnswer(refusal.status) {
-            if let idempotency { await keep(refusal, as: idempotency) }
+            if let claim { await keep(refusal, under: claim) }
             throw refusal
         } catch {
-            if let idempotency { try? await store.release(idempotency) }
+            if let claim { try? await store.release(claim.key, claim: claim.token) }
             throw error
         }
     }
 
+    /// An idempotency key this request claimed, and so may answer.
+    private struct HeldClaim {
+        let key: IdempotencyKey
+        let token: IdempotencyClaimToken
+    }
+
     /// Keeps a refusal as the answer to its idempotency key, since the same request would be
     /// refused the same way; a refusal that cannot be kept leaves the key free instead.
-    private func keep(_ refusal: APIError, as key: IdempotencyKey) async {
+    private func keep(_ refusal: APIError, under claim: HeldClaim) async {
         do {
             let answer = IdempotentAnswer(status: refusal.status.code, body: try refusal.body(), location: nil)
-            try await store.insert(batch: [], answering: key, with: answer, now: clock.now)
+            try await store.insert(batch: [], answering: claim.key, claim: claim.token, with: answer, now: clock.now)
         } catch {
-            try? await store.release(key)
+            try? await store.release(claim.key, claim: claim.token)
         }
     }
 
@@ -193,14 +197,18 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     /// Stores the emails in one commit, with the answer kept for their idempotency key; only
     /// then may the client hear 202.
     private func commit(
-        _ emails: [NewEmail], answering idempotency: (key: IdempotencyKey, answer: IdempotentAnswer)?, context: Context
+        _ emails: [NewEmail], answering idempotency: (claim: HeldClaim, answer: IdempotentAnswer)?, context: Context
     ) async throws {
         do {
-            if let idempotency {
-                try await store.insert(batch: emails, answering: idempotency.key, with: idempotency.answer, now: clock.now)
+            if let (claim, answer) = idempotency {
+                try await store.insert(batch: emails, answering: claim.key, claim: claim.token, with: answer, now: clock.now)
             } else {
                 try await store.insert(batch: emails)
             }
+        } catch let error as StoreError where error.code == .claimLost {
+            // A retry took the key over after this request ran for over a minute; its emails
+            // are the ones stored, and this request stored none.
+            throw APIError.idempotencyKeyInProgress
         } catch {
             context.logger.error(
                 "could not store emails", metadata: ["email.ids": "\(emails.map(\.id.rawValue))", "error": "\(error)"])

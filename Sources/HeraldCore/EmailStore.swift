@@ -238,6 +238,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case unavailable = "store_unavailable"
         /// Stored data that cannot be read back.
         case corrupt = "store_corrupt"
+        /// An idempotency key's claim passed to a later request.
+        case claimLost = "idempotency_claim_lost"
     }
 
     public var code: Code
@@ -250,6 +252,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public static let leaseLost = StoreError(.leaseLost, "the lease passed to another owner")
     public static let notFound = StoreError(.notFound, "no email has this id")
+    public static let claimLost = StoreError(
+        .claimLost, "the idempotency key was claimed again by a later request after this one took over a minute")
 
     public var description: String { "\(code.rawValue): \(message)" }
 }

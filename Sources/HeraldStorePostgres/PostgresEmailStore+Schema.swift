@@ -184,5 +184,10 @@ extension PostgresEmailStore {
                 """
             ]
         ),
+        (
+            "v3: idempotency claim tokens",
+            // NULL for claims made before tokens: their requests' answers cannot be stored.
+            ["ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT"]
+        ),
     ]
 }

@@ -19,32 +19,40 @@ extension SQLiteEmailStore: IdempotencyStore {
                     return .replay(IdempotentAnswer(status: status, body: row["body"], location: row["location"]))
                 }
             }
+            let token = IdempotencyClaimToken.random()
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO idempotency_keys (api_key_id, idempotency_key, request_hash, created_at)
-                    VALUES (?, ?, ?, ?)
+                    INSERT OR REPLACE INTO idempotency_keys (api_key_id, idempotency_key, request_hash, created_at, claim_token)
+                    VALUES (?, ?, ?, ?, ?)
                     """,
-                arguments: [key.apiKeyID, key.value, Data(requestHash), now.milliseconds])
-            return .claimed
+                arguments: [key.apiKeyID, key.value, Data(requestHash), now.milliseconds, token.rawValue])
+            return .claimed(token)
         }
     }
 
-    public func insert(batch emails: [NewEmail], answering key: IdempotencyKey, with answer: IdempotentAnswer, now: Date) async throws {
+    public func insert(
+        batch emails: [NewEmail], answering key: IdempotencyKey, claim: IdempotencyClaimToken, with answer: IdempotentAnswer, now: Date
+    ) async throws {
         try await insert(batch: emails) { db in
             try db.execute(
                 sql: """
                     UPDATE idempotency_keys SET status = ?, body = ?, location = ?
-                    WHERE api_key_id = ? AND idempotency_key = ?
+                    WHERE api_key_id = ? AND idempotency_key = ? AND claim_token = ? AND status IS NULL
                     """,
-                arguments: [answer.status, answer.body, answer.location, key.apiKeyID, key.value])
+                arguments: [answer.status, answer.body, answer.location, key.apiKeyID, key.value, claim.rawValue])
+            // Throwing rolls this request's emails back with it.
+            guard db.changesCount == 1 else { throw StoreError.claimLost }
         }
     }
 
-    public func release(_ key: IdempotencyKey) async throws {
+    public func release(_ key: IdempotencyKey, claim: IdempotencyClaimToken) async throws {
         try await pool.write { db in
             try db.execute(
-                sql: "DELETE FROM idempotency_keys WHERE api_key_id = ? AND idempotency_key = ? AND status IS NULL",
-                arguments: [key.apiKeyID, key.value])
+                sql: """
+                    DELETE FROM idempotency_keys
+                    WHERE api_key_id = ? AND idempotency_key = ? AND claim_token = ? AND status IS NULL
+                    """,
+                arguments: [key.apiKeyID, key.value, claim.rawValue])
         }
     }
 

@@ -174,6 +174,10 @@ extension SQLiteEmailStore {
             // Always empty between probes: see SQLiteEmailStore.checkWritable.
             try db.execute(sql: "CREATE TABLE readiness_probe (payload BLOB NOT NULL)")
         }
+        migrator.registerMigration("v8: idempotency claim tokens") { db in
+            // NULL for claims made before tokens: their requests' answers cannot be stored.
+            try db.execute(sql: "ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT")
+        }
         return migrator
     }
 }

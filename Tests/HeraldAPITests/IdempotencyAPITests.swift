@@ -20,6 +20,33 @@ struct IdempotencyAPITests {
         return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: json))
     }
 
+    /// The first request claimed the key and then took over a minute (the manual clock); its
+    /// retry takes the key over and stores its email, and the first one's final write stores
+    /// nothing.
+    @Test func `a request slower than a minute and its retry never both store emails`() async throws {
+        try await APIHarness.run { harness, client in
+            let apiKeyID = try #require(APIHarness.apiKey.map { String($0.split(separator: "_")[1]) })
+            let key = IdempotencyKey(apiKeyID: apiKeyID, value: "slow-1")
+            guard case .claimed(let slow) = try await harness.store.claim(key, requestHash: [0], now: harness.clock.now) else {
+                Issue.record("the slow request must claim the key")
+                return
+            }
+            harness.clock.advance(by: .seconds(61))
+            let retry = try await Self.post(client, key: "slow-1")
+            #expect(retry.status == .accepted)
+
+            let late = NewEmail(id: EmailID(date: harness.clock.now), message: .sample(), acceptedAt: harness.clock.now)
+            let answer = IdempotentAnswer(status: 202, body: Data("{}".utf8), location: nil)
+            await #expect(throws: StoreError.claimLost) {
+                try await harness.store.insert(batch: [late], answering: key, claim: slow, with: answer, now: harness.clock.now)
+            }
+            let stored = try await harness.store.emails(status: nil, limit: 10, after: nil)
+            #expect(stored.map(\.id.rawValue) == [try #require(retry.json["id"] as? String)])
+            let again = try await Self.post(client, key: "slow-1")
+            #expect(again.headers[.idempotentReplayed] == "true")
+        }
+    }
+
     @Test func `a repeat gets the first answer again and creates nothing`() async throws {
         try await APIHarness.run { harness, client in
             let first = try await Self.post(client, key: "order-4711")
