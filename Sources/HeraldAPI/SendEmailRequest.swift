@@ -205,7 +205,7 @@ private struct FieldReader {
         do {
             return try EmailAddress(parsing: string)
         } catch {
-            problem(field, error == .lineBreak ? "line_break" : "invalid_address", error.message)
+            problem(field, [.lineBreak, .controlCharacter].contains(error) ? error.rawValue : "invalid_address", error.message)
             return nil
         }
     }
@@ -241,6 +241,8 @@ private struct FieldReader {
         guard let string = string(value, field: field) else { return nil }
         if string.contains(where: \.isNewline) {
             problem(field, "line_break", "must not contain a line break")
+        } else if string.utf8.contains(where: Self.isControl) {
+            problem(field, "control_character", "must not contain NUL or another control character but tab")
         } else if string.count > maxLength {
             problem(field, "too_long", "must be at most \(maxLength) characters")
         }
@@ -274,7 +276,13 @@ private struct FieldReader {
                 continue
             }
             if let value = singleLine(rawValue, field: field, maxLength: 998) {
-                headers[name] = value
+                // A word is never split, so the first line holds the name and the first word.
+                let longestWord = value.split(separator: " ").map(\.utf8.count).max() ?? 0
+                if name.utf8.count + 2 + longestWord > 998 {
+                    problem(field, "too_long", "has a word too long to fold within a line of 998 octets")
+                } else {
+                    headers[name] = value
+                }
             }
         }
         return headers
@@ -358,6 +366,21 @@ private struct FieldReader {
         return options
     }
 
+    /// C0 controls but tab, and DEL: NUL ends strings in C and the rest mean nothing in a
+    /// header. CR and LF are refused as line breaks before this.
+    static func isControl(_ byte: UInt8) -> Bool {
+        (byte < 0x20 && byte != UInt8(ascii: "\t")) || byte == 0x7F
+    }
+
+    /// `[A-Za-z0-9_.-]{1,64}`: metadata keys travel as provider tags and header names.
+    static func isMetadataKey(_ key: String) -> Bool {
+        (1...64).contains(key.utf8.count)
+            && key.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+            }
+    }
+
     private mutating func metadata(_ value: Any?) -> [String: String] {
         let map = stringMap(value, field: "metadata")
         if map.count > SendEmailRequest.maxMetadataEntries {
@@ -365,7 +388,9 @@ private struct FieldReader {
         }
         var metadata: [String: String] = [:]
         for (key, rawValue) in map.sorted(by: { $0.key < $1.key }) {
-            if key.isEmpty || key.count > 64 { problem("metadata.\(key)", "invalid_key", "keys are 1 to 64 characters") }
+            if !Self.isMetadataKey(key) {
+                problem("metadata.\(key)", "invalid_key", "keys are 1 to 64 of the characters A-Z, a-z, 0-9, _, . and -")
+            }
             if let value = singleLine(rawValue, field: "metadata.\(key)", maxLength: 512) { metadata[key] = value }
         }
         return metadata

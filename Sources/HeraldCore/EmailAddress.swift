@@ -51,6 +51,7 @@ extension EmailAddress {
     public enum ParseError: String, Error, Sendable {
         case empty = "empty"
         case lineBreak = "line_break"
+        case controlCharacter = "control_character"
         case malformed = "malformed_address"
         case invalidLocalPart = "invalid_local_part"
         case invalidDomain = "invalid_domain"
@@ -59,6 +60,7 @@ extension EmailAddress {
             switch self {
             case .empty: "is empty"
             case .lineBreak: "contains a line break"
+            case .controlCharacter: "contains NUL or another control character"
             case .malformed: "is not an address of the form name@domain or Name <name@domain>"
             case .invalidLocalPart: "has an invalid part before the @"
             case .invalidDomain: "has an invalid domain"
@@ -69,6 +71,7 @@ extension EmailAddress {
     /// Parses `name@domain`, `Display Name <name@domain>` or `"Quoted, Name" <name@domain>`.
     public init(parsing input: String) throws(ParseError) {
         if input.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) { throw .lineBreak }
+        if input.utf8.contains(where: { ($0 < 0x20 && $0 != UInt8(ascii: "\t")) || $0 == 0x7F }) { throw .controlCharacter }
         let trimmed = input.trimmingSpaces()
         if trimmed.isEmpty { throw .empty }
 

@@ -105,6 +105,44 @@ struct EmailsAPITests {
         }
     }
 
+    @Test func `refuses NUL and other control characters in every header field, but not a tab`() async throws {
+        try await APIHarness.run { _, client in
+            let body = #"""
+                {"from": "Ada\u0000 <ada@example.org>", "to": ["Bob\u001b <b@example.com>"], "subject": "Hi\u0007",
+                 "text": "body text may hold \u0000", "headers": {"X-Note": "a\u0000b"}, "tags": ["t\u007f"],
+                 "metadata": {"k": "v\u0001"}}
+                """#
+            let response = try await client.post("/v1/emails", json: body)
+            #expect(response.status == .unprocessableContent)
+            #expect(
+                response.problems == [
+                    "from: control_character", "to[0]: control_character", "subject: control_character",
+                    "headers.X-Note: control_character", "tags[0]: control_character", "metadata.k: control_character",
+                ])
+            let tab = try await client.post(
+                "/v1/emails", json: #"{"from": "a@example.org", "to": ["b@example.com"], "subject": "a\u0009b", "text": "x"}"#)
+            #expect(tab.status == .accepted)
+        }
+    }
+
+    @Test func `refuses metadata keys outside A-Z, a-z, 0-9, underscore, dot and dash, and header words too long to fold`() async throws {
+        try await APIHarness.run { _, client in
+            let longKey = String(repeating: "k", count: 65)
+            let word = String(repeating: "w", count: 991)
+            let body = #"""
+                {"from": "a@example.org", "to": ["b@example.com"], "text": "x", "headers": {"X-Long": "\#(word)"},
+                 "metadata": {"ok_key.v-1": "1", "with space": "2", "ключ": "3", "\#(longKey)": "4", "": "5"}}
+                """#
+            let response = try await client.post("/v1/emails", json: body)
+            #expect(response.status == .unprocessableContent)
+            #expect(
+                response.problems == [
+                    "headers.X-Long: too_long", "metadata.with space: invalid_key", "metadata.ключ: invalid_key",
+                    "metadata.\(longKey): invalid_key", "metadata.: invalid_key",
+                ], "\(response.problems)")
+        }
+    }
+
     @Test func `answers 422 to a body that is not an object`() async throws {
         try await APIHarness.run { _, client in
             let response = try await client.post("/v1/emails", json: "[1, 2]")

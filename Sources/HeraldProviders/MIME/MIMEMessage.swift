@@ -21,12 +21,14 @@ public enum MIMEMessage {
         ]
         if !message.cc.isEmpty { headers.append(("Cc", addressList(message.cc))) }
         if !message.replyTo.isEmpty { headers.append(("Reply-To", addressList(message.replyTo))) }
-        headers.append(("Subject", encodedWords(message.subject)))
+        headers.append(("Subject", unstructured(message.subject)))
         headers.append(("Date", UTCTime(date).rfc5322))
         headers.append(("Message-ID", messageID(for: emailID, from: message.from)))
         headers.append(("X-Herald-Id", emailID.rawValue))
         for (name, value) in message.headers.sorted(by: { $0.key < $1.key }) {
-            headers.append((name, encodedWords(value)))
+            // Custom headers may be structured (List-Unsubscribe): plain ASCII stays as given,
+            // and the API keeps each word short enough to fold within 998 octets.
+            headers.append((name, value.isASCII && !looksEncoded(value) ? value : encodedWords(value)))
         }
         headers.append(("MIME-Version", "1.0"))
 
@@ -111,18 +113,33 @@ public enum MIMEMessage {
         addresses.map { address in
             let mailbox = IDNA.asciiDomain(ofAddress: address.address)
             guard let name = address.displayName, !name.isEmpty else { return mailbox }
-            if name.isASCII && !looksEncoded(name) {
+            if name.isASCII && !looksEncoded(name) && !hasWordTooLongToFold(name) {
                 return "\(EmailAddress.phrase(name)) <\(mailbox)>"
             }
             return "\(encodedWords(name)) <\(mailbox)>"
         }.joined(separator: ", ")
     }
 
-    /// RFC 2047 `B` encoded words for text that is not plain ASCII, each at most 75 characters
-    /// and never splitting a character.
+    /// Text for an unstructured header (Subject): as it is when it is plain ASCII whose words
+    /// all fold within a line, else encoded words. ASCII that looks like an encoded word must be
+    /// encoded too, or readers would decode it; a word too long to fold (a 998-character
+    /// subject without a space) is split into encoded words, so no line passes 998 octets.
+    static func unstructured(_ text: String) -> String {
+        text.isASCII && !looksEncoded(text) && !hasWordTooLongToFold(text) ? text : encodedWords(text)
+    }
+
+    /// Whether a run of `text` without spaces is longer than a folded line can hold.
+    private static func hasWordTooLongToFold(_ text: String) -> Bool {
+        var run = 0
+        for byte in text.utf8 {
+            run = byte == UInt8(ascii: " ") ? 0 : run + 1
+            if run > 66 { return true }
+        }
+        return false
+    }
+
+    /// RFC 2047 `B` encoded words, each at most 75 characters and never splitting a character.
     static func encodedWords(_ text: String) -> String {
-        // ASCII that looks like an encoded word must be encoded too, or readers would decode it.
-        guard !text.isASCII || looksEncoded(text) else { return text }
         let maxBytesPerWord = 45  // 45 bytes of UTF-8 become 60 of base64, inside 75.
         var words: [String] = []
         var chunk: [UInt8] = []
