@@ -15,6 +15,10 @@ public struct HeraldConfiguration: Sendable {
         public var maxBatchEmails = 100
         /// Requests per second per API key, for keys without a rate of their own.
         public var rateLimitPerSecond: Double = 1000
+        /// A connection that sends nothing for this long is closed.
+        public var idleTimeout: Duration = .seconds(60)
+        /// Connections open at once at most; more wait to be accepted until one closes.
+        public var maxConnections = 4096
         /// PEM files of the certificate chain and its private key; with both, the listener
         /// speaks HTTPS only.
         public var tls: (certificateFile: String, keyFile: String)?
@@ -147,6 +151,8 @@ public struct HeraldConfiguration: Sendable {
         }
         http.rateLimitPerSecond = try settings.double(
             "http.rate_limit_per_second", default: http.rateLimitPerSecond, in: APIKey.rateRange)
+        http.idleTimeout = try settings.seconds("http.idle_timeout_seconds", default: 60, in: 0.1...3600)
+        http.maxConnections = try settings.int("http.max_connections", default: http.maxConnections, in: 1...1_000_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
         postgres = try Self.postgres(settings)
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)

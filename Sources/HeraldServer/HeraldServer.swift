@@ -132,7 +132,9 @@ public struct HeraldServer: Sendable {
         return Application(
             router: router,
             server: try serverBuilder(configuration.http),
-            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "Herald"),
+            configuration: .init(
+                address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "Herald",
+                availableConnectionsDelegate: .maximum(configuration.http.maxConnections, logger: logger)),
             services: services,
             logger: logger
         )
@@ -156,12 +158,15 @@ public struct HeraldServer: Sendable {
     }
 
     /// HTTP/1.1, over TLS when certificate and key files are configured.
+    /// A connection idle for `http.idle_timeout_seconds` is closed, so that idle clients cannot
+    /// hold the `http.max_connections` places for long.
     static func serverBuilder(_ http: HeraldConfiguration.HTTP) throws -> HTTPServerBuilder {
-        guard let (certificateFile, keyFile) = http.tls else { return .http1() }
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .nanoseconds(http.idleTimeout.nanoseconds)))
+        guard let (certificateFile, keyFile) = http.tls else { return http1 }
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
-        return try .tls(.http1(), tlsConfiguration: configuration)
+        return try .tls(http1, tlsConfiguration: configuration)
     }
 
     /// With no key at all, makes an admin key for the default tenant and prints it, once: the

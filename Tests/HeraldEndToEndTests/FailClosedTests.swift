@@ -130,6 +130,88 @@ struct FailClosedTests {
     }
 }
 
+/// Idle clients: many connections that send nothing must not keep a new client from being
+/// served, and at `http.max_connections` the idle timeout frees places.
+@Suite("Connection limits", .serialized, .timeLimit(.minutes(2)))
+struct ConnectionLimitTests {
+    @Test func `a thousand idle connections do not keep a new client from being served within a second`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(
+                directory: directory, config: "providers: [{name: only, type: sandbox}]\nhttp: {max_connections: 1100}")
+            let idle = try (0..<1000).map { _ in try RawConnection(port: herald.port) }
+            defer { idle.forEach { $0.close() } }
+            let start = ContinuousClock.now
+            let answer = try RawConnection(port: herald.port).get("/healthz", timeout: .seconds(1))
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            #expect(ContinuousClock.now - start < .seconds(1))
+        }
+    }
+
+    @Test func `at the connection limit, idle connections are closed and a new client is served`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(
+                directory: directory,
+                config: "providers: [{name: only, type: sandbox}]\nhttp: {max_connections: 50, idle_timeout_seconds: 1}")
+            let idle = try (0..<50).map { _ in try RawConnection(port: herald.port) }
+            defer { idle.forEach { $0.close() } }
+            // Waits in the backlog until the idle timeout closes the others, 1 s after they opened.
+            let answer = try RawConnection(port: herald.port).get("/healthz", timeout: .seconds(5))
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            #expect(idle.allSatisfy { $0.isClosedByPeer(timeout: .seconds(1)) }, "an idle connection stayed open")
+        }
+    }
+}
+
+/// A TCP connection to the server on loopback through the socket API, so that a thousand of
+/// them cost the test nothing but descriptors.
+struct RawConnection {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard descriptor >= 0, connected == 0 else { throw TestFailure("cannot connect to port \(port): errno \(errno)") }
+    }
+
+    /// Sends a GET and returns what arrives until the server closes or `timeout` passes.
+    func get(_ path: String, timeout: Duration) throws -> String {
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        guard send(descriptor, request, request.count, 0) == request.count else { throw TestFailure("cannot send") }
+        setTimeout(timeout)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        close()
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// Whether the server closed this connection: a read returns end of file within `timeout`.
+    func isClosedByPeer(timeout: Duration) -> Bool {
+        setTimeout(timeout)
+        var byte: UInt8 = 0
+        return recv(descriptor, &byte, 1, 0) == 0
+    }
+
+    func close() {
+        _ = Glibc.close(descriptor)
+    }
+
+    private func setTimeout(_ timeout: Duration) {
+        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+}
+
 /// Collects what a child process writes to a pipe, as it arrives.
 final class PipeReader: Sendable {
     let pipe = Pipe()
