@@ -47,9 +47,12 @@ public protocol EmailStore: Sendable {
     func checkWritable() async throws
 
     /// Retries every failed email that matches, as ``retry(_:now:)`` does one; returns how many.
+    /// Works through them in id order, ``EmailFilter/emailsPerTransaction`` to a transaction,
+    /// so that a bulk retry of many emails never holds the writer long enough to stall accepts.
     func retry(matching filter: EmailFilter, now: Date) async throws -> Int
 
-    /// Cancels every queued or deferred email that matches; returns how many.
+    /// Cancels every queued or deferred email that matches, in transactions of
+    /// ``EmailFilter/emailsPerTransaction``; returns how many.
     func cancel(matching filter: EmailFilter, now: Date) async throws -> Int
 
     /// The provider states kept by ``saveProviderState(_:)``.
@@ -90,6 +93,9 @@ public struct EmailFilter: Sendable, Equatable {
     public var provider: String?
     public var createdAfter: Date?
     public var createdBefore: Date?
+
+    /// Emails a bulk retry or cancel moves in one transaction at most.
+    public static let emailsPerTransaction = 1000
 
     public init(
         tenant: String? = nil, status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil,

@@ -163,15 +163,30 @@ extension PostgresEmailStore {
         }
     }
 
-    /// Moves every email that matches `filter` and is in one of the `allowed` states, in one
-    /// transaction, each with its event.
+    /// Moves every email that matches `filter` and is in one of the `allowed` states, each with
+    /// its event, in transactions of ``EmailFilter/emailsPerTransaction`` in id order: each
+    /// email once, and no transaction holds its row locks for long.
     private func transitionAll(
         matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: Update
     ) async throws -> Int {
         let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
         guard !statuses.isEmpty else { return 0 }
         let at = now.milliseconds
-        return try await transaction { connection in
+        var moved = 0
+        var after = ""
+        while true {
+            let ids = try await transitionChunk(
+                matching: filter, statuses: statuses, after: after, at: at, event: event, update: update)
+            moved += ids.count
+            guard ids.count == EmailFilter.emailsPerTransaction, let last = ids.last else { return moved }
+            after = last
+        }
+    }
+
+    private func transitionChunk(
+        matching filter: EmailFilter, statuses: [String], after: String, at: Int64, event: EmailEvent.Kind, update: Update
+    ) async throws -> [String] {
+        try await transaction { connection in
             let rows = try await connection.query(
                 """
                 SELECT id FROM emails
@@ -182,16 +197,18 @@ extension PostgresEmailStore {
                     AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
                     AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
                     AND (\(filter.tag)::text IS NULL OR id IN (SELECT email_id FROM email_contents WHERE \(filter.tag) = ANY(tags)))
+                    AND id > \(after)
+                ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)
                 FOR UPDATE
                 """,
                 logger: logger)
             var ids: [String] = []
             for try await id in rows.decode(String.self) { ids.append(id) }
-            guard !ids.isEmpty else { return 0 }
+            guard !ids.isEmpty else { return [] }
             try await update(connection, ids, at, logger)
             try await Self.appendEvents(connection, emailIDs: ids, kind: event, at: at, logger: logger)
             if event == .retried { try await Self.announceNewEmails(on: connection, logger: logger) }
-            return ids.count
+            return ids
         }
     }
 

@@ -228,8 +228,9 @@ public final class SQLiteEmailStore: EmailStore {
         )
     }
 
-    /// Moves every email that matches `filter` and is in one of the `allowed` states, in one
-    /// transaction, each with its event.
+    /// Moves every email that matches `filter` and is in one of the `allowed` states, each with
+    /// its event, in transactions of ``EmailFilter/emailsPerTransaction`` in id order: each
+    /// email once, and group commits of accepted emails take their turns in between.
     private func transitionAll(
         matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind,
         update: @escaping @Sendable (Database, String, Int64) throws -> Void
@@ -259,17 +260,26 @@ public final class SQLiteEmailStore: EmailStore {
                 "id IN (SELECT email_id FROM email_contents, json_each(email_contents.tags) WHERE json_each.value = ?)")
             arguments += [tag]
         }
-        let sql = "SELECT id FROM emails WHERE " + conditions.joined(separator: " AND ")
+        let sql =
+            "SELECT id FROM emails WHERE " + conditions.joined(separator: " AND ")
+            + " AND id > ? ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)"
         let filterArguments = arguments
         let at = now.milliseconds
-        // A rare operator's request: its own transaction rather than a share of a group commit.
-        return try await pool.write { db in
-            let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments)
-            for id in ids {
-                try update(db, id, at)
-                try Self.appendEvent(db, emailID: id, kind: event, at: at)
+        var moved = 0
+        var after = ""
+        while true {
+            // A rare operator's request: transactions of its own rather than shares of group commits.
+            let ids = try await pool.write { [after] db in
+                let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments + [after])
+                for id in ids {
+                    try update(db, id, at)
+                    try Self.appendEvent(db, emailID: id, kind: event, at: at)
+                }
+                return ids
             }
-            return ids.count
+            moved += ids.count
+            guard ids.count == EmailFilter.emailsPerTransaction, let last = ids.last else { return moved }
+            after = last
         }
     }
 

@@ -18,6 +18,29 @@ struct EmailStoreConformanceTests {
         try await store.leaseDueEmails(limit: 10, owner: owner, now: clock.now, duration: .seconds(seconds))
     }
 
+    /// More emails than one transaction of a bulk operation moves: each is moved once, with
+    /// one event, across the transactions' boundaries, and other tenants' emails stay.
+    @Test(arguments: StoreKind.allCases)
+    func `cancels in bulk across transactions, each email once`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let count = 2 * EmailFilter.emailsPerTransaction + 345
+            let acme = (0..<count).map { _ in
+                NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, tenant: "acme")
+            }
+            let globex = (0..<10).map { _ in
+                NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, tenant: "globex")
+            }
+            try await store.insert(batch: acme + globex)
+            #expect(try await store.cancel(matching: EmailFilter(tenant: "acme"), now: clock.now) == count)
+            #expect(try await store.cancel(matching: EmailFilter(tenant: "acme"), now: clock.now) == 0)
+            #expect(try await store.queueStatistics(now: clock.now).emailsByStatus[.queued] == 10)
+            for email in stride(from: 0, to: count, by: 97).map({ acme[$0] }) + [acme[count - 1]] {
+                #expect(try await store.email(email.id)?.events.map(\.kind) == [.queued, .cancelled])
+            }
+            #expect(try await store.email(globex[0].id)?.status == .queued)
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func `stores an accepted email as queued with its first event`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
