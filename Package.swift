@@ -212,6 +212,7 @@ let package = Package(
             name: "HeraldAPITests",
             dependencies: [
                 "HeraldAPI", "HeraldServer", "HeraldTesting", "HeraldStoreSQLite", "HeraldProviders", "HeraldDelivery",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

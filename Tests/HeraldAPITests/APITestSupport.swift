@@ -17,11 +17,13 @@ import Testing
 /// sandbox provider and a file provider.
 struct APIHarness {
     let store: SQLiteEmailStore
+    /// The store's file, for tests that damage it behind the store's back.
+    let databasePath: String
     let state: ServiceState
     let providers: ProviderRegistry
     let clock: ManualClock
 
-    /// The admin key of the running harness, which the request helpers below send.
+    /// The operator key of the running harness, which the request helpers below send.
     @TaskLocal static var apiKey: String?
 
     /// Makes a key for a tenant and scope, to send with `as:` on the helpers.
@@ -36,7 +38,8 @@ struct APIHarness {
     ) async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock(Date())
-            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
+            let databasePath = directory.appendingPathComponent("herald.db").path
+            let store = try SQLiteEmailStore.open(path: databasePath, now: clock.now)
             var configuration = HeraldConfiguration()
             configuration.http.maxBodyBytes = maxBodyBytes
             configuration.providers = [
@@ -51,7 +54,8 @@ struct APIHarness {
             ]
             configure(&configuration)
             let providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: .shared)
-            let harness = APIHarness(store: store, state: ServiceState(), providers: providers, clock: clock)
+            let harness = APIHarness(
+                store: store, databasePath: databasePath, state: ServiceState(), providers: providers, clock: clock)
             let application = try HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
                 metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HeraldAPI
 import HeraldCore
 import HeraldStoreSQLite
@@ -140,6 +141,23 @@ struct EmailsAPITests {
                     "headers.X-Long: too_long", "metadata.with space: invalid_key", "metadata.ключ: invalid_key",
                     "metadata.\(longKey): invalid_key", "metadata.: invalid_key",
                 ], "\(response.problems)")
+        }
+    }
+
+    /// A stored message damaged behind the store's back: the store throws something the API
+    /// has no answer for, and the client gets the error shape with 500, without the detail.
+    @Test func `answers 500 internal_error without detail when the store fails unexpectedly`() async throws {
+        try await APIHarness.run { harness, client in
+            let id = try await client.accept()
+            let database = try DatabaseQueue(path: harness.databasePath)
+            try await database.write { db in
+                try db.execute(sql: "UPDATE email_contents SET message = x'ff' WHERE email_id = ?", arguments: [id.rawValue])
+            }
+            let response = try await client.get("/v1/emails/\(id)")
+            #expect(response.status == .internalServerError)
+            #expect(response.error["code"] as? String == "internal_error")
+            #expect(response.error["message"] as? String == "Herald could not handle the request")
+            #expect(!String(buffer: response.body).contains("stored message"), "the store's error must not reach the client")
         }
     }
 
