@@ -31,6 +31,9 @@ final class GroupCommit<Tally: BatchTally>: Sendable {
     /// operations.
     var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
+    /// Operations waiting for the next batch.
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
     init(writer: any DatabaseWriter) {
         self.writer = writer
     }
