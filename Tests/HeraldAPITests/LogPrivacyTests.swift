@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HeraldCore
 import HeraldProviders
@@ -16,32 +17,40 @@ import Testing
 /// line captured, at trace level, and the capture is searched for each one it used.
 @Suite("Log privacy")
 struct LogPrivacyTests {
-    /// Keeps every line, with its metadata, as text.
-    final class CapturingLogHandler: LogHandler, Sendable {
-        let lines = Mutex<[String]>([])
-        var metadata: Logger.Metadata {
-            get { [:] }
-            set {}
+    /// Keeps every line as text, with the metadata of the event, of the logger that logged it
+    /// (`logger[metadataKey:]`, as the SMTP provider sets its name) and of a metadata provider:
+    /// each handler is a value with its own logger metadata, sharing one list of lines.
+    struct CapturingLogHandler: LogHandler {
+        let lines: Lines
+        var metadata: Logger.Metadata = [:]
+        var metadataProvider: Logger.MetadataProvider?
+        var logLevel: Logger.Level = .trace
+
+        final class Lines: Sendable {
+            let all = Mutex<[String]>([])
+            var text: String { all.withLock { $0.joined(separator: "\n") } }
         }
-        var logLevel: Logger.Level {
-            get { .trace }
-            set {}
-        }
+
         subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { nil }
-            set {}
+            get { metadata[key] }
+            set { metadata[key] = newValue }
         }
 
         func log(event: LogEvent) {
-            lines.withLock { $0.append("\(event.level) \(event.message) \(event.metadata ?? [:]) \(event.source)") }
+            let provided = metadataProvider?.get() ?? [:]
+            lines.all.withLock {
+                $0.append("\(event.level) \(event.message) \(metadata) \(provided) \(event.metadata ?? [:]) \(event.source)")
+            }
         }
+    }
 
-        var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    static func capturingLogger() -> (Logger, CapturingLogHandler.Lines) {
+        let lines = CapturingLogHandler.Lines()
+        return (Logger(label: "herald") { _ in CapturingLogHandler(lines: lines) }, lines)
     }
 
     @Test func `a full scenario logs no address, subject or body`() async throws {
-        let capture = CapturingLogHandler()
-        let logger = Logger(label: "herald") { _ in capture }
+        let (logger, capture) = Self.capturingLogger()
         let addresses = ["private.person@secret-domain.example", "second.person@secret-domain.example", "not-an-address@"]
         let subject = "Diagnosis results for patient 3141"
         let body = "The secret body 2718281828"
@@ -77,6 +86,67 @@ struct LogPrivacyTests {
         #expect(logs.contains("email sent"), "the scenario did log")
         for secret in addresses + [subject, body, "secret-domain"] {
             #expect(!logs.contains(secret), "\(secret) appears in the logs")
+        }
+    }
+
+    /// The error paths, where providers' answers quote addresses: an HTTP API that fails with
+    /// the recipient in its error text (as Postmark's documented errors do), then a real SMTP
+    /// server (aiosmtpd) that refuses the recipient.
+    @Test func `failing SMTP and HTTP providers log no address, subject or body`() async throws {
+        let (logger, capture) = Self.capturingLogger()
+        let recipient = "refused.person@secret-domain.example"
+        let router = Router()
+        router.post("email") { _, _ in
+            Response(
+                status: .internalServerError, headers: [.contentType: "application/json"],
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: #"{"ErrorCode": 0, "Message": "Failed to deliver to 'nobody@secret-domain.example' (\#(recipient))"}"#)))
+        }
+        let failingAPI = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await failingAPI.test(.live) { apiClient in
+            let port = try #require(apiClient.port)
+            try await APIHarness.run(logger: logger) { harness, client in
+                let subject = "Quarterly results for secret-domain"
+                let email =
+                    #"{"from": "sender@secret-domain.example", "to": ["nobody@secret-domain.example", "\#(recipient)"], "subject": "\#(subject)", "text": "The secret body 1618"}"#
+                let id = try await client.accept(email)
+                let postmark = PostmarkProvider(
+                    name: "postmark",
+                    configuration: .init(serverToken: "token", endpoint: "http://127.0.0.1:\(port)", timeout: .seconds(5)),
+                    client: .shared)
+                let smtp = try SMTPProvider(
+                    name: "relay",
+                    configuration: .init(
+                        host: "127.0.0.1", port: Int(try Peers.require("HERALD_TEST_AIOSMTPD_PIPELINING_PORT"))!, tls: .none),
+                    logger: logger)
+                defer { Task { await smtp.shutdown() } }
+                let dispatcher = Dispatcher(
+                    store: harness.store,
+                    router: ProviderRouter(
+                        routes: [
+                            .init(provider: postmark, priority: 1, timeout: .seconds(5)),
+                            .init(provider: smtp, priority: 2, timeout: .seconds(5)),
+                        ],
+                        breaker: .init(), now: harness.clock.now),
+                    configuration: .init(
+                        concurrency: 1, pollInterval: .milliseconds(20), leaseDuration: .seconds(60),
+                        retryPolicy: .exponentialJitter(base: .seconds(1), cap: .seconds(10), maxAttempts: 1, maxAge: .seconds(3600)),
+                        owner: "test"),
+                    clock: harness.clock, metricsFactory: HeraldServer.makeMetricsFactory(), logger: logger)
+                for leased in try await harness.store.leaseDueEmails(
+                    limit: 10, owner: "test", now: harness.clock.now, duration: .seconds(60))
+                {
+                    await dispatcher.deliver(leased)
+                }
+                let attempts = try #require(try await harness.store.email(id)).attempts
+                #expect(attempts.map(\.provider) == ["postmark", "relay"], "both providers failed the email in turn")
+            }
+        }
+        let logs = capture.text
+        #expect(logs.contains("provider: relay") || logs.contains("\"provider\": relay"), "the SMTP logger's own metadata was captured")
+        for secret in [recipient, "nobody@", "secret-domain", "Quarterly results", "secret body"] {
+            #expect(!logs.contains(secret), "\(secret) appears in the logs:\n\(logs)")
         }
     }
 }
