@@ -18,6 +18,30 @@ struct EmailStoreConformanceTests {
         try await store.leaseDueEmails(limit: 10, owner: owner, now: clock.now, duration: .seconds(seconds))
     }
 
+    /// Every store method that takes a tenant keeps the other tenants' emails out of reach: not
+    /// found by id, not listed, not moved by single or bulk retry and cancel.
+    @Test(arguments: StoreKind.allCases)
+    func `another tenant's emails are not found, listed, retried or cancelled`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let id = EmailID(date: clock.now)
+            try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now, tenant: "acme"))
+
+            #expect(try await store.email(id, tenant: "globex") == nil)
+            #expect(try await store.emails(tenant: "globex", status: nil, limit: 10, after: nil).isEmpty)
+            await #expect(throws: StoreError.notFound) { try await store.cancel(id, tenant: "globex", now: clock.now) }
+            await #expect(throws: StoreError.notFound) { try await store.retry(id, tenant: "globex", now: clock.now) }
+            #expect(try await store.cancel(matching: EmailFilter(tenant: "globex", status: .queued), now: clock.now) == 0)
+            #expect(try await store.retry(matching: EmailFilter(tenant: "globex"), now: clock.now) == 0)
+
+            let own = try #require(try await store.email(id, tenant: "acme"))
+            #expect(own.status == .queued)
+            #expect(own.events.map(\.kind) == [.queued], "nothing another tenant did reached it")
+            #expect(try await store.emails(tenant: "acme", status: nil, limit: 10, after: nil).map(\.id) == [id])
+            try await store.cancel(id, tenant: "acme", now: clock.now)
+            #expect(try await store.email(id, tenant: nil)?.status == .cancelled, "a nil tenant is every tenant")
+        }
+    }
+
     /// More emails than one transaction of a bulk operation moves: each is moved once, with
     /// one event, across the transactions' boundaries, and other tenants' emails stay.
     @Test(arguments: StoreKind.allCases)
