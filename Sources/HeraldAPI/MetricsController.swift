@@ -18,12 +18,15 @@ public struct MetricsController<Context: RequestContext>: Sendable {
     let metricsFactory: any MetricsFactory
     let exposition: @Sendable () -> [UInt8]
     private let queueCounts = QueueCounts()
+    private let droppedLogLines: ReportedCount
 
-    /// `exposition` renders every metric recorded through `metricsFactory` in the text format.
+    /// `exposition` renders every metric recorded through `metricsFactory` in the text format;
+    /// `droppedLogLines` counts the log lines the process could not write.
     public init(
         store: any EmailStore, providers: any ProviderAdministration, clock: any WallClock, metricsFactory: any MetricsFactory,
-        exposition: @escaping @Sendable () -> [UInt8]
+        droppedLogLines: @escaping @Sendable () -> Int = { 0 }, exposition: @escaping @Sendable () -> [UInt8]
     ) {
+        self.droppedLogLines = ReportedCount(read: droppedLogLines)
         self.store = store
         self.providers = providers
         self.clock = clock
@@ -44,6 +47,7 @@ public struct MetricsController<Context: RequestContext>: Sendable {
         }
         let oldestDueAge = queue.oldestDueAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
         Gauge(label: "herald_oldest_due_email_age_seconds", factory: metricsFactory).record(oldestDueAge)
+        Counter(label: "herald_log_lines_dropped_total", factory: metricsFactory).increment(by: droppedLogLines.unreported())
         for provider in providers.statuses() {
             guard let value = provider.breakerStateValue else { continue }
             Gauge(label: "herald_breaker_state", dimensions: [("provider", provider.name)], factory: metricsFactory).record(value)
@@ -82,5 +86,23 @@ private final class QueueCounts: Sendable {
         let statistics = try await read()
         last.withLock { $0 = (now, statistics) }
         return statistics
+    }
+}
+
+/// A count kept elsewhere, reported to a counter as what it grew by since the last scrape.
+private final class ReportedCount: Sendable {
+    private let read: @Sendable () -> Int
+    private let reported = Mutex(0)
+
+    init(read: @escaping @Sendable () -> Int) {
+        self.read = read
+    }
+
+    func unreported() -> Int {
+        let now = read()
+        return reported.withLock { reported in
+            defer { reported = max(reported, now) }
+            return max(0, now - reported)
+        }
     }
 }

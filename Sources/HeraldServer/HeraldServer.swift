@@ -123,7 +123,8 @@ public struct HeraldServer: Sendable {
         system.addHealthRoutes(to: router)
         system.addRoutes(to: api)
         let metricsController = MetricsController<HeraldRequestContext>(
-            store: store, providers: providers, clock: clock, metricsFactory: metrics, exposition: { metrics.registry.emitToBuffer() })
+            store: store, providers: providers, clock: clock, metricsFactory: metrics,
+            droppedLogLines: { LogOutput.standardOutput.droppedLines }, exposition: { metrics.registry.emitToBuffer() })
         if configuration.metrics.requireKey {
             metricsController.addRoutes(to: router.group().add(middleware: keys))
         } else {
@@ -182,9 +183,9 @@ public struct HeraldServer: Sendable {
 
 
             """
-        // Written straight to the descriptor: `print` buffers fully when standard output is a
-        // pipe or a file (systemd, a container), and the key would sit there until exit.
-        FileHandle.standardOutput.write(Data(notice.utf8))
+        // Not `print`, which buffers fully when standard output is a pipe or a file (systemd, a
+        // container): the key would sit in the buffer until exit.
+        LogOutput.standardOutput.write(Array(notice.utf8))
     }
 
     /// The client every HTTP provider of a process shares; its owner shuts it down.

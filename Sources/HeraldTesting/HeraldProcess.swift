@@ -29,14 +29,19 @@ public final class HeraldProcess: @unchecked Sendable {
         return packageRoot.appendingPathComponent(".build/debug/herald")
     }
 
-    /// Starts `herald serve` and waits until it answers `/healthz`.
-    public init(directory: URL, config: String, environment: [String: String] = [:], port: Int? = nil) async throws {
+    /// Starts `herald serve` and waits until it answers `/healthz`. Its standard output and
+    /// error go to `output`, by default a new file in `directory`.
+    public init(
+        directory: URL, config: String, environment: [String: String] = [:], port: Int? = nil, output: URL? = nil
+    ) async throws {
         self.port = try port ?? Self.freePort()
         let configFile = directory.appendingPathComponent("herald.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        output = directory.appendingPathComponent("herald-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
+        self.output = output ?? directory.appendingPathComponent("herald-\(UUID().uuidString).log")
+        if !FileManager.default.fileExists(atPath: self.output.path) {
+            _ = FileManager.default.createFile(atPath: self.output.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: self.output)
         let processEnvironment = Self.environment(environment)
         apiKey = try Self.createKey(directory: directory, configFile: configFile, environment: processEnvironment)
         process.executableURL = Self.binary
@@ -137,9 +142,23 @@ public enum HTTP {
     public struct Client: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
 
+        /// A request whose answer is a JSON object (empty when it is not one).
         public func request(
             _ method: HTTPMethod, _ url: String, json: String? = nil, apiKey: String? = nil
         ) async throws -> (status: Int, body: [String: Any]) {
+            let (status, body) = try await execute(method, url, json: json, apiKey: apiKey)
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+            return (status, object)
+        }
+
+        /// A request whose answer is text, such as `/metrics`.
+        public func text(_ method: HTTPMethod, _ url: String, apiKey: String? = nil) async throws -> String {
+            String(buffer: try await execute(method, url, json: nil, apiKey: apiKey).body)
+        }
+
+        private func execute(
+            _ method: HTTPMethod, _ url: String, json: String?, apiKey: String?
+        ) async throws -> (status: Int, body: ByteBuffer) {
             var request = HTTPClientRequest(url: url)
             request.method = method
             if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
@@ -148,9 +167,7 @@ public enum HTTP {
                 request.body = .bytes(ByteBuffer(string: json))
             }
             let response = try await client.execute(request, timeout: .seconds(10))
-            let body = try await response.body.collect(upTo: 4 * 1024 * 1024)
-            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-            return (Int(response.status.code), object)
+            return (Int(response.status.code), try await response.body.collect(upTo: 4 * 1024 * 1024))
         }
     }
 }

@@ -3,6 +3,10 @@ import Foundation
 import HeraldServer
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -47,11 +51,12 @@ struct Serve: AsyncParsableCommand {
             "log.level": logLevel,
         ]
         let configuration = try loadConfiguration(flags: flags.compactMapValues { $0 })
+        // A closed standard output must fail a log write, not end the process (LogOutput).
+        signal(SIGPIPE, SIG_IGN)
 
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler =
-                configuration.logFormat == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            var handler = LineLogHandler(label: label, format: configuration.logFormat)
             handler.logLevel = level
             return handler
         }
@@ -75,7 +80,9 @@ struct Serve: AsyncParsableCommand {
                     throw RunFailure(error: error)
                 }
             }
+            await LogOutput.standardOutput.flush(timeout: .seconds(2))
         } catch let failure as RunFailure {
+            await LogOutput.standardOutput.flush(timeout: .seconds(2))
             throw failure.error
         } catch {
             FileHandle.standardError.write(Data("herald: cannot start: \(error)\n".utf8))

@@ -161,6 +161,27 @@ struct EmailsAPITests {
         }
     }
 
+    /// Numbers in query strings and bodies: each edge value gets an answer, 422 when it is out
+    /// of range, never a trap or a 500.
+    @Test(arguments: ["0", "-1", "NaN", "inf", "1e300", "", "99999999999999999999", "-99999999999999999999", "0x10"])
+    func `no number in a request traps the server`(value: String) async throws {
+        try await APIHarness.run { _, client in
+            for path in ["/v1/emails?limit=", "/v1/suppressions?limit="] {
+                let listed = try await client.get(path + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value))
+                #expect(
+                    [.ok, .unprocessableContent].contains(listed.status), "\(path)\(value): \(listed.status) \(String(buffer: listed.body))"
+                )
+            }
+            let number = Double(value).map { $0.isFinite ? value : "1e999" } ?? "1e999"
+            for field in ["latency_ms", "latency_jitter_ms", "failure_rate", "retry_after_seconds"] {
+                let changed = try await client.put("/v1/admin/providers/sandbox/sandbox", json: #"{"\#(field)": \#(number)}"#)
+                #expect([.ok, .unprocessableContent, .badRequest].contains(changed.status), "\(field)=\(number): \(changed.status)")
+            }
+            let email = #"{"from": "a@example.org", "to": ["b@example.com"], "text": "x", "send_at": "\#(value)"}"#
+            #expect(try await client.post("/v1/emails", json: email).status == .unprocessableContent)
+        }
+    }
+
     @Test func `answers 422 to a body that is not an object`() async throws {
         try await APIHarness.run { _, client in
             let response = try await client.post("/v1/emails", json: "[1, 2]")

@@ -78,54 +78,47 @@ struct FailClosedTests {
     /// answered 202 still there.
     @Test func `a full disk refuses emails with 503 and loses none of those accepted`() async throws {
         try await withTemporaryDirectory { directory in
-            let mount = directory.appendingPathComponent("small-disk")
-            try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
-            let mounted = try Command.run("mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mount.path])
-            guard mounted.status == 0 else {
-                throw TestFailure("this test mounts a small tmpfs and needs root, as scripts/test runs: \(mounted.errors)")
-            }
-            defer { _ = try? Command.run("umount", ["-l", mount.path]) }
-            let config = """
-                store: {sqlite: {path: \(mount.appendingPathComponent("herald.db").path)}}
-                dispatch: {enabled: false}
-                providers: [{name: only, type: sandbox}]
-                """
-            let herald = try await HeraldProcess(directory: directory, config: config)
-            #expect(try await herald.request(.GET, "/readyz").status == 200)
+            try await withSmallDisk(megabytes: 6, in: directory) { mount in
+                let config = """
+                    store: {sqlite: {path: \(mount.appendingPathComponent("herald.db").path)}}
+                    dispatch: {enabled: false}
+                    providers: [{name: only, type: sandbox}]
+                    """
+                let herald = try await HeraldProcess(directory: directory, config: config)
+                #expect(try await herald.request(.GET, "/readyz").status == 200)
 
-            let filler = mount.appendingPathComponent("filler")
-            let filled = try Command.run("dd", ["if=/dev/zero", "of=\(filler.path)", "bs=64k"])
-            #expect(filled.errors.contains("No space left"), "\(filled.errors)")
+                let filler = try fillDisk(in: mount)
 
-            var accepted: [String] = []
-            var refusal: [String: Any]?
-            var index = 0
-            while refusal == nil, index < 5000 {
-                let response = try await herald.send(Fixtures.email(index))
-                index += 1
-                switch response.status {
-                case 202: accepted.append(try #require(response.body["id"] as? String))
-                case 503: refusal = response.body
-                default: Issue.record("answered \(response.status): \(response.body)")
+                var accepted: [String] = []
+                var refusal: [String: Any]?
+                var index = 0
+                while refusal == nil, index < 5000 {
+                    let response = try await herald.send(Fixtures.email(index))
+                    index += 1
+                    switch response.status {
+                    case 202: accepted.append(try #require(response.body["id"] as? String))
+                    case 503: refusal = response.body
+                    default: Issue.record("answered \(response.status): \(response.body)")
+                    }
                 }
-            }
-            let error = try #require(refusal?["error"] as? [String: Any], "no email was refused on a full disk")
-            #expect(error["code"] as? String == "not_accepted")
-            #expect(try await herald.request(.GET, "/readyz").status == 503)
+                let error = try #require(refusal?["error"] as? [String: Any], "no email was refused on a full disk")
+                #expect(error["code"] as? String == "not_accepted")
+                #expect(try await herald.request(.GET, "/readyz").status == 503)
 
-            try FileManager.default.removeItem(at: filler)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while try await herald.request(.GET, "/readyz").status != 200 {
-                guard ContinuousClock.now < deadline else { throw TestFailure("/readyz did not recover after space returned") }
-                try await Task.sleep(for: .milliseconds(100))
+                try FileManager.default.removeItem(at: filler)
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await herald.request(.GET, "/readyz").status != 200 {
+                    guard ContinuousClock.now < deadline else { throw TestFailure("/readyz did not recover after space returned") }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let after = try await herald.send(Fixtures.email(index))
+                #expect(after.status == 202)
+                for id in accepted {
+                    #expect(try await herald.email(id)["status"] as? String == "queued", "\(id) was answered 202")
+                }
+                herald.signal(SIGTERM)
+                #expect(try await herald.waitForExit() == 0)
             }
-            let after = try await herald.send(Fixtures.email(index))
-            #expect(after.status == 202)
-            for id in accepted {
-                #expect(try await herald.email(id)["status"] as? String == "queued", "\(id) was answered 202")
-            }
-            herald.signal(SIGTERM)
-            #expect(try await herald.waitForExit() == 0)
         }
     }
 }

@@ -3,20 +3,23 @@ import HeraldCore
 import Logging
 import Synchronization
 
-/// Writes one JSON object per line to standard output: `ts`, `level`, `msg`, then metadata.
+/// Writes one line per event to a ``LogOutput``: a JSON object (`ts`, `level`, `msg`, then the
+/// metadata) or, as text, the time, level, label, message and `key=value` metadata.
 ///
 /// Herald's own code only ever puts identifiers and classifications in metadata (email id,
 /// provider, attempt, outcome, error class); never addresses, subjects, bodies or credentials.
-public struct JSONLogHandler: LogHandler {
+public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
+    private let format: HeraldConfiguration.LogFormat
+    private let output: LogOutput
 
-    private static let output = Mutex(())
-
-    public init(label: String) {
+    public init(label: String, format: HeraldConfiguration.LogFormat, output: LogOutput = .standardOutput) {
         self.label = label
+        self.format = format
+        self.output = output
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -30,14 +33,23 @@ public struct JSONLogHandler: LogHandler {
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         // Formatted by hand: Foundation's ISO 8601 style cost more than the rest of a line, and
         // the dispatcher logs a line for every email.
-        var line = "{\"ts\":\"\(UTCTime(Date()).iso8601)\""
-        line += ",\"level\":\"\(event.level.rawValue)\",\"msg\":" + Self.quoted(event.message.description)
-        for key in fields.keys.sorted() {
-            line += "," + Self.quoted(key) + ":" + Self.quoted("\(fields[key]!)")
+        let time = UTCTime(Date()).iso8601
+        var line: String
+        switch format {
+        case .json:
+            line = "{\"ts\":\"\(time)\",\"level\":\"\(event.level.rawValue)\",\"msg\":" + Self.quoted(event.message.description)
+            for key in fields.keys.sorted() {
+                line += "," + Self.quoted(key) + ":" + Self.quoted("\(fields[key]!)")
+            }
+            line += "}\n"
+        case .text:
+            line = "\(time) \(event.level.rawValue) \(label): \(event.message)"
+            for key in fields.keys.sorted() {
+                line += " \(key)=\(fields[key]!)"
+            }
+            line += "\n"
         }
-        line += "}\n"
-        let bytes = Data(line.utf8)
-        Self.output.withLock { _ in FileHandle.standardOutput.write(bytes) }
+        output.write(Array(line.utf8))
     }
 
     static func quoted(_ string: String) -> String {
