@@ -73,8 +73,10 @@ struct AuthenticationCost {
     /// that does nothing: what authentication and rate limiting add to every request.
     static func middlewareNanoseconds() async throws -> (authenticated: Double, preset: Double) {
         try await withStore { store in
-            let (key, secret) = try await APIKeys.create(tenant: "bench", scope: .send, ratePerSecond: APIKey.rateRange.upperBound, in: store, now: Date())
-            let keys = APIKeyMiddleware<HeraldRequestContext>(store: store, defaultRatePerSecond: APIKey.rateRange.upperBound, clock: SystemWallClock())
+            let (key, secret) = try await APIKeys.create(
+                tenant: "bench", scope: .send, ratePerSecond: APIKey.rateRange.upperBound, in: store, now: Date())
+            let keys = APIKeyMiddleware<HeraldRequestContext>(
+                store: store, defaultRatePerSecond: APIKey.rateRange.upperBound, clock: SystemWallClock())
             let standIn = PresetKey(key: key)
             let calls = 1_000_000
             func time(_ middleware: some RouterMiddleware<HeraldRequestContext>) async throws -> Double {
@@ -105,7 +107,9 @@ struct AuthenticationCost {
         router.add(middleware: APIErrorMiddleware())
         let api =
             switch authentication {
-            case .apiKeys: router.authenticatedAPI(APIKeyMiddleware(store: store, defaultRatePerSecond: APIKey.rateRange.upperBound, clock: SystemWallClock()))
+            case .apiKeys:
+                router.authenticatedAPI(
+                    APIKeyMiddleware(store: store, defaultRatePerSecond: APIKey.rateRange.upperBound, clock: SystemWallClock()))
             case .preset(let key): router.group("v1").add(middleware: PresetKey(key: key))
             }
         EmailsController(
