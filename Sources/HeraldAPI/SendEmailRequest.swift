@@ -241,7 +241,7 @@ private struct FieldReader {
         guard let string = string(value, field: field) else { return nil }
         if string.contains(where: \.isNewline) {
             problem(field, "line_break", "must not contain a line break")
-        } else if string.utf8.contains(where: Self.isControl) {
+        } else if string.utf8.contains(where: EmailMessage.isForbiddenInHeader) {
             problem(field, "control_character", "must not contain NUL or another control character but tab")
         } else if string.count > maxLength {
             problem(field, "too_long", "must be at most \(maxLength) characters")
@@ -364,12 +364,6 @@ private struct FieldReader {
             }
         }
         return options
-    }
-
-    /// C0 controls but tab, and DEL: NUL ends strings in C and the rest mean nothing in a
-    /// header. CR and LF are refused as line breaks before this.
-    static func isControl(_ byte: UInt8) -> Bool {
-        (byte < 0x20 && byte != UInt8(ascii: "\t")) || byte == 0x7F
     }
 
     /// `[A-Za-z0-9_.-]{1,64}`: metadata keys travel as provider tags and header names.

@@ -71,7 +71,7 @@ extension EmailAddress {
     /// Parses `name@domain`, `Display Name <name@domain>` or `"Quoted, Name" <name@domain>`.
     public init(parsing input: String) throws(ParseError) {
         if input.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) { throw .lineBreak }
-        if input.utf8.contains(where: { ($0 < 0x20 && $0 != UInt8(ascii: "\t")) || $0 == 0x7F }) { throw .controlCharacter }
+        if input.utf8.contains(where: EmailMessage.isForbiddenInHeader) { throw .controlCharacter }
         let trimmed = input.trimmingSpaces()
         if trimmed.isEmpty { throw .empty }
 

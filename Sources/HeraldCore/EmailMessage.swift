@@ -54,6 +54,13 @@ public struct EmailMessage: Codable, Sendable, Equatable {
         self.providerOptions = providerOptions
     }
 
+    /// Whether a byte may not stand in a header field: a C0 control character but tab, or DEL.
+    /// NUL ends strings in C and the rest mean nothing in a header; CR and LF are refused
+    /// before this, as line breaks.
+    public static func isForbiddenInHeader(_ byte: UInt8) -> Bool {
+        (byte < 0x20 && byte != UInt8(ascii: "\t")) || byte == 0x7F
+    }
+
     /// Headers that Herald writes itself; clients may not set them.
     public static let reservedHeaderNames: Set<String> = [
         "from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "mime-version",

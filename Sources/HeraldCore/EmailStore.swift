@@ -99,6 +99,20 @@ public struct EmailFilter: Sendable, Equatable {
     /// p99 at four times its idle value during a bulk retry of 100,000 (docs/benchmarks.md).
     public static let emailsPerTransaction = 100
 
+    /// Runs a bulk operation page by page: `movePage` moves at most ``emailsPerTransaction``
+    /// emails with ids after the one it is given, in id order and in one transaction, and
+    /// returns their ids. Ends at the first short page; returns how many were moved.
+    public static func moveInPages(_ movePage: (_ after: String) async throws -> [String]) async throws -> Int {
+        var moved = 0
+        var after = ""
+        while true {
+            let ids = try await movePage(after)
+            moved += ids.count
+            guard ids.count == emailsPerTransaction, let last = ids.last else { return moved }
+            after = last
+        }
+    }
+
     public init(
         tenant: String? = nil, status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil,
         createdBefore: Date? = nil

@@ -172,14 +172,8 @@ extension PostgresEmailStore {
         let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
         guard !statuses.isEmpty else { return 0 }
         let at = now.milliseconds
-        var moved = 0
-        var after = ""
-        while true {
-            let ids = try await transitionChunk(
-                matching: filter, statuses: statuses, after: after, at: at, event: event, update: update)
-            moved += ids.count
-            guard ids.count == EmailFilter.emailsPerTransaction, let last = ids.last else { return moved }
-            after = last
+        return try await EmailFilter.moveInPages { after in
+            try await transitionChunk(matching: filter, statuses: statuses, after: after, at: at, event: event, update: update)
         }
     }
 

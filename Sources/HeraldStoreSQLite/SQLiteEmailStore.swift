@@ -265,11 +265,9 @@ public final class SQLiteEmailStore: EmailStore {
             + " AND id > ? ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)"
         let filterArguments = arguments
         let at = now.milliseconds
-        var moved = 0
-        var after = ""
-        while true {
+        return try await EmailFilter.moveInPages { after in
             // A rare operator's request: transactions of its own rather than shares of group commits.
-            let ids = try await pool.write { [after] db in
+            try await pool.write { db in
                 let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments + [after])
                 for id in ids {
                     try update(db, id, at)
@@ -277,9 +275,6 @@ public final class SQLiteEmailStore: EmailStore {
                 }
                 return ids
             }
-            moved += ids.count
-            guard ids.count == EmailFilter.emailsPerTransaction, let last = ids.last else { return moved }
-            after = last
         }
     }
 
