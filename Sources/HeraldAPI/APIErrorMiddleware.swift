@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Hummingbird
 import Logging
 
@@ -23,6 +24,13 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try error.response(from: request, context: context)
         case let error as HTTPError:
             return try apiError(for: error).response(from: request, context: context)
+        case let error as StoreError where error.code == .unavailable:
+            // The store failed or did not answer in time: the request may succeed in a moment.
+            context.logger.error("request failed: store unavailable", metadata: ["error": "\(error)"])
+            return try APIError(
+                .serviceUnavailable, code: "store_unavailable", message: "Herald's store did not answer; retry",
+                headers: [.retryAfter: "1"]
+            ).response(from: request, context: context)
         case let error as any HTTPResponseError:
             // Errors of Hummingbird's dependencies that carry a status, such as NIO's
             // too-many-bytes error from collecting a body over the limit.

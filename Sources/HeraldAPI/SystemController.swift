@@ -5,14 +5,35 @@ import Logging
 
 /// Liveness, readiness, the providers' health, and the sandbox controls for chaos drills.
 public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
+    /// What `/readyz` watches of the node's dispatcher, which runs in another module.
+    public struct DispatchWatch: Sendable {
+        /// How long ago the dispatcher's last lease was answered.
+        public var timeSinceLastLease: @Sendable () -> Duration
+        /// How long due emails may wait, with no lease answered, before the node is not ready.
+        public var stalledAfter: Duration
+
+        public init(timeSinceLastLease: @escaping @Sendable () -> Duration, stalledAfter: Duration) {
+            self.timeSinceLastLease = timeSinceLastLease
+            self.stalledAfter = stalledAfter
+        }
+    }
+
     let store: any EmailStore
     let state: ServiceState
     let providers: any ProviderAdministration
+    let clock: any WallClock
+    /// Nil on a node that does not deliver.
+    let dispatch: DispatchWatch?
 
-    public init(store: any EmailStore, state: ServiceState, providers: any ProviderAdministration) {
+    public init(
+        store: any EmailStore, state: ServiceState, providers: any ProviderAdministration, clock: any WallClock,
+        dispatch: DispatchWatch?
+    ) {
         self.store = store
         self.state = state
         self.providers = providers
+        self.clock = clock
+        self.dispatch = dispatch
     }
 
     /// `/healthz` and `/readyz`, which need no key.
@@ -50,7 +71,20 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
             context.logger.error("store is not writable", metadata: ["error": "\(error)"])
             return try JSONResponse.make(["status": "store_unavailable"], status: .serviceUnavailable)
         }
+        if try await dispatcherIsStalled() {
+            context.logger.error("the dispatcher has leased nothing while due emails wait")
+            return try JSONResponse.make(["status": "dispatcher_stalled"], status: .serviceUnavailable)
+        }
         return try JSONResponse.make(["status": "ready"])
+    }
+
+    /// Whether due emails have waited longer than the bound while the dispatcher's leases went
+    /// unanswered for as long. The queue is read only when the leases have stopped.
+    private func dispatcherIsStalled() async throws -> Bool {
+        guard let dispatch, dispatch.timeSinceLastLease() > dispatch.stalledAfter else { return false }
+        let now = clock.now
+        guard let oldestDue = try await store.queueStatistics(now: now).oldestDueAt else { return false }
+        return now.timeIntervalSince(oldestDue) > dispatch.stalledAfter.timeInterval
     }
 
     @Sendable func listProviders(request: Request, context: Context) async throws -> Response {

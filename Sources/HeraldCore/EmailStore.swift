@@ -40,8 +40,9 @@ public protocol EmailStore: Sendable {
     /// Cancels an email that is queued or deferred.
     func cancel(_ id: EmailID, tenant: String?, now: Date) async throws
 
-    /// Hands every lease of `owner` back, so that its emails are due again at once.
-    func releaseLeases(owner: String, now: Date) async throws
+    /// Hands every lease of `owner` back but those of `held`, so that their emails are due
+    /// again at once.
+    func releaseLeases(owner: String, except held: Set<EmailID>, now: Date) async throws
 
     /// Throws when the store cannot take writes.
     func checkWritable() async throws

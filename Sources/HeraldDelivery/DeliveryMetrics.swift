@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Metrics
 import Synchronization
@@ -19,8 +20,16 @@ final class DeliveryMetrics: Sendable {
     /// lookup in the factory's registry, under its lock, with the labels built anew.
     private let attempts = Mutex<[AttemptSeries: (count: Counter, duration: Timer)]>([:])
 
+    /// When the store last answered a lease, in seconds since 1970: the dispatcher's pulse.
+    private let lastLease: Gauge
+
     init(factory: any MetricsFactory) {
         self.factory = factory
+        self.lastLease = Gauge(label: "herald_dispatcher_last_lease_timestamp_seconds", factory: factory)
+    }
+
+    func leased(at time: Date) {
+        lastLease.record(time.timeIntervalSince1970)
     }
 
     /// One provider call and how it ended; the error class is `none` for a sent attempt.

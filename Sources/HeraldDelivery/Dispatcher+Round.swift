@@ -10,7 +10,7 @@ extension Dispatcher {
         var generator = SystemRandomNumberGenerator()
         do {
             guard !round.message.recipients.isEmpty else {
-                try await store.record(round.progress(next: .suppressed, at: clock.now))
+                try await persist(round.progress(next: .suppressed, at: clock.now))
                 log.notice("email suppressed", ["outcome": "suppressed"])
                 return
             }
@@ -34,7 +34,7 @@ extension Dispatcher {
                     metrics.failover(from: failed.provider, to: route.name, reason: reason)
                 }
                 do {
-                    try await store.record(round.progress(next: .attempt(number: number, provider: route.name), at: startedAt))
+                    try await persist(round.progress(next: .attempt(number: number, provider: route.name), at: startedAt))
                 } catch {
                     router.release(lease)
                     throw error
@@ -59,7 +59,7 @@ extension Dispatcher {
                 switch result {
                 case .success(let receipt):
                     round.finish(number, provider: route.name, startedAt: startedAt, latency: latency, receipt: receipt)
-                    try await store.record(
+                    try await persist(
                         round.progress(next: .sent(provider: route.name, providerMessageID: receipt.providerMessageID), at: finishedAt)
                     )
                     attemptLog.info("email sent", ["outcome": "sent"])
@@ -71,7 +71,7 @@ extension Dispatcher {
                         ["outcome": "failed", "error_class": "\(failure.errorClass.rawValue)", "error_code": "\(failure.code)"]
                     )
                     if failure.errorClass.isFinalForEmail {
-                        try await store.record(round.progress(next: .failed(reason: failure.reason), at: finishedAt))
+                        try await persist(round.progress(next: .failed(reason: failure.reason), at: finishedAt))
                         log.notice("email failed", ["outcome": "failed", "reason": "\(failure.reason)"])
                         return
                     }
@@ -85,6 +85,29 @@ extension Dispatcher {
             log.warning("lease lost during delivery; another dispatcher owns the email now")
         } catch {
             log.error("could not record delivery progress; the email is retried when its lease expires", ["error": "\(error)"])
+        }
+    }
+
+    /// Records a round's progress, trying again while the store fails: the round holds what
+    /// happened (an email sent, an attempt about to start), and it is written once the store
+    /// answers, not left to the lease's expiry. A store that refuses the progress because the
+    /// lease passed on ends the round; so does shutdown.
+    ///
+    /// A try that timed out may have been committed all the same; its repeat then finds either
+    /// the round's next step still open, and writes it again (an attempt row already there is
+    /// kept), or the email settled, and ends as a lost lease.
+    private func persist(_ progress: DeliveryProgress) async throws {
+        var backoff = StoreBackoff()
+        while true {
+            do {
+                return try await store.record(progress)
+            } catch let error as StoreError where error.code == .unavailable && !Task.isCancelled {
+                let (delay, isFirst) = backoff.failed()
+                if isFirst {
+                    EmailLog(logger: logger, emailID: progress.emailID).warning("could not record delivery progress; trying again")
+                }
+                try await Task.sleep(for: delay)
+            }
         }
     }
 
@@ -138,7 +161,7 @@ extension Dispatcher {
             case .giveUp(let why): next = .failed(reason: "\(why) (last: \(reason))")
             }
         }
-        try await store.record(round.progress(next: next, at: now))
+        try await persist(round.progress(next: next, at: now))
         switch next {
         case .deferred, .waiting: log.info("email deferred", ["outcome": "deferred", "reason": "\(reason)"])
         default: log.notice("email failed", ["outcome": "failed", "reason": "\(reason)"])

@@ -54,8 +54,20 @@ public final class Dispatcher: Service {
     let metrics: DeliveryMetrics
     let logger: Logger
     private let doorbell = Doorbell()
-    private let inFlight = Atomic<Int>(0)
+    /// The emails whose rounds run now.
+    private let inFlight = Mutex<Set<EmailID>>([])
     private let isStopping = Atomic<Bool>(false)
+    /// When the store last answered a lease, on the monotonic clock; the start counts as one.
+    private let lastLease: Mutex<ContinuousClock.Instant>
+    /// How long to wait before the next lease after the store failed; zero while it answers.
+    private let storeBackoff = Mutex(StoreBackoff())
+    /// Until when to look for leases of this node that no round holds: a lease call that
+    /// failed may have been committed all the same, its answer lost with the connection, or
+    /// commit late, when a frozen server wakes. Without a look its emails would wait for the
+    /// lease to run out.
+    private let unheldLeasesWindow = Mutex<ContinuousClock.Instant?>(nil)
+    /// How long after the store's last failure to keep looking.
+    static let unheldLeasesLookout: Duration = .seconds(10)
 
     /// `metricsFactory` receives the delivery metrics (see ``DeliveryMetrics``).
     public init(
@@ -69,6 +81,13 @@ public final class Dispatcher: Service {
         self.clock = clock
         self.metrics = DeliveryMetrics(factory: metricsFactory)
         self.logger = logger
+        self.lastLease = Mutex(.now)
+    }
+
+    /// How long ago the store last answered a lease. A dispatcher whose leases fail or hang
+    /// while due emails wait makes no progress: `/readyz` says so once this grows too long.
+    public var timeSinceLastLease: Duration {
+        .now - lastLease.withLock { $0 }
     }
 
     /// Tells the dispatcher that an email may be due now.
@@ -82,10 +101,13 @@ public final class Dispatcher: Service {
                 while !isStopping.load(ordering: .relaxed) {
                     let leased = await leaseWhenWorthwhile()
                     for email in leased {
-                        inFlight.add(1, ordering: .relaxed)
+                        inFlight.withLock { _ = $0.insert(email.id) }
                         group.addTask(executorPreference: configuration.taskExecutor) {
                             await self.deliver(email)
-                            let running = self.inFlight.subtract(1, ordering: .relaxed).newValue
+                            let running = self.inFlight.withLock { inFlight in
+                                inFlight.remove(email.id)
+                                return inFlight.count
+                            }
                             // Only the round that frees enough slots for a lease wakes the loop:
                             // waking it for every email cost more than the wake-up found to do.
                             if self.configuration.concurrency - running == self.leaseThreshold { self.doorbell.ring() }
@@ -98,7 +120,7 @@ public final class Dispatcher: Service {
             self.doorbell.ring()
         }
         do {
-            try await store.releaseLeases(owner: configuration.owner, now: clock.now)
+            try await store.releaseLeases(owner: configuration.owner, except: [], now: clock.now)
         } catch {
             logger.error("could not hand back leases", metadata: ["error": "\(error)"])
         }
@@ -111,21 +133,63 @@ public final class Dispatcher: Service {
     /// Leases a batch once enough slots are free (a quarter of them), so that each lease
     /// transaction serves many emails; otherwise waits to be woken.
     private func leaseWhenWorthwhile() async -> [LeasedEmail] {
-        let free = configuration.concurrency - inFlight.load(ordering: .relaxed)
+        let free = configuration.concurrency - inFlight.withLock(\.count)
         guard free >= leaseThreshold else {
             await doorbell.wait(upTo: configuration.pollInterval)
             return []
         }
         do {
+            try await handBackUnheldLeases()
+            let now = clock.now
             let leased = try await store.leaseDueEmails(
-                limit: free, owner: configuration.owner, now: clock.now, duration: configuration.leaseDuration
+                limit: free, owner: configuration.owner, now: now, duration: configuration.leaseDuration
             )
+            lastLease.withLock { $0 = .now }
+            metrics.leased(at: now)
+            if storeBackoff.withLock({ $0.recovered() }) { logger.notice("the store answers leases again") }
             if leased.isEmpty { await doorbell.wait(upTo: configuration.pollInterval) }
             return leased
         } catch {
-            logger.error("could not lease due emails", metadata: ["error": "\(error)"])
-            await doorbell.wait(upTo: configuration.pollInterval)
+            // However the store failed (a timeout, a lost connection, a server restarting),
+            // the loop goes on: it tries again after a backoff that grows while failures
+            // last, so that a store coming back is not met by every node at once.
+            let (delay, isFirst) = storeBackoff.withLock { $0.failed() }
+            unheldLeasesWindow.withLock { $0 = .now + Self.unheldLeasesLookout }
+            if isFirst {
+                logger.error("could not lease due emails; trying again until the store answers", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: delay)
             return []
         }
+    }
+
+    /// After the store failed, makes this node's leases that no round holds due again.
+    private func handBackUnheldLeases() async throws {
+        guard let end = unheldLeasesWindow.withLock({ $0 }) else { return }
+        let held = inFlight.withLock { $0 }
+        try await store.releaseLeases(owner: configuration.owner, except: held, now: clock.now)
+        if ContinuousClock.now > end { unheldLeasesWindow.withLock { $0 = nil } }
+    }
+}
+
+/// The wait between tries of a store that fails: from 50 ms, doubling to at most 2 s, each
+/// wait drawn at random below its bound (full jitter).
+struct StoreBackoff {
+    static let first: Duration = .milliseconds(50)
+    static let cap: Duration = .seconds(2)
+
+    private var failures = 0
+
+    /// After a failure: how long to wait, and whether it is the first of a run.
+    mutating func failed() -> (delay: Duration, isFirst: Bool) {
+        failures += 1
+        let bound = min(Self.cap, Self.first * (1 << min(failures - 1, 16)))
+        return (.nanoseconds(Int64.random(in: 0...bound.nanoseconds)), failures == 1)
+    }
+
+    /// After a success: whether failures came before it.
+    mutating func recovered() -> Bool {
+        defer { failures = 0 }
+        return failures > 0
     }
 }

@@ -30,6 +30,8 @@ public struct HeraldConfiguration: Sendable {
         public var concurrency = 32
         public var pollInterval: Duration = .milliseconds(250)
         public var leaseDuration: Duration = .seconds(120)
+        /// How long due emails may wait with no lease answered before `/readyz` fails.
+        public var stalledAfter: Duration = .seconds(30)
     }
 
     public struct Routing: Sendable {
@@ -115,6 +117,9 @@ public struct HeraldConfiguration: Sendable {
     public var sqlitePath = "herald.db"
     /// Nil for the embedded SQLite store at ``sqlitePath``.
     public var postgres: Postgres?
+    /// How long a store call may take, the wait for a connection included, before the caller
+    /// gets 503; PostgreSQL only: the SQLite store's calls do not wait on a network.
+    public var storeTimeout: Duration = .seconds(2)
     public var dispatch = Dispatch()
     public var retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600))
     public var breaker = CircuitBreaker.Configuration()
@@ -155,10 +160,12 @@ public struct HeraldConfiguration: Sendable {
         http.maxConnections = try settings.int("http.max_connections", default: http.maxConnections, in: 1...1_000_000)
         sqlitePath = try settings.string("store.sqlite.path", default: sqlitePath)
         postgres = try Self.postgres(settings)
+        storeTimeout = .milliseconds(try settings.int("store.timeout_ms", default: 2_000, in: 10...600_000))
         dispatch.enabled = try settings.bool("dispatch.enabled", default: dispatch.enabled)
         dispatch.concurrency = try settings.int("dispatch.concurrency", default: dispatch.concurrency, in: 1...4096)
         dispatch.pollInterval = .milliseconds(try settings.int("dispatch.poll_interval_ms", default: 250, in: 1...60_000))
         dispatch.leaseDuration = .seconds(try settings.int("dispatch.lease_seconds", default: 120, in: 1...86_400))
+        dispatch.stalledAfter = try settings.seconds("dispatch.stalled_after_seconds", default: 30, in: 1...86_400)
         retry.base = try settings.seconds("retry.base_seconds", default: 30, in: 0.001...86_400)
         retry.cap = try settings.seconds("retry.cap_seconds", default: 900, in: 0.001...604_800)
         retry.maxAttempts = try settings.int("retry.max_attempts", default: 18, in: 1...1000)

@@ -74,6 +74,8 @@ public struct HeraldServer: Sendable {
         let application = try makeApplication(
             configuration: configuration, store: store, providers: providers, state: state, clock: clock, metrics: metrics,
             services: services,
+            dispatchWatch: configuration.dispatch.enabled
+                ? .init(timeSinceLastLease: { dispatcher.timeSinceLastLease }, stalledAfter: configuration.dispatch.stalledAfter) : nil,
             onAccepted: { dispatcher.wake() }, logger: logger
         )
         // Named here: without a name, the group describes each service with `"\(service)"`,
@@ -105,6 +107,7 @@ public struct HeraldServer: Sendable {
         clock: any WallClock,
         metrics: PrometheusMetricsFactory,
         services: [any Service],
+        dispatchWatch: SystemController<HeraldRequestContext>.DispatchWatch? = nil,
         onAccepted: @escaping @Sendable () -> Void,
         logger: Logger
     ) throws -> some ApplicationProtocol {
@@ -119,7 +122,8 @@ public struct HeraldServer: Sendable {
         ).addRoutes(to: api)
         SuppressionsController(store: store, clock: clock).addRoutes(to: api)
         OpenAPIController().addRoutes(to: router)
-        let system = SystemController<HeraldRequestContext>(store: store, state: state, providers: providers)
+        let system = SystemController<HeraldRequestContext>(
+            store: store, state: state, providers: providers, clock: clock, dispatch: dispatchWatch)
         system.addHealthRoutes(to: router)
         system.addRoutes(to: api)
         let metricsController = MetricsController<HeraldRequestContext>(

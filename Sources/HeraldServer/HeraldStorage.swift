@@ -34,11 +34,12 @@ extension HeraldServer {
         // them: addresses and subjects. Its logger stops at info, whatever Herald's level.
         var databaseLogger = logger
         databaseLogger.logLevel = max(logger.logLevel, .info)
-        let client = PostgresClient(configuration: postgresConfiguration(postgres), backgroundLogger: databaseLogger)
+        let store = PostgresEmailStore(
+            configuration: postgresConfiguration(postgres), probe: try probeConfiguration(postgres), logger: databaseLogger,
+            timeout: configuration.storeTimeout)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
+            group.addTask { await store.run() }
             defer { group.cancelAll() }
-            let store = PostgresEmailStore(client: client, logger: databaseLogger)
             try await store.migrate()
             return try await body(store)
         }
@@ -56,5 +57,19 @@ extension HeraldServer {
             database: postgres.database, tls: tls)
         configuration.options.maximumConnections = postgres.maxConnections
         return configuration
+    }
+
+    /// The same server for a single connection outside the pool, which checks whether it
+    /// answers while the pool waits to reconnect.
+    static func probeConfiguration(_ postgres: HeraldConfiguration.Postgres) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS =
+            switch postgres.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try .init(configuration: .makeClientConfiguration()))
+            case .require: .require(try .init(configuration: .makeClientConfiguration()))
+            }
+        return PostgresConnection.Configuration(
+            host: postgres.host, port: postgres.port, username: postgres.username, password: postgres.password,
+            database: postgres.database, tls: tls)
     }
 }

@@ -9,7 +9,7 @@ extension PostgresEmailStore {
     public func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail] {
         let at = now.milliseconds
         let expiry = now.adding(duration).milliseconds
-        let due = try await transaction { connection -> [DueEmail] in
+        let due = try await transaction { [self] connection -> [DueEmail] in
             let rows = try await connection.query(
                 """
                 SELECT id, tenant, created_at, queued_at, rounds, attempts, lease_token, pending_attempt, pending_provider,
@@ -93,11 +93,10 @@ extension PostgresEmailStore {
         let addresses = Set(emails.flatMap { $0.email.message.recipients.map { Suppression.key(of: $0.address) } })
         guard !addresses.isEmpty else { return [] }
         let tenants = Array(Set(emails.map(\.tenant)))
-        let rows = try await client.query(
-            "SELECT tenant, address FROM suppressions WHERE tenant = ANY(\(tenants)) AND address = ANY(\(Array(addresses)))",
-            logger: logger)
+        let rows = try await query(
+            "SELECT tenant, address FROM suppressions WHERE tenant = ANY(\(tenants)) AND address = ANY(\(Array(addresses)))")
         var suppressed: Set<TenantAddress> = []
-        for try await (tenant, address) in rows.decode((String, String).self) { suppressed.insert(.init(tenant, address)) }
+        for (tenant, address) in try rows.decode((String, String).self) { suppressed.insert(.init(tenant, address)) }
         return suppressed
     }
 
@@ -123,7 +122,7 @@ extension PostgresEmailStore {
     public func record(_ progress: DeliveryProgress) async throws {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let rows = try await connection.query(
                 "SELECT status, lease_token, tenant FROM emails WHERE id = \(id) FOR UPDATE", logger: logger)
             var current: (status: String, leaseToken: Int64, tenant: String)?
@@ -151,6 +150,7 @@ extension PostgresEmailStore {
                     VALUES (\(id), \(attempt.number), \(attempt.provider), \(attempt.startedAt.milliseconds),
                         \(attempt.latencyMilliseconds), \(attempt.outcome.rawValue), \(attempt.errorClass?.rawValue), \(attempt.errorCode),
                         \(attempt.message), \(attempt.routing))
+                    ON CONFLICT (email_id, number) DO NOTHING
                     """,
                     logger: logger)
                 if attempt.outcome == .failed {
@@ -222,10 +222,10 @@ extension PostgresEmailStore {
     }
 
     public func providerStates() async throws -> [ProviderStateRecord] {
-        let rows = try await client.query(
-            "SELECT provider, paused, breaker_open_until, throttled_until FROM provider_state ORDER BY provider", logger: logger)
+        let rows = try await query(
+            "SELECT provider, paused, breaker_open_until, throttled_until FROM provider_state ORDER BY provider")
         var states: [ProviderStateRecord] = []
-        for try await (provider, paused, openUntil, throttledUntil) in rows.decode((String, Bool, Int64?, Int64?).self) {
+        for (provider, paused, openUntil, throttledUntil) in try rows.decode((String, Bool, Int64?, Int64?).self) {
             states.append(
                 ProviderStateRecord(
                     provider: provider, paused: paused, breakerOpenUntil: openUntil.map(Date.init(milliseconds:)),
@@ -235,28 +235,25 @@ extension PostgresEmailStore {
     }
 
     public func saveProviderState(_ state: ProviderStateRecord) async throws {
-        try await client.query(
+        try await query(
             """
             INSERT INTO provider_state (provider, paused, breaker_open_until, throttled_until, updated_at)
             VALUES (\(state.provider), \(state.paused), \(state.breakerOpenUntil?.milliseconds), \(state.throttledUntil?.milliseconds),
                 \(Date().milliseconds))
             ON CONFLICT (provider) DO UPDATE SET paused = excluded.paused, breaker_open_until = excluded.breaker_open_until,
                 throttled_until = excluded.throttled_until, updated_at = excluded.updated_at
-            """,
-            logger: logger
-        ).consume()
+            """)
     }
 
     public func sendCounts(at now: Date) async throws -> [String: [SendQuota.Period: Int]] {
         var counts: [String: [SendQuota.Period: Int]] = [:]
         for period in SendQuota.Period.allCases {
-            let rows = try await client.query(
+            let rows = try await query(
                 """
                 SELECT provider, count FROM provider_sends
                 WHERE period = \(period.rawValue) AND period_start = \(period.start(containing: now).milliseconds)
-                """,
-                logger: logger)
-            for try await (provider, count) in rows.decode((String, Int).self) { counts[provider, default: [:]][period] = count }
+                """)
+            for (provider, count) in try rows.decode((String, Int).self) { counts[provider, default: [:]][period] = count }
         }
         return counts
     }

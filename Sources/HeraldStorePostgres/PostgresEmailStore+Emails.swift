@@ -13,9 +13,9 @@ extension PostgresEmailStore {
     }
 
     /// Inserts `emails` and runs `alongside` in the same transaction.
-    func insert(batch emails: [NewEmail], alongside: (PostgresConnection) async throws -> Void) async throws {
+    func insert(batch emails: [NewEmail], alongside: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         let rows = emails.map { (email: $0, content: StoredContent($0.message)) }
-        try await transaction { connection in
+        try await transaction { [self] connection in
             try await alongside(connection)
             if !rows.isEmpty { try await Self.announceNewEmails(on: connection, logger: logger) }
             for (email, content) in rows {
@@ -41,7 +41,7 @@ extension PostgresEmailStore {
     }
 
     public func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail? {
-        try await client.withConnection { connection in
+        try await withConnection { [self] connection in
             let found = try await connection.query(
                 """
                 SELECT status, created_at, updated_at, next_attempt_at, provider, provider_message_id, failure_reason, send_at,
@@ -89,16 +89,15 @@ extension PostgresEmailStore {
     }
 
     public func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
-        let rows = try await client.query(
+        let rows = try await query(
             """
             SELECT id, status, created_at, updated_at, provider FROM emails
             WHERE (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                 AND (\(cursor?.rawValue)::text IS NULL OR id < \(cursor?.rawValue))
             ORDER BY id DESC LIMIT \(limit)
-            """,
-            logger: logger)
+            """)
         var summaries: [EmailSummary] = []
-        for try await (id, status, createdAt, updatedAt, provider) in rows.decode((String, String, Int64, Int64, String?).self) {
+        for (id, status, createdAt, updatedAt, provider) in try rows.decode((String, String, Int64, Int64, String?).self) {
             guard let id = EmailID(id) else { continue }
             summaries.append(
                 EmailSummary(
@@ -144,10 +143,10 @@ extension PostgresEmailStore {
     }
 
     private func transition(
-        _ id: EmailID, tenant: String?, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: Update
+        _ id: EmailID, tenant: String?, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: @escaping Update
     ) async throws {
         let at = now.milliseconds
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let rows = try await connection.query(
                 """
                 SELECT status FROM emails WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant)) FOR UPDATE
@@ -167,7 +166,7 @@ extension PostgresEmailStore {
     /// its event, in transactions of ``EmailFilter/emailsPerTransaction`` in id order: each
     /// email once, and no transaction holds its row locks for long.
     private func transitionAll(
-        matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: Update
+        matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind, update: @escaping Update
     ) async throws -> Int {
         let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
         guard !statuses.isEmpty else { return 0 }
@@ -178,9 +177,9 @@ extension PostgresEmailStore {
     }
 
     private func transitionChunk(
-        matching filter: EmailFilter, statuses: [String], after: String, at: Int64, event: EmailEvent.Kind, update: Update
+        matching filter: EmailFilter, statuses: [String], after: String, at: Int64, event: EmailEvent.Kind, update: @escaping Update
     ) async throws -> [String] {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let rows = try await connection.query(
                 """
                 SELECT id FROM emails
@@ -206,24 +205,24 @@ extension PostgresEmailStore {
         }
     }
 
-    public func releaseLeases(owner: String, now: Date) async throws {
-        try await client.query(
-            "UPDATE emails SET due_at = \(now.milliseconds), lease_owner = NULL WHERE status = 'sending' AND lease_owner = \(owner)",
-            logger: logger
-        ).consume()
+    public func releaseLeases(owner: String, except held: Set<EmailID>, now: Date) async throws {
+        try await query(
+            """
+            UPDATE emails SET due_at = \(now.milliseconds), lease_owner = NULL
+            WHERE status = 'sending' AND lease_owner = \(owner) AND id <> ALL(\(held.map(\.rawValue)))
+            """)
     }
 
     public func queueStatistics(now: Date) async throws -> QueueStatistics {
-        let rows = try await client.query(
+        let rows = try await query(
             """
             SELECT
                 (SELECT count(*) FROM emails WHERE status = 'queued'),
                 (SELECT count(*) FROM emails WHERE status = 'sending'),
                 (SELECT count(*) FROM emails WHERE status = 'deferred'),
                 (SELECT min(due_at) FROM emails WHERE due_at <= \(now.milliseconds))
-            """,
-            logger: logger)
-        for try await (queued, sending, deferred, oldest) in rows.decode((Int, Int, Int, Int64?).self) {
+            """)
+        for (queued, sending, deferred, oldest) in try rows.decode((Int, Int, Int, Int64?).self) {
             return QueueStatistics(
                 emailsByStatus: [.queued: queued, .sending: sending, .deferred: deferred],
                 oldestDueAt: oldest.map(Date.init(milliseconds:)))

@@ -13,7 +13,7 @@ extension PostgresEmailStore: IdempotencyStore {
     public func claim(_ key: IdempotencyKey, requestHash: [UInt8], now: Date) async throws -> IdempotencyClaim {
         let hash = Data(requestHash)
         let token = IdempotencyClaimToken.random()
-        return try await transaction { connection in
+        return try await transaction { [self] connection in
             let inserted = try await connection.query(
                 """
                 INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, created_at, claim_token)
@@ -56,7 +56,7 @@ extension PostgresEmailStore: IdempotencyStore {
     public func insert(
         batch emails: [NewEmail], answering key: IdempotencyKey, claim: IdempotencyClaimToken, with answer: IdempotentAnswer, now: Date
     ) async throws {
-        try await insert(batch: emails) { connection in
+        try await insert(batch: emails) { [self] connection in
             let updated = try await connection.query(
                 """
                 UPDATE idempotency_keys SET status = \(answer.status), body = \(answer.body), location = \(answer.location)
@@ -73,27 +73,22 @@ extension PostgresEmailStore: IdempotencyStore {
     }
 
     public func release(_ key: IdempotencyKey, claim: IdempotencyClaimToken) async throws {
-        try await client.query(
+        try await query(
             """
             DELETE FROM idempotency_keys
             WHERE api_key_id = \(key.apiKeyID) AND idempotency_key = \(key.value) AND claim_token = \(claim.rawValue)
                 AND status IS NULL
-            """,
-            logger: logger
-        ).consume()
+            """)
     }
 
     /// By the database's clock, as claims are; `now` is not used.
     public func removeExpiredIdempotencyKeys(now: Date) async throws -> Int {
-        let rows = try await client.query(
+        let rows = try await query(
             """
             DELETE FROM idempotency_keys
             WHERE created_at <= \(unescaped: Self.databaseNow) - \(IdempotencyKey.retention.milliseconds)
             RETURNING 1
-            """,
-            logger: logger)
-        var removed = 0
-        for try await _ in rows { removed += 1 }
-        return removed
+            """)
+        return rows.count
     }
 }

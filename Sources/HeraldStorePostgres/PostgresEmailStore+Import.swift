@@ -36,7 +36,7 @@ extension PostgresEmailStore {
     /// transaction; then the event sequence continues after the imported events, and emails
     /// that were being delivered are due at once.
     public func importAll(now: Date, _ body: (Importer) async throws -> Void) async throws {
-        try await transaction { connection in
+        try await longTransaction { connection in
             for try await count in try await connection.query("SELECT count(*) FROM emails", logger: logger).decode(Int.self)
             where count > 0 {
                 throw StoreError(.invalidTransition, "the PostgreSQL store holds emails already; migrate into an empty one")

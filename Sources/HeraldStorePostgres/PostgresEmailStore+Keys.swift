@@ -4,34 +4,31 @@ import PostgresNIO
 
 extension PostgresEmailStore: APIKeyStore {
     public func saveKey(_ key: APIKey, secretHash: [UInt8]) async throws {
-        try await client.query(
+        try await query(
             """
             INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at, revoked_at, rate_per_second)
             VALUES (\(key.id), \(key.tenant), \(key.scope.rawValue), \(Data(secretHash)), \(key.createdAt.milliseconds),
                 \(key.revokedAt?.milliseconds), \(key.ratePerSecond))
-            """,
-            logger: logger
-        ).consume()
+            """)
     }
 
     public func key(id: String) async throws -> (key: APIKey, secretHash: [UInt8])? {
-        let rows = try await client.query("\(unescaped: Self.keyColumns) WHERE id = \(id)", logger: logger)
-        for try await row in rows.decode(KeyRow.self) { return (Self.key(from: row), [UInt8](row.6)) }
+        let rows = try await query("\(unescaped: Self.keyColumns) WHERE id = \(id)")
+        for row in try rows.decode(KeyRow.self) { return (Self.key(from: row), [UInt8](row.6)) }
         return nil
     }
 
     public func keys() async throws -> [APIKey] {
-        let rows = try await client.query("\(unescaped: Self.keyColumns) ORDER BY created_at, id", logger: logger)
+        let rows = try await query("\(unescaped: Self.keyColumns) ORDER BY created_at, id")
         var keys: [APIKey] = []
-        for try await row in rows.decode(KeyRow.self) { keys.append(Self.key(from: row)) }
+        for row in try rows.decode(KeyRow.self) { keys.append(Self.key(from: row)) }
         return keys
     }
 
     public func revokeKey(id: String, at: Date) async throws -> Bool {
-        let rows = try await client.query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, \(at.milliseconds)) WHERE id = \(id) RETURNING id", logger: logger)
-        for try await _ in rows { return true }
-        return false
+        let rows = try await query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, \(at.milliseconds)) WHERE id = \(id) RETURNING id")
+        return !rows.isEmpty
     }
 
     private typealias KeyRow = (String, String, String, Int64, Int64?, Double?, Data)

@@ -6,7 +6,7 @@ extension PostgresEmailStore {
     /// Brings the schema up to date. Nodes that start together take turns through an advisory
     /// lock held by the migrating transaction, so that each migration runs once.
     public func migrate() async throws {
-        try await transaction { connection in
+        try await longTransaction { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             try await connection.execute(
                 """

@@ -17,6 +17,7 @@ extension PostgresEmailStore: SharedEmailStore {
     public func watchForNewEmails(_ wake: @escaping @Sendable () -> Void) async {
         while !Task.isCancelled {
             do {
+                // Not bounded by the store's timeout, as statements are: a listener waits for as long as it listens.
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.newEmailsChannel) { notifications in
                         // Emails queued while nobody listened are due already: look now.
@@ -28,7 +29,9 @@ extension PostgresEmailStore: SharedEmailStore {
                 return
             } catch {
                 guard !Task.isCancelled else { return }
-                logger.warning("stopped listening for new emails; listening again", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning(
+                    "stopped listening for new emails; listening again",
+                    metadata: ["error": "\(BoundedConnectionCall<Void>.describe(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -40,7 +43,7 @@ extension PostgresEmailStore {
     /// takes a token if there is a whole one; the row lock makes nodes take turns.
     public func takeSendToken(provider: String, ratePerSecond: Double, burst: Double, now: Date) async throws -> Date? {
         let at = now.milliseconds
-        let taken = try await client.query(
+        let taken = try await query(
             """
             INSERT INTO provider_tokens AS bucket (provider, tokens, updated_at) VALUES (\(provider), \(burst - 1), \(at))
             ON CONFLICT (provider) DO UPDATE
@@ -48,12 +51,11 @@ extension PostgresEmailStore {
                     updated_at = GREATEST(\(at), bucket.updated_at)
                 WHERE LEAST(\(burst), bucket.tokens + GREATEST(0, \(at) - bucket.updated_at) * \(ratePerSecond) / 1000.0) >= 1
             RETURNING tokens
-            """,
-            logger: logger)
-        for try await _ in taken { return nil }
-        let rows = try await client.query(
-            "SELECT tokens, updated_at FROM provider_tokens WHERE provider = \(provider)", logger: logger)
-        for try await (tokens, updatedAt) in rows.decode((Double, Int64).self) {
+            """)
+        if !taken.isEmpty { return nil }
+        let rows = try await query(
+            "SELECT tokens, updated_at FROM provider_tokens WHERE provider = \(provider)")
+        for (tokens, updatedAt) in try rows.decode((Double, Int64).self) {
             let available = min(burst, tokens + Double(max(0, at - updatedAt)) * ratePerSecond / 1000)
             return now.addingTimeInterval(max(0.001, (1 - available) / ratePerSecond))
         }

@@ -6,27 +6,25 @@ import PostgresNIO
 extension PostgresEmailStore: SuppressionStore {
     public func suppressions(tenant: String, limit: Int, after cursor: String?) async throws -> [Suppression] {
         let after = cursor.map(Suppression.key(of:))
-        let rows = try await client.query(
+        let rows = try await query(
             """
             \(unescaped: Self.suppressionColumns) WHERE tenant = \(tenant) AND (\(after)::text IS NULL OR address > \(after))
             ORDER BY address LIMIT \(limit)
-            """,
-            logger: logger)
+            """)
         var suppressions: [Suppression] = []
-        for try await row in rows.decode(SuppressionRow.self) { suppressions.append(Self.suppression(from: row)) }
+        for row in try rows.decode(SuppressionRow.self) { suppressions.append(Self.suppression(from: row)) }
         return suppressions
     }
 
     public func suppression(of address: String, tenant: String) async throws -> Suppression? {
-        let rows = try await client.query(
-            "\(unescaped: Self.suppressionColumns) WHERE tenant = \(tenant) AND address = \(Suppression.key(of: address))",
-            logger: logger)
-        for try await row in rows.decode(SuppressionRow.self) { return Self.suppression(from: row) }
+        let rows = try await query(
+            "\(unescaped: Self.suppressionColumns) WHERE tenant = \(tenant) AND address = \(Suppression.key(of: address))")
+        for row in try rows.decode(SuppressionRow.self) { return Self.suppression(from: row) }
         return nil
     }
 
     public func suppress(_ suppression: Suppression, tenant: String) async throws -> (entry: Suppression, created: Bool) {
-        try await transaction { connection in
+        try await transaction { [self] connection in
             let created = try await Self.insert(suppression, tenant: tenant, on: connection, logger: logger)
             let rows = try await connection.query(
                 "\(unescaped: Self.suppressionColumns) WHERE tenant = \(tenant) AND address = \(suppression.address)", logger: logger)
@@ -37,11 +35,9 @@ extension PostgresEmailStore: SuppressionStore {
     }
 
     public func unsuppress(_ address: String, tenant: String) async throws -> Bool {
-        let rows = try await client.query(
-            "DELETE FROM suppressions WHERE tenant = \(tenant) AND address = \(Suppression.key(of: address)) RETURNING address",
-            logger: logger)
-        for try await _ in rows { return true }
-        return false
+        let rows = try await query(
+            "DELETE FROM suppressions WHERE tenant = \(tenant) AND address = \(Suppression.key(of: address)) RETURNING address")
+        return !rows.isEmpty
     }
 
     /// Adds `suppression` to the tenant's list unless its address is there already, in which

@@ -15,17 +15,66 @@ import PostgresNIO
 /// The store does not run its `PostgresClient`: whoever owns the client runs it (as a
 /// `Service` of the process's group, or in a task), before and while the store is used.
 public final class PostgresEmailStore: EmailStore {
-    let client: PostgresClient
+    private let fixedClient: PostgresClient?
+    private let supervisor: ClientSupervisor?
     let logger: Logger
+    /// How long a call may take, the wait for a connection included, before it fails.
+    let timeout: TimeAmount
 
-    public init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    /// A store on `client`, which the caller runs. `timeout` bounds every call; past it the
+    /// call throws ``StoreError`` `unavailable`.
+    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(2)) {
+        self.fixedClient = client
+        self.supervisor = nil
         self.logger = logger
+        self.timeout = TimeAmount(timeout)
     }
 
-    /// Runs `body` in one transaction. Errors it throws come out as they were thrown, not
-    /// wrapped, so that callers see ``StoreError``s as such.
-    func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    /// A store that makes and runs its clients itself (see ``run()``), and replaces a client
+    /// whose pool lags behind a server that answers again. `probe` is where the server is,
+    /// for a connection outside the pool.
+    public init(
+        configuration: PostgresClient.Configuration, probe: PostgresConnection.Configuration, logger: Logger,
+        timeout: Duration = .seconds(2)
+    ) {
+        self.fixedClient = nil
+        self.supervisor = ClientSupervisor(configuration: configuration, probeConfiguration: probe, callTimeout: timeout, logger: logger)
+        self.logger = logger
+        self.timeout = TimeAmount(timeout)
+    }
+
+    /// The client calls go through now.
+    var client: PostgresClient { fixedClient ?? supervisor!.client }
+
+    /// How many times a new client replaced one whose pool lagged; for tests.
+    public var clientReplacements: Int { supervisor?.replacements ?? 0 }
+
+    /// Runs the store's own clients until cancelled; returns at once for a store on a client
+    /// that its caller runs.
+    public func run() async {
+        await supervisor?.run()
+    }
+
+    /// Runs `body` on a pooled connection within the store's timeout.
+    func withConnection<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await BoundedConnectionCall.run(on: client, supervisedBy: supervisor, timeout: timeout, body)
+    }
+
+    /// Runs `body` in one transaction, within the store's timeout. Errors it throws come out as
+    /// they were thrown, not wrapped, so that callers see ``StoreError``s as such.
+    func transaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await withConnection { [logger] connection in
+            do {
+                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            }
+        }
+    }
+
+    /// Runs `body` in one transaction with no time bound: for the schema's migrations and a
+    /// store's import, which take as long as their data needs.
+    func longTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as PostgresTransactionError {
@@ -33,11 +82,27 @@ public final class PostgresEmailStore: EmailStore {
         }
     }
 
+    /// Runs one statement and reads all its rows, within the store's timeout.
+    @discardableResult
+    func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await withConnection { [logger] connection in try await connection.query(query, logger: logger).collect() }
+    }
+
     public func checkWritable() async throws {
-        let rows = try await client.query("SELECT pg_is_in_recovery()", logger: logger)
-        for try await inRecovery in rows.decode(Bool.self) where inRecovery {
+        for inRecovery in try await query("SELECT pg_is_in_recovery()").decode(Bool.self) where inRecovery {
             throw StoreError(.unavailable, "the PostgreSQL server is a read-only standby")
         }
+    }
+}
+
+extension [PostgresRow] {
+    /// Every row's columns as `columns`.
+    func decode<each Column: PostgresDecodable>(_ columns: (repeat each Column).Type) throws -> [(repeat each Column)] {
+        try map { try $0.decode(columns) }
+    }
+
+    func decode<Column: PostgresDecodable>(_ column: Column.Type) throws -> [Column] {
+        try map { try $0.decode(column) }
     }
 }
 

@@ -301,12 +301,16 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func releaseLeases(owner: String, now: Date) async throws {
+    public func releaseLeases(owner: String, except held: Set<EmailID>, now: Date) async throws {
         let at = now.milliseconds
+        let held = held.map(\.rawValue)
         try await groupCommit.perform { db in
-            try db.executeCached(
-                sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?",
-                arguments: [at, owner]
+            try db.execute(
+                sql: """
+                    UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending' AND lease_owner = ?
+                        AND id NOT IN (SELECT value FROM json_each(?))
+                    """,
+                arguments: [at, owner, String(decoding: try JSONEncoder().encode(held), as: UTF8.self)]
             )
         }
     }

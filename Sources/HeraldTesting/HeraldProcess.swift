@@ -82,6 +82,13 @@ public final class HeraldProcess: @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var isRunning: Bool { process.isRunning }
 
+    /// The process's resident memory, from `/proc`, in bytes.
+    public var residentBytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
     public func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }

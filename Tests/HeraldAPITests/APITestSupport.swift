@@ -34,6 +34,7 @@ struct APIHarness {
     static func run(
         maxBodyBytes: Int = 64 * 1024, logger: Logger = Logger(label: "test"),
         configure: (inout HeraldConfiguration) -> Void = { _ in },
+        dispatchWatch: SystemController<HeraldRequestContext>.DispatchWatch? = nil,
         _ body: @escaping @Sendable (APIHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
@@ -58,7 +59,8 @@ struct APIHarness {
                 store: store, databasePath: databasePath, state: ServiceState(), providers: providers, clock: clock)
             let application = try HeraldServer.makeApplication(
                 configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
-                metrics: HeraldServer.makeMetricsFactory(), services: [], onAccepted: {}, logger: logger
+                metrics: HeraldServer.makeMetricsFactory(), services: [], dispatchWatch: dispatchWatch, onAccepted: {},
+                logger: logger
             )
             let operatorKey = try await harness.key(scope: .operator)
             try await $apiKey.withValue(operatorKey) {

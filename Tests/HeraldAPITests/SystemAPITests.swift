@@ -7,6 +7,7 @@ import HeraldStoreSQLite
 import HeraldTesting
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @testable import HeraldServer
@@ -22,6 +23,25 @@ struct SystemAPITests {
             #expect(draining.status == .serviceUnavailable)
             #expect(draining.json["status"] as? String == "draining")
             #expect(try await client.get("/healthz").status == .ok)
+        }
+    }
+
+    @Test func `is not ready once due emails wait past the bound while no lease is answered`() async throws {
+        let sinceLastLease = SinceLastLease()
+        let watch = SystemController<HeraldRequestContext>.DispatchWatch(
+            timeSinceLastLease: { sinceLastLease.value.withLock { $0 } }, stalledAfter: .seconds(30))
+        try await APIHarness.run(dispatchWatch: watch) { harness, client in
+            let id = try await client.accept()
+            harness.clock.advance(by: .seconds(31))
+            // The dispatcher leases, so an email due for long is a backlog, not a stall.
+            #expect(try await client.get("/readyz").status == .ok)
+            sinceLastLease.value.withLock { $0 = .seconds(31) }
+            let stalled = try await client.get("/readyz")
+            #expect(stalled.status == .serviceUnavailable)
+            #expect(stalled.json["status"] as? String == "dispatcher_stalled")
+            // With nothing due, a dispatcher that has not leased for long is idle, not stalled.
+            #expect(try await client.post("/v1/emails/\(id)/cancel", json: "").status == .ok)
+            #expect(try await client.get("/readyz").status == .ok)
         }
     }
 
@@ -99,4 +119,9 @@ struct SystemAPITests {
             #expect(notSandbox.error["code"] as? String == "not_a_sandbox")
         }
     }
+}
+
+/// What the readiness test says of the dispatcher's last lease.
+private final class SinceLastLease: Sendable {
+    let value = Mutex<Duration>(.zero)
 }

@@ -16,10 +16,13 @@ struct ScaleOutTests {
             try await withTemporaryDirectory { directory in
                 let outbox = directory.appendingPathComponent("outbox")
                 // A short lease, so that the killed node's emails pass to the others soon.
+                // A debug build serving 100-email batches on two cores can take longer than the
+                // store's default timeout; this test is about nodes sharing work, not timeouts.
                 let config = """
                     store:
                       postgres:
                         url: \(database.url)
+                      timeout_ms: 10000
                     dispatch:
                       concurrency: 32
                       lease_seconds: 3

@@ -116,6 +116,19 @@ struct EmailStoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func `hands back an owner's leases but the held ones, which stay leased`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let held = try await accept(store)
+            let unheld = try await accept(store)
+            #expect(Set(try await lease(store).map(\.id)) == [held, unheld])
+            let other = try await accept(store)
+            #expect(try await lease(store, owner: "node-b").map(\.id) == [other])
+            try await store.releaseLeases(owner: "node-a", except: [held], now: clock.now)
+            #expect(try await lease(store, owner: "node-c").map(\.id) == [unheld])
+        }
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func `does not lease deferred emails before their time`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
             let id = try await accept(store)

@@ -22,7 +22,8 @@ struct KeyStoreConformanceTests {
             }
         case .postgres:
             try await PostgresTestDatabase.withClient { client in
-                let store = PostgresEmailStore(client: client, logger: PostgresTestDatabase.logger)
+                let store = PostgresEmailStore(
+                    client: client, logger: PostgresTestDatabase.logger, timeout: PostgresTestDatabase.storeTimeout)
                 try await store.migrate()
                 try await body(store, { now }) { duration in
                     now = now.adding(duration)

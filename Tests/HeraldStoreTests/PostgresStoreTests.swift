@@ -14,7 +14,11 @@ struct PostgresStoreTests {
     @Test func `nodes that migrate at once leave one schema, each migration applied once`() async throws {
         try await PostgresTestDatabase.withClient { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 { group.addTask { try await PostgresEmailStore(client: client, logger: logger).migrate() } }
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await PostgresEmailStore(client: client, logger: logger, timeout: PostgresTestDatabase.storeTimeout).migrate()
+                    }
+                }
                 try await group.waitForAll()
             }
             let rows = try await client.query("SELECT count(*) FROM herald_migrations", logger: logger)
@@ -47,7 +51,7 @@ struct PostgresStoreTests {
 
     @Test func `keeps history append-only`() async throws {
         try await PostgresTestDatabase.withClient { client in
-            let store = PostgresEmailStore(client: client, logger: logger)
+            let store = PostgresEmailStore(client: client, logger: logger, timeout: PostgresTestDatabase.storeTimeout)
             try await store.migrate()
             let now = Date(milliseconds: 1_800_000_000_000)
             try await store.insert(NewEmail(id: EmailID(date: now), message: .sample(), acceptedAt: now))

@@ -61,9 +61,14 @@ enum PostgresTestDatabase {
         }
     }
 
+    /// The stores' timeout in these tests, which check what a store keeps, not how fast: with
+    /// every suite at once on two cores, a statement behind a `CREATE DATABASE` can wait longer
+    /// than the 2 s a server gives it.
+    static let storeTimeout: Duration = .seconds(60)
+
     static func withStore(_ body: (any HeraldStore) async throws -> Void) async throws {
         try await withClient { client in
-            let store = PostgresEmailStore(client: client, logger: logger)
+            let store = PostgresEmailStore(client: client, logger: logger, timeout: storeTimeout)
             try await store.migrate()
             try await body(store)
         }

@@ -1,0 +1,279 @@
+import Foundation
+import HeraldCore
+import HeraldTesting
+import NIOHTTP1
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What Herald does when what it depends on fails: each scenario runs the built binary against
+/// a real PostgreSQL of its own, which the test crashes or freezes under load, and prints one
+/// line of figures. `scripts/test` runs this suite alone, after the others.
+@Suite("Faults", .serialized, .timeLimit(.minutes(10)))
+struct FaultTests {
+    /// The store's timeout in these tests: every request is answered within a few of these.
+    static let storeTimeout: Duration = .seconds(1)
+
+    @Test(arguments: [1, 3])
+    func `every email accepted while PostgreSQL crashes and restarts ten times is sent within 10 s of its return`(nodeCount: Int)
+        async throws
+    {
+        try await withTemporaryDirectory { directory in
+            try await TestCluster.with(in: directory) { cluster in
+                let outbox = directory.appendingPathComponent("outbox")
+                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
+                let load = Load(nodes: nodes)
+                var slowestRecovery: Duration = .zero
+                try await load.running {
+                    for _ in 0..<10 {
+                        try await Task.sleep(for: .seconds(1))
+                        try cluster.crash()
+                        try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
+                        try await Task.sleep(for: .seconds(3))
+                        try cluster.start()
+                        let returned = ContinuousClock.now
+                        let before = Date().milliseconds
+                        try await Self.waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
+                        // Every email stored before the return, answered 202 or not, is sent.
+                        do {
+                            try await Self.waitUntil(timeout: .seconds(10)) {
+                                try cluster.count("status <> 'sent' AND created_at < \(before)") == 0
+                            }
+                        } catch {
+                            let stuck = try cluster.query(
+                                """
+                                SELECT status, lease_owner IS NOT NULL, count(*), min(due_at) - \(before) FROM emails
+                                WHERE status <> 'sent' AND created_at < \(before) GROUP BY 1, 2
+                                """)
+                            throw TestFailure("not sent 10 s after the return: \(stuck)\n\(nodes[0].log.suffix(3000))")
+                        }
+                        slowestRecovery = max(slowestRecovery, ContinuousClock.now - returned)
+                    }
+                }
+                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
+                let figures = try load.judge(cluster: cluster, outbox: outbox)
+                print(
+                    "faults: PostgreSQL crash ×10, \(nodeCount) node(s): \(figures), slowest recovery \(slowestRecovery.formatted)"
+                )
+                for node in nodes { #expect(node.isRunning, "no node exits") }
+                try await Self.stop(nodes)
+            }
+        }
+    }
+
+    @Test(arguments: [1, 3])
+    func `every email accepted while PostgreSQL is frozen for 10 s is sent, and every request is answered in time`(nodeCount: Int)
+        async throws
+    {
+        try await withTemporaryDirectory { directory in
+            try await TestCluster.with(in: directory) { cluster in
+                let outbox = directory.appendingPathComponent("outbox")
+                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
+                let load = Load(nodes: nodes)
+                var recovery: Duration = .zero
+                var memory = (before: 0, during: 0)
+                try await load.running {
+                    try await Task.sleep(for: .seconds(2))
+                    memory.before = nodes.map(\.residentBytes).max() ?? 0
+                    try cluster.freeze()
+                    let frozen = ContinuousClock.now
+                    try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
+                    try await Task.sleep(until: frozen + .seconds(10))
+                    memory.during = nodes.map(\.residentBytes).max() ?? 0
+                    try cluster.thaw()
+                    let thawed = ContinuousClock.now
+                    let before = Date().milliseconds
+                    try await Self.waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
+                    try await Self.waitUntil(timeout: .seconds(10)) {
+                        try cluster.count("status <> 'sent' AND created_at < \(before)") == 0
+                    }
+                    recovery = ContinuousClock.now - thawed
+                    try await Task.sleep(for: .seconds(1))
+                }
+                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
+                let figures = try load.judge(cluster: cluster, outbox: outbox)
+                // Refused requests hold nothing: memory while frozen stays near where it was.
+                #expect(memory.during < memory.before + 100 * 1024 * 1024, "memory \(memory)")
+                print(
+                    "faults: PostgreSQL frozen 10 s, \(nodeCount) node(s): \(figures), recovery \(recovery.formatted), "
+                        + "memory \(memory.before / 1_048_576) → \(memory.during / 1_048_576) MiB")
+                for node in nodes { #expect(node.isRunning, "no node exits") }
+                try await Self.stop(nodes)
+            }
+        }
+    }
+
+    @Test func `a node listening for new emails hears them again after PostgreSQL crashes or freezes`() async throws {
+        try await withTemporaryDirectory { directory in
+            try await TestCluster.with(in: directory) { cluster in
+                let store = "store: {postgres: {url: \"\(cluster.url)\"}, timeout_ms: \(Self.storeTimeout.milliseconds)}"
+                let providers = "providers: [{name: sandbox, type: sandbox}]"
+                let acceptor = try await Self.node(in: directory, "acceptor", config: "\(store)\n\(providers)\ndispatch: {enabled: false}")
+                // It looks for due emails once a minute, so only a notification makes it deliver sooner.
+                let deliverer = try await Self.node(
+                    in: directory, "deliverer", config: "\(store)\n\(providers)\ndispatch: {poll_interval_ms: 60000}")
+                for fault in ["crash", "freeze"] {
+                    if fault == "crash" {
+                        try cluster.crash()
+                        try await Task.sleep(for: .seconds(2))
+                        try cluster.start()
+                    } else {
+                        try cluster.freeze()
+                        try await Task.sleep(for: .seconds(5))
+                        try cluster.thaw()
+                    }
+                    try await Self.waitForReadiness(of: acceptor, status: 200, within: .seconds(2))
+                    // The listener may take a second to come back after a crash; then the
+                    // notification of the next email reaches it.
+                    try await Task.sleep(for: .seconds(2))
+                    let id = try #require(try await acceptor.send(Fixtures.email(1)).body["id"] as? String, "after the \(fault)")
+                    try await deliverer.waitUntil([id], are: "sent", timeout: .seconds(5))
+                }
+                try await Self.stop([acceptor, deliverer])
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    static func nodes(_ count: Int, in directory: URL, cluster: TestCluster, outbox: URL) async throws -> [HeraldProcess] {
+        let config = """
+            store:
+              postgres: {url: "\(cluster.url)"}
+              timeout_ms: \(storeTimeout.milliseconds)
+            dispatch: {concurrency: 32}
+            providers:
+              - {name: files, type: file, directory: "\(outbox.path)"}
+            """
+        var nodes: [HeraldProcess] = []
+        for index in 0..<count { nodes.append(try await node(in: directory, "node-\(index)", config: config)) }
+        return nodes
+    }
+
+    static func node(in directory: URL, _ name: String, config: String) async throws -> HeraldProcess {
+        let home = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        return try await HeraldProcess(directory: home, config: config)
+    }
+
+    static func stop(_ nodes: [HeraldProcess]) async throws {
+        for node in nodes { node.signal(SIGTERM) }
+        for node in nodes { #expect(try await node.waitForExit() == 0) }
+    }
+
+    /// Polls `/readyz` until it answers `status`, and fails if that takes longer than `within`.
+    static func waitForReadiness(of node: HeraldProcess, status: Int, within bound: Duration) async throws {
+        let start = ContinuousClock.now
+        while (try? await HTTP.shared.request(.GET, "\(node.baseURL)/readyz").status) != status {
+            guard ContinuousClock.now - start < bound + .seconds(5) else {
+                throw TestFailure("/readyz did not answer \(status) within \(bound)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(ContinuousClock.now - start <= bound, "/readyz answered \(status) after \(ContinuousClock.now - start)")
+    }
+
+    static func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("not reached within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+/// Clients that send one email at a time to the nodes, in turn, for as long as a scenario runs,
+/// and keep every answer.
+final class Load: Sendable {
+    struct Answers {
+        var accepted: [String] = []
+        var byStatus: [Int: Int] = [:]
+        var unanswered = 0
+        var slowest: Duration = .zero
+    }
+
+    let nodes: [HeraldProcess]
+    let clients: Int
+    private let answers = Mutex(Answers())
+    private let stopped = Atomic(false)
+
+    init(nodes: [HeraldProcess], clients: Int = 4) {
+        self.nodes = nodes
+        self.clients = clients
+    }
+
+    /// Runs the clients while `scenario` runs; each finishes the request it has started.
+    func running(_ scenario: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<clients {
+                group.addTask { await self.send(from: client) }
+            }
+            defer { stopped.store(true, ordering: .relaxed) }
+            try await scenario()
+        }
+    }
+
+    private func send(from client: Int) async {
+        var index = client
+        while !stopped.load(ordering: .relaxed) {
+            let node = nodes[index % nodes.count]
+            let start = ContinuousClock.now
+            let answer = try? await node.send(Fixtures.email(index))
+            let took = ContinuousClock.now - start
+            answers.withLock { answers in
+                answers.slowest = max(answers.slowest, took)
+                guard let answer else {
+                    answers.unanswered += 1
+                    return
+                }
+                answers.byStatus[answer.status, default: 0] += 1
+                if answer.status == 202, let id = answer.body["id"] as? String { answers.accepted.append(id) }
+            }
+            index += clients
+            // Between answers, not between tries: a node that refuses at once is asked again soon.
+            if answer?.status != 202 { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
+    /// Checks what every scenario promises and returns its figures: every email answered 202 is
+    /// stored and sent, every answer came in time and was 202 or 503, and an email delivered
+    /// twice shows an `ambiguous` attempt that explains it.
+    func judge(cluster: TestCluster, outbox: URL) throws -> String {
+        let answers = answers.withLock { $0 }
+        let stored = Set(try cluster.query("SELECT id FROM emails WHERE status = 'sent'"))
+        let lost = answers.accepted.filter { !stored.contains($0) }
+        #expect(lost.isEmpty, "accepted but not sent: \(lost.prefix(5))")
+        #expect(answers.accepted.count > 0)
+        #expect(Set(answers.byStatus.keys).isSubset(of: [202, 503]), "answers: \(answers.byStatus)")
+        #expect(answers.unanswered == 0, "requests without an answer")
+        #expect(answers.slowest <= FaultTests.storeTimeout * 3, "slowest answer \(answers.slowest)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: outbox.path).filter { $0.hasSuffix(".eml") }
+        let deliveries = Dictionary(grouping: files) { String($0.prefix(26)) }
+        let duplicated = deliveries.filter { $0.value.count > 1 }.map(\.key)
+        if !duplicated.isEmpty {
+            let explained = try cluster.query(
+                """
+                SELECT DISTINCT email_id FROM attempts WHERE error_class = 'ambiguous'
+                    AND email_id IN (\(duplicated.map { "'\($0)'" }.joined(separator: ",")))
+                """)
+            #expect(Set(explained) == Set(duplicated), "every email delivered twice has an ambiguous attempt")
+        }
+        return "accepted \(answers.accepted.count), refused \(answers.byStatus[503, default: 0]), lost \(lost.count), "
+            + "duplicates \(duplicated.count) (explained), worst answer \(answers.slowest.formatted)"
+    }
+}
+
+extension TestCluster {
+    /// How many emails match the SQL condition.
+    func count(_ condition: String) throws -> Int {
+        Int(try query("SELECT count(*) FROM emails WHERE \(condition)").first ?? "") ?? -1
+    }
+}
+
+extension Duration {
+    /// Milliseconds, as the figures print them.
+    var formatted: String { "\(Int(timeInterval * 1000)) ms" }
+}
