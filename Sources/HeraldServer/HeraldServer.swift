@@ -26,7 +26,7 @@ public struct HeraldServer: Sendable {
     /// Opens the store, builds the providers and returns the services ready to run. SIGTERM and
     /// SIGINT start a graceful shutdown.
     public static func build(configuration: HeraldConfiguration, store: any HeraldStore, logger: Logger) async throws -> HeraldServer {
-        let clock = SystemWallClock()
+        let clock = SteadyWallClock()
         try await createFirstKey(in: store, now: clock.now)
         let httpClient = makeHTTPClient()
         // Delivery runs on one event loop: the dispatcher's rounds and the SMTP sessions they

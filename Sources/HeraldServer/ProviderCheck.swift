@@ -18,8 +18,7 @@ extension HeraldServer {
     public static func checkProviders(configuration: HeraldConfiguration) async throws -> [ProviderCheck] {
         let httpClient = makeHTTPClient()
         do {
-            let clock = SystemWallClock()
-            let providers = try configuration.providers.map { try ProviderRegistry.makeProvider($0, clock: clock, httpClient: httpClient) }
+            let providers = try configuration.providers.map { try ProviderRegistry.makeProvider($0, httpClient: httpClient) }
             let checks = await withTaskGroup(of: (Int, ProviderCheck).self) { group in
                 for (index, provider) in providers.enumerated() {
                     group.addTask {

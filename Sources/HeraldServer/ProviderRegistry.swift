@@ -26,7 +26,7 @@ final class ProviderRegistry: ProviderAdministration {
         var sandboxes: [String: SandboxProvider] = [:]
         var smtpProviders: [SMTPProvider] = []
         for setting in configuration.providers {
-            let provider = try Self.makeProvider(setting, clock: clock, httpClient: httpClient, smtpEventLoops: smtpEventLoops)
+            let provider = try Self.makeProvider(setting, httpClient: httpClient, smtpEventLoops: smtpEventLoops)
             if let sandbox = provider as? SandboxProvider { sandboxes[setting.name] = sandbox }
             if let smtp = provider as? SMTPProvider { smtpProviders.append(smtp) }
             routes.append(
@@ -44,9 +44,11 @@ final class ProviderRegistry: ProviderAdministration {
         self.clock = clock
     }
 
-    /// The adapter for one provider's settings.
+    /// The adapter for one provider's settings. Adapters read the system's wall clock as it is,
+    /// not Herald's steady clock: what they time (a request's signature, a provider's reset
+    /// time) is checked against the provider's clock.
     static func makeProvider(
-        _ setting: HeraldConfiguration.ProviderSettings, clock: any WallClock, httpClient: HTTPClient,
+        _ setting: HeraldConfiguration.ProviderSettings, httpClient: HTTPClient,
         smtpEventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) throws -> any EmailProvider {
         switch setting.kind {
@@ -55,11 +57,11 @@ final class ProviderRegistry: ProviderAdministration {
         case .file(let directory):
             try FileProvider(name: setting.name, directory: URL(fileURLWithPath: directory))
         case .ses(let configuration):
-            SESProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            SESProvider(name: setting.name, configuration: configuration, client: httpClient)
         case .smtp(let configuration):
             try SMTPProvider(name: setting.name, configuration: configuration, eventLoopGroup: smtpEventLoops)
         case .sendgrid(let configuration):
-            SendGridProvider(name: setting.name, configuration: configuration, client: httpClient, clock: clock)
+            SendGridProvider(name: setting.name, configuration: configuration, client: httpClient)
         case .postmark(let configuration):
             PostmarkProvider(name: setting.name, configuration: configuration, client: httpClient)
         case .mailgun(let configuration):

@@ -19,6 +19,31 @@ public final class ManualClock: WallClock {
     }
 }
 
+/// The system clock and the monotonic clock, each moved by hand.
+public final class SteppableClocks: Sendable {
+    public init() {}
+
+    private let system = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    private let elapsed = Mutex(Duration.zero)
+
+    public var systemTime: Date { system.withLock { $0 } }
+
+    /// Time passes: both clocks move on.
+    public func pass(_ duration: Duration) {
+        system.withLock { $0 = $0.adding(duration) }
+        elapsed.withLock { $0 += duration }
+    }
+
+    /// The system clock alone steps, as an NTP correction or `date -s` steps it.
+    public func step(_ duration: Duration) {
+        system.withLock { $0 = $0.adding(duration) }
+    }
+
+    public func makeSteadyClock() -> SteadyWallClock {
+        SteadyWallClock(systemTime: { self.system.withLock { $0 } }, elapsed: { self.elapsed.withLock { $0 } })
+    }
+}
+
 /// SplitMix64: the same seed gives the same sequence, so jitter is repeatable in tests.
 public struct SeededRandomNumberGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
