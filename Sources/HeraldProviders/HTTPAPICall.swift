@@ -3,6 +3,7 @@ import Foundation
 import HeraldCore
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One request to a provider's HTTP API and the answer it got, shared by the adapters that
 /// speak JSON or forms over HTTPS. Calls that get no answer are classified by ``HTTPFailure``.
@@ -27,19 +28,22 @@ struct HTTPAPICall: Sendable {
     /// delivery makes the call.
     func perform(client: HTTPClient, timeout: Duration, by deadline: ContinuousClock.Instant?) async throws(ProviderFailure) -> Answer {
         let timeout = min(timeout, deadline?.timeLeft ?? timeout)
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let collector = AnswerCollector()
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
-            let answer = try await response.body.collect(upTo: Self.maxAnswerBytes)
-            guard !(300..<400).contains(response.status.code) else { throw redirectRefused(response.status.code) }
-            return Answer(status: response.status.code, headers: response.headers, body: Array(answer.readableBytesView))
+            var request = try HTTPClient.Request(url: url, method: method, body: body.isEmpty ? nil : .bytes(body))
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            let task = client.execute(request: request, delegate: collector, deadline: .now() + .nanoseconds(timeout.nanoseconds))
+            let answer = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
+            guard !(300..<400).contains(answer.status) else { throw redirectRefused(answer.status) }
+            return answer
         } catch let failure as ProviderFailure {
             throw failure
         } catch {
-            throw HTTPFailure.classify(error, provider: provider)
+            throw HTTPFailure.classify(error, provider: provider, requestSent: collector.requestSent)
         }
     }
 
@@ -49,6 +53,48 @@ struct HTTPAPICall: Sendable {
         ProviderFailure(
             .providerFatal, code: "\(provider)_redirect_refused",
             message: "the provider answered \(status), a redirect, which Herald does not follow; check its endpoint")
+    }
+}
+
+/// Collects a provider's answer, and notes whether the whole request went out before it: a call
+/// that fails before that cannot have delivered the email, one that fails after may have.
+private final class AnswerCollector: HTTPClientResponseDelegate {
+    private struct State {
+        var requestSent = false
+        var head: HTTPResponseHead?
+        var body: [UInt8] = []
+    }
+
+    private let state = Mutex(State())
+
+    var requestSent: Bool { state.withLock { $0.requestSent } }
+
+    func didSendRequest(task: HTTPClient.Task<HTTPAPICall.Answer>) {
+        state.withLock { $0.requestSent = true }
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<HTTPAPICall.Answer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        // An answer means the request arrived, even if the server answers before reading all of it.
+        state.withLock {
+            $0.requestSent = true
+            $0.head = head
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<HTTPAPICall.Answer>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        state.withLock { state in
+            // Provider answers are small; the rest of a long one is not read into memory.
+            state.body.append(contentsOf: buffer.readableBytesView.prefix(HTTPAPICall.maxAnswerBytes - state.body.count))
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<HTTPAPICall.Answer>) throws -> HTTPAPICall.Answer {
+        try state.withLock { state in
+            guard let head = state.head else { throw HTTPClientError.remoteConnectionClosed }
+            return HTTPAPICall.Answer(status: head.status.code, headers: head.headers, body: state.body)
+        }
     }
 }
 

@@ -137,6 +137,48 @@ struct FaultTests {
         }
     }
 
+    @Test func `a relay that resets after each message gets ambiguous attempts, its breaker opens, and no lease is left`()
+        async throws
+    {
+        let sink = "127.0.0.1:\(try Peers.require("HERALD_TEST_SMTP_SINK_PORT"))"
+        try await FaultProxy.with(upstream: sink, fault: FaultProxy.Fault.resetAfterBody.rawValue, protocol: .smtp) { port in
+            try await withTemporaryDirectory { directory in
+                let config = """
+                    breaker: {consecutive_failures: 3, open_seconds: 600}
+                    retry: {base_seconds: 0.2, cap_seconds: 0.5}
+                    providers:
+                      - {name: relay, type: smtp, host: 127.0.0.1, port: \(port), tls: none, timeout_seconds: 2, priority: 1}
+                      - {name: backup, type: sandbox, priority: 2}
+                    """
+                let herald = try await Self.node(in: directory, "node", config: config)
+                var ids: [String] = []
+                for index in 0..<5 { ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String)) }
+                // Each round ends at its ambiguous attempt and the email waits for its backoff:
+                // a message the relay may have taken is not sent again elsewhere at once.
+                try await herald.waitUntil(ids, are: "sent", timeout: .seconds(20))
+                var relayAttempts: [String] = []
+                for id in ids {
+                    let email = try await herald.email(id)
+                    let attempts = email["attempts"] as? [[String: Any]] ?? []
+                    #expect(attempts.last?["provider"] as? String == "backup")
+                    relayAttempts += attempts.filter { $0["provider"] as? String == "relay" }.compactMap { $0["error_class"] as? String }
+                }
+                // The five rounds may all have reached the relay before the third failure opened it.
+                #expect(relayAttempts.count >= 3, "\(relayAttempts)")
+                #expect(Set(relayAttempts) == ["ambiguous"])
+                let relay = try #require(try await herald.providers().first { $0["name"] as? String == "relay" })
+                #expect((relay["breaker"] as? [String: Any])?["state"] as? String == "open")
+                let later = try #require(try await herald.send(Fixtures.email(99)).body["id"] as? String)
+                try await herald.waitUntil([later], are: "sent")
+                let attempts = try await herald.email(later)["attempts"] as? [[String: Any]] ?? []
+                #expect(attempts.map { $0["provider"] as? String } == ["backup"], "the open breaker keeps the relay out")
+                let queue = try await HTTP.shared.text(.GET, "\(herald.baseURL)/metrics")
+                #expect(queue.contains("herald_queue_emails{status=\"sending\"} 0"), "no lease left behind")
+                try await Self.stop([herald])
+            }
+        }
+    }
+
     // MARK: Helpers
 
     static func nodes(_ count: Int, in directory: URL, cluster: TestCluster, outbox: URL) async throws -> [HeraldProcess] {

@@ -27,6 +27,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
     /// rather than one scheduled and cancelled per exchange, since nearly every exchange ends in
     /// time.
     private var deadlineTimer: (timer: Scheduled<Void>, deadline: NIODeadline)?
+    private var nextExchangeID = 0
 
     /// Replies awaited for one write, or for one part of a write that pipelines several.
     struct Expectation {
@@ -41,7 +42,10 @@ final class SMTPClientHandler: ChannelInboundHandler {
     }
 
     private struct Exchange {
+        let id: Int
         let expectation: Expectation
+        /// Whether the bytes that asked for these replies have been written out.
+        var isWritten: Bool
         /// Set once the exchange is the oldest waiting one.
         var deadline: NIODeadline?
         var results: [Result<SMTPReply, any Error>] = []
@@ -86,8 +90,11 @@ final class SMTPClientHandler: ChannelInboundHandler {
             let error = failure ?? SMTPTransportError.connectionClosed
             return expectations.map { eventLoop.makeSucceededFuture(Array(repeating: .failure(error), count: $0.count)) }
         }
-        let futures = expectations.map { expectation in
-            let exchange = Exchange(expectation: expectation, promise: context.eventLoop.makePromise())
+        let firstID = nextExchangeID
+        nextExchangeID += expectations.count
+        let futures = expectations.enumerated().map { index, expectation in
+            let exchange = Exchange(
+                id: firstID + index, expectation: expectation, isWritten: buffers.isEmpty, promise: context.eventLoop.makePromise())
             exchanges.append(exchange)
             return exchange.promise.futureResult
         }
@@ -96,11 +103,22 @@ final class SMTPClientHandler: ChannelInboundHandler {
             deliver(reply)
         }
         startOldestExchangeClock()
-        if !buffers.isEmpty {
+        // The first buffer (a message, when a write carries one) gets its own promise: its
+        // final dot may be out even when the commands pipelined behind it are not.
+        for (index, buffer) in buffers.enumerated() {
             let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.assumeIsolated().whenFailure { self.fail(with: $0) }
-            for buffer in buffers.dropLast() { context.write(wrapOutboundOut(buffer), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(buffers[buffers.count - 1]), promise: written)
+            let ids = index == 0 ? firstID..<(firstID + 1) : (firstID + 1)..<(firstID + expectations.count)
+            written.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success: self.markWritten(ids)
+                case .failure(let error): self.fail(with: error)
+                }
+            }
+            if index == buffers.count - 1 {
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+            } else {
+                context.write(wrapOutboundOut(buffer), promise: written)
+            }
         }
         return futures
     }
@@ -190,12 +208,17 @@ final class SMTPClientHandler: ChannelInboundHandler {
         }
     }
 
+    private func markWritten(_ ids: Range<Int>) {
+        for index in exchanges.indices where ids.contains(exchanges[index].id) { exchanges[index].isWritten = true }
+    }
+
     private func fail(with error: any Error) {
         guard failure == nil else { return }
         failure = error
         deadlineTimer?.timer.cancel()
         deadlineTimer = nil
         while var exchange = exchanges.popFirst() {
+            let error = exchange.isWritten ? error : SMTPTransportError.notWritten
             exchange.results += repeatElement(.failure(error), count: exchange.expectation.count - exchange.results.count)
             exchange.promise.succeed(exchange.results)
         }

@@ -37,6 +37,11 @@ public enum SMTPFailureClassifier {
     /// have taken the message (RFC 1047), so it is ambiguous.
     public static func failure(forTransportError error: any Error, at stage: SMTPStage) -> ProviderFailure {
         if let failure = error as? ProviderFailure { return failure }
+        if case SMTPTransportError.notWritten = error {
+            return ProviderFailure(
+                .transient, code: "smtp_connection_closed",
+                message: "the SMTP client lost the connection before it wrote the \(stage.rawValue) step")
+        }
         let errorClass: ErrorClass = stage.mayHaveDelivered ? .ambiguous : .transient
         let kind: String
         let what: String

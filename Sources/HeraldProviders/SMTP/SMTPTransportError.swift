@@ -8,4 +8,7 @@ enum SMTPTransportError: Error, Equatable {
     case malformedReply
     /// The server sent a line longer than RFC 5321 allows, by far.
     case lineTooLong
+    /// The connection failed before the bytes the reply was due for were all written: the
+    /// server cannot have taken what they carried, a message's final dot above all.
+    case notWritten
 }
