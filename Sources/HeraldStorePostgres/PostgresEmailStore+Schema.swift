@@ -189,5 +189,13 @@ extension PostgresEmailStore {
             // NULL for claims made before tokens: their requests' answers cannot be stored.
             ["ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT"]
         ),
+        (
+            "v4: a table for the readiness check's write",
+            [
+                "CREATE TABLE herald_readiness (filler BYTEA NOT NULL)",
+                // Stored as it is, out of line: the check's row needs pages of its own.
+                "ALTER TABLE herald_readiness ALTER COLUMN filler SET STORAGE EXTERNAL",
+            ]
+        ),
     ]
 }

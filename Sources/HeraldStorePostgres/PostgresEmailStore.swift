@@ -88,9 +88,18 @@ public final class PostgresEmailStore: EmailStore {
         try await withConnection { [logger] connection in try await connection.query(query, logger: logger).collect() }
     }
 
+    /// Throws on a standby, and on a full disk. A full disk fails only writes that need new
+    /// space, and most of Herald's reuse pages that vacuum freed; so the check empties its own
+    /// table, which gives it a new file, and writes a row of two pages into it.
     public func checkWritable() async throws {
-        for inRecovery in try await query("SELECT pg_is_in_recovery()").decode(Bool.self) where inRecovery {
-            throw StoreError(.unavailable, "the PostgreSQL server is a read-only standby")
+        try await transaction { [logger] connection in
+            for try await inRecovery in try await connection.query("SELECT pg_is_in_recovery()", logger: logger).decode(Bool.self)
+            where inRecovery {
+                throw StoreError(.unavailable, "the PostgreSQL server is a read-only standby")
+            }
+            try await connection.execute("TRUNCATE herald_readiness", logger: logger)
+            try await connection.execute(
+                "INSERT INTO herald_readiness (filler) VALUES (decode(repeat('00', 16384), 'hex'))", logger: logger)
         }
     }
 }

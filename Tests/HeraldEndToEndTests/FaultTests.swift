@@ -129,6 +129,54 @@ struct FaultTests {
         }
     }
 
+    @Test func `a full disk under PostgreSQL refuses emails with 503, loses none of those accepted, and recovers`() async throws {
+        try await withTemporaryDirectory { directory in
+            // PostgreSQL's data directory, WAL included, on a small disk of its own.
+            try await withSmallDisk(megabytes: 128, in: directory) { mount in
+                try await TestCluster.with(in: mount) { cluster in
+                    let config = """
+                        store: {postgres: {url: "\(cluster.url)"}, timeout_ms: \(Self.storeTimeout.milliseconds)}
+                        dispatch: {enabled: false}
+                        providers: [{name: only, type: sandbox}]
+                        """
+                    let herald = try await Self.node(in: directory, "node", config: config)
+                    #expect(try await herald.request(.GET, "/readyz").status == 200)
+                    var accepted: [String] = []
+                    for index in 0..<100 {
+                        accepted.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String))
+                    }
+                    let filler = try fillDisk(in: mount)
+                    var refusal: [String: Any]?
+                    var index = 100
+                    while refusal == nil, index < 20_000 {
+                        let response = try await herald.send(Fixtures.email(index))
+                        index += 1
+                        switch response.status {
+                        case 202: accepted.append(try #require(response.body["id"] as? String))
+                        case 503: refusal = response.body
+                        default: Issue.record("answered \(response.status): \(response.body)")
+                        }
+                    }
+                    let error = try #require(refusal?["error"] as? [String: Any], "no email was refused on a full disk")
+                    #expect(error["code"] as? String == "not_accepted")
+                    let ready = try await HTTP.shared.request(.GET, "\(herald.baseURL)/readyz")
+                    #expect(ready.status == 503)
+                    #expect(ready.body["status"] as? String == "store_unavailable")
+
+                    try FileManager.default.removeItem(at: filler)
+                    try await Self.waitForReadiness(of: herald, status: 200, within: .seconds(2))
+                    #expect(try await herald.send(Fixtures.email(index)).status == 202)
+                    let stored = Set(try cluster.query("SELECT id FROM emails WHERE status = 'queued'"))
+                    #expect(accepted.allSatisfy(stored.contains), "every email answered 202 is stored")
+                    print(
+                        "faults: PostgreSQL disk full: accepted \(accepted.count) before the first 503, lost 0, ready again after space returned"
+                    )
+                    try await Self.stop([herald])
+                }
+            }
+        }
+    }
+
     // MARK: Helpers
 
     /// Starts a PostgreSQL of its own and `nodeCount` nodes on it, runs `scenario` while clients
