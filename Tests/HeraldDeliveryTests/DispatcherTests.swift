@@ -374,6 +374,16 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `reports when the store last answered a lease`() async throws {
+        try await withHarness { harness in
+            let ids = try await harness.accept(1)
+            try await harness.runAsService { try await harness.waitUntilSent(ids.count) }
+            let lastLease = try metrics.expectGauge("herald_dispatcher_last_lease_timestamp_seconds")
+            #expect(lastLease.lastValue == clock.now.timeIntervalSince1970)
+            #expect(harness.dispatcher.timeSinceLastLease < .seconds(5))
+        }
+    }
+
     @Test func `leaves suppressed recipients out and says so in the history`() async throws {
         try await withHarness { harness in
             _ = try await harness.store.suppress(
