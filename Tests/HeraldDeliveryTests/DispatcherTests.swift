@@ -72,11 +72,12 @@ struct DispatcherTests {
     }
 
     func withHarness(
-        timeout: Duration = .seconds(5), concurrency: Int = 4, taskExecutor: (any TaskExecutor)? = nil,
+        timeout: Duration = .seconds(5), concurrency: Int = 4, taskExecutor: (any TaskExecutor)? = nil, storeDirectory: URL? = nil,
         _ body: (Harness) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
-            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
+            let databasePath = (storeDirectory ?? directory).appendingPathComponent("herald.db").path
+            let store = try SQLiteEmailStore.open(path: databasePath, now: clock.now)
             let router = ProviderRouter(
                 routes: [
                     .init(provider: secondary, priority: 2, timeout: timeout),
@@ -371,6 +372,27 @@ struct DispatcherTests {
             try await harness.runAsService { try await harness.waitUntilSent(ids.count) }
             // Each round starts with a job on its executor, and resumes there after every write.
             #expect(executor.jobs >= ids.count * 3)
+        }
+    }
+
+    @Test func `a round holds progress the store could not write and writes it once the disk has room again`() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withSmallDisk(megabytes: 8, in: directory) { disk in
+                try await withHarness(storeDirectory: disk) { harness in
+                    let id = try await harness.accept()[0]
+                    let leased = try await harness.store.leaseDueEmails(limit: 1, owner: "test", now: clock.now, duration: .seconds(60))
+                    let filler = try fillDisk(in: disk)
+                    let space = Task {
+                        try await Task.sleep(for: .milliseconds(500))
+                        try FileManager.default.removeItem(at: filler)
+                    }
+                    await harness.dispatcher.deliver(leased[0])
+                    try await space.value
+                    let email = try await harness.email(id)
+                    #expect(email.status == .sent, "the round wrote its progress once there was room")
+                    #expect(primary.deliveredCount == 1)
+                }
+            }
         }
     }
 
