@@ -89,20 +89,7 @@ struct FailClosedTests {
 
                 let filler = try fillDisk(in: mount)
 
-                var accepted: [String] = []
-                var refusal: [String: Any]?
-                var index = 0
-                while refusal == nil, index < 5000 {
-                    let response = try await herald.send(Fixtures.email(index))
-                    index += 1
-                    switch response.status {
-                    case 202: accepted.append(try #require(response.body["id"] as? String))
-                    case 503: refusal = response.body
-                    default: Issue.record("answered \(response.status): \(response.body)")
-                    }
-                }
-                let error = try #require(refusal?["error"] as? [String: Any], "no email was refused on a full disk")
-                #expect(error["code"] as? String == "not_accepted")
+                let (accepted, index) = try await herald.sendUntilRefused(from: 0)
                 #expect(try await herald.request(.GET, "/readyz").status == 503)
 
                 try FileManager.default.removeItem(at: filler)
@@ -230,5 +217,27 @@ final class PipeReader: Sendable {
             guard ContinuousClock.now < deadline else { throw TestFailure("within \(timeout) the pipe carried only:\n\(text)") }
             try await Task.sleep(for: .milliseconds(50))
         }
+    }
+}
+
+extension HeraldProcess {
+    /// Sends emails numbered from `first` until one is refused, as on a full disk, which must be
+    /// a 503 `not_accepted`. Returns the ids answered 202 before it and the next number.
+    func sendUntilRefused(from first: Int) async throws -> (accepted: [String], next: Int) {
+        var accepted: [String] = []
+        for index in first..<(first + 20_000) {
+            let response = try await send(Fixtures.email(index))
+            switch response.status {
+            case 202:
+                accepted.append(try #require(response.body["id"] as? String))
+            case 503:
+                let error = response.body["error"] as? [String: Any]
+                #expect(error?["code"] as? String == "not_accepted")
+                return (accepted, index + 1)
+            default:
+                Issue.record("answered \(response.status): \(response.body)")
+            }
+        }
+        throw TestFailure("no email was refused on a full disk")
     }
 }
