@@ -153,9 +153,17 @@ public enum HTTP {
         public func request(
             _ method: HTTPMethod, _ url: String, json: String? = nil, apiKey: String? = nil
         ) async throws -> (status: Int, body: [String: Any]) {
-            let (status, body) = try await execute(method, url, json: json, apiKey: apiKey)
+            let answer = try await exchange(method, url, json: json, apiKey: apiKey)
+            return (answer.status, answer.body)
+        }
+
+        /// The same, with the answer's headers.
+        public func exchange(
+            _ method: HTTPMethod, _ url: String, json: String? = nil, apiKey: String? = nil
+        ) async throws -> (status: Int, headers: HTTPHeaders, body: [String: Any]) {
+            let (status, headers, body) = try await execute(method, url, json: json, apiKey: apiKey)
             let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-            return (status, object)
+            return (status, headers, object)
         }
 
         /// A request whose answer is text, such as `/metrics`.
@@ -165,7 +173,7 @@ public enum HTTP {
 
         private func execute(
             _ method: HTTPMethod, _ url: String, json: String?, apiKey: String?
-        ) async throws -> (status: Int, body: ByteBuffer) {
+        ) async throws -> (status: Int, headers: HTTPHeaders, body: ByteBuffer) {
             var request = HTTPClientRequest(url: url)
             request.method = method
             if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
@@ -174,7 +182,7 @@ public enum HTTP {
                 request.body = .bytes(ByteBuffer(string: json))
             }
             let response = try await client.execute(request, timeout: .seconds(10))
-            return (Int(response.status.code), try await response.body.collect(upTo: 4 * 1024 * 1024))
+            return (Int(response.status.code), response.headers, try await response.body.collect(upTo: 4 * 1024 * 1024))
         }
     }
 }

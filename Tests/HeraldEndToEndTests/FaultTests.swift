@@ -262,6 +262,9 @@ final class Load: Sendable {
         var accepted: [String] = []
         var byStatus: [Int: Int] = [:]
         var unanswered = 0
+        /// The error codes of 503 answers, and whether each said when to retry.
+        var refusals: Set<String> = []
+        var refusalsWithoutRetryAfter = 0
         var slowest: Duration = .zero
     }
 
@@ -291,7 +294,8 @@ final class Load: Sendable {
         while !stopped.load(ordering: .relaxed) {
             let node = nodes[index % nodes.count]
             let start = ContinuousClock.now
-            let answer = try? await node.send(Fixtures.email(index))
+            let answer = try? await HTTP.shared.exchange(
+                .POST, node.baseURL + "/v1/emails", json: Fixtures.email(index), apiKey: node.apiKey)
             let took = ContinuousClock.now - start
             answers.withLock { answers in
                 answers.slowest = max(answers.slowest, took)
@@ -300,6 +304,10 @@ final class Load: Sendable {
                     return
                 }
                 answers.byStatus[answer.status, default: 0] += 1
+                if answer.status == 503 {
+                    answers.refusals.insert((answer.body["error"] as? [String: Any])?["code"] as? String ?? "none")
+                    if answer.headers.first(name: "Retry-After") == nil { answers.refusalsWithoutRetryAfter += 1 }
+                }
                 if answer.status == 202, let id = answer.body["id"] as? String { answers.accepted.append(id) }
             }
             index += clients
@@ -319,9 +327,13 @@ final class Load: Sendable {
         #expect(answers.accepted.count > 0)
         #expect(Set(answers.byStatus.keys).isSubset(of: [202, 503]), "answers: \(answers.byStatus)")
         #expect(answers.unanswered == 0, "requests without an answer")
+        // An email the store did not take, or a key it could not look up: either way, retry.
+        #expect(answers.refusals.isSubset(of: ["not_accepted", "store_unavailable"]), "refusals: \(answers.refusals)")
+        #expect(answers.refusalsWithoutRetryAfter == 0, "every 503 says when to retry")
         #expect(answers.slowest <= FaultTests.storeTimeout * 3, "slowest answer \(answers.slowest)")
         let duplicated = try Outbox.duplicates(in: outbox, query: cluster.query)
-        return "accepted \(answers.accepted.count), refused \(answers.byStatus[503, default: 0]), lost \(lost.count), "
+        return
+            "accepted \(answers.accepted.count), refused \(answers.byStatus[503, default: 0]) (\(answers.refusals.sorted().joined(separator: ", "))), lost \(lost.count), "
             + "duplicates \(duplicated.count) (explained), worst answer \(answers.slowest.formatted)"
     }
 }
