@@ -18,7 +18,6 @@ final class ClientSupervisor: Sendable {
         /// When a call last failed and no call has succeeded since.
         var failingSince: ContinuousClock.Instant?
         var isProbing = false
-        var replacements = 0
     }
 
     let configuration: PostgresClient.Configuration
@@ -46,9 +45,6 @@ final class ClientSupervisor: Sendable {
 
     /// The client calls use now.
     var client: PostgresClient { state.withLock { $0.client } }
-
-    /// How many times a new client took over; for tests.
-    var replacements: Int { state.withLock { $0.replacements } }
 
     /// Runs every client until it is retired, until cancelled.
     func run() async {
@@ -106,7 +102,6 @@ final class ClientSupervisor: Sendable {
                     guard state.failingSince != nil else { return nil }
                     state.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
                     state.failingSince = nil
-                    state.replacements += 1
                     return state.client
                 }
                 if let replace {

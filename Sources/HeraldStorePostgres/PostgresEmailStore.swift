@@ -12,11 +12,18 @@ import PostgresNIO
 /// leases until they expire, and then the others take its emails. Times are kept as
 /// milliseconds since 1970, as in the SQLite store.
 ///
-/// The store does not run its `PostgresClient`: whoever owns the client runs it (as a
-/// `Service` of the process's group, or in a task), before and while the store is used.
+/// Every call has a deadline (see ``BoundedConnectionCall``). A store made from a
+/// configuration runs its clients itself, in ``run()``, and replaces one whose pool lags behind
+/// a server that answers again; a store made on a client leaves running it to its caller.
 public final class PostgresEmailStore: EmailStore {
-    private let fixedClient: PostgresClient?
-    private let supervisor: ClientSupervisor?
+    private enum Clients {
+        /// Run by the store's caller.
+        case fixed(PostgresClient)
+        /// Run, and replaced when it lags, by the store.
+        case supervised(ClientSupervisor)
+    }
+
+    private let clients: Clients
     let logger: Logger
     /// How long a call may take, the wait for a connection included, before it fails.
     let timeout: TimeAmount
@@ -24,8 +31,7 @@ public final class PostgresEmailStore: EmailStore {
     /// A store on `client`, which the caller runs. `timeout` bounds every call; past it the
     /// call throws ``StoreError`` `unavailable`.
     public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(2)) {
-        self.fixedClient = client
-        self.supervisor = nil
+        self.clients = .fixed(client)
         self.logger = logger
         self.timeout = TimeAmount(timeout)
     }
@@ -37,17 +43,23 @@ public final class PostgresEmailStore: EmailStore {
         configuration: PostgresClient.Configuration, probe: PostgresConnection.Configuration, logger: Logger,
         timeout: Duration = .seconds(2)
     ) {
-        self.fixedClient = nil
-        self.supervisor = ClientSupervisor(configuration: configuration, probeConfiguration: probe, callTimeout: timeout, logger: logger)
+        self.clients = .supervised(
+            ClientSupervisor(configuration: configuration, probeConfiguration: probe, callTimeout: timeout, logger: logger))
         self.logger = logger
         self.timeout = TimeAmount(timeout)
     }
 
     /// The client calls go through now.
-    var client: PostgresClient { fixedClient ?? supervisor!.client }
+    var client: PostgresClient {
+        switch clients {
+        case .fixed(let client): client
+        case .supervised(let supervisor): supervisor.client
+        }
+    }
 
-    /// How many times a new client replaced one whose pool lagged; for tests.
-    public var clientReplacements: Int { supervisor?.replacements ?? 0 }
+    private var supervisor: ClientSupervisor? {
+        if case .supervised(let supervisor) = clients { supervisor } else { nil }
+    }
 
     /// Runs the store's own clients until cancelled; returns at once for a store on a client
     /// that its caller runs.
@@ -64,10 +76,8 @@ public final class PostgresEmailStore: EmailStore {
     /// they were thrown, not wrapped, so that callers see ``StoreError``s as such.
     func transaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         try await withConnection { [logger] connection in
-            do {
-                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
-            } catch let error as PostgresTransactionError {
-                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            try await Self.unwrappingErrors {
+                try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
             }
         }
     }
@@ -75,8 +85,15 @@ public final class PostgresEmailStore: EmailStore {
     /// Runs `body` in one transaction with no time bound: for the schema's migrations and a
     /// store's import, which take as long as their data needs.
     func longTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await Self.unwrappingErrors {
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        }
+    }
+
+    /// Runs a transaction, throwing the error that ended it rather than postgres-nio's wrapper.
+    private static func unwrappingErrors<Result>(_ transaction: () async throws -> Result) async throws -> Result {
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await transaction()
         } catch let error as PostgresTransactionError {
             throw error.closureError ?? error.commitError ?? error.beginError ?? error
         }

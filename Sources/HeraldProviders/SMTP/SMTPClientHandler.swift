@@ -103,18 +103,21 @@ final class SMTPClientHandler: ChannelInboundHandler {
             deliver(reply)
         }
         startOldestExchangeClock()
-        // The first buffer (a message, when a write carries one) gets its own promise: its
-        // final dot may be out even when the commands pipelined behind it are not.
+        // Each buffer gets its own promise, which marks its expectation written (the last one,
+        // those left too): a message's final dot may be out even when the commands pipelined
+        // behind it are not.
         for (index, buffer) in buffers.enumerated() {
             let written = context.eventLoop.makePromise(of: Void.self)
-            let ids = index == 0 ? firstID..<(firstID + 1) : (firstID + 1)..<(firstID + expectations.count)
+            let isLast = index == buffers.count - 1
+            let end = firstID + expectations.count
+            let ids = min(firstID + index, end)..<(isLast ? end : min(firstID + index + 1, end))
             written.futureResult.assumeIsolated().whenComplete { result in
                 switch result {
                 case .success: self.markWritten(ids)
                 case .failure(let error): self.fail(with: error)
                 }
             }
-            if index == buffers.count - 1 {
+            if isLast {
                 context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
             } else {
                 context.write(wrapOutboundOut(buffer), promise: written)
