@@ -84,7 +84,10 @@ extension Dispatcher {
         } catch let error as StoreError where error.code == .leaseLost {
             log.warning("lease lost during delivery; another dispatcher owns the email now")
         } catch {
-            log.error("could not record delivery progress; the email is retried when its lease expires", ["error": "\(error)"])
+            // The email stays leased to this node; once the round has ended, the next lease
+            // hands it back, rather than leaving it until the lease runs out.
+            lookForUnheldLeases()
+            log.error("could not record delivery progress; the email is due again shortly", ["error": "\(error)"])
         }
     }
 
@@ -114,10 +117,19 @@ extension Dispatcher {
     /// On a store that several nodes share, a provider's send rate holds for all of them
     /// together: the send also takes a token from the store's bucket. Returns when the next one
     /// is there, if there is none now.
+    ///
+    /// A store that cannot say (it fails or does not answer in time) counts as no token for a
+    /// second: sending anyway could break the provider's limit, and ending the round would
+    /// hold the email until its lease ran out, while the next provider may take it now.
     private func takeSharedSendToken(_ lease: ProviderRouter.Lease, now: Date) async throws -> Date? {
         guard let rate = lease.sendRate, let shared = sharedStore else { return nil }
         do {
             return try await shared.takeSendToken(provider: lease.route.name, ratePerSecond: rate.perSecond, burst: rate.burst, now: now)
+        } catch let error as StoreError {
+            logger.warning(
+                "could not take a send token; passing the provider over",
+                metadata: ["provider": "\(lease.route.name)", "error": "\(error)"])
+            return now.addingTimeInterval(1)
         } catch {
             router.release(lease)
             throw error

@@ -154,13 +154,19 @@ public final class Dispatcher: Service {
             // the loop goes on: it tries again after a backoff that grows while failures
             // last, so that a store coming back is not met by every node at once.
             let (delay, isFirst) = storeBackoff.withLock { $0.failed() }
-            unheldLeasesWindow.withLock { $0 = .now + Self.unheldLeasesLookout }
+            lookForUnheldLeases()
             if isFirst {
                 logger.error("could not lease due emails; trying again until the store answers", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: delay)
             return []
         }
+    }
+
+    /// After the store failed, in the lease loop or in a round: for a while, each lease first
+    /// hands back this node's leases that no round holds.
+    func lookForUnheldLeases() {
+        unheldLeasesWindow.withLock { $0 = .now + Self.unheldLeasesLookout }
     }
 
     /// After the store failed, makes this node's leases that no round holds due again.

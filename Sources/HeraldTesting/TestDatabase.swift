@@ -27,6 +27,30 @@ public struct TestDatabase: Sendable {
         try psql(sql, in: name).split(separator: "\n").map(String.init)
     }
 
+    /// Runs `statements` in a transaction that stays open, holding whatever locks they took,
+    /// while `body` runs; then ends it.
+    public func holdingTransaction<Result>(_ statements: String, _ body: () async throws -> Result) async throws -> Result {
+        let marker = "herald_test_holder_\(UUID().uuidString.prefix(8))"
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", user, "-d", name,
+            "-c", "BEGIN; \(statements); SELECT pg_sleep(600) AS \(marker);",
+        ]
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        defer {
+            _ = try? query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%\(marker)%' AND pid <> pg_backend_pid()")
+            holder.terminate()
+            holder.waitUntilExit()
+        }
+        try await waitUntil(timeout: .seconds(10)) {
+            try query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%AS \(marker)%' AND wait_event = 'PgSleep'") == ["1"]
+        }
+        return try await body()
+    }
+
     private func psql(_ sql: String, in database: String) throws -> String {
         let result = try Command.run(
             "psql", ["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", user, "-d", database, "-c", sql])

@@ -181,7 +181,7 @@ struct FaultTests {
                 let load = Load(nodes: nodes)
                 var outcome = ""
                 try await load.running { outcome = try await scenario(cluster, nodes) }
-                try await Self.waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
+                try await waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
                 let figures = try load.judge(cluster: cluster, outbox: outbox)
                 print("faults: \(name), \(nodeCount) node(s): \(figures), \(outcome)")
                 for node in nodes { #expect(node.isRunning, "no node exits") }
@@ -244,14 +244,6 @@ struct FaultTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(ContinuousClock.now - start <= bound, "/readyz answered \(status) after \(ContinuousClock.now - start)")
-    }
-
-    static func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { throw TestFailure("not reached within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
     }
 }
 

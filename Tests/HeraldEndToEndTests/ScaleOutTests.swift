@@ -156,7 +156,11 @@ struct ScaleOutTests {
                     return try await group.reduce(into: []) { $0 += $1 }
                 }
                 #expect(ids.count == 300)
-                try await waitUntil(timeout: .seconds(60)) { try database.count("status = 'sent'") == 300 }
+                try await waitUntil(timeout: .seconds(60)) {
+                    try database.count("status = 'sent'") == 300
+                } state: {
+                    try database.describeEmails(logs: nodes.map(\.output))
+                }
                 // Sends through primary, and the time from its first to its last: a bucket of 20 a
                 // second with a burst of 20 allows 20 + 20 × that many seconds, for all nodes.
                 let row = try #require(
@@ -167,6 +171,36 @@ struct ScaleOutTests {
                 #expect(Double(sends) <= 20 + 20 * Double(milliseconds) / 1000 + 1)
                 for herald in nodes { herald.signal(SIGTERM) }
                 for herald in nodes { #expect(try await herald.waitForExit() == 0) }
+            }
+        }
+    }
+
+    @Test func `a send rate the store cannot read passes the provider over, and the email goes out through the next`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                let config = """
+                    store: {postgres: {url: "\(database.url)"}, timeout_ms: 300}
+                    providers:
+                      - {name: primary, type: sandbox, rate_per_second: 20}
+                      - {name: secondary, type: sandbox}
+                    """
+                let herald = try await node(directory, "node", config: config)
+                let first = try #require(try await herald.send(Fixtures.email(0)).body["id"] as? String)
+                try await herald.waitUntil([first], are: "sent")
+                // A transaction that holds the bucket's row: taking a token waits past the
+                // store's timeout. Before, the round ended there and the email stayed leased for
+                // `dispatch.lease_seconds` (120 s).
+                try await database.holdingTransaction("SELECT * FROM provider_tokens FOR UPDATE") {
+                    var ids: [String] = []
+                    for index in 1...5 { ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String)) }
+                    try await herald.waitUntil(ids, are: "sent", timeout: .seconds(20))
+                    for id in ids {
+                        let attempts = try await herald.email(id)["attempts"] as? [[String: Any]] ?? []
+                        #expect(attempts.map { $0["provider"] as? String } == ["secondary"])
+                    }
+                }
+                herald.signal(SIGTERM)
+                #expect(try await herald.waitForExit() == 0)
             }
         }
     }
@@ -232,19 +266,21 @@ struct ScaleOutTests {
     private func primaryState(_ herald: HeraldProcess) async throws -> String? {
         try await herald.providers().first { $0["name"] as? String == "primary" }?["state"] as? String
     }
-
-    private func waitUntil(timeout: Duration, _ condition: () throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { throw TestFailure("not reached within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-    }
 }
 
 extension TestDatabase {
     /// How many emails match the SQL condition.
     func count(_ condition: String) throws -> Int {
         Int(try query("SELECT count(*) FROM emails WHERE \(condition)").first ?? "") ?? -1
+    }
+
+    /// The emails' statuses with their counts, and the warnings and errors in the nodes' logs.
+    func describeEmails(logs: [URL]) throws -> String {
+        let statuses = try query("SELECT status, count(*) FROM emails GROUP BY status").joined(separator: ", ")
+        let problems = logs.flatMap { log in
+            ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                .filter { $0.contains("warning") || $0.contains("error") }.suffix(5)
+        }
+        return "emails by status: \(statuses); last problems logged: \(problems.joined(separator: "\n"))"
     }
 }
