@@ -61,13 +61,8 @@ public final class Dispatcher: Service {
     private let lastLease: Mutex<ContinuousClock.Instant>
     /// How long to wait before the next lease after the store failed; zero while it answers.
     private let storeBackoff = Mutex(StoreBackoff())
-    /// Until when to look for leases of this node that no round holds: a lease call that
-    /// failed may have been committed all the same, its answer lost with the connection, or
-    /// commit late, when a frozen server wakes. Without a look its emails would wait for the
-    /// lease to run out.
-    private let unheldLeasesWindow = Mutex<ContinuousClock.Instant?>(nil)
-    /// How long after the store's last failure to keep looking.
-    static let unheldLeasesLookout: Duration = .seconds(10)
+    /// When to look for leases of this node that no round holds.
+    private let unheldLeaseCheck = Mutex(UnheldLeaseCheck(now: .now))
 
     /// `metricsFactory` receives the delivery metrics (see ``DeliveryMetrics``).
     public init(
@@ -166,15 +161,49 @@ public final class Dispatcher: Service {
     /// After the store failed, in the lease loop or in a round: for a while, each lease first
     /// hands back this node's leases that no round holds.
     func lookForUnheldLeases() {
-        unheldLeasesWindow.withLock { $0 = .now + Self.unheldLeasesLookout }
+        unheldLeaseCheck.withLock { $0.storeFailed(at: .now) }
     }
 
-    /// After the store failed, makes this node's leases that no round holds due again.
+    /// When a look is due, makes this node's leases that no round holds due again.
     private func handBackUnheldLeases() async throws {
-        guard let end = unheldLeasesWindow.withLock({ $0 }) else { return }
+        guard unheldLeaseCheck.withLock({ $0.isDue(at: .now) }) else { return }
         let held = inFlight.withLock { $0 }
         try await store.releaseLeases(owner: configuration.owner, except: held, now: clock.now)
-        if ContinuousClock.now > end { unheldLeasesWindow.withLock { $0 = nil } }
+        unheldLeaseCheck.withLock { $0.looked(at: .now) }
+    }
+}
+
+/// When the dispatcher looks for its own leases that no round holds. A lease call that failed
+/// may have been committed all the same, its answer lost with the connection, or commit late,
+/// when a frozen server wakes; without a look its emails would wait for the lease to run out.
+///
+/// Right after a store failure it looks before every lease; otherwise now and then, which
+/// costs one small statement and catches a late commit however late it comes.
+struct UnheldLeaseCheck {
+    /// How long after the store's last failure to look before every lease.
+    static let afterFailure: Duration = .seconds(10)
+    /// How often to look otherwise.
+    static let interval: Duration = .seconds(5)
+
+    private var lookUntil: ContinuousClock.Instant?
+    private var lastLook: ContinuousClock.Instant
+
+    init(now: ContinuousClock.Instant) {
+        self.lastLook = now
+    }
+
+    mutating func storeFailed(at now: ContinuousClock.Instant) {
+        lookUntil = now + Self.afterFailure
+    }
+
+    func isDue(at now: ContinuousClock.Instant) -> Bool {
+        if let lookUntil, now <= lookUntil { return true }
+        return now - lastLook >= Self.interval
+    }
+
+    mutating func looked(at now: ContinuousClock.Instant) {
+        lastLook = now
+        if let until = lookUntil, now > until { lookUntil = nil }
     }
 }
 
