@@ -177,4 +177,5 @@ struct NoProviders: ProviderAdministration {
     func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus {
         throw APIError.notFound("provider \(name)")
     }
+    var eventReceivers: [String: any ProviderEventReceiver] { [:] }
 }

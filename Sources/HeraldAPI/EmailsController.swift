@@ -325,6 +325,8 @@ struct EmailBody: Encodable {
     let metadata: [String: String]
     let attempts: [Attempt]
     let events: [EmailEvent]
+    let recipients: [RecipientBody]
+    let providerEvents: [ProviderEventBody]
 
     init(_ email: EmailDetail) {
         self.id = email.id.rawValue
@@ -340,10 +342,13 @@ struct EmailBody: Encodable {
         self.metadata = email.message.metadata
         self.attempts = email.attempts
         self.events = email.events
+        self.recipients = email.recipients.map(RecipientBody.init)
+        self.providerEvents = email.providerEvents.map(ProviderEventBody.init)
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, status, provider, tags, metadata, attempts, events
+        case id, status, provider, tags, metadata, attempts, events, recipients
+        case providerEvents = "provider_events"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case nextAttemptAt = "next_attempt_at"

@@ -12,4 +12,6 @@ public protocol ProviderAdministration: Sendable {
     /// Pauses or resumes a provider by hand, kept across restarts, and returns its status.
     /// Throws ``APIError`` 404 for an unknown name.
     func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus
+    /// The providers whose events come to `/events/{name}`, by name.
+    var eventReceivers: [String: any ProviderEventReceiver] { get }
 }

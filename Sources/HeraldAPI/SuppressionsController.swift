@@ -131,6 +131,7 @@ struct SuppressionBody: Encodable {
     let reason: String
     let source: String
     let emailID: String?
+    let eventID: String?
     let createdAt: Date
 
     init(_ suppression: Suppression) {
@@ -138,12 +139,14 @@ struct SuppressionBody: Encodable {
         self.reason = suppression.reason
         self.source = suppression.source.rawValue
         self.emailID = suppression.emailID?.rawValue
+        self.eventID = suppression.eventID
         self.createdAt = suppression.createdAt
     }
 
     enum CodingKeys: String, CodingKey {
         case address, reason, source
         case emailID = "email_id"
+        case eventID = "event_id"
         case createdAt = "created_at"
     }
 
@@ -153,6 +156,7 @@ struct SuppressionBody: Encodable {
         try container.encode(reason, forKey: .reason)
         try container.encode(source, forKey: .source)
         try container.encode(emailID, forKey: .emailID)
+        try container.encodeIfPresent(eventID, forKey: .eventID)
         try container.encode(createdAt, forKey: .createdAt)
     }
 }

@@ -18,7 +18,7 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
         }
     }
 
-    let store: any EmailStore
+    let store: any EmailStore & ProviderEventStore
     let state: ServiceState
     let providers: any ProviderAdministration
     let clock: any WallClock
@@ -26,7 +26,7 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
     let dispatch: DispatchWatch?
 
     public init(
-        store: any EmailStore, state: ServiceState, providers: any ProviderAdministration, clock: any WallClock,
+        store: any EmailStore & ProviderEventStore, state: ServiceState, providers: any ProviderAdministration, clock: any WallClock,
         dispatch: DispatchWatch?
     ) {
         self.store = store
@@ -58,7 +58,7 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
     func setPaused(_ paused: Bool, context: Context) async throws -> Response {
         _ = try context.key(withScope: .operator)
         let status = try await providers.setPaused(paused, provider: try context.parameters.require("name"))
-        return try JSONResponse.make(ProviderBody(status))
+        return try JSONResponse.make(try await body(of: [status])[0])
     }
 
     @Sendable func ready(request: Request, context: Context) async throws -> Response {
@@ -89,7 +89,18 @@ public struct SystemController<Context: AuthenticatedRequestContext>: Sendable {
 
     @Sendable func listProviders(request: Request, context: Context) async throws -> Response {
         _ = try context.key(withScope: .read)
-        return try JSONResponse.make(ProviderListBody(data: providers.statuses().map(ProviderBody.init)))
+        return try JSONResponse.make(ProviderListBody(data: try await body(of: providers.statuses())))
+    }
+
+    /// The providers as the API shows them, with their events of the last 24 hours.
+    private func body(of statuses: [ProviderStatus]) async throws -> [ProviderBody] {
+        let statistics = try await store.eventStatistics(since: clock.now.addingTimeInterval(-ProviderBody.Events.window))
+        let receivers = providers.eventReceivers
+        return statuses.map { status in
+            let endpoint = receivers[status.name] == nil ? nil : "/events/\(status.name)"
+            return ProviderBody(
+                status, events: ProviderBody.Events(statistics[status.name] ?? ProviderEventStatistics(), receivesAt: endpoint))
+        }
     }
 
     @Sendable func updateSandbox(request: Request, context: Context) async throws -> Response {
@@ -155,6 +166,31 @@ struct ProviderBody: Encodable {
         }
     }
 
+    /// The provider's events: where they come in, and how many did in the last 24 hours
+    /// (counted by the hour), so that a webhook that went silent or fails its checks shows.
+    struct Events: Encodable {
+        static let window: TimeInterval = 24 * 3600
+
+        let endpoint: String?
+        let received: Int
+        let refused: Int
+        let lastEventAt: Date?
+
+        init(_ statistics: ProviderEventStatistics, receivesAt endpoint: String?) {
+            self.endpoint = endpoint
+            self.received = statistics.events
+            self.refused = statistics.refusedRequests
+            self.lastEventAt = statistics.lastEventAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case endpoint
+            case received = "received_24h"
+            case refused = "refused_24h"
+            case lastEventAt = "last_event_at"
+        }
+    }
+
     struct Quota: Encodable {
         let used: Int
         let limit: Int?
@@ -184,8 +220,10 @@ struct ProviderBody: Encodable {
     /// By period: `daily`, `monthly`, and `rolling_24h` for a quota the provider reports.
     let quota: [String: Quota]
     let throttledUntil: Date?
+    let events: Events
 
-    init(_ status: ProviderStatus) {
+    init(_ status: ProviderStatus, events: Events) {
+        self.events = events
         name = status.name
         type = status.kind
         priority = status.priority
@@ -214,7 +252,7 @@ struct ProviderBody: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, type, priority, weight, state, reason, breaker, latency, quota, failures
+        case name, type, priority, weight, state, reason, breaker, latency, quota, failures, events
         case slowMilliseconds = "slow_ms"
         case recentCalls = "recent_calls"
         case successRate = "success_rate"

@@ -105,11 +105,15 @@ public struct EmailDetail: Sendable, Equatable {
     public var message: EmailMessage
     public var attempts: [Attempt]
     public var events: [EmailEvent]
+    /// What the providers reported after sending, oldest first.
+    public var providerEvents: [RecordedProviderEvent]
+    /// Each recipient the providers reported on, in address order.
+    public var recipients: [RecipientState]
 
     public init(
         id: EmailID, status: EmailStatus, createdAt: Date, updatedAt: Date, nextAttemptAt: Date?,
         provider: String?, providerMessageID: String?, failureReason: String?, sendAt: Date? = nil, message: EmailMessage,
-        attempts: [Attempt], events: [EmailEvent]
+        attempts: [Attempt], events: [EmailEvent], providerEvents: [RecordedProviderEvent] = [], recipients: [RecipientState] = []
     ) {
         self.id = id
         self.status = status
@@ -123,6 +127,8 @@ public struct EmailDetail: Sendable, Equatable {
         self.message = message
         self.attempts = attempts
         self.events = events
+        self.providerEvents = providerEvents
+        self.recipients = recipients
     }
 }
 

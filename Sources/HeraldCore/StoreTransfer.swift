@@ -37,6 +37,18 @@ public enum StoreTables {
         ("provider_sends", 3, ["provider", "period", "period_start", "count"]),
         ("api_keys", 1, ["id", "tenant", "scope", "secret_hash", "created_at", "revoked_at", "rate_per_second"]),
         ("idempotency_keys", 2, ["api_key_id", "idempotency_key", "request_hash", "status", "body", "location", "created_at"]),
-        ("suppressions", 2, ["tenant", "address", "reason", "source", "email_id", "created_at"]),
+        ("suppressions", 2, ["tenant", "address", "reason", "source", "email_id", "event_id", "created_at"]),
+        (
+            "provider_events", 2,
+            [
+                "provider", "event_id", "email_id", "tenant", "kind", "recipient", "occurred_at", "received_at", "bounce_severity",
+                "bounce_classification", "diagnostic", "detail", "payload",
+            ]
+        ),
+        (
+            "recipients", 2,
+            ["email_id", "address", "phase", "updated_at", "bounce_severity", "bounce_classification", "diagnostic"]
+        ),
+        ("provider_event_counts", 2, ["provider", "hour_start", "events", "refused", "last_event_at"]),
     ]
 }

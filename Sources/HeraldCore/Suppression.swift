@@ -12,21 +12,26 @@ public struct Suppression: Sendable, Equatable {
         case api
         /// Added when a provider refused the recipient for good while delivering an email.
         case delivery
+        /// Added when a provider reported a hard bounce, a complaint or repeated soft bounces.
+        case event
     }
 
     /// In the form ``key(of:)`` gives, so that one address has one entry however it is spelled.
     public var address: String
     public var reason: String
     public var source: Source
-    /// The email whose delivery added it, for ``Source/delivery``.
+    /// The email whose delivery or event added it, for ``Source/delivery`` and ``Source/event``.
     public var emailID: EmailID?
+    /// The provider's event that added it, as `provider:event id`, for ``Source/event``.
+    public var eventID: String?
     public var createdAt: Date
 
-    public init(address: String, reason: String, source: Source, emailID: EmailID? = nil, createdAt: Date) {
+    public init(address: String, reason: String, source: Source, emailID: EmailID? = nil, eventID: String? = nil, createdAt: Date) {
         self.address = Self.key(of: address)
         self.reason = reason
         self.source = source
         self.emailID = emailID
+        self.eventID = eventID
         self.createdAt = createdAt
     }
 

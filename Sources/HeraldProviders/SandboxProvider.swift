@@ -5,10 +5,18 @@ import Synchronization
 
 /// Accepts every email and discards it, after a configurable delay and with a configurable
 /// share of failures: for trying Herald without credentials and for chaos drills.
+///
+/// Like Amazon SES's mailbox simulator, it reports events for recipients with certain local
+/// parts, at any domain, through the same way as real providers' events: `delivered@`,
+/// `bounce@` (a hard bounce), `complaint@` (delivered, then a complaint), `delayed@` (a
+/// deferral) and `ooto@` (delivered, then an auto-reply). Other recipients get no events.
 public final class SandboxProvider: EmailProvider {
     public let name: String
     public var kind: String { "sandbox" }
     private let state: Mutex<State>
+    private let events: (any ProviderEventSink)?
+    private let eventDelay: Duration
+    private let clock: any WallClock
 
     private struct State {
         var behavior: SandboxBehavior
@@ -17,9 +25,16 @@ public final class SandboxProvider: EmailProvider {
         var lastRecipients: [String] = []
     }
 
-    public init(name: String, behavior: SandboxBehavior = .init()) {
+    /// Simulated events go to `events` `eventDelay` after the send.
+    public init(
+        name: String, behavior: SandboxBehavior = .init(), events: (any ProviderEventSink)? = nil, eventDelay: Duration = .zero,
+        clock: any WallClock = SystemWallClock()
+    ) {
         self.name = name
         self.state = Mutex(State(behavior: behavior))
+        self.events = events
+        self.eventDelay = eventDelay
+        self.clock = clock
     }
 
     public var behavior: SandboxBehavior { state.withLock { $0.behavior } }
@@ -65,6 +80,41 @@ public final class SandboxProvider: EmailProvider {
             )
         }
         state.withLock { $0.delivered += 1 }
-        return ProviderReceipt(providerMessageID: "sandbox-\(delivery.emailID)-\(delivery.attempt)")
+        let messageID = "sandbox-\(delivery.emailID)-\(delivery.attempt)"
+        if let events {
+            let simulated = simulatedEvents(for: delivery, messageID: messageID)
+            if !simulated.isEmpty { events.recordLater(simulated, after: eventDelay) }
+        }
+        return ProviderReceipt(providerMessageID: messageID)
+    }
+
+    /// The events the simulator's addresses among the recipients get.
+    func simulatedEvents(for delivery: Delivery, messageID: String) -> [ProviderEvent] {
+        let at = clock.now.adding(eventDelay)
+        return delivery.message.recipients.flatMap { recipient -> [ProviderEvent] in
+            let localPart = recipient.address.prefix { $0 != "@" }.lowercased()
+            let kinds: [(ProviderEvent.Kind, ProviderEvent.Bounce?)]
+            switch localPart {
+            case "delivered": kinds = [(.delivered, nil)]
+            case "bounce":
+                kinds = [
+                    (
+                        .bounced,
+                        ProviderEvent.Bounce(
+                            severity: .hard, classification: "Permanent/General", diagnostic: "smtp; 550 5.1.1 user unknown")
+                    )
+                ]
+            case "complaint": kinds = [(.delivered, nil), (.complained, nil)]
+            case "delayed": kinds = [(.deferred, nil)]
+            case "ooto": kinds = [(.delivered, nil), (.autoresponded, nil)]
+            default: kinds = []
+            }
+            return kinds.map { kind, bounce in
+                ProviderEvent(
+                    id: "\(messageID):\(recipient.address.lowercased()):\(kind.rawValue)", provider: name, kind: kind, occurredAt: at,
+                    recipient: recipient.address, emailID: delivery.emailID, providerMessageID: messageID, bounce: bounce,
+                    payload: Array(#"{"simulated":"\#(kind.rawValue)"}"#.utf8))
+            }
+        }
     }
 }

@@ -82,6 +82,8 @@ public struct HeraldConfiguration: Sendable {
         public var slowThreshold: Duration?
         public var ratePerSecond: Double?
         public var quotas: [SendQuota.Period: Int] = [:]
+        /// How the provider's events reach Herald; nil when they do not.
+        public var events: EventReception?
     }
 
     /// Where a PostgreSQL store is, for nodes that share one queue (`store.postgres.*`).
@@ -129,14 +131,20 @@ public struct HeraldConfiguration: Sendable {
     public var logFormat = LogFormat.json
     public var logLevel = "info"
     public var providers: [ProviderSettings] = HeraldConfiguration.builtInSandboxes
+    /// Which provider events suppress their recipient (`events.*`).
+    public var eventSuppression = EventSuppressionPolicy()
     /// True when no file or variable named providers and Herald delivers to
     /// ``builtInSandboxes``, which discard every email; `herald serve` warns of it at start.
     public internal(set) var usesBuiltInSandboxes = false
 
     /// Two sandbox providers, so that Herald runs and fails over with no credentials at all.
     public static let builtInSandboxes: [ProviderSettings] = [
-        ProviderSettings(name: "sandbox-primary", priority: 1, timeout: .seconds(30), kind: .sandbox(.init())),
-        ProviderSettings(name: "sandbox-secondary", priority: 2, timeout: .seconds(30), kind: .sandbox(.init())),
+        ProviderSettings(
+            name: "sandbox-primary", priority: 1, timeout: .seconds(30), kind: .sandbox(.init()),
+            events: .simulated(delay: simulatedEventDelay)),
+        ProviderSettings(
+            name: "sandbox-secondary", priority: 2, timeout: .seconds(30), kind: .sandbox(.init()),
+            events: .simulated(delay: simulatedEventDelay)),
     ]
 
     public init() {}
@@ -194,6 +202,7 @@ public struct HeraldConfiguration: Sendable {
             throw ConfigurationError(key: "log.level", problem: "must be trace, debug, info, notice, warning, error or critical")
         }
         providers = try Self.providers(settings)
+        eventSuppression = try Self.eventSuppression(settings)
     }
 
     /// Reads `providers.0`, `providers.1`, ... until an index has neither a name nor a type.
@@ -328,6 +337,7 @@ public struct HeraldConfiguration: Sendable {
             for (period, key) in [(SendQuota.Period.day, "daily_quota"), (.month, "monthly_quota")] {
                 provider.quotas[period] = try settings.optionalInt("\(prefix).\(key)", in: 0...Int(Int32.max))
             }
+            provider.events = try eventReception(settings, prefix: "\(prefix).events", kind: kind)
             providers.append(provider)
         }
         return providers

@@ -33,16 +33,19 @@ public struct HeraldServer: Sendable {
         // use, so that a round and its session talk without a thread switch. Spread over every
         // loop, a round and its session were on different threads half the time.
         let deliveryLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let metrics = makeMetricsFactory()
+        let events = ProviderEventIngest(
+            store: store, policy: configuration.eventSuppression, clock: clock, metricsFactory: metrics, logger: logger)
         let providers: ProviderRegistry
         do {
             providers = try ProviderRegistry(
-                configuration: configuration, store: store, clock: clock, httpClient: httpClient, smtpEventLoops: deliveryLoop)
+                configuration: configuration, store: store, clock: clock, httpClient: httpClient, events: events, logger: logger,
+                smtpEventLoops: deliveryLoop)
             try await providers.restoreState()
         } catch {
             try await httpClient.shutdown()
             throw error
         }
-        let metrics = makeMetricsFactory()
         let dispatcher = Dispatcher(
             store: store,
             router: providers.router,
@@ -59,7 +62,7 @@ public struct HeraldServer: Sendable {
             logger: logger
         )
         let state = ServiceState()
-        var services: [any Service] = []
+        var services: [any Service] = [events]
         if configuration.dispatch.enabled {
             services += [
                 dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger),
@@ -72,8 +75,8 @@ public struct HeraldServer: Sendable {
                     logger: logger))
         }
         let application = try makeApplication(
-            configuration: configuration, store: store, providers: providers, state: state, clock: clock, metrics: metrics,
-            services: services,
+            configuration: configuration, store: store, providers: providers, events: events, state: state, clock: clock,
+            metrics: metrics, services: services,
             dispatchWatch: configuration.dispatch.enabled
                 ? .init(timeSinceLastLease: { dispatcher.timeSinceLastLease }, stalledAfter: configuration.dispatch.stalledAfter) : nil,
             onAccepted: { dispatcher.wake() }, logger: logger
@@ -103,6 +106,7 @@ public struct HeraldServer: Sendable {
         configuration: HeraldConfiguration,
         store: any HeraldStore,
         providers: any ProviderAdministration,
+        events: any ProviderEventSink,
         state: ServiceState,
         clock: any WallClock,
         metrics: PrometheusMetricsFactory,
@@ -121,6 +125,9 @@ public struct HeraldServer: Sendable {
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: api)
         SuppressionsController(store: store, clock: clock).addRoutes(to: api)
+        EventsController<HeraldRequestContext>(
+            receivers: providers.eventReceivers, sink: events, clock: clock, maxBodyBytes: configuration.http.maxBodyBytes
+        ).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         let system = SystemController<HeraldRequestContext>(
             store: store, state: state, providers: providers, clock: clock, dispatch: dispatchWatch)

@@ -77,6 +77,16 @@ struct SettingsReader {
         .milliseconds(try CheckedNumber.milliseconds(seconds: double(key, default: defaultValue, in: range)))
     }
 
+    /// A list, given as `key.0`, `key.1`, ... (a YAML sequence); nil when `key.0` is not set.
+    func optionalStrings(_ key: String) throws(ConfigurationError) -> [String]? {
+        var values: [String] = []
+        for index in 0... {
+            guard let value = try optionalString("\(key).\(index)") else { break }
+            values.append(value)
+        }
+        return values.isEmpty ? nil : values
+    }
+
     func bool(_ key: String, default defaultValue: Bool) throws(ConfigurationError) -> Bool {
         guard let raw = try optionalString(key) else { return defaultValue }
         switch raw.trimmingCharacters(in: .whitespaces).lowercased() {

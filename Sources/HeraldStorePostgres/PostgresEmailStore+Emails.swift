@@ -83,7 +83,9 @@ extension PostgresEmailStore {
                 sendAt: try row["send_at"].decode(Int64?.self).map(Date.init(milliseconds:)),
                 message: try content.message(),
                 attempts: attempts,
-                events: events
+                events: events,
+                providerEvents: try await Self.providerEvents(of: id.rawValue, on: connection, logger: logger),
+                recipients: try await Self.recipientStates(of: id.rawValue, on: connection, logger: logger)
             )
         }
     }

@@ -197,5 +197,62 @@ extension PostgresEmailStore {
                 "ALTER TABLE herald_readiness ALTER COLUMN filler SET STORAGE EXTERNAL",
             ]
         ),
+        (
+            "v5: provider events and recipient states",
+            // As in the SQLite store (SQLiteEmailStore+Schema, v9).
+            [
+                """
+                CREATE TABLE provider_events (
+                    provider TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    email_id TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    recipient TEXT,
+                    occurred_at BIGINT NOT NULL,
+                    received_at BIGINT NOT NULL,
+                    bounce_severity TEXT,
+                    bounce_classification TEXT,
+                    diagnostic TEXT,
+                    detail TEXT,
+                    payload BYTEA NOT NULL,
+                    PRIMARY KEY (provider, event_id)
+                )
+                """,
+                "CREATE INDEX provider_events_email ON provider_events (email_id, occurred_at)",
+                """
+                CREATE TRIGGER provider_events_append_only BEFORE UPDATE ON provider_events
+                FOR EACH ROW EXECUTE FUNCTION herald_append_only()
+                """,
+                """
+                CREATE INDEX provider_events_soft_bounces ON provider_events (tenant, recipient, occurred_at)
+                    WHERE kind = 'bounced' AND bounce_severity IS DISTINCT FROM 'hard'
+                """,
+                """
+                CREATE TABLE recipients (
+                    email_id TEXT NOT NULL,
+                    address TEXT NOT NULL,
+                    phase TEXT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    bounce_severity TEXT,
+                    bounce_classification TEXT,
+                    diagnostic TEXT,
+                    PRIMARY KEY (email_id, address)
+                )
+                """,
+                """
+                CREATE TABLE provider_event_counts (
+                    provider TEXT NOT NULL,
+                    hour_start BIGINT NOT NULL,
+                    events BIGINT NOT NULL DEFAULT 0,
+                    refused BIGINT NOT NULL DEFAULT 0,
+                    last_event_at BIGINT,
+                    PRIMARY KEY (provider, hour_start)
+                )
+                """,
+                "ALTER TABLE suppressions ADD COLUMN event_id TEXT",
+                "CREATE INDEX emails_provider_message ON emails (provider_message_id) WHERE provider_message_id IS NOT NULL",
+            ]
+        ),
     ]
 }

@@ -48,9 +48,9 @@ extension PostgresEmailStore: SuppressionStore {
     {
         let rows = try await connection.query(
             """
-            INSERT INTO suppressions (tenant, address, reason, source, email_id, created_at)
+            INSERT INTO suppressions (tenant, address, reason, source, email_id, event_id, created_at)
             VALUES (\(tenant), \(suppression.address), \(suppression.reason), \(suppression.source.rawValue),
-                \(suppression.emailID?.rawValue), \(suppression.createdAt.milliseconds))
+                \(suppression.emailID?.rawValue), \(suppression.eventID), \(suppression.createdAt.milliseconds))
             ON CONFLICT (tenant, address) DO NOTHING RETURNING address
             """,
             logger: logger)
@@ -59,12 +59,12 @@ extension PostgresEmailStore: SuppressionStore {
         return inserted
     }
 
-    private typealias SuppressionRow = (String, String, String, String?, Int64)
-    private static let suppressionColumns = "SELECT address, reason, source, email_id, created_at FROM suppressions"
+    private typealias SuppressionRow = (String, String, String, String?, String?, Int64)
+    private static let suppressionColumns = "SELECT address, reason, source, email_id, event_id, created_at FROM suppressions"
 
     private static func suppression(from row: SuppressionRow) -> Suppression {
         Suppression(
             address: row.0, reason: row.1, source: Suppression.Source(rawValue: row.2) ?? .api, emailID: row.3.flatMap(EmailID.init),
-            createdAt: Date(milliseconds: row.4))
+            eventID: row.4, createdAt: Date(milliseconds: row.5))
     }
 }

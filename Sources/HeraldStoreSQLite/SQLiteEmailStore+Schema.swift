@@ -178,6 +178,60 @@ extension SQLiteEmailStore {
             // NULL for claims made before tokens: their requests' answers cannot be stored.
             try db.execute(sql: "ALTER TABLE idempotency_keys ADD COLUMN claim_token TEXT")
         }
+        migrator.registerMigration("v9: provider events and recipient states") { db in
+            // `provider_events` is an email's history of what its providers reported, one row
+            // per provider event (the primary key drops repeats); `recipients` holds each
+            // recipient's state as those events moved it; `provider_event_counts` counts events
+            // and refused requests per provider and hour, so that a webhook gone silent shows.
+            try db.execute(
+                sql: """
+                    CREATE TABLE provider_events (
+                        provider TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        email_id TEXT NOT NULL,
+                        tenant TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        recipient TEXT,
+                        occurred_at INTEGER NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        bounce_severity TEXT,
+                        bounce_classification TEXT,
+                        diagnostic TEXT,
+                        detail TEXT,
+                        payload BLOB NOT NULL,
+                        PRIMARY KEY (provider, event_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX provider_events_email ON provider_events(email_id, occurred_at);
+                    CREATE INDEX provider_events_soft_bounces ON provider_events(tenant, recipient, occurred_at)
+                        WHERE kind = 'bounced' AND bounce_severity IS NOT 'hard';
+                    CREATE TRIGGER provider_events_append_only_update BEFORE UPDATE ON provider_events
+                    BEGIN SELECT RAISE(ABORT, 'provider events are append-only'); END;
+
+                    CREATE TABLE recipients (
+                        email_id TEXT NOT NULL,
+                        address TEXT NOT NULL,
+                        phase TEXT NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        bounce_severity TEXT,
+                        bounce_classification TEXT,
+                        diagnostic TEXT,
+                        PRIMARY KEY (email_id, address)
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE provider_event_counts (
+                        provider TEXT NOT NULL,
+                        hour_start INTEGER NOT NULL,
+                        events INTEGER NOT NULL DEFAULT 0,
+                        refused INTEGER NOT NULL DEFAULT 0,
+                        last_event_at INTEGER,
+                        PRIMARY KEY (provider, hour_start)
+                    ) WITHOUT ROWID;
+
+                    ALTER TABLE suppressions ADD COLUMN event_id TEXT;
+                    CREATE INDEX emails_provider_message ON emails(provider_message_id) WHERE provider_message_id IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

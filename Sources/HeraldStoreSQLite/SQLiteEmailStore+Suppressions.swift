@@ -44,12 +44,12 @@ extension SQLiteEmailStore: SuppressionStore {
     static func insert(_ suppression: Suppression, tenant: String, into db: Database) throws -> Bool {
         try db.executeCached(
             sql: """
-                INSERT INTO suppressions (tenant, address, reason, source, email_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO suppressions (tenant, address, reason, source, email_id, event_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tenant, address) DO NOTHING
                 """,
             arguments: [
                 tenant, suppression.address, suppression.reason, suppression.source.rawValue, suppression.emailID?.rawValue,
-                suppression.createdAt.milliseconds,
+                suppression.eventID, suppression.createdAt.milliseconds,
             ]
         )
         return db.changesCount > 0
@@ -59,6 +59,6 @@ extension SQLiteEmailStore: SuppressionStore {
         let emailID: String? = row["email_id"]
         return Suppression(
             address: row["address"], reason: row["reason"], source: Suppression.Source(rawValue: row["source"]) ?? .api,
-            emailID: emailID.flatMap(EmailID.init), createdAt: Date(milliseconds: row["created_at"]))
+            emailID: emailID.flatMap(EmailID.init), eventID: row["event_id"], createdAt: Date(milliseconds: row["created_at"]))
     }
 }

@@ -154,7 +154,9 @@ public final class SQLiteEmailStore: EmailStore {
                 sendAt: (row["send_at"] as Int64?).map(Date.init(milliseconds:)),
                 message: try StoredContent(row: row).message(),
                 attempts: attempts,
-                events: events
+                events: events,
+                providerEvents: try Self.providerEvents(of: id.rawValue, in: db),
+                recipients: try Self.recipientStates(of: id.rawValue, in: db)
             )
         }
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HeraldAPI
 import HeraldCore
+import HeraldDelivery
 import HeraldProviders
 import HeraldStoreSQLite
 import HeraldTesting
@@ -21,6 +22,7 @@ struct APIHarness {
     let databasePath: String
     let state: ServiceState
     let providers: ProviderRegistry
+    let events: ProviderEventIngest
     let clock: ManualClock
 
     /// The operator key of the running harness, which the request helpers below send.
@@ -54,12 +56,16 @@ struct APIHarness {
                 ),
             ]
             configure(&configuration)
-            let providers = try ProviderRegistry(configuration: configuration, store: store, clock: clock, httpClient: .shared)
+            let metrics = HeraldServer.makeMetricsFactory()
+            let events = ProviderEventIngest(
+                store: store, policy: configuration.eventSuppression, clock: clock, metricsFactory: metrics, logger: logger)
+            let providers = try ProviderRegistry(
+                configuration: configuration, store: store, clock: clock, httpClient: .shared, events: events, logger: logger)
             let harness = APIHarness(
-                store: store, databasePath: databasePath, state: ServiceState(), providers: providers, clock: clock)
+                store: store, databasePath: databasePath, state: ServiceState(), providers: providers, events: events, clock: clock)
             let application = try HeraldServer.makeApplication(
-                configuration: configuration, store: store, providers: providers, state: harness.state, clock: clock,
-                metrics: HeraldServer.makeMetricsFactory(), services: [], dispatchWatch: dispatchWatch, onAccepted: {},
+                configuration: configuration, store: store, providers: providers, events: events, state: harness.state, clock: clock,
+                metrics: metrics, services: [], dispatchWatch: dispatchWatch, onAccepted: {},
                 logger: logger
             )
             let operatorKey = try await harness.key(scope: .operator)

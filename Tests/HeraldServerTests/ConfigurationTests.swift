@@ -419,4 +419,39 @@ struct ConfigurationTests {
         #expect(error.key == "breaker.failure_rate")
         #expect(error.description.contains("from 0.01 to 1.0"))
     }
+
+    @Test(arguments: [
+        ("providers: [{name: g, type: sendgrid, api_key: k, events: {public_key: not-a-key}}]\n", "providers.0.events.public_key"),
+        ("providers: [{name: m, type: postmark, api_key: k, events: {username: h, password: short}}]\n", "providers.0.events.password"),
+        ("providers: [{name: m, type: postmark, api_key: k, events: {password: a-long-enough-password}}]\n", "providers.0.events.username"),
+        ("providers: [{name: e, type: elasticemail, api_key: k, events: {secret: short}}]\n", "providers.0.events.secret"),
+        ("providers: [{name: s, type: smtp, host: relay, events: {secret: a-long-enough-secret}}]\n", "providers.0.events"),
+        ("providers: [{name: g, type: sendgrid, api_key: k, events: {signing_key: k}}]\n", "providers.0.events.signing_key"),
+        ("providers: [{name: a, type: sandbox}]\nevents: {soft_bounce_limit: -1}\n", "events.soft_bounce_limit"),
+    ])
+    func `stops at event settings that cannot work, naming the key`(file: String, key: String) async throws {
+        let error = try #require(try await problem(file: file))
+        #expect(error.key == key)
+    }
+
+    @Test func `reads each provider's event reception, and the suppression policy`() async throws {
+        let file = """
+            providers:
+              - {name: box, type: sandbox, events: {delay_ms: 5}}
+              - {name: gun, type: mailgun, domain: d.example, api_key: k, events: {signing_key: s3cret, max_age_seconds: 60}}
+              - {name: ses, type: ses, region: eu-west-1, access_key_id: a, secret_access_key: s, events: {enabled: true}}
+              - {name: grid, type: sendgrid, api_key: k}
+            events: {soft_bounce_limit: 0, suppress_unsubscribes: true}
+            """
+        let configuration = try await load(file: file)
+        guard case .simulated(let delay)? = configuration.providers[0].events else { throw TestFailure("no simulated events") }
+        #expect(delay == .milliseconds(5))
+        guard case .mailgun(let mailgun)? = configuration.providers[1].events else { throw TestFailure("no mailgun events") }
+        #expect(mailgun.maxAge == .seconds(60))
+        guard case .ses(let ses)? = configuration.providers[2].events else { throw TestFailure("no SES events") }
+        #expect(ses.allowedHosts == ["sns.eu-west-1.amazonaws.com"])
+        #expect(configuration.providers[3].events == nil)
+        #expect(configuration.eventSuppression.softBounceLimit == nil)
+        #expect(configuration.eventSuppression.unsubscribes)
+    }
 }
