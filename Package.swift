@@ -87,6 +87,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldWebhooks",
+            dependencies: [
+                "HeraldCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldAPI",
             dependencies: [
                 "HeraldCore",
@@ -109,6 +123,7 @@ let package = Package(
                 "HeraldStorePostgres",
                 "HeraldProviders",
                 "HeraldDelivery",
+                "HeraldWebhooks",
                 "HeraldAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -213,9 +228,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HeraldWebhooksTests",
+            dependencies: [
+                "HeraldWebhooks", "HeraldTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HeraldAPITests",
             dependencies: [
-                "HeraldAPI", "HeraldServer", "HeraldTesting", "HeraldStoreSQLite", "HeraldProviders", "HeraldDelivery",
+                "HeraldAPI", "HeraldServer", "HeraldTesting", "HeraldStoreSQLite", "HeraldProviders", "HeraldDelivery", "HeraldWebhooks",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

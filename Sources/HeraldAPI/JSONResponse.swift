@@ -36,6 +36,15 @@ enum JSONRequest {
         }
         return object
     }
+
+    /// JSON's `true` or `false`, as JSONSerialization gives them (a `Bool`, or an `NSNumber`
+    /// made from one); nil for anything else, the numbers 1 and 0 included.
+    static func boolean(_ value: Any) -> Bool? {
+        if let number = value as? NSNumber, type(of: value) != Bool.self {
+            return String(cString: number.objCType) == "c" ? number.boolValue : nil
+        }
+        return value as? Bool
+    }
 }
 
 extension Request {

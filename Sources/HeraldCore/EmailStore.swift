@@ -6,7 +6,7 @@ import Foundation
 
 /// Everything a Herald process keeps: the queue and history, API keys, idempotency keys and
 /// suppression lists. SQLite and PostgreSQL each keep all of it.
-public typealias HeraldStore = EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore & ProviderEventStore
+public typealias HeraldStore = EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore & ProviderEventStore & WebhookStore
 
 /// Durable storage of emails and their history, and the queue the dispatcher leases from.
 ///

@@ -50,5 +50,21 @@ public enum StoreTables {
             ["email_id", "address", "phase", "updated_at", "bounce_severity", "bounce_classification", "diagnostic"]
         ),
         ("provider_event_counts", 2, ["provider", "hour_start", "events", "refused", "last_event_at"]),
+        (
+            "webhook_endpoints", 1,
+            [
+                "id", "tenant", "url", "event_types", "enabled", "disabled_reason", "secret", "previous_secret", "previous_secret_until",
+                "failing_since", "created_at", "updated_at",
+            ]
+        ),
+        ("webhook_messages", 1, ["id", "tenant", "type", "email_id", "body", "created_at"]),
+        ("webhook_deliveries", 2, ["message_id", "endpoint_id", "status", "attempts", "next_attempt_at", "lease_owner"]),
+        (
+            "webhook_attempts", 3,
+            [
+                "message_id", "endpoint_id", "number", "at", "status_code", "latency_ms", "response", "error", "outcome",
+                "next_attempt_at",
+            ]
+        ),
     ]
 }

@@ -133,6 +133,7 @@ public struct HeraldConfiguration: Sendable {
     public var providers: [ProviderSettings] = HeraldConfiguration.builtInSandboxes
     /// Which provider events suppress their recipient (`events.*`).
     public var eventSuppression = EventSuppressionPolicy()
+    public var webhooks = Webhooks()
     /// True when no file or variable named providers and Herald delivers to
     /// ``builtInSandboxes``, which discard every email; `herald serve` warns of it at start.
     public internal(set) var usesBuiltInSandboxes = false
@@ -203,6 +204,7 @@ public struct HeraldConfiguration: Sendable {
         }
         providers = try Self.providers(settings)
         eventSuppression = try Self.eventSuppression(settings)
+        webhooks = try Self.webhooks(settings)
     }
 
     /// Reads `providers.0`, `providers.1`, ... until an index has neither a name nor a type.

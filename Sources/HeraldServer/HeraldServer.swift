@@ -7,6 +7,7 @@ import HeraldCore
 import HeraldDelivery
 import HeraldProviders
 import HeraldStoreSQLite
+import HeraldWebhooks
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -46,6 +47,8 @@ public struct HeraldServer: Sendable {
             try await httpClient.shutdown()
             throw error
         }
+        // Identifies this process's leases, of emails and of webhooks, in a shared store.
+        let owner = "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         let dispatcher = Dispatcher(
             store: store,
             router: providers.router,
@@ -54,7 +57,7 @@ public struct HeraldServer: Sendable {
                 pollInterval: configuration.dispatch.pollInterval,
                 leaseDuration: configuration.dispatch.leaseDuration,
                 retryPolicy: configuration.retry,
-                owner: "herald-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+                owner: owner,
                 taskExecutor: EventLoopTaskExecutor(deliveryLoop)
             ),
             clock: clock,
@@ -63,6 +66,16 @@ public struct HeraldServer: Sendable {
         )
         let state = ServiceState()
         var services: [any Service] = [events]
+        let webhookKeys = try WebhookKeys.resolve(configuration, logger: logger)
+        if let sealer = webhookKeys.sealer {
+            services.append(
+                WebhookDispatcher(
+                    store: store, sealer: sealer, client: httpClient,
+                    configuration: .init(
+                        concurrency: configuration.webhooks.concurrency, timeout: configuration.webhooks.timeout,
+                        owner: owner, allowPrivateTargets: configuration.webhooks.allowPrivateTargets),
+                    clock: clock, metricsFactory: metrics, logger: logger))
+        }
         if configuration.dispatch.enabled {
             services += [
                 dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger),
@@ -75,8 +88,8 @@ public struct HeraldServer: Sendable {
                     logger: logger))
         }
         let application = try makeApplication(
-            configuration: configuration, store: store, providers: providers, events: events, state: state, clock: clock,
-            metrics: metrics, services: services,
+            configuration: configuration, store: store, providers: providers, events: events, webhooks: webhookKeys, state: state,
+            clock: clock, metrics: metrics, services: services,
             dispatchWatch: configuration.dispatch.enabled
                 ? .init(timeSinceLastLease: { dispatcher.timeSinceLastLease }, stalledAfter: configuration.dispatch.stalledAfter) : nil,
             onAccepted: { dispatcher.wake() }, logger: logger
@@ -107,6 +120,7 @@ public struct HeraldServer: Sendable {
         store: any HeraldStore,
         providers: any ProviderAdministration,
         events: any ProviderEventSink,
+        webhooks: any WebhookSupport,
         state: ServiceState,
         clock: any WallClock,
         metrics: PrometheusMetricsFactory,
@@ -125,6 +139,7 @@ public struct HeraldServer: Sendable {
             maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
         ).addRoutes(to: api)
         SuppressionsController(store: store, clock: clock).addRoutes(to: api)
+        WebhooksController(store: store, support: webhooks, clock: clock).addRoutes(to: api)
         EventsController<HeraldRequestContext>(
             receivers: providers.eventReceivers, sink: events, clock: clock, maxBodyBytes: configuration.http.maxBodyBytes
         ).addRoutes(to: router)

@@ -35,7 +35,7 @@ extension HeraldServer {
     }
 
     /// What differs between the two stores' columns: PostgreSQL keeps a content's tags in a
-    /// column of their own, and a pause as a boolean.
+    /// column of their own, and a pause and an endpoint's enabled flag as booleans.
     private static func convert(_ rows: [[StoreValue]], of table: String, columns: [String]) throws -> ([String], [[StoreValue]]) {
         switch table {
         case "email_contents":
@@ -46,13 +46,14 @@ extension HeraldServer {
                 return row + [.texts(try StoredContent(fields: fields, text: text, html: html).message().tags)]
             }
             return (columns + ["tags"], converted)
-        case "provider_state":
+        case "provider_state", "webhook_endpoints":
+            let flag = table == "provider_state" ? "paused" : "enabled"
             return (
                 columns,
                 rows.map { row in
                     row.enumerated().map { index, value in
-                        guard columns[index] == "paused", case .integer(let flag) = value else { return value }
-                        return .boolean(flag != 0)
+                        guard columns[index] == flag, case .integer(let number) = value else { return value }
+                        return .boolean(number != 0)
                     }
                 }
             )

@@ -175,7 +175,13 @@ extension PostgresEmailStore {
             case .sent(let provider, let providerMessageID):
                 try await finish(connection, id: id, status: .sent, at: at, provider: provider, providerMessageID: providerMessageID)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .sent, at: at, provider: provider, logger: logger)
-                try await countSend(connection, provider: provider, at: progress.at)
+                try await countSend(connection, provider: provider, emailID: progress.emailID, at: progress.at)
+                try await Self.enqueueWebhooks(
+                    [
+                        WebhookTrigger(
+                            type: .sent, emailID: progress.emailID, at: progress.at, provider: provider,
+                            providerMessageID: providerMessageID)
+                    ], tenant: current.tenant, on: connection, logger: logger)
             case .deferred(let until, let reason):
                 try await finish(connection, id: id, status: .deferred, at: at, dueAt: until.milliseconds, reason: reason)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .deferred, at: at, detail: reason, logger: logger)
@@ -186,8 +192,15 @@ extension PostgresEmailStore {
             case .failed(let reason):
                 try await finish(connection, id: id, status: .failed, at: at, reason: reason)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .failed, at: at, detail: reason, logger: logger)
+                try await Self.enqueueWebhooks(
+                    [WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)], tenant: current.tenant,
+                    on: connection, logger: logger)
             case .suppressed:
-                try await finish(connection, id: id, status: .suppressed, at: at, reason: "every recipient is suppressed")
+                let reason = "every recipient is suppressed"
+                try await finish(connection, id: id, status: .suppressed, at: at, reason: reason)
+                try await Self.enqueueWebhooks(
+                    [WebhookTrigger(type: .suppressed, emailID: progress.emailID, at: progress.at, reason: reason)], tenant: current.tenant,
+                    on: connection, logger: logger)
             }
         }
     }
@@ -208,18 +221,23 @@ extension PostgresEmailStore {
             logger: logger)
     }
 
-    /// Counts a send in the provider's day and month, in the transaction that marks it sent.
-    private func countSend(_ connection: PostgresConnection, provider: String, at date: Date) async throws {
+    /// Counts a send in the provider's day and month, in the transaction that marks it sent,
+    /// in one of ``sendCountShards`` rows chosen by the email's id: concurrent deliveries
+    /// seldom wait for each other's row.
+    private func countSend(_ connection: PostgresConnection, provider: String, emailID: EmailID, at date: Date) async throws {
+        let shard = Int16(emailID.rawValue.utf8.last.map { Int($0) % Self.sendCountShards } ?? 0)
         for period in SendQuota.Period.allCases {
             try await connection.execute(
                 """
-                INSERT INTO provider_sends (provider, period, period_start, count)
-                VALUES (\(provider), \(period.rawValue), \(period.start(containing: date).milliseconds), 1)
-                ON CONFLICT (provider, period, period_start) DO UPDATE SET count = provider_sends.count + 1
+                INSERT INTO provider_sends (provider, period, period_start, shard, count)
+                VALUES (\(provider), \(period.rawValue), \(period.start(containing: date).milliseconds), \(shard), 1)
+                ON CONFLICT (provider, period, period_start, shard) DO UPDATE SET count = provider_sends.count + 1
                 """,
                 logger: logger)
         }
     }
+
+    static let sendCountShards = 16
 
     public func providerStates() async throws -> [ProviderStateRecord] {
         let rows = try await query(
@@ -250,8 +268,9 @@ extension PostgresEmailStore {
         for period in SendQuota.Period.allCases {
             let rows = try await query(
                 """
-                SELECT provider, count FROM provider_sends
+                SELECT provider, sum(count)::bigint FROM provider_sends
                 WHERE period = \(period.rawValue) AND period_start = \(period.start(containing: now).milliseconds)
+                GROUP BY provider
                 """)
             for (provider, count) in try rows.decode((String, Int).self) { counts[provider, default: [:]][period] = count }
         }

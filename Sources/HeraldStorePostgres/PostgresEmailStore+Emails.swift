@@ -18,6 +18,11 @@ extension PostgresEmailStore {
         try await transaction { [self] connection in
             try await alongside(connection)
             if !rows.isEmpty { try await Self.announceNewEmails(on: connection, logger: logger) }
+            // Looked up once per tenant of the batch, not once per email.
+            var endpoints: [String: [WebhookColumns.Target]] = [:]
+            for tenant in Set(rows.map(\.email.tenant)) {
+                endpoints[tenant] = try await Self.webhookEndpoints(of: tenant, on: connection, logger: logger)
+            }
             for (email, content) in rows {
                 let at = email.acceptedAt.milliseconds
                 // A scheduled email is due at its time (one scheduled in the past is due now), and
@@ -36,6 +41,9 @@ extension PostgresEmailStore {
                     INSERT INTO events (email_id, kind, at) VALUES (\(id), \(EmailEvent.Kind.queued.rawValue), \(at))
                     """,
                     logger: logger)
+                try await Self.enqueueWebhooks(
+                    [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
+                    endpoints: endpoints[email.tenant] ?? [], message: email.message, on: connection, logger: logger)
             }
         }
     }
@@ -142,6 +150,10 @@ extension PostgresEmailStore {
         try await connection.execute(
             "UPDATE emails SET status = 'cancelled', updated_at = \(at), due_at = NULL, next_attempt_at = NULL WHERE id = ANY(\(ids))",
             logger: logger)
+        for id in ids.compactMap(EmailID.init) {
+            try await enqueueWebhooks(
+                [WebhookTrigger(type: .cancelled, emailID: id, at: Date(milliseconds: at))], on: connection, logger: logger)
+        }
     }
 
     private func transition(

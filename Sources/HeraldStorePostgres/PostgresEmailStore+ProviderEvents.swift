@@ -45,6 +45,11 @@ extension PostgresEmailStore: ProviderEventStore {
             logger: logger
         ).collect()
         guard !inserted.isEmpty else { return .duplicate }
+        if let type = WebhookEventType(event.kind) {
+            try await enqueueWebhooks(
+                [WebhookTrigger(type: type, emailID: emailID, at: event.occurredAt, event: event)], tenant: tenant, on: connection,
+                logger: logger)
+        }
         guard let recipient else { return .recorded }
 
         let current = try await connection.query(

@@ -254,5 +254,77 @@ extension PostgresEmailStore {
                 "CREATE INDEX emails_provider_message ON emails (provider_message_id) WHERE provider_message_id IS NOT NULL",
             ]
         ),
+        (
+            "v6: webhook endpoints, their outbox and delivery log",
+            // As in the SQLite store (SQLiteEmailStore+Schema, v10).
+            [
+                """
+                CREATE TABLE webhook_endpoints (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    event_types TEXT NOT NULL,
+                    enabled BOOLEAN NOT NULL,
+                    disabled_reason TEXT,
+                    secret BYTEA NOT NULL,
+                    previous_secret BYTEA,
+                    previous_secret_until BIGINT,
+                    failing_since BIGINT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant)",
+                """
+                CREATE TABLE webhook_messages (
+                    id TEXT PRIMARY KEY,
+                    tenant TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    email_id TEXT NOT NULL,
+                    body BYTEA NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE webhook_deliveries (
+                    message_id TEXT NOT NULL,
+                    endpoint_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at BIGINT,
+                    lease_owner TEXT,
+                    PRIMARY KEY (message_id, endpoint_id)
+                )
+                """,
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'",
+                """
+                CREATE TABLE webhook_attempts (
+                    message_id TEXT NOT NULL,
+                    endpoint_id TEXT NOT NULL,
+                    number INTEGER NOT NULL,
+                    at BIGINT NOT NULL,
+                    status_code INTEGER,
+                    latency_ms INTEGER NOT NULL,
+                    response TEXT,
+                    error TEXT,
+                    outcome TEXT NOT NULL,
+                    next_attempt_at BIGINT,
+                    PRIMARY KEY (message_id, endpoint_id, number)
+                )
+                """,
+                "CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, at)",
+            ]
+        ),
+        (
+            "v7: send counts in shards",
+            // Every send of every node counted into one row per provider and period made each
+            // delivery's transaction wait for the one before it to commit; after an outage the
+            // queue of them outlasted the store's timeout. Sixteen rows per period spread them.
+            [
+                "ALTER TABLE provider_sends ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0",
+                "ALTER TABLE provider_sends DROP CONSTRAINT provider_sends_pkey",
+                "ALTER TABLE provider_sends ADD PRIMARY KEY (provider, period, period_start, shard)",
+            ]
+        ),
     ]
 }

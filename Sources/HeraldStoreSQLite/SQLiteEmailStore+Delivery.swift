@@ -204,6 +204,12 @@ extension SQLiteEmailStore {
                 reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
             sends.count(provider: provider, at: progress.at)
+            try enqueueWebhooks(
+                [
+                    WebhookTrigger(
+                        type: .sent, emailID: progress.emailID, at: progress.at, provider: provider, providerMessageID: providerMessageID)
+                ],
+                in: db)
         case .deferred(let until, let reason):
             try finish(
                 db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
@@ -218,10 +224,12 @@ extension SQLiteEmailStore {
         case .failed(let reason):
             try finish(db, id: id, lease: lease, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
             try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
+            try enqueueWebhooks([WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)], in: db)
         case .suppressed:
             let reason = "every recipient is suppressed"
             try finish(
                 db, id: id, lease: lease, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
+            try enqueueWebhooks([WebhookTrigger(type: .suppressed, emailID: progress.emailID, at: progress.at, reason: reason)], in: db)
         }
     }
 

@@ -51,6 +51,9 @@ extension SQLiteEmailStore: ProviderEventStore {
                 event.detail, Data(event.payload),
             ])
         guard db.changesCount == 1 else { return .duplicate }
+        if let type = WebhookEventType(event.kind) {
+            try enqueueWebhooks([WebhookTrigger(type: type, emailID: emailID, at: event.occurredAt, event: event)], tenant: tenant, in: db)
+        }
         guard let recipient else { return .recorded }
 
         let current = try Row.fetchOne(

@@ -232,6 +232,66 @@ extension SQLiteEmailStore {
                     """
             )
         }
+        migrator.registerMigration("v10: webhook endpoints, their outbox and delivery log") { db in
+            // `webhook_messages` is the outbox: written in the transaction of the change it
+            // reports. `webhook_deliveries` holds each message's progress to each endpoint;
+            // like `emails.due_at`, `next_attempt_at` is the next try while pending and the
+            // lease's expiry while leased. `webhook_attempts` is the delivery log.
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_endpoints (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        tenant TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        event_types TEXT NOT NULL,
+                        enabled INTEGER NOT NULL,
+                        disabled_reason TEXT,
+                        secret BLOB NOT NULL,
+                        previous_secret BLOB,
+                        previous_secret_until INTEGER,
+                        failing_since INTEGER,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints(tenant);
+
+                    CREATE TABLE webhook_messages (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        tenant TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        email_id TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        created_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE webhook_deliveries (
+                        message_id TEXT NOT NULL,
+                        endpoint_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER,
+                        lease_owner TEXT,
+                        PRIMARY KEY (message_id, endpoint_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+
+                    CREATE TABLE webhook_attempts (
+                        message_id TEXT NOT NULL,
+                        endpoint_id TEXT NOT NULL,
+                        number INTEGER NOT NULL,
+                        at INTEGER NOT NULL,
+                        status_code INTEGER,
+                        latency_ms INTEGER NOT NULL,
+                        response TEXT,
+                        error TEXT,
+                        outcome TEXT NOT NULL,
+                        next_attempt_at INTEGER,
+                        PRIMARY KEY (message_id, endpoint_id, number)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, at);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -8,8 +8,9 @@ import HeraldCore
 /// reached the disk. Concurrent writes are group-committed.
 ///
 /// Only one process may open a database file; a second one fails to open it. Because of that,
-/// every lease found at start-up belongs to a process that is gone, and ``open(path:)`` hands
-/// them all back at once instead of waiting for them to expire.
+/// every lease found at start-up (of an email or a webhook message) belongs to a process that
+/// is gone, and ``open(path:)`` hands them all back at once instead of waiting for them to
+/// expire.
 public final class SQLiteEmailStore: EmailStore {
     let pool: DatabasePool
     let groupCommit: GroupCommit<SendTally>
@@ -34,6 +35,12 @@ public final class SQLiteEmailStore: EmailStore {
         try pool.write { db in
             try db.executeCached(
                 sql: "UPDATE emails SET due_at = ?, lease_owner = NULL WHERE status = 'sending'",
+                arguments: [now.milliseconds]
+            )
+            // Webhook messages the process before was posting: sent again now, with their ids.
+            try db.executeCached(
+                sql:
+                    "UPDATE webhook_deliveries SET next_attempt_at = ?, lease_owner = NULL WHERE status = 'pending' AND lease_owner IS NOT NULL",
                 arguments: [now.milliseconds]
             )
         }
@@ -103,6 +110,9 @@ public final class SQLiteEmailStore: EmailStore {
         let rows = emails.map { (email: $0, content: StoredContent($0.message), tags: Self.tagsColumn($0.message.tags)) }
         try await groupCommit.perform { db in
             try alongside(db)
+            // Looked up once per tenant of the batch, not once per email.
+            var endpoints: [String: [WebhookColumns.Target]] = [:]
+            for tenant in Set(rows.map(\.email.tenant)) { endpoints[tenant] = try Self.webhookEndpoints(of: tenant, in: db) }
             for (email, content, tags) in rows {
                 let at = email.acceptedAt.milliseconds
                 let id = email.id.rawValue
@@ -120,6 +130,9 @@ public final class SQLiteEmailStore: EmailStore {
                     sql: "INSERT INTO email_contents (email_id, message, text, html, tags) VALUES (?, ?, ?, ?, ?)",
                     arguments: [id, content.fields, content.text, content.html, tags])
                 try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
+                try Self.enqueueWebhooks(
+                    [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
+                    endpoints: endpoints[email.tenant] ?? [], message: email.message, in: db)
             }
         }
     }
@@ -228,6 +241,9 @@ public final class SQLiteEmailStore: EmailStore {
             sql: "UPDATE emails SET status = 'cancelled', updated_at = ?1, due_at = NULL, next_attempt_at = NULL WHERE id = ?2",
             arguments: [at, id]
         )
+        if let emailID = EmailID(id) {
+            try enqueueWebhooks([WebhookTrigger(type: .cancelled, emailID: emailID, at: Date(milliseconds: at))], in: db)
+        }
     }
 
     /// Moves every email that matches `filter` and is in one of the `allowed` states, each with

@@ -107,6 +107,9 @@ public final class HeraldProcess: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
 
+    /// The process's id, which its lease owner names end with.
+    public var processIdentifier: Int32 { process.processIdentifier }
+
     private func waitUntilHealthy() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {

@@ -66,3 +66,56 @@ public enum TestCertificate {
         return (certificate, key)
     }
 }
+
+/// `scripts/peers/webhook_receiver.py`: receives webhooks on a free loopback port and verifies
+/// each with PyPI's `standardwebhooks`.
+public struct WebhookReceiver: Sendable {
+    /// One request as the receiver saw it.
+    public struct Received: Decodable, Sendable {
+        public let id: String?
+        public let timestamp: String?
+        public let signature: String?
+        public let body: String
+        public let verified: Bool
+        public let status: Int
+
+        /// The body's `type`.
+        public var type: String? {
+            ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["type"] as? String
+        }
+    }
+
+    public let port: Int
+    let log: URL
+    let secretFile: URL
+
+    public var url: String { "http://127.0.0.1:\(port)/hooks" }
+
+    /// Verifies the requests from now on with `secret`.
+    public func trust(_ secret: String) throws {
+        try secret.write(to: secretFile, atomically: true, encoding: .utf8)
+    }
+
+    /// Every request so far, in the order they came.
+    public func received() -> [Received] {
+        ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(Received.self, from: Data($0.utf8))
+        }
+    }
+
+    /// Runs `body` with a receiver that checks signatures with the secret given to
+    /// ``trust(_:)`` and answers the verified requests with `answers` in turn (see the script:
+    /// `500`, `429+3`, `slow+2`, `drop`), then 200.
+    public static func with<Result>(
+        answers: [String] = [], in directory: URL, _ body: (WebhookReceiver) async throws -> Result
+    ) async throws -> Result {
+        let name = UUID().uuidString
+        let log = directory.appendingPathComponent("webhooks-\(name).jsonl")
+        let secretFile = directory.appendingPathComponent("webhooks-\(name).secret")
+        try "whsec_dW5zZXQ=".write(to: secretFile, atomically: true, encoding: .utf8)
+        return try await ScriptPeer.with(
+            "webhook_receiver.py",
+            ["--secret-file", secretFile.path, "--log", log.path, "--answers", answers.joined(separator: ",")]
+        ) { port in try await body(WebhookReceiver(port: port, log: log, secretFile: secretFile)) }
+    }
+}

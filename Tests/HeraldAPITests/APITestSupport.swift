@@ -6,6 +6,7 @@ import HeraldDelivery
 import HeraldProviders
 import HeraldStoreSQLite
 import HeraldTesting
+import HeraldWebhooks
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -64,7 +65,8 @@ struct APIHarness {
             let harness = APIHarness(
                 store: store, databasePath: databasePath, state: ServiceState(), providers: providers, events: events, clock: clock)
             let application = try HeraldServer.makeApplication(
-                configuration: configuration, store: store, providers: providers, events: events, state: harness.state, clock: clock,
+                configuration: configuration, store: store, providers: providers, events: events, webhooks: WebhookKeys.forTests,
+                state: harness.state, clock: clock,
                 metrics: metrics, services: [], dispatchWatch: dispatchWatch, onAccepted: {},
                 logger: logger
             )
@@ -139,4 +141,11 @@ extension TestResponse {
 
 enum APIFixtures {
     static let validEmail = #"{"from":"Ada Lovelace <ada@example.org>","to":["bob@example.com"],"subject":"Hi","text":"Hello"}"#
+}
+
+extension WebhookKeys {
+    /// A random key, and private targets allowed, as a test's receiver runs on loopback.
+    static var forTests: WebhookKeys {
+        WebhookKeys(sealer: SecretSealer(key: (0..<32).map { _ in UInt8.random(in: .min ... .max) }), allowPrivateTargets: true)
+    }
 }

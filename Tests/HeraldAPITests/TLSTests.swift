@@ -27,7 +27,8 @@ struct TLSTests {
             let events = ProviderEventIngest(
                 store: store, policy: .init(), clock: SystemWallClock(), metricsFactory: metrics, logger: Logger(label: "test"))
             let application = try HeraldServer.makeApplication(
-                configuration: configuration, store: store, providers: providers, events: events, state: ServiceState(),
+                configuration: configuration, store: store, providers: providers, events: events, webhooks: WebhookKeys.forTests,
+                state: ServiceState(),
                 clock: SystemWallClock(), metrics: metrics, services: [], onAccepted: {}, logger: Logger(label: "test"))
             try await application.test(.ahc(.https)) { client in
                 let response = try await client.execute(uri: "/healthz", method: .get)

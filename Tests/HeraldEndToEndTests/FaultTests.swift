@@ -199,12 +199,31 @@ struct FaultTests {
         do {
             try await waitUntil(timeout: .seconds(10)) { try cluster.count("status <> 'sent' AND created_at < \(before)") == 0 }
         } catch {
+            // Each stuck email, with what its lease and history say and every log line about it.
             let stuck = try cluster.query(
                 """
-                SELECT status, lease_owner IS NOT NULL, count(*), min(due_at) - \(before) FROM emails
-                WHERE status <> 'sent' AND created_at < \(before) GROUP BY 1, 2
+                SELECT id, status, lease_owner, lease_token, pending_attempt, due_at - \(before), updated_at - \(before),
+                    (SELECT string_agg(kind || '@' || (at - \(before)), ' ' ORDER BY seq) FROM events WHERE email_id = emails.id)
+                FROM emails WHERE status <> 'sent' AND created_at < \(before) LIMIT 5
                 """)
-            throw TestFailure("not sent 10 s after the return: \(stuck)\n\(nodes[0].log.suffix(3000))")
+            let ids = stuck.compactMap { $0.split(separator: "|").first.map(String.init) }
+            let lines = nodes.enumerated().flatMap { index, node in
+                node.log.split(separator: "\n").filter { line in ids.contains { line.contains($0) } }.map { "node \(index): \($0)" }
+            }
+            let owners = nodes.map { "pid \($0.processIdentifier)" }
+            let sessions = try cluster.query(
+                """
+                SELECT pid, state, wait_event_type, wait_event, extract(epoch FROM now() - state_change)::int, left(query, 80)
+                FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  AND (state <> 'idle' OR wait_event_type = 'Lock')
+                """)
+            throw TestFailure(
+                """
+                not sent 10 s after the return: \(stuck)
+                nodes: \(owners)
+                sessions not idle: \(sessions)
+                \(lines.suffix(40).joined(separator: "\n"))
+                """)
         }
         return ContinuousClock.now - returned
     }

@@ -194,20 +194,39 @@ struct SMTPProviderAiosmtpdTests {
     @Test func `a waiting message goes out behind the one before it while its own task cannot run`() async throws {
         var configuration = try configuration(port: "HERALD_TEST_AIOSMTPD_PIPELINING_PORT")
         (configuration.tls, configuration.username, configuration.password, configuration.maxConnections) = (.none, nil, nil, 1)
+        let marker = "slow-\(UUID().uuidString.prefix(8).lowercased())"
         var slow = message
-        slow.to = [EmailAddress(address: "slow@example.com")]
+        slow.to = [EmailAddress(address: "\(marker)@example.com")]
         (slow.cc, slow.bcc) = ([], [])
         let first = Delivery.sample(slow)
         let waiting = Delivery.sample(message)
         let executor = HoldingTaskExecutor()
         defer { executor.open() }
         try await withSMTPProvider(configuration) { provider in
-            let firstSend = Task { try await provider.send(first) }
-            // The server takes a second over the first message's recipient: long enough for the
-            // second call, started after this pause, to find the one session busy and wait.
-            try await Task.sleep(for: .milliseconds(200))
+            let firstOutcome = Mutex<String?>(nil)
+            let firstSend = Task {
+                do {
+                    let receipt = try await provider.send(first)
+                    firstOutcome.withLock { $0 = "sent" }
+                    return receipt
+                } catch {
+                    firstOutcome.withLock { $0 = "\(error)" }
+                    throw error
+                }
+            }
+            // The server takes a second over the first message's recipient: the second call,
+            // started once the server has that recipient, finds the one session busy and waits.
+            // A fixed pause was not always enough for the first call to reach RCPT while the
+            // whole suite keeps the one-threaded server busy; nor, sometimes, ten seconds.
+            let started = URL(fileURLWithPath: try Peers.require("HERALD_TEST_AIOSMTPD_MAILDIR")).appendingPathComponent(
+                "started-\(marker)")
+            try await waitUntil(timeout: .seconds(30)) {
+                FileManager.default.fileExists(atPath: started.path)
+            } state: {
+                "the first call: \(firstOutcome.withLock { $0 } ?? "still running")"
+            }
             let waitingSend = Task(executorPreference: executor) { try await provider.send(waiting) }
-            let received = try await ReceivedMail.waitFor(waiting.emailID)
+            let received = try await ReceivedMail.waitFor(waiting.emailID, timeout: .seconds(30))
             #expect(received.data == Data(MIMEMessage.render(message, emailID: waiting.emailID, date: waiting.acceptedAt)))
             #expect(executor.jobsRun == 1, "the waiting call's task had not run since it began to wait")
             executor.open()

@@ -35,9 +35,9 @@ struct ReceivedMail: Decodable {
         return found
     }
 
-    /// The message carrying `id`, once the server has written it; fails after ten seconds.
-    static func waitFor(_ id: EmailID) async throws -> ReceivedMail {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+    /// The message carrying `id`, once the server has written it; fails after `timeout`.
+    static func waitFor(_ id: EmailID, timeout: Duration = .seconds(10)) async throws -> ReceivedMail {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             if let mail = try all(for: [id])[id] { return mail }
             try await Task.sleep(for: .milliseconds(20))

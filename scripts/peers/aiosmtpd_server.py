@@ -5,7 +5,9 @@ Three listeners share one handler: STARTTLS (required before AUTH) on --port, im
 and LOGIN, all for one fixed user. A fourth, on --pipelining-port, speaks plaintext without AUTH
 and announces PIPELINING (RFC 2920), which aiosmtpd serves but does not announce itself.
 Recipients whose local part is "nobody" are refused with 550 5.1.1; those whose local part is
-"slow" are accepted after a second, so that a test can keep a session busy. Every message is written
+"slow", or starts with "slow-", are accepted after a second, so that a test can keep a session
+busy; for "slow-NAME" the server first writes --maildir/started-slow-NAME, so that the test
+knows when the session is busy. Every message is written
 to --maildir as NNNNNN.json with the envelope and the received bytes (after dot-unstuffing,
 before any decoding), so that tests can compare them with what Herald rendered.
 """
@@ -41,7 +43,9 @@ class Recorder:
         local_part = address.split("@")[0]
         if local_part == "nobody":
             return "550 5.1.1 no such user"
-        if local_part == "slow":
+        if local_part == "slow" or local_part.startswith("slow-"):
+            if local_part != "slow":
+                open(os.path.join(self.maildir, "started-" + local_part), "w").close()
             await asyncio.sleep(1)
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -1,0 +1,195 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HeraldCore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers the webhook messages of the stores' outbox to the tenants' endpoints: leases due
+/// deliveries, signs each message (``WebhookSignature``), posts it, and records every attempt
+/// with what comes next (``WebhookRetryPolicy``).
+///
+/// At least once: a message is marked delivered only after its endpoint answered 2xx, so a
+/// crash between the answer and the record sends it again, with the same `webhook-id`.
+public final class WebhookDispatcher: Service {
+    public struct Configuration: Sendable {
+        /// Deliveries in flight at most.
+        public var concurrency: Int
+        public var pollInterval: Duration
+        /// How long a delivery stays leased; longer than the request timeout.
+        public var leaseDuration: Duration
+        public var timeout: Duration
+        public var owner: String
+        /// Lets endpoints on loopback, private and link-local addresses receive webhooks; off,
+        /// such targets are refused.
+        public var allowPrivateTargets: Bool
+        public var retryPolicy: WebhookRetryPolicy
+
+        public init(
+            concurrency: Int = 64, pollInterval: Duration = .milliseconds(250), leaseDuration: Duration = .seconds(60),
+            timeout: Duration = .seconds(15), owner: String, allowPrivateTargets: Bool = false, retryPolicy: WebhookRetryPolicy = .standard
+        ) {
+            self.concurrency = concurrency
+            self.pollInterval = pollInterval
+            self.leaseDuration = leaseDuration
+            self.timeout = timeout
+            self.owner = owner
+            self.allowPrivateTargets = allowPrivateTargets
+            self.retryPolicy = retryPolicy
+        }
+    }
+
+    let store: any WebhookStore
+    let sealer: SecretSealer
+    let client: HTTPClient
+    let configuration: Configuration
+    let clock: any WallClock
+    let logger: Logger
+    private let running = Atomic<Int>(0)
+    private let isStopping = Atomic<Bool>(false)
+    private let outcomes: Mutex<[String: Counter]> = Mutex([:])
+    private let factory: any MetricsFactory
+
+    /// `client` must not follow redirects. `metricsFactory` receives
+    /// `herald_webhook_deliveries_total{outcome}`.
+    public init(
+        store: any WebhookStore, sealer: SecretSealer, client: HTTPClient, configuration: Configuration, clock: any WallClock,
+        metricsFactory: any MetricsFactory, logger: Logger
+    ) {
+        self.store = store
+        self.sealer = sealer
+        self.client = client
+        self.configuration = configuration
+        self.clock = clock
+        self.factory = metricsFactory
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                var backoff: Duration = .zero
+                while !isStopping.load(ordering: .relaxed) {
+                    let free = configuration.concurrency - running.load(ordering: .relaxed)
+                    guard free > 0 else {
+                        try? await Task.sleep(for: .milliseconds(20))
+                        continue
+                    }
+                    let leased: [WebhookDelivery]
+                    do {
+                        leased = try await store.leaseWebhookDeliveries(
+                            limit: free, owner: configuration.owner, now: clock.now, duration: configuration.leaseDuration)
+                        backoff = .zero
+                    } catch {
+                        backoff = min(.seconds(5), max(.milliseconds(100), backoff * 2))
+                        logger.warning("could not lease webhook deliveries", metadata: ["error": "\(error)"])
+                        try? await Task.sleep(for: backoff)
+                        continue
+                    }
+                    if leased.isEmpty {
+                        try? await Task.sleep(for: configuration.pollInterval)
+                        continue
+                    }
+                    for delivery in leased {
+                        running.add(1, ordering: .relaxed)
+                        group.addTask {
+                            await self.deliver(delivery)
+                            self.running.subtract(1, ordering: .relaxed)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            self.isStopping.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// One attempt: sign, post, record.
+    func deliver(_ delivery: WebhookDelivery) async {
+        let number = delivery.attempts + 1
+        let started = ContinuousClock.now
+        let at = clock.now
+        var answer = WebhookRetryPolicy.Answer.none
+        var response: String?
+        var failure: String?
+        var refusedTarget: String?
+        do {
+            try WebhookTarget.check(delivery.url, allowPrivate: configuration.allowPrivateTargets)
+            let keys = try delivery.sealedSecrets.map { sealed in
+                guard let key = WebhookSignature.key(ofSecret: try sealer.open(sealed)) else {
+                    throw WebhookKeyError("a stored secret is not a whsec_ secret")
+                }
+                return key
+            }
+            let timestamp = Int(at.timeIntervalSince1970)
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "Herald-Webhooks")
+            request.headers.add(name: "webhook-id", value: delivery.messageID)
+            request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
+            request.headers.add(
+                name: "webhook-signature",
+                value: WebhookSignature.header(id: delivery.messageID, timestamp: timestamp, body: delivery.body, keys: keys))
+            request.body = .bytes(ByteBuffer(bytes: delivery.body))
+            let reply = try await client.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
+            let body = try await reply.body.collect(upTo: 64 * 1024)
+            response = String(decoding: body.readableBytesView.prefix(WebhookAttempt.maxResponseBytes), as: UTF8.self)
+            let retryAfter = reply.headers.first(name: "Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+                .flatMap { CheckedNumber.waitHint(seconds: $0) }
+            answer = .status(Int(reply.status.code), retryAfter: retryAfter)
+        } catch let refused as WebhookTarget.Refusal {
+            failure = refused.description
+            refusedTarget = refused.description
+        } catch {
+            failure = Self.describe(error)
+        }
+        var generator = SystemRandomNumberGenerator()
+        // A refused target will be refused on every try: the endpoint is disabled with the reason.
+        let next =
+            refusedTarget.map { WebhookAttempt.Next.failed(disableEndpoint: $0) }
+            ?? configuration.retryPolicy.next(
+                afterAttempt: number, answer: answer, now: clock.now, failingSince: delivery.endpointFailingSince, using: &generator)
+        let statusCode: Int? = if case .status(let code, _) = answer { code } else { nil }
+        let attempt = WebhookAttempt(
+            messageID: delivery.messageID, endpointID: delivery.endpointID, number: number, at: at, statusCode: statusCode,
+            latencyMilliseconds: Int((ContinuousClock.now - started).timeInterval * 1000), response: response, error: failure, next: next)
+        count(next)
+        do {
+            try await store.recordWebhookAttempt(attempt)
+        } catch {
+            // The lease runs out and the message is sent again: at least once.
+            logger.warning(
+                "could not record a webhook attempt", metadata: ["webhook.id": "\(delivery.messageID)", "error": "\(error)"])
+        }
+    }
+
+    private func count(_ next: WebhookAttempt.Next) {
+        let outcome =
+            switch next {
+            case .delivered: "delivered"
+            case .retry: "retry"
+            case .failed: "failed"
+            }
+        outcomes.withLock { counters in
+            if counters[outcome] == nil {
+                counters[outcome] = Counter(label: "herald_webhook_deliveries_total", dimensions: [("outcome", outcome)], factory: factory)
+            }
+            return counters[outcome]!
+        }.increment()
+    }
+
+    /// An error as the delivery log shows it: its kind, never a URL's credentials.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout: "timeout"
+        case let error as HTTPClientError: "http_client: \(error.shortDescription)"
+        case let error as WebhookKeyError: "secret: \(error.description)"
+        default: "\(type(of: error))"
+        }
+    }
+}
