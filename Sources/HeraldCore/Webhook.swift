@@ -234,6 +234,9 @@ public protocol WebhookStore: Sendable {
     func leaseWebhookDeliveries(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [WebhookDelivery]
     /// Writes the attempt to the log and moves its delivery on as `attempt.next` says.
     func recordWebhookAttempt(_ attempt: WebhookAttempt) async throws
+    /// Hands a leased delivery back, due at `until`, without an attempt: its endpoint's
+    /// breaker is open.
+    func postponeWebhookDelivery(messageID: String, endpointID: String, until: Date) async throws
     /// The endpoint's attempts, newest first, older than `before` (a time) when given.
     func webhookAttempts(endpointID: String, tenant: String, limit: Int, before: Date?) async throws -> [WebhookAttempt]
     /// Makes the endpoint's messages created in `from..<to` (or the one `messageID`) due

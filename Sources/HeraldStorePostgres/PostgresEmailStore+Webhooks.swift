@@ -121,6 +121,14 @@ extension PostgresEmailStore: WebhookStore {
         }
     }
 
+    public func postponeWebhookDelivery(messageID: String, endpointID: String, until: Date) async throws {
+        _ = try await query(
+            """
+            UPDATE webhook_deliveries SET next_attempt_at = \(until.milliseconds), lease_owner = NULL
+            WHERE message_id = \(messageID) AND endpoint_id = \(endpointID) AND status = 'pending'
+            """)
+    }
+
     public func webhookAttempts(endpointID: String, tenant: String, limit: Int, before: Date?) async throws -> [WebhookAttempt] {
         let before = before?.milliseconds
         let rows = try await query(

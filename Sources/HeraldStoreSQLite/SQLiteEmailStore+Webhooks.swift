@@ -130,6 +130,17 @@ extension SQLiteEmailStore: WebhookStore {
         }
     }
 
+    public func postponeWebhookDelivery(messageID: String, endpointID: String, until: Date) async throws {
+        try await groupCommit.perform { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE webhook_deliveries SET next_attempt_at = ?, lease_owner = NULL
+                    WHERE message_id = ? AND endpoint_id = ? AND status = 'pending'
+                    """,
+                arguments: [until.milliseconds, messageID, endpointID])
+        }
+    }
+
     public func webhookAttempts(endpointID: String, tenant: String, limit: Int, before: Date?) async throws -> [WebhookAttempt] {
         try await pool.read { db in
             try Row.fetchAll(
