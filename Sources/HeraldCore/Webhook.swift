@@ -62,10 +62,6 @@ public struct WebhookEndpoint: Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
-
-    public func wants(_ type: WebhookEventType) -> Bool {
-        enabled && (eventTypes.isEmpty || eventTypes.contains(type))
-    }
 }
 
 /// What happened, for the webhooks a store writes in the same transaction as the change they

@@ -172,7 +172,7 @@ struct WebhooksEndToEndTests {
             try await WebhookReceiver.with(in: directory) { receiver in
                 let herald = try await HeraldProcess(directory: directory, config: Self.config)
                 _ = try await register(receiver, on: herald, events: #"["email.queued"]"#)
-                // Nothing listens there: every try is refused at once.
+                // Nothing listens there: every try fails.
                 let dead = try await herald.request(
                     .POST, "/v1/webhooks",
                     json: #"{"url": "http://127.0.0.1:\#(try HeraldProcess.freePort())/in", "events": ["email.queued"]}"#)
@@ -180,18 +180,15 @@ struct WebhooksEndToEndTests {
                 for index in 0..<20 { _ = try await herald.send(Fixtures.email(index)) }
                 try await waitUntil(timeout: .seconds(20)) { receiver.received().filter { $0.status == 200 }.count == 20 }
 
-                func deadAttempts() async throws -> Int {
-                    (try await herald.request(.GET, "/v1/webhooks/\(deadID)/deliveries?limit=200").body["data"] as? [[String: Any]] ?? [])
-                        .count
-                }
                 // The first tries fail (each after the 3-second connect timeout) and open the
-                // breaker; the retries, due 5 s after each, wait for it instead of being tried:
-                // without it there are 40 tries by then.
-                try await waitUntil(timeout: .seconds(10)) { try await deadAttempts() >= 20 }
+                // breaker after five; the messages after those, and the retries due 5 s after
+                // each try, wait for it instead of being tried. Without the breaker every message
+                // is tried twice by then: 40 tries.
                 try await Task.sleep(for: .seconds(12))
                 let log =
                     try await herald.request(.GET, "/v1/webhooks/\(deadID)/deliveries?limit=200").body["data"] as? [[String: Any]] ?? []
-                #expect(log.count == 20, "\(log.map { "\($0["at"] ?? "") \($0["error"] ?? "") \($0["next_attempt_at"] ?? "")" })")
+                #expect(
+                    (5...20).contains(log.count), "\(log.map { "\($0["at"] ?? "") \($0["error"] ?? "") \($0["next_attempt_at"] ?? "")" })")
                 herald.signal(SIGTERM)
                 #expect(try await herald.waitForExit() == 0)
             }

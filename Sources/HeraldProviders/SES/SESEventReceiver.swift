@@ -94,7 +94,7 @@ public struct SESEventReceiver: ProviderEventReceiver {
         let destination = mail["destination"] as? [String] ?? []
         let payload = Array(Data(text.utf8).prefix(ProviderEvent.maxPayloadBytes))
 
-        func events(
+        func recipientEvents(
             _ kind: ProviderEvent.Kind, _ recipients: [(address: String, diagnostic: String?)], section: String,
             bounce: ProviderEvent.Bounce? = nil,
             detail: String? = nil
@@ -121,31 +121,33 @@ public struct SESEventReceiver: ProviderEventReceiver {
                 bounceType == "Permanent" ? .hard : bounceType == "Transient" ? .soft : .undetermined
             let bounce = ProviderEvent.Bounce(
                 severity: severity, classification: "\(bounceType)/\(details["bounceSubType"] as? String ?? "")")
-            return events(.bounced, Self.recipients(details["bouncedRecipients"]), section: "bounce", bounce: bounce)
+            return recipientEvents(.bounced, Self.recipients(details["bouncedRecipients"]), section: "bounce", bounce: bounce)
         case "Complaint":
             let details = notification["complaint"] as? [String: Any] ?? [:]
-            return events(
+            return recipientEvents(
                 .complained, Self.recipients(details["complainedRecipients"]), section: "complaint",
                 detail: details["complaintFeedbackType"] as? String)
         case "Delivery":
             let details = notification["delivery"] as? [String: Any] ?? [:]
             let recipients = (details["recipients"] as? [String] ?? []).map { (address: $0, diagnostic: nil as String?) }
-            return events(.delivered, recipients, section: "delivery", detail: details["smtpResponse"] as? String)
+            return recipientEvents(.delivered, recipients, section: "delivery", detail: details["smtpResponse"] as? String)
         case "DeliveryDelay":
             let details = notification["deliveryDelay"] as? [String: Any] ?? [:]
-            return events(
+            return recipientEvents(
                 .deferred, Self.recipients(details["delayedRecipients"]), section: "deliveryDelay", detail: details["delayType"] as? String)
-        case "Send": return events(.sent, everyone, section: "send")
+        case "Send": return recipientEvents(.sent, everyone, section: "send")
         case "Reject":
-            return events(.rejected, everyone, section: "reject", detail: (notification["reject"] as? [String: Any])?["reason"] as? String)
-        case "Open": return events(.opened, everyone, section: "open")
+            return recipientEvents(
+                .rejected, everyone, section: "reject", detail: (notification["reject"] as? [String: Any])?["reason"] as? String)
+        case "Open": return recipientEvents(.opened, everyone, section: "open")
         case "Click":
-            return events(.clicked, everyone, section: "click", detail: (notification["click"] as? [String: Any])?["link"] as? String)
+            return recipientEvents(
+                .clicked, everyone, section: "click", detail: (notification["click"] as? [String: Any])?["link"] as? String)
         case "Rendering Failure":
-            return events(
+            return recipientEvents(
                 .failed, everyone, section: "failure", detail: (notification["failure"] as? [String: Any])?["errorMessage"] as? String)
-        case "Subscription": return events(.unsubscribed, everyone, section: "subscription")
-        default: return events(.unknown, everyone, section: "")
+        case "Subscription": return recipientEvents(.unsubscribed, everyone, section: "subscription")
+        default: return recipientEvents(.unknown, everyone, section: "")
         }
     }
 
