@@ -192,11 +192,27 @@ extension SQLiteEmailStore: WebhookStore {
         in db: Database
     ) throws {
         guard let emailID = triggers.first?.emailID else { return }
-        guard
-            let tenant = try tenant
-                ?? String.fetchOne(db.cachedStatement(sql: "SELECT tenant FROM emails WHERE id = ?"), arguments: [emailID.rawValue])
-        else { return }
-        let targets = try endpoints ?? webhookEndpoints(of: tenant, in: db)
+        let emailTenant: String
+        let targets: [WebhookColumns.Target]
+        if let tenant {
+            (emailTenant, targets) = (tenant, try endpoints ?? webhookEndpoints(of: tenant, in: db))
+        } else {
+            // A delivery round's writes know only the email: its tenant and that tenant's
+            // endpoints in one statement, as this runs for every email sent.
+            let rows = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT emails.tenant, e.id, e.event_types FROM emails
+                        LEFT JOIN webhook_endpoints e ON e.tenant = emails.tenant AND e.enabled = 1
+                        WHERE emails.id = ?
+                        """),
+                arguments: [emailID.rawValue])
+            guard let first = rows.first else { return }
+            emailTenant = first[0]
+            targets = rows.compactMap { row in
+                (row[1] as String?).map { WebhookColumns.Target(id: $0, types: WebhookColumns.types(row[2] as String)) }
+            }
+        }
         guard !targets.isEmpty else { return }
         var content = message
         for trigger in triggers {
@@ -212,7 +228,7 @@ extension SQLiteEmailStore: WebhookStore {
             try db.executeCached(
                 sql: "INSERT INTO webhook_messages (id, tenant, type, email_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
-                    messageID, tenant, trigger.type.rawValue, emailID.rawValue,
+                    messageID, emailTenant, trigger.type.rawValue, emailID.rawValue,
                     Data(trigger.body(tags: content?.tags ?? [], metadata: content?.metadata ?? [:])), trigger.at.milliseconds,
                 ])
             for endpoint in wanting {
