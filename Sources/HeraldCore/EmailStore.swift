@@ -73,15 +73,24 @@ public protocol EmailStore: Sendable {
 
 /// A store that several Herald processes share: what one process writes, the others learn.
 public protocol SharedEmailStore: EmailStore {
-    /// Calls `wake` whenever another process may have queued an email, until the task is
-    /// cancelled; after a lost connection it listens again and calls `wake` once, for what it
-    /// may have missed.
-    func watchForNewEmails(_ wake: @escaping @Sendable () -> Void) async
+    /// Calls `changed` whenever another process may have queued an email or changed a
+    /// provider's state, until the task is cancelled; after a lost connection it listens again
+    /// and calls `changed` once for each kind of change, for what it may have missed.
+    func watchForChanges(_ changed: @escaping @Sendable (SharedStoreChange) -> Void) async
 
     /// Takes one send from `provider`'s rate limit, a token bucket that every process sharing
     /// the store draws from. Returns nil when the send may go ahead, or when the next token will
     /// be there.
     func takeSendToken(provider: String, ratePerSecond: Double, burst: Double, now: Date) async throws -> Date?
+}
+
+/// What another process sharing the store may have changed.
+public enum SharedStoreChange: Sendable, CaseIterable {
+    /// It queued emails, which may be due now.
+    case newEmails
+    /// It saved a provider's state (``EmailStore/saveProviderState(_:)``): a breaker opened or
+    /// closed, a pause, a throttle.
+    case providerStates
 }
 
 /// Which emails a bulk operation applies to: those that match every criterion given.

@@ -4,8 +4,9 @@ import Logging
 import ServiceLifecycle
 
 /// What a node on a shared store learns from the others: emails they queued wake its
-/// dispatcher at once, and the provider states they keep (a breaker opened, a pause, a
-/// throttle, sends counted against a quota) reach its router within `interval`.
+/// dispatcher at once, a provider state they save (a breaker opened, a pause, a throttle)
+/// reaches its router as soon as the store tells, and sends they counted against a quota
+/// within `interval`, which also bounds how late a state can be if a notice is lost.
 public struct SharedStoreFollower: Service {
     let store: any SharedEmailStore
     let dispatcher: Dispatcher
@@ -13,6 +14,7 @@ public struct SharedStoreFollower: Service {
     let clock: any WallClock
     let interval: Duration
     let logger: Logger
+    private let providerStatesChanged = Doorbell()
 
     public init(
         store: any SharedEmailStore, dispatcher: Dispatcher, router: ProviderRouter, clock: any WallClock, interval: Duration,
@@ -30,11 +32,18 @@ public struct SharedStoreFollower: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                group.addTask { await store.watchForNewEmails { dispatcher.wake() } }
+                group.addTask {
+                    await store.watchForChanges { change in
+                        switch change {
+                        case .newEmails: dispatcher.wake()
+                        case .providerStates: providerStatesChanged.ring()
+                        }
+                    }
+                }
                 group.addTask {
                     while !Task.isCancelled {
                         await follow()
-                        try? await Task.sleep(for: interval)
+                        await providerStatesChanged.wait(upTo: interval)
                     }
                 }
             }

@@ -167,8 +167,8 @@ public struct HeraldServer: Sendable {
         )
     }
 
-    /// How often a node on a shared store reads the provider states the others keep: twice a
-    /// second, so that a breaker one node opens holds on every node within a second.
+    /// How often a node on a shared store reads the send counts the others keep, and the
+    /// provider states should a notice of their change be lost.
     static let sharedStateInterval: Duration = .milliseconds(500)
 
     /// Metrics for one process, in a registry of its own rather than the global one, so that

@@ -252,14 +252,20 @@ extension PostgresEmailStore {
         return states
     }
 
+    /// Tells the other nodes in the same statement, so that a breaker one opens holds on all of
+    /// them as soon as it commits rather than at their next poll.
     public func saveProviderState(_ state: ProviderStateRecord) async throws {
         try await query(
             """
-            INSERT INTO provider_state (provider, paused, breaker_open_until, throttled_until, updated_at)
-            VALUES (\(state.provider), \(state.paused), \(state.breakerOpenUntil?.milliseconds), \(state.throttledUntil?.milliseconds),
-                \(Date().milliseconds))
-            ON CONFLICT (provider) DO UPDATE SET paused = excluded.paused, breaker_open_until = excluded.breaker_open_until,
-                throttled_until = excluded.throttled_until, updated_at = excluded.updated_at
+            WITH saved AS (
+                INSERT INTO provider_state (provider, paused, breaker_open_until, throttled_until, updated_at)
+                VALUES (\(state.provider), \(state.paused), \(state.breakerOpenUntil?.milliseconds),
+                    \(state.throttledUntil?.milliseconds), \(Date().milliseconds))
+                ON CONFLICT (provider) DO UPDATE SET paused = excluded.paused, breaker_open_until = excluded.breaker_open_until,
+                    throttled_until = excluded.throttled_until, updated_at = excluded.updated_at
+                RETURNING provider
+            )
+            SELECT pg_notify(\(Self.providerStatesChannel), '') FROM saved
             """)
     }
 

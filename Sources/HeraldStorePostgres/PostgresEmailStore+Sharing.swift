@@ -12,17 +12,26 @@ extension PostgresEmailStore: SharedEmailStore {
         try await connection.execute("SELECT pg_notify(\(newEmailsChannel), '')", logger: logger)
     }
 
-    /// Holds one connection of the pool to listen on; when it is lost, waits a second and
-    /// listens again on another.
-    public func watchForNewEmails(_ wake: @escaping @Sendable () -> Void) async {
+    /// The channel on which a saved provider state tells every node; the state itself is read
+    /// from the table, so a notification lost to a reconnect costs at most the follower's poll.
+    static let providerStatesChannel = "herald_provider_states"
+
+    /// Holds one connection of the pool to listen on both channels; when it is lost, waits a
+    /// second and listens again on another.
+    public func watchForChanges(_ changed: @escaping @Sendable (SharedStoreChange) -> Void) async {
         while !Task.isCancelled {
             do {
                 // Not bounded by the store's timeout, as statements are: a listener waits for as long as it listens.
                 try await client.withConnection { connection in
-                    try await connection.listen(on: Self.newEmailsChannel) { notifications in
-                        // Emails queued while nobody listened are due already: look now.
-                        wake()
-                        for try await _ in notifications { wake() }
+                    try await connection.listen(on: Self.newEmailsChannel) { newEmails in
+                        try await connection.listen(on: Self.providerStatesChannel) { providerStates in
+                            // What changed while nobody listened: look now.
+                            for change in SharedStoreChange.allCases { changed(change) }
+                            try await withThrowingDiscardingTaskGroup { group in
+                                group.addTask { for try await _ in newEmails { changed(.newEmails) } }
+                                group.addTask { for try await _ in providerStates { changed(.providerStates) } }
+                            }
+                        }
                     }
                 }
             } catch is CancellationError {
@@ -30,7 +39,7 @@ extension PostgresEmailStore: SharedEmailStore {
             } catch {
                 guard !Task.isCancelled else { return }
                 logger.warning(
-                    "stopped listening for new emails; listening again",
+                    "stopped listening for changes by other nodes; listening again",
                     metadata: ["error": "\(BoundedConnectionCall<Void>.describe(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }

@@ -51,6 +51,8 @@ public final class WebhookDispatcher: Service {
     let logger: Logger
     private let running = Atomic<Int>(0)
     private let isStopping = Atomic<Bool>(false)
+    /// Rung when a delivery ends, for a loop that waits with every place taken.
+    private let placeFreed = Doorbell()
     private let outcomes: Mutex<[String: Counter]> = Mutex([:])
     /// Each endpoint's breaker, on this node: five failures in a row open it for 30 s, in
     /// which its messages wait without a try, so that a dead endpoint costs one statement per
@@ -83,7 +85,7 @@ public final class WebhookDispatcher: Service {
                 while !isStopping.load(ordering: .relaxed) {
                     let free = configuration.concurrency - running.load(ordering: .relaxed)
                     guard free > 0 else {
-                        try? await Task.sleep(for: .milliseconds(20))
+                        await placeFreed.wait(upTo: configuration.pollInterval)
                         continue
                     }
                     let leased: [WebhookDelivery]
@@ -106,6 +108,7 @@ public final class WebhookDispatcher: Service {
                         group.addTask {
                             await self.deliver(delivery)
                             self.running.subtract(1, ordering: .relaxed)
+                            self.placeFreed.ring()
                         }
                     }
                 }

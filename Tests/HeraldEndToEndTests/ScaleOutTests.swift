@@ -118,6 +118,7 @@ struct ScaleOutTests {
                     }
                     #expect(ContinuousClock.now - opened <= .seconds(1))
                 }
+                print("scale-out: the breaker reached both other nodes \(ContinuousClock.now - opened) after the first opened it")
                 // And the other nodes keep traffic off it.
                 var ids: [String] = []
                 for index in 0..<10 {

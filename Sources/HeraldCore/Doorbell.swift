@@ -1,8 +1,8 @@
 import Synchronization
 
-/// Wakes the dispatcher early: when an email is accepted, or a delivery slot frees up.
-/// A ring with no one waiting is kept until the next wait, so none is lost.
-final class Doorbell: Sendable {
+/// Wakes a loop that otherwise polls: when work arrives, or a place for it frees up. A ring
+/// with no one waiting is kept until the next wait, so none is lost.
+public final class Doorbell: Sendable {
     private struct State {
         var rung = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -10,7 +10,9 @@ final class Doorbell: Sendable {
 
     private let state = Mutex(State())
 
-    func ring() {
+    public init() {}
+
+    public func ring() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.rung = true
@@ -23,7 +25,7 @@ final class Doorbell: Sendable {
     }
 
     /// Returns on the next ring, or after `timeout`, whichever comes first.
-    func wait(upTo timeout: Duration) async {
+    public func wait(upTo timeout: Duration) async {
         if state.withLock({ state in
             defer { state.rung = false }; return state.rung
         }) {
