@@ -107,6 +107,14 @@ struct NetworkFaultTests {
                 #expect(ContinuousClock.now - start >= .milliseconds(200), "the greeting and each reply waited 100 ms")
             }
         }
+        let moto = try #require(URL(string: try Peers.require("HERALD_TEST_SES_ENDPOINT")))
+        try await FaultProxy.with(upstream: "\(moto.host!):\(moto.port!)", fault: "latency:100", protocol: .http) { port in
+            try await withSES(endpoint: "http://127.0.0.1:\(port)") { provider in
+                let start = ContinuousClock.now
+                _ = try await provider.send(Self.delivery())
+                #expect(ContinuousClock.now - start >= .milliseconds(100), "the answer waited 100 ms")
+            }
+        }
     }
 
     /// The failure `send` throws, which must come within the deadline (and a second for the
