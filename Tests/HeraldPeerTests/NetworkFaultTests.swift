@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
-import HeraldProviders
+@testable import HeraldProviders
 import HeraldTesting
 import Testing
 
@@ -41,8 +41,10 @@ struct NetworkFaultTests {
             try await withSMTPProvider(configuration) { provider in
                 let failure = try await Self.timedFailure { try await provider.send(Self.delivery(for: fault)) }
                 #expect(failure.errorClass == expected, "\(failure.code): \(failure.message)")
+                #expect(provider.pool.sessionCount == 0, "the broken session left the pool")
                 // The proxy breaks only the first connection: a second send on a new one works.
                 _ = try await provider.send(Self.delivery())
+                #expect(provider.pool.sessionCount == 1)
             }
         }
     }
@@ -80,6 +82,7 @@ struct NetworkFaultTests {
             try await withSMTPProvider(configuration) { provider in
                 let failure = try await Self.timedFailure { try await provider.send(Self.delivery()) }
                 #expect(failure.errorClass == .transient, "\(failure.code): \(failure.message)")
+                #expect(provider.pool.sessionCount == 0, "the session that never came up left the pool")
             }
         }
     }
@@ -94,6 +97,7 @@ struct NetworkFaultTests {
         try await withSMTPProvider(.init(host: host, port: 1, tls: .none, heloName: "herald.test")) { provider in
             let failure = try await Self.timedFailure { try await provider.send(Self.delivery()) }
             #expect(failure.errorClass == .transient, "\(failure.code): \(failure.message)")
+            #expect(provider.pool.sessionCount == 0, "no session holds a place in the pool")
         }
     }
 

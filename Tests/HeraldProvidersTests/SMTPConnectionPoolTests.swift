@@ -4,7 +4,7 @@ import Testing
 
 @testable import HeraldProviders
 
-@Suite("SMTP session pool")
+@Suite("SMTP session pool", .timeLimit(.minutes(1)))
 struct SMTPConnectionPoolTests {
     @Test func `a caller waits for a busy pool's session only until its call's deadline`() async throws {
         let (connecting, connectingContinuation) = AsyncStream<Void>.makeStream()
@@ -29,5 +29,32 @@ struct SMTPConnectionPoolTests {
             }
             group.cancelAll()
         }
+    }
+
+    @Test func `a caller cancelled while it waits for a session stops waiting at once`() async throws {
+        let (connecting, connectingContinuation) = AsyncStream<Void>.makeStream()
+        let pool = SMTPConnectionPool(maximum: 1, timerLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            _ async throws(SMTPConnection.Failure) in
+            connectingContinuation.yield()
+            try? await Task.sleep(for: .seconds(3600))
+            throw SMTPConnection.Failure(
+                failure: ProviderFailure(.transient, code: "test_cancelled", message: "cancelled"), stage: .connect,
+                keepsConnection: false)
+        }
+        let holder = Task { _ = try? await pool.lease(for: nil, by: .now.advanced(by: .seconds(3600))) }
+        for await _ in connecting { break }
+        // Its deadline is an hour away: only the cancellation can end the wait within the test's limit.
+        let waiter = Task { () async -> String? in
+            do throws(SMTPConnection.Failure) {
+                _ = try await pool.lease(for: nil, by: .now.advanced(by: .seconds(3600)))
+                return nil
+            } catch {
+                return error.failure.code
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        #expect(await waiter.value == "smtp_cancelled")
+        holder.cancel()
     }
 }

@@ -28,6 +28,7 @@ final class SMTPConnectionPool: Sendable {
         /// deadline supersedes it; one that finds another generation here does nothing.
         var timer: (deadline: NIODeadline, generation: Int)?
         var timerGenerations = 0
+        var waiterIDs = 0
 
         /// Sets the timer for `deadline`, returning its generation.
         mutating func setTimer(for deadline: NIODeadline) -> Int {
@@ -42,6 +43,8 @@ final class SMTPConnectionPool: Sendable {
     }
 
     private struct Waiter {
+        /// Which wait this is, for a cancelled caller to find its own.
+        let id: Int
         /// The message the caller will send; none for a caller that only checks a session.
         let envelope: SMTPEnvelope?
         let deadline: NIODeadline
@@ -51,6 +54,7 @@ final class SMTPConnectionPool: Sendable {
     fileprivate enum WaitOutcome {
         case tryAgain
         case deadlinePassed
+        case cancelled
         case followed(SMTPConnection, SMTPConnection.Delivered)
     }
 
@@ -131,15 +135,29 @@ final class SMTPConnectionPool: Sendable {
                     throw error
                 }
             case .wait:
-                let outcome = await withCheckedContinuation { continuation in
-                    let (waits, timerGeneration) = state.withLock { state -> (Bool, Int?) in
-                        guard !state.canProceed else { return (false, nil) }
-                        state.waiters.append(Waiter(envelope: envelope, deadline: waitDeadline, continuation: continuation))
-                        guard state.timer.map({ waitDeadline < $0.deadline }) ?? true else { return (true, nil) }
-                        return (true, state.setTimer(for: waitDeadline))
+                let id = state.withLock { state in
+                    state.waiterIDs += 1
+                    return state.waiterIDs
+                }
+                let outcome = await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let (immediate, timerGeneration) = state.withLock { state -> (WaitOutcome?, Int?) in
+                            // Checked under the lock, as the handler below looks: a cancellation
+                            // either comes before this and is seen here, or finds the waiter.
+                            if Task.isCancelled { return (.cancelled, nil) }
+                            guard !state.canProceed else { return (.tryAgain, nil) }
+                            state.waiters.append(Waiter(id: id, envelope: envelope, deadline: waitDeadline, continuation: continuation))
+                            guard state.timer.map({ waitDeadline < $0.deadline }) ?? true else { return (nil, nil) }
+                            return (nil, state.setTimer(for: waitDeadline))
+                        }
+                        if let immediate { continuation.resume(returning: immediate) }
+                        if let timerGeneration { scheduleTimer(at: waitDeadline, generation: timerGeneration) }
                     }
-                    if !waits { continuation.resume(returning: .tryAgain) }
-                    if let timerGeneration { scheduleTimer(at: waitDeadline, generation: timerGeneration) }
+                } onCancel: {
+                    let waiter = state.withLock { state in
+                        state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
+                    }
+                    waiter?.continuation.resume(returning: .cancelled)
                 }
                 switch outcome {
                 case .tryAgain:
@@ -152,6 +170,11 @@ final class SMTPConnectionPool: Sendable {
                             .transient, code: "smtp_no_session_in_time",
                             message: "every SMTP session stayed busy until the call's deadline"),
                         stage: .connect, keepsConnection: false)
+                case .cancelled:
+                    throw SMTPConnection.Failure(
+                        failure: ProviderFailure(
+                            .transient, code: "smtp_cancelled", message: "the call was cancelled while it waited for an SMTP session"),
+                        stage: .connect, keepsConnection: false)
                 }
             case .shutDown:
                 throw SMTPConnection.Failure(
@@ -160,6 +183,9 @@ final class SMTPConnectionPool: Sendable {
             }
         }
     }
+
+    /// Sessions open or being opened, idle or leased.
+    var sessionCount: Int { state.withLock(\.count) }
 
     func release(_ connection: SMTPConnection, reusable: Bool) {
         let kept = state.withLock { state in

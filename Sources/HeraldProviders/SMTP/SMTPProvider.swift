@@ -11,7 +11,7 @@ public final class SMTPProvider: EmailProvider {
     public let name: String
     public var kind: String { "smtp" }
     public let configuration: Configuration
-    private let pool: SMTPConnectionPool
+    let pool: SMTPConnectionPool
     private let logger: Logger
 
     /// Fails when the CA file cannot be read: a configuration error to report at startup.
