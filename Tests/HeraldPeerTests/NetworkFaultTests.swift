@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
-@testable import HeraldProviders
 import HeraldTesting
 import Testing
+
+@testable import HeraldProviders
 
 /// The SMTP adapter against smtp-sink and the SES adapter against moto, with
 /// `scripts/peers/fault_proxy.py` between them breaking connections. A fault before the whole
