@@ -1,15 +1,15 @@
 import Foundation
 import HeraldCore
 import HeraldProviders
-import HeraldStoreSQLite
 import HeraldTesting
 import Testing
 
 @testable import HeraldDelivery
 
 /// Every component that reads time reads Herald's steady clock: an hour's step of the system
-/// clock, forward or back, neither fires nor freezes a breaker, a lease, a rate limit or a
-/// backoff. Each test steps the system clock alone, then lets time pass.
+/// clock, forward or back, neither fires nor freezes a breaker or a rate limit. Each test steps
+/// the system clock alone, then lets time pass. (The stores' leases, backoffs, webhook tries and
+/// shared send rates: `ClockStepStoreTests`.)
 @Suite("Clock steps")
 struct ClockStepTests {
     let clocks = SteppableClocks()
@@ -58,31 +58,6 @@ struct ClockStepTests {
         guard case .success = router.acquire(route, now: clock.now) else {
             Issue.record("a second refilled the bucket")
             return
-        }
-    }
-
-    @Test(arguments: steps)
-    func `a lease holds for its duration, and a deferred email is due after its backoff`(step: Duration) async throws {
-        let clock = clocks.makeSteadyClock()
-        try await withTemporaryDirectory { directory in
-            let store = try SQLiteEmailStore.open(path: directory.appendingPathComponent("herald.db").path, now: clock.now)
-            let id = EmailID(date: clock.now)
-            try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now))
-            let leased = try await store.leaseDueEmails(limit: 10, owner: "a", now: clock.now, duration: .seconds(60))
-            #expect(leased.map(\.id) == [id])
-            clocks.step(step)
-            clocks.pass(.seconds(59))
-            #expect(try await store.leaseDueEmails(limit: 10, owner: "b", now: clock.now, duration: .seconds(60)).isEmpty)
-
-            try await store.record(
-                DeliveryProgress(
-                    emailID: id, leaseToken: leased[0].leaseToken, finishedAttempt: nil,
-                    next: .deferred(until: clock.now.adding(.seconds(30)), reason: "backoff"), at: clock.now))
-            clocks.step(step)
-            clocks.pass(.seconds(29))
-            #expect(try await store.leaseDueEmails(limit: 10, owner: "b", now: clock.now, duration: .seconds(60)).isEmpty)
-            clocks.pass(.seconds(2))
-            #expect(try await store.leaseDueEmails(limit: 10, owner: "b", now: clock.now, duration: .seconds(60)).map(\.id) == [id])
         }
     }
 }

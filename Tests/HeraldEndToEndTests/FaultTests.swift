@@ -21,12 +21,12 @@ struct FaultTests {
     func `every email accepted while PostgreSQL crashes and restarts ten times is sent within 10 s of its return`(nodeCount: Int)
         async throws
     {
-        try await Self.underLoad("PostgreSQL crash ×10", nodes: nodeCount) { cluster, nodes in
+        try await Self.underLoad("PostgreSQL crash ×10", nodes: nodeCount) { cluster, nodes, _ in
             var slowestRecovery: Duration = .zero
             for _ in 0..<10 {
                 try await Task.sleep(for: .seconds(1))
                 try cluster.crash()
-                try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
+                try await Self.waitForReadiness(of: nodes, status: 503, within: .seconds(2))
                 try await Task.sleep(for: .seconds(3))
                 try cluster.start()
                 slowestRecovery = max(slowestRecovery, try await Self.recovery(of: cluster, nodes: nodes))
@@ -39,20 +39,26 @@ struct FaultTests {
     func `every email accepted while PostgreSQL is frozen for 10 s is sent, and every request is answered in time`(nodeCount: Int)
         async throws
     {
-        try await Self.underLoad("PostgreSQL frozen 10 s", nodes: nodeCount) { cluster, nodes in
+        try await Self.underLoad("PostgreSQL frozen 10 s", nodes: nodeCount) { cluster, nodes, _ in
             try await Task.sleep(for: .seconds(2))
-            let before = nodes.map(\.residentBytes).max() ?? 0
+            let before = nodes.map(\.residentBytes)
             try cluster.freeze()
             let frozen = ContinuousClock.now
-            try await Self.waitForReadiness(of: nodes[0], status: 503, within: Self.storeTimeout + .seconds(2))
-            try await Task.sleep(until: frozen + .seconds(10))
-            let during = nodes.map(\.residentBytes).max() ?? 0
+            try await Self.waitForReadiness(of: nodes, status: 503, within: .seconds(2))
+            // Each node's memory, every half second of the freeze: refused requests hold nothing.
+            var highest = before
+            while ContinuousClock.now < frozen + .seconds(10) {
+                try await Task.sleep(for: .milliseconds(500))
+                highest = zip(highest, nodes.map(\.residentBytes)).map { max($0, $1) }
+            }
             try cluster.thaw()
             let recovery = try await Self.recovery(of: cluster, nodes: nodes)
-            // Refused requests hold nothing: memory while frozen stays near where it was.
-            #expect(during < before + 100 * 1024 * 1024, "memory \(before) → \(during) bytes")
+            for (node, (start, peak)) in zip(before, highest).enumerated() {
+                #expect(peak < start + 32 * 1_048_576, "node \(node): memory \(start) → \(peak) bytes while frozen")
+            }
             try await Task.sleep(for: .seconds(1))
-            return "recovery \(recovery.formatted), memory \(before / 1_048_576) → \(during / 1_048_576) MiB"
+            let growth = zip(before, highest).map { ($1 - $0) / 1_048_576 }.max() ?? 0
+            return "recovery \(recovery.formatted), memory per node \(before.map { $0 / 1_048_576 }) MiB, at most +\(growth) MiB while frozen"
         }
     }
 
@@ -129,40 +135,24 @@ struct FaultTests {
         }
     }
 
-    @Test func `a full disk under PostgreSQL refuses emails with 503, loses none of those accepted, and recovers`() async throws {
-        try await withTemporaryDirectory { directory in
-            // PostgreSQL's data directory, WAL included, on a small disk of its own.
-            try await withSmallDisk(megabytes: 128, in: directory) { mount in
-                try await TestCluster.with(in: mount) { cluster in
-                    let config = """
-                        store: {postgres: {url: "\(cluster.url)"}, timeout_ms: \(Self.storeTimeout.milliseconds)}
-                        dispatch: {enabled: false}
-                        providers: [{name: only, type: sandbox}]
-                        """
-                    let herald = try await Self.node(in: directory, "node", config: config)
-                    #expect(try await herald.request(.GET, "/readyz").status == 200)
-                    var accepted: [String] = []
-                    for index in 0..<100 {
-                        accepted.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String))
-                    }
-                    let filler = try fillDisk(in: mount)
-                    let (more, index) = try await herald.sendUntilRefused(from: 100)
-                    accepted += more
-                    let ready = try await HTTP.shared.request(.GET, "\(herald.baseURL)/readyz")
-                    #expect(ready.status == 503)
-                    #expect(ready.body["status"] as? String == "store_unavailable")
-
-                    try FileManager.default.removeItem(at: filler)
-                    try await Self.waitForReadiness(of: herald, status: 200, within: .seconds(2))
-                    #expect(try await herald.send(Fixtures.email(index)).status == 202)
-                    let stored = Set(try cluster.query("SELECT id FROM emails WHERE status = 'queued'"))
-                    #expect(accepted.allSatisfy(stored.contains), "every email answered 202 is stored")
-                    print(
-                        "faults: PostgreSQL disk full: accepted \(accepted.count) before the first 503, lost 0, ready again after space returned"
-                    )
-                    try await Self.stop([herald])
-                }
-            }
+    @Test func `every email accepted while PostgreSQL's disk is full is sent once space returns, and the rest get 503`()
+        async throws
+    {
+        // PostgreSQL's data directory, WAL included, on a small disk of its own; the file
+        // provider's outbox stays on the test's.
+        try await Self.underLoad("PostgreSQL disk full", nodes: 1, diskMegabytes: 128) { cluster, nodes, disk in
+            try await Task.sleep(for: .seconds(1))
+            let filler = try fillDisk(in: disk)
+            try await Self.waitForReadiness(of: nodes, status: 503, within: .seconds(2))
+            let ready = try await HTTP.shared.request(.GET, "\(nodes[0].baseURL)/readyz")
+            #expect(ready.body["status"] as? String == "store_unavailable")
+            try await Task.sleep(for: .seconds(3))
+            try FileManager.default.removeItem(at: filler)
+            // A server that could not write its WAL stops itself; an operator starts it again.
+            let stopped = (try? cluster.query("SELECT 1")) == nil
+            if stopped { try cluster.start() }
+            let recovery = try await Self.recovery(of: cluster, nodes: nodes)
+            return "recovery \(recovery.formatted) after space returned\(stopped ? " and the server was started again" : "")"
         }
     }
 
@@ -171,23 +161,35 @@ struct FaultTests {
     /// Starts a PostgreSQL of its own and `nodeCount` nodes on it, runs `scenario` while clients
     /// send emails, then checks that every email is sent and none lost, and prints a line of
     /// figures with what `scenario` returns.
+    /// With `diskMegabytes`, the cluster's data lives on a small disk of its own, which
+    /// `scenario` gets; without, on the test's.
     static func underLoad(
-        _ name: String, nodes nodeCount: Int, _ scenario: (TestCluster, [HeraldProcess]) async throws -> String
+        _ name: String, nodes nodeCount: Int, diskMegabytes: Int? = nil,
+        _ scenario: (TestCluster, [HeraldProcess], _ disk: URL) async throws -> String
     ) async throws {
         try await withTemporaryDirectory { directory in
-            try await TestCluster.with(in: directory) { cluster in
-                let outbox = directory.appendingPathComponent("outbox")
-                let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
-                let load = Load(nodes: nodes)
-                var outcome = ""
-                try await load.running { outcome = try await scenario(cluster, nodes) }
-                try await waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
-                let figures = try load.judge(cluster: cluster, outbox: outbox)
-                print("faults: \(name), \(nodeCount) node(s): \(figures), \(outcome)")
-                for node in nodes { #expect(node.isRunning, "no node exits") }
-                try await Self.stop(nodes)
+            try await Self.withDisk(megabytes: diskMegabytes, in: directory) { disk in
+                try await TestCluster.with(in: disk) { cluster in
+                    let outbox = directory.appendingPathComponent("outbox")
+                    let nodes = try await Self.nodes(nodeCount, in: directory, cluster: cluster, outbox: outbox)
+                    let load = Load(nodes: nodes)
+                    var outcome = ""
+                    try await load.running { outcome = try await scenario(cluster, nodes, disk) }
+                    try await waitUntil(timeout: .seconds(30)) { try cluster.count("status <> 'sent'") == 0 }
+                    let figures = try load.judge(cluster: cluster, outbox: outbox)
+                    print("faults: \(name), \(nodeCount) node(s): \(figures), \(outcome)")
+                    for node in nodes { #expect(node.isRunning, "no node exits") }
+                    try await Self.stop(nodes)
+                }
             }
         }
+    }
+
+    /// Runs `body` with a small disk of `megabytes` mounted in `directory`, or with `directory`
+    /// itself when `megabytes` is nil.
+    static func withDisk(megabytes: Int?, in directory: URL, _ body: (URL) async throws -> Void) async throws {
+        guard let megabytes else { return try await body(directory) }
+        try await withSmallDisk(megabytes: megabytes, in: directory, body)
     }
 
     /// Once the database is back: `/readyz` answers 200 within 2 s, and every email stored
@@ -195,7 +197,7 @@ struct FaultTests {
     static func recovery(of cluster: TestCluster, nodes: [HeraldProcess]) async throws -> Duration {
         let returned = ContinuousClock.now
         let before = Date().milliseconds
-        try await waitForReadiness(of: nodes[0], status: 200, within: .seconds(2))
+        try await waitForReadiness(of: nodes, status: 200, within: .seconds(2))
         do {
             try await waitUntil(timeout: .seconds(10)) { try cluster.count("status <> 'sent' AND created_at < \(before)") == 0 }
         } catch {
@@ -251,6 +253,15 @@ struct FaultTests {
     static func stop(_ nodes: [HeraldProcess]) async throws {
         for node in nodes { node.signal(SIGTERM) }
         for node in nodes { #expect(try await node.waitForExit() == 0) }
+    }
+
+    /// Polls every node's `/readyz` at once until each answers `status`, and fails if any takes
+    /// longer than `within`.
+    static func waitForReadiness(of nodes: [HeraldProcess], status: Int, within bound: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in nodes { group.addTask { try await waitForReadiness(of: node, status: status, within: bound) } }
+            try await group.waitForAll()
+        }
     }
 
     /// Polls `/readyz` until it answers `status`, and fails if that takes longer than `within`.
@@ -341,11 +352,13 @@ final class Load: Sendable {
         // An email the store did not take, or a key it could not look up: either way, retry.
         #expect(answers.refusals.isSubset(of: ["not_accepted", "store_unavailable"]), "refusals: \(answers.refusals)")
         #expect(answers.refusalsWithoutRetryAfter == 0, "every 503 says when to retry")
-        #expect(answers.slowest <= FaultTests.storeTimeout * 3, "slowest answer \(answers.slowest)")
+        #expect(answers.slowest <= FaultTests.storeTimeout + .seconds(1), "slowest answer \(answers.slowest)")
         let duplicated = try Outbox.duplicates(in: outbox, query: cluster.query)
+        // The file provider is never ambiguous: an email written twice had its lease used twice.
+        #expect(duplicated.isEmpty, "delivered twice: \(duplicated.prefix(5))")
         return
             "accepted \(answers.accepted.count), refused \(answers.byStatus[503, default: 0]) (\(answers.refusals.sorted().joined(separator: ", "))), lost \(lost.count), "
-            + "duplicates \(duplicated.count) (explained), worst answer \(answers.slowest.formatted)"
+            + "duplicates \(duplicated.count), worst answer \(answers.slowest.formatted)"
     }
 }
 
