@@ -76,22 +76,9 @@ final class GroupCommit<Tally: BatchTally>: Sendable {
             let results = Self.commit(batch.map(\.operation), in: db)
             self.transactions.add(1, ordering: .relaxed)
             for (pending, result) in zip(batch, results) {
-                pending.continuation.resume(with: result.mapError(Self.storeError))
+                pending.continuation.resume(with: result.mapError(StoreError.sqliteWrite))
             }
             self.scheduleBatch()
-        }
-    }
-
-    /// A write the file or the disk refused (full, read-only, failing, locked) may succeed
-    /// later: it is the store being unavailable, which callers wait out and try again. Other
-    /// errors (an operation's own, such as a lost lease) pass as they are.
-    static func storeError(_ error: any Error) -> any Error {
-        guard let error = error as? DatabaseError else { return error }
-        switch error.resultCode.primaryResultCode {
-        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED:
-            return StoreError(.unavailable, "SQLite could not write: \(error.resultCode)")
-        default:
-            return error
         }
     }
 

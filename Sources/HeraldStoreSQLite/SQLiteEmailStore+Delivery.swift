@@ -6,7 +6,7 @@ extension SQLiteEmailStore {
     public func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail] {
         let at = now.milliseconds
         let expiry = now.adding(duration).milliseconds
-        let rows = try await pool.write { db -> [DueEmail] in
+        let rows = try await write { db -> [DueEmail] in
             // Each row is read as the cursor passes it, without a copy of the row.
             let due = try Array(
                 Row.fetchCursor(

@@ -4,7 +4,7 @@ import HeraldCore
 
 extension SQLiteEmailStore: IdempotencyStore {
     public func claim(_ key: IdempotencyKey, requestHash: [UInt8], now: Date) async throws -> IdempotencyClaim {
-        try await pool.write { db in
+        try await write { db in
             let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM idempotency_keys WHERE api_key_id = ? AND idempotency_key = ?",
                 arguments: [key.apiKeyID, key.value])
@@ -46,7 +46,7 @@ extension SQLiteEmailStore: IdempotencyStore {
     }
 
     public func release(_ key: IdempotencyKey, claim: IdempotencyClaimToken) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     DELETE FROM idempotency_keys
@@ -57,7 +57,7 @@ extension SQLiteEmailStore: IdempotencyStore {
     }
 
     public func removeExpiredIdempotencyKeys(now: Date) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "DELETE FROM idempotency_keys WHERE created_at <= ?",
                 arguments: [now.adding(.zero - IdempotencyKey.retention).milliseconds])

@@ -4,7 +4,7 @@ import HeraldCore
 
 extension SQLiteEmailStore: APIKeyStore {
     public func saveKey(_ key: APIKey, secretHash: [UInt8]) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at, revoked_at, rate_per_second)
@@ -33,7 +33,7 @@ extension SQLiteEmailStore: APIKeyStore {
     }
 
     public func revokeKey(id: String, at: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [at.milliseconds, id])
             return db.changesCount > 0

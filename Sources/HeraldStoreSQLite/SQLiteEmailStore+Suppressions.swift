@@ -22,7 +22,7 @@ extension SQLiteEmailStore: SuppressionStore {
     }
 
     public func suppress(_ suppression: Suppression, tenant: String) async throws -> (entry: Suppression, created: Bool) {
-        try await pool.write { db in
+        try await write { db in
             let created = try Self.insert(suppression, tenant: tenant, into: db)
             let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM suppressions WHERE tenant = ? AND address = ?", arguments: [tenant, suppression.address])
@@ -31,7 +31,7 @@ extension SQLiteEmailStore: SuppressionStore {
     }
 
     public func unsuppress(_ address: String, tenant: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "DELETE FROM suppressions WHERE tenant = ? AND address = ?", arguments: [tenant, Suppression.key(of: address)])
             return db.changesCount > 0

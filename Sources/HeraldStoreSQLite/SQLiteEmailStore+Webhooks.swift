@@ -4,7 +4,7 @@ import HeraldCore
 
 extension SQLiteEmailStore: WebhookStore {
     public func createWebhookEndpoint(_ endpoint: WebhookEndpoint, sealedSecret: [UInt8]) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO webhook_endpoints (id, tenant, url, event_types, enabled, disabled_reason, secret, created_at, updated_at)
@@ -32,7 +32,7 @@ extension SQLiteEmailStore: WebhookStore {
     }
 
     public func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             // Enabling it by hand forgets why it was disabled and since when it failed.
             try db.execute(
                 sql: """
@@ -50,7 +50,7 @@ extension SQLiteEmailStore: WebhookStore {
 
     public func rotateWebhookSecret(id: String, tenant: String, sealedSecret: [UInt8], previousUntil: Date, now: Date) async throws -> Bool
     {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = ?, secret = ?, updated_at = ?
@@ -62,7 +62,7 @@ extension SQLiteEmailStore: WebhookStore {
     }
 
     public func deleteWebhookEndpoint(id: String, tenant: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM webhook_endpoints WHERE id = ? AND tenant = ?", arguments: [id, tenant])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "DELETE FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending'", arguments: [id])
@@ -73,7 +73,7 @@ extension SQLiteEmailStore: WebhookStore {
     public func leaseWebhookDeliveries(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [WebhookDelivery] {
         let at = now.milliseconds
         let until = now.adding(duration).milliseconds
-        return try await pool.write { db in
+        return try await write { db in
             let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
@@ -163,7 +163,7 @@ extension SQLiteEmailStore: WebhookStore {
     public func replayWebhooks(endpointID: String, tenant: String, messageID: String?, from: Date?, to: Date?, now: Date) async throws
         -> Int
     {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?1, lease_owner = NULL

@@ -23,6 +23,17 @@ public final class SQLiteEmailStore: EmailStore {
         self.groupCommit = GroupCommit(writer: pool)
     }
 
+    /// Runs `updates` in a write transaction of its own. A write the file or the disk refuses is
+    /// ``StoreError`` `unavailable`, as in group commits, so that callers wait it out and try
+    /// again rather than take it for their own mistake.
+    func write<Result: Sendable>(_ updates: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
+        do {
+            return try await pool.write(updates)
+        } catch {
+            throw StoreError.sqliteWrite(error)
+        }
+    }
+
     /// Opens (creating if needed) the database at `path`, migrates it and reclaims the leases of
     /// the process that used it before.
     public static func open(path: String, now: Date = Date()) throws -> SQLiteEmailStore {
@@ -285,7 +296,7 @@ public final class SQLiteEmailStore: EmailStore {
         let at = now.milliseconds
         return try await EmailFilter.moveInPages { after in
             // A rare operator's request: transactions of its own rather than shares of group commits.
-            try await pool.write { db in
+            try await write { db in
                 let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments + [after])
                 for id in ids {
                     try update(db, id, at)
@@ -387,5 +398,20 @@ extension Database {
     /// hot paths is compiled once per connection rather than once per email.
     func executeCached(sql: String, arguments: StatementArguments) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+}
+
+extension StoreError {
+    /// A write the file or the disk refused (full, read-only, failing, locked) may succeed
+    /// later: it is the store being unavailable, which callers wait out and try again. Other
+    /// errors (an operation's own, such as a lost lease) pass as they are.
+    static func sqliteWrite(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode.primaryResultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(.unavailable, "SQLite could not write: \(error.resultCode)")
+        default:
+            return error
+        }
     }
 }

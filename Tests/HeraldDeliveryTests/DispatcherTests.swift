@@ -396,6 +396,27 @@ struct DispatcherTests {
         }
     }
 
+    @Test func `the lease loop goes on after the store fails and delivers once it answers again`() async throws {
+        try await withTemporaryDirectory { directory in
+            try await withSmallDisk(megabytes: 8, in: directory) { disk in
+                try await withHarness(storeDirectory: disk) { harness in
+                    let ids = try await harness.accept(5)
+                    let filler = try fillDisk(in: disk)
+                    // A lease is a write: on a full disk SQLite refuses it, as the loop will see.
+                    await #expect(throws: StoreError.self) {
+                        try await harness.store.leaseDueEmails(limit: 1, owner: "probe", now: clock.now, duration: .seconds(60))
+                    }
+                    try await harness.runAsService {
+                        try await Task.sleep(for: .milliseconds(500))
+                        #expect(try await harness.store.emails(status: .sent, limit: 10, after: nil).isEmpty)
+                        try FileManager.default.removeItem(at: filler)
+                        try await harness.waitUntilSent(ids.count, timeout: .seconds(10))
+                    }
+                }
+            }
+        }
+    }
+
     @Test func `reports when the store last answered a lease`() async throws {
         try await withHarness { harness in
             let ids = try await harness.accept(1)
