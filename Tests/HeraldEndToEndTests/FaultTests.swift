@@ -58,7 +58,8 @@ struct FaultTests {
             }
             try await Task.sleep(for: .seconds(1))
             let growth = zip(before, highest).map { ($1 - $0) / 1_048_576 }.max() ?? 0
-            return "recovery \(recovery.formatted), memory per node \(before.map { $0 / 1_048_576 }) MiB, at most +\(growth) MiB while frozen"
+            let memory = before.map { $0 / 1_048_576 }
+            return "recovery \(recovery.formatted), memory per node \(memory) MiB, at most +\(growth) MiB while frozen"
         }
     }
 
