@@ -94,43 +94,110 @@ struct FaultTests {
         }
     }
 
-    @Test func `a relay that resets after each message gets ambiguous attempts, its breaker opens, and no lease is left`()
-        async throws
-    {
-        let sink = "127.0.0.1:\(try Peers.require("HERALD_TEST_SMTP_SINK_PORT"))"
-        try await FaultProxy.with(upstream: sink, fault: FaultProxy.Fault.resetAfterBody.rawValue, protocol: .smtp) { port in
+    /// A provider's network failing in one way, as the binary meets it.
+    struct ProviderFault: Sendable, CustomTestStringConvertible {
+        enum Adapter: String, Sendable { case smtp, ses }
+        let adapter: Adapter
+        /// What `scripts/peers/fault_proxy.py` does; nil for a target that is not there at all.
+        let proxyFault: FaultProxy.Fault?
+        /// For a target with no proxy: the host, which refuses or does not resolve.
+        var host = "127.0.0.1"
+        var tls = false
+        let expected: ErrorClass
+        var testDescription: String {
+            "\(adapter.rawValue): \(proxyFault?.rawValue ?? host)\(tls ? " over TLS" : "") → \(expected.rawValue)"
+        }
+
+        static let all: [ProviderFault] = [
+            ProviderFault(adapter: .smtp, proxyFault: .resetOnConnect, expected: .transient),
+            ProviderFault(adapter: .smtp, proxyFault: .resetAfterBody, expected: .ambiguous),
+            // The greeting never comes, or the TLS handshake never ends: nothing was sent.
+            ProviderFault(adapter: .smtp, proxyFault: .silence, expected: .transient),
+            ProviderFault(adapter: .smtp, proxyFault: .silence, tls: true, expected: .transient),
+            ProviderFault(adapter: .smtp, proxyFault: nil, expected: .transient),
+            ProviderFault(adapter: .smtp, proxyFault: nil, host: "herald-test.invalid", expected: .transient),
+            ProviderFault(adapter: .ses, proxyFault: .resetAfterBody, expected: .ambiguous),
+            // The request went out; no answer came within timeout_seconds.
+            ProviderFault(adapter: .ses, proxyFault: .silence, expected: .ambiguous),
+            ProviderFault(adapter: .ses, proxyFault: nil, expected: .transient),
+        ]
+
+        /// The provider's entry in the configuration, reaching its peer through `port`.
+        func configuration(port: Int) throws -> String {
+            let host = proxyFault == nil ? self.host : "127.0.0.1"
+            switch adapter {
+            case .smtp:
+                return """
+                    {name: relay, type: smtp, host: \(host), port: \(port), tls: \(tls ? "implicit" : "none"), timeout_seconds: 2,
+                         priority: 1}
+                    """
+            case .ses:
+                let key = try Peers.require("HERALD_TEST_SES_ACCESS_KEY_ID")
+                let secret = try Peers.require("HERALD_TEST_SES_SECRET_ACCESS_KEY")
+                return """
+                    {name: relay, type: ses, region: us-east-1, endpoint: "http://\(host):\(port)", access_key_id: \(key),
+                         secret_access_key: \(secret), timeout_seconds: 2, priority: 1}
+                    """
+            }
+        }
+
+        /// Runs `body` with the port the adapter is to reach: the proxy's, or one nobody listens on.
+        func reach(_ body: (Int) async throws -> Void) async throws {
+            // Port 1 (tcpmux) has no listener on a test machine; `.invalid` never resolves (RFC 6761).
+            guard let proxyFault else { return try await body(1) }
+            let upstream: String
+            switch adapter {
+            case .smtp: upstream = "127.0.0.1:\(try Peers.require("HERALD_TEST_SMTP_SINK_PORT"))"
+            case .ses:
+                let moto = try #require(URL(string: try Peers.require("HERALD_TEST_SES_ENDPOINT")))
+                upstream = "\(moto.host!):\(moto.port!)"
+            }
+            try await FaultProxy.with(upstream: upstream, fault: proxyFault.rawValue, protocol: adapter == .smtp ? .smtp : .http, body)
+        }
+    }
+
+    @Test(arguments: ProviderFault.all)
+    func `a provider's network fault gives attempts of its class within timeout_seconds, opens the breaker, and leaves no lease`(
+        fault: ProviderFault
+    ) async throws {
+        try await fault.reach { port in
             try await withTemporaryDirectory { directory in
                 let config = """
                     breaker: {consecutive_failures: 3, open_seconds: 600}
                     retry: {base_seconds: 0.2, cap_seconds: 0.5}
                     providers:
-                      - {name: relay, type: smtp, host: 127.0.0.1, port: \(port), tls: none, timeout_seconds: 2, priority: 1}
+                      - \(try fault.configuration(port: port))
                       - {name: backup, type: sandbox, priority: 2}
                     """
                 let herald = try await Self.node(in: directory, "node", config: config)
                 var ids: [String] = []
                 for index in 0..<5 { ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String)) }
-                // Each round ends at its ambiguous attempt and the email waits for its backoff:
-                // a message the relay may have taken is not sent again elsewhere at once.
+                // A transient failure goes on to the backup at once; an ambiguous one ends the
+                // round and the email waits for its backoff: a message the relay may have taken
+                // is not sent again elsewhere at once.
                 try await herald.waitUntil(ids, are: "sent", timeout: .seconds(20))
-                var relayAttempts: [String] = []
+                var relayAttempts: [[String: Any]] = []
                 for id in ids {
-                    let email = try await herald.email(id)
-                    let attempts = email["attempts"] as? [[String: Any]] ?? []
+                    let attempts = try await herald.email(id)["attempts"] as? [[String: Any]] ?? []
                     #expect(attempts.last?["provider"] as? String == "backup")
-                    relayAttempts += attempts.filter { $0["provider"] as? String == "relay" }.compactMap { $0["error_class"] as? String }
+                    relayAttempts += attempts.filter { $0["provider"] as? String == "relay" }
                 }
                 // The five rounds may all have reached the relay before the third failure opened it.
-                #expect(relayAttempts.count >= 3, "\(relayAttempts)")
-                #expect(Set(relayAttempts) == ["ambiguous"])
+                let classes = relayAttempts.compactMap { $0["error_class"] as? String }
+                #expect(classes.count >= 3, "\(classes)")
+                #expect(Set(classes) == [fault.expected.rawValue])
+                let slowest = relayAttempts.compactMap { $0["latency_ms"] as? Int }.max() ?? 0
+                // timeout_seconds is 2, and a second is the machine's.
+                #expect(slowest <= 3_000, "every attempt ends by timeout_seconds: the slowest took \(slowest) ms")
                 let relay = try #require(try await herald.providers().first { $0["name"] as? String == "relay" })
                 #expect((relay["breaker"] as? [String: Any])?["state"] as? String == "open")
                 let later = try #require(try await herald.send(Fixtures.email(99)).body["id"] as? String)
                 try await herald.waitUntil([later], are: "sent")
                 let attempts = try await herald.email(later)["attempts"] as? [[String: Any]] ?? []
                 #expect(attempts.map { $0["provider"] as? String } == ["backup"], "the open breaker keeps the relay out")
-                let queue = try await HTTP.shared.text(.GET, "\(herald.baseURL)/metrics")
-                #expect(queue.contains("herald_queue_emails{status=\"sending\"} 0"), "no lease left behind")
+                let metrics = try await HTTP.shared.text(.GET, "\(herald.baseURL)/metrics")
+                #expect(metrics.contains("herald_queue_emails{status=\"sending\"} 0"), "no lease left behind")
+                print("faults: \(fault.testDescription): \(classes.count) relay attempts, slowest \(slowest) ms, breaker open")
                 try await Self.stop([herald])
             }
         }
