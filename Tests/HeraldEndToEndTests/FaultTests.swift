@@ -86,8 +86,10 @@ struct FaultTests {
                     // The listener may take a second to come back after a crash; then the
                     // notification of the next email reaches it.
                     try await Task.sleep(for: .seconds(2))
+                    let sent = ContinuousClock.now
                     let id = try #require(try await acceptor.send(Fixtures.email(1)).body["id"] as? String, "after the \(fault)")
                     try await deliverer.waitUntil([id], are: "sent", timeout: .seconds(5))
+                    print("faults: after a \(fault), a node polling once a minute delivered in \((ContinuousClock.now - sent).formatted)")
                 }
                 try await Self.stop([acceptor, deliverer])
             }

@@ -49,6 +49,24 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test func `a call that waits for a pooled connection gives up at the store's timeout`() async throws {
+        try await PostgresTestDatabase.withClient(maximumConnections: 1) { client in
+            try await PostgresEmailStore(client: client, logger: logger, timeout: PostgresTestDatabase.storeTimeout).migrate()
+            let store = PostgresEmailStore(client: client, logger: logger, timeout: .milliseconds(500))
+            // A listener holds the pool's only connection for as long as it listens; it calls
+            // back once it has it.
+            let (listening, listened) = AsyncStream<Void>.makeStream()
+            let listener = Task { await store.watchForChanges { _ in listened.yield() } }
+            for await _ in listening { break }
+            let start = ContinuousClock.now
+            await #expect(throws: StoreError.self) { _ = try await store.queueStatistics(now: Date()) }
+            let took = ContinuousClock.now - start
+            #expect(took >= .milliseconds(450) && took < .seconds(2), "gave up after \(took)")
+            listener.cancel()
+            await listener.value
+        }
+    }
+
     @Test func `keeps history append-only`() async throws {
         try await PostgresTestDatabase.withClient { client in
             let store = PostgresEmailStore(client: client, logger: logger, timeout: PostgresTestDatabase.storeTimeout)

@@ -45,14 +45,17 @@ enum PostgresTestDatabase {
     }
 
     /// A client of a new database, running while `body` does; the database is dropped after.
-    static func withClient(_ body: (PostgresClient) async throws -> Void) async throws {
+    /// `maximumConnections` caps the client's pool.
+    static func withClient(maximumConnections: Int? = nil, _ body: (PostgresClient) async throws -> Void) async throws {
         let name = "herald_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
         let administration = PostgresClient(
             configuration: try configuration(database: try Peers.require("HERALD_TEST_POSTGRES_DATABASE")), backgroundLogger: logger)
         try await run(administration) { administration in
             try await administration.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
             do {
-                try await run(PostgresClient(configuration: try configuration(database: name), backgroundLogger: logger), body)
+                var configuration = try configuration(database: name)
+                if let maximumConnections { configuration.options.maximumConnections = maximumConnections }
+                try await run(PostgresClient(configuration: configuration, backgroundLogger: logger), body)
             } catch {
                 _ = try? await administration.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
                 throw error
