@@ -70,7 +70,7 @@ public struct HeraldServer: Sendable {
         if let sealer = webhookKeys.sealer {
             services.append(
                 WebhookDispatcher(
-                    store: store, sealer: sealer, client: httpClient,
+                    store: store, sealer: sealer,
                     configuration: .init(
                         concurrency: configuration.webhooks.concurrency, timeout: configuration.webhooks.timeout,
                         owner: owner, allowPrivateTargets: configuration.webhooks.allowPrivateTargets),

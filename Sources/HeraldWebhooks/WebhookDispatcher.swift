@@ -45,7 +45,7 @@ public final class WebhookDispatcher: Service {
 
     let store: any WebhookStore
     let sealer: SecretSealer
-    let client: HTTPClient
+    let connections: WebhookConnections
     let configuration: Configuration
     let clock: any WallClock
     let logger: Logger
@@ -63,15 +63,18 @@ public final class WebhookDispatcher: Service {
         halfOpenProbes: 1, slowCallThreshold: .seconds(3600))
     private let factory: any MetricsFactory
 
-    /// `client` must not follow redirects. `metricsFactory` receives
-    /// `herald_webhook_deliveries_total{outcome}`.
+    /// `metricsFactory` receives `herald_webhook_deliveries_total{outcome}`.
     public init(
-        store: any WebhookStore, sealer: SecretSealer, client: HTTPClient, configuration: Configuration, clock: any WallClock,
+        store: any WebhookStore, sealer: SecretSealer, configuration: Configuration, clock: any WallClock,
         metricsFactory: any MetricsFactory, logger: Logger
     ) {
         self.store = store
         self.sealer = sealer
-        self.client = client
+        // Never a redirect: its target was not checked.
+        var client = HTTPClient.Configuration(timeout: .init(connect: .seconds(3)))
+        client.redirectConfiguration = .disallow
+        self.connections = WebhookConnections(
+            configuration: client, allowPrivate: configuration.allowPrivateTargets, requestTimeout: configuration.timeout)
         self.configuration = configuration
         self.clock = clock
         self.factory = metricsFactory
@@ -116,6 +119,7 @@ public final class WebhookDispatcher: Service {
         } onGracefulShutdown: {
             self.isStopping.store(true, ordering: .relaxed)
         }
+        await connections.shutdown()
     }
 
     /// One attempt (sign, post, record), unless the endpoint's breaker is open: then the
@@ -172,6 +176,7 @@ public final class WebhookDispatcher: Service {
                 name: "webhook-signature",
                 value: WebhookSignature.header(id: delivery.messageID, timestamp: timestamp, body: delivery.body, keys: keys))
             request.body = .bytes(ByteBuffer(bytes: delivery.body))
+            let client = try await connections.client(for: delivery.url)
             let reply = try await client.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
             let body = try await reply.body.collect(upTo: 64 * 1024)
             response = String(decoding: body.readableBytesView.prefix(WebhookAttempt.maxResponseBytes), as: UTF8.self)
@@ -226,6 +231,7 @@ public final class WebhookDispatcher: Service {
         case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout: "timeout"
         case let error as HTTPClientError: "http_client: \(error.shortDescription)"
         case let error as WebhookKeyError: "secret: \(error.description)"
+        case let error as WebhookConnections.ResolutionFailure: "dns: \(error.description)"
         default: "\(type(of: error))"
         }
     }

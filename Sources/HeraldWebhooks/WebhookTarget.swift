@@ -21,6 +21,13 @@ public enum WebhookTarget {
         }
     }
 
+    /// Whether `host` is an IPv4 or IPv6 address rather than a name.
+    static func isAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
     /// Whether `address`, an IPv4 or IPv6 literal, is one no public endpoint has.
     static func isPrivate(address: String) -> Bool {
         var v4 = in_addr()

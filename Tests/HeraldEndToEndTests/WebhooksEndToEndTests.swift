@@ -93,6 +93,61 @@ struct WebhooksEndToEndTests {
         }
     }
 
+    @Test func `a host name is checked by the address it resolves to: refused when private, delivered there when allowed`()
+        async throws
+    {
+        let name = try Self.loopbackName()
+        try await withTemporaryDirectory { directory in
+            try await WebhookReceiver.with(in: directory) { receiver in
+                let url = receiver.url.replacingOccurrences(of: "127.0.0.1", with: name)
+                // By default the URL passes (it names a host), and the address it resolves to does not.
+                let strict = try await HeraldProcess(
+                    directory: try Self.subdirectory("strict", of: directory), config: "providers: [{name: sandbox, type: sandbox}]")
+                let created = try await strict.request(.POST, "/v1/webhooks", json: #"{"url": "\#(url)"}"#)
+                #expect(created.status == 201)
+                let endpoint = try #require(created.body["id"] as? String)
+                _ = try await strict.send(Fixtures.email(1))
+                var shown: [String: Any] = [:]
+                try await waitUntil(timeout: .seconds(10)) {
+                    shown = try await strict.request(.GET, "/v1/webhooks/\(endpoint)").body
+                    return shown["enabled"] as? Bool == false
+                }
+                let reason = shown["disabled_reason"] as? String ?? ""
+                #expect(reason.contains("\(name) resolves to 127.0.0.1"), "\(reason)")
+                #expect(receiver.received().isEmpty, "nothing reached the private address")
+                strict.signal(SIGTERM)
+                #expect(try await strict.waitForExit() == 0)
+
+                // Allowed, the message goes to the address the name resolved to.
+                let open = try await HeraldProcess(directory: try Self.subdirectory("open", of: directory), config: Self.config)
+                let opened = try await open.request(.POST, "/v1/webhooks", json: #"{"url": "\#(url)", "events": ["email.queued"]}"#)
+                try receiver.trust(try #require(opened.body["secret"] as? String))
+                _ = try await open.send(Fixtures.email(2))
+                try await waitUntil(timeout: .seconds(10)) { receiver.received().contains { $0.status == 200 && $0.verified } }
+                open.signal(SIGTERM)
+                #expect(try await open.waitForExit() == 0)
+            }
+        }
+    }
+
+    /// A name other than `localhost` that `/etc/hosts` maps to 127.0.0.1, where the receiver
+    /// listens: the machine's own name, on the machines the tests run on.
+    static func loopbackName() throws -> String {
+        let hosts = try String(contentsOfFile: "/etc/hosts", encoding: .utf8)
+        for line in hosts.split(separator: "\n") {
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            guard fields.first == "127.0.0.1" else { continue }
+            if let name = fields.dropFirst().first(where: { !$0.hasPrefix("localhost") && !$0.hasPrefix("#") }) { return String(name) }
+        }
+        throw TestFailure("this test needs a name other than localhost for 127.0.0.1 in /etc/hosts, such as the machine's own")
+    }
+
+    static func subdirectory(_ name: String, of directory: URL) throws -> URL {
+        let subdirectory = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: subdirectory, withIntermediateDirectories: true)
+        return subdirectory
+    }
+
     /// Registers an endpoint for `receiver` and makes the receiver trust its secret; returns
     /// the endpoint's id.
     func register(_ receiver: WebhookReceiver, on herald: HeraldProcess, events: String = "[]") async throws -> String {
