@@ -13,6 +13,14 @@
 -- /v1/emails/batch instead.
 
 local email = '{"from":"Ada <ada@example.org>","to":["bob@example.com"],"subject":"Hello","text":"Hello Bob"}'
+-- With HERALD_BENCH_BODY_FILE it sends the email in that file instead (scripts/bench-webhooks.py
+-- sends emails for later).
+local body_file = os.getenv("HERALD_BENCH_BODY_FILE")
+if body_file then
+   local file = assert(io.open(body_file, "r"))
+   email = file:read("*a")
+   file:close()
+end
 local batch = tonumber(os.getenv("HERALD_BENCH_BATCH") or "0")
 
 wrk.method = "POST"

@@ -67,7 +67,8 @@ public struct HeraldServer: Sendable {
         let state = ServiceState()
         var services: [any Service] = [events]
         let webhookKeys = try WebhookKeys.resolve(configuration, logger: logger)
-        if let sealer = webhookKeys.sealer {
+        // A node that does not deliver emails delivers no webhooks either: it only accepts.
+        if let sealer = webhookKeys.sealer, configuration.dispatch.enabled {
             services.append(
                 WebhookDispatcher(
                     store: store, sealer: sealer,

@@ -130,6 +130,26 @@ struct WebhooksEndToEndTests {
         }
     }
 
+    @Test func `a node that does not deliver emails sends no webhooks; one that delivers sends what it left`() async throws {
+        try await withTemporaryDirectory { directory in
+            try await WebhookReceiver.with(in: directory) { receiver in
+                let acceptOnly = try await HeraldProcess(
+                    directory: directory, config: "\(Self.config)\ndispatch: {enabled: false}")
+                _ = try await register(receiver, on: acceptOnly, events: #"["email.queued"]"#)
+                _ = try await acceptOnly.send(Fixtures.email(1))
+                try await Task.sleep(for: .seconds(1))
+                #expect(receiver.received().isEmpty)
+                acceptOnly.signal(SIGTERM)
+                #expect(try await acceptOnly.waitForExit() == 0)
+                // The same database and key, delivering.
+                let delivering = try await HeraldProcess(directory: directory, config: Self.config)
+                try await waitUntil(timeout: .seconds(10)) { receiver.received().contains { $0.verified && $0.type == "email.queued" } }
+                delivering.signal(SIGTERM)
+                #expect(try await delivering.waitForExit() == 0)
+            }
+        }
+    }
+
     /// A name other than `localhost` that `/etc/hosts` maps to 127.0.0.1, where the receiver
     /// listens: the machine's own name, on the machines the tests run on.
     static func loopbackName() throws -> String {

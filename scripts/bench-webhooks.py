@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Part 7 of scripts/bench: provider events in, webhooks out, and what webhooks cost an accept.
+
+    bench-webhooks.py --herald BIN --workdir DIR [--wrk-lua FILE]
+
+Runs the release `herald` against SQLite and prints one JSON object with three results:
+
+- events: SendGrid event batches of EVENT_BATCH (1,000) "delivered" events, each signed with
+  ECDSA P-256 as SendGrid signs them (a key made for the run), posted by EVENT_CLIENTS (4)
+  keep-alive connections to POST /events/sendgrid on an accept-only node. Each event names an
+  email stored before the clock starts (EVENT_EMAILS, 100,000), by its `herald_id`. Every batch
+  must be answered 200, and every event be stored.
+- webhooks: WEBHOOK_MESSAGES (20,000) emails accepted for later (`send_at` a day ahead) on a
+  node that does not deliver, with an endpoint for `email.queued`; then a delivering node on the
+  same database posts every message to nginx (a real HTTP server answering 204 on loopback).
+  The rate counts from the start of that node to the last delivery Herald recorded.
+- accept: wrk at ACCEPT_CONNECTIONS (64) for BENCH_DURATION (15 s) POSTing emails for later, on a
+  delivering node, without an endpoint and with one for every event type (each accept writes a
+  webhook message in its transaction, which the node delivers meanwhile), in alternating rounds
+  (ACCEPT_ROUNDS, 3 each); the cost is the difference of the medians.
+
+Nothing here is a test: it prints what it measured. A failed request or a lost event makes it
+exit non-zero.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from http.client import HTTPConnection
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+EVENT_EMAILS = int(os.environ.get("EVENT_EMAILS", "100000"))
+EVENT_BATCH = int(os.environ.get("EVENT_BATCH", "1000"))
+EVENT_CLIENTS = int(os.environ.get("EVENT_CLIENTS", "4"))
+WEBHOOK_MESSAGES = int(os.environ.get("WEBHOOK_MESSAGES", "20000"))
+WEBHOOK_CONCURRENCY = int(os.environ.get("WEBHOOK_CONCURRENCY", "64"))
+ACCEPT_CONNECTIONS = int(os.environ.get("ACCEPT_CONNECTIONS", "64"))
+ACCEPT_ROUNDS = int(os.environ.get("ACCEPT_ROUNDS", "3"))
+BENCH_DURATION = int(os.environ.get("BENCH_DURATION", "15"))
+BENCH_WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+
+
+def log(message):
+    print(f"==> webhooks: {message}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def later_email(index=0):
+    """An email due a day from now, so that a delivering node leaves it alone."""
+    send_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    return {"from": "Ada <ada@example.org>", "to": [f"bob{index}@example.com"], "subject": "Hello", "text": "Hello Bob",
+            "send_at": send_at}
+
+
+class Herald:
+    """One `herald serve` on a free port, on DIR/herald.db, with a key for the run."""
+
+    def __init__(self, binary, directory, name, config):
+        self.binary, self.directory, self.name = binary, directory, name
+        self.config_file = os.path.join(directory, f"{name}.yaml")
+        with open(self.config_file, "w") as file:
+            file.write(config)
+        self.database = os.path.join(directory, "herald.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key = subprocess.run(
+            [binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
+            check=True, capture_output=True, text=True).stdout.strip()
+        self.log = open(os.path.join(directory, f"{name}.log"), "w")
+        self.started = time.monotonic_ns()
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
+             "--config", self.config_file, "--log-level", "warning"],
+            cwd=directory, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"herald ({name}) did not start; see {self.log.name}")
+                time.sleep(0.05)
+
+    def request(self, method, path, body=None):
+        request = urllib.request.Request(
+            self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def accept(self, count):
+        """Accepts COUNT emails for later in batches of 100 over four connections."""
+        batches = [[later_email(i) for i in range(start, min(start + 100, count))] for start in range(0, count, 100)]
+        bodies = [json.dumps({"emails": batch}).encode() for batch in batches]
+        post(self.port, "/v1/emails/batch", bodies, clients=4, headers={"Authorization": f"Bearer {self.key}"},
+             expected=202)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        if self.process.wait(timeout=30) != 0:
+            raise SystemExit(f"herald ({self.name}) exited with {self.process.returncode}")
+        self.log.close()
+
+
+def post(port, path, bodies, clients, headers, expected):
+    """POSTs BODIES over CLIENTS keep-alive connections; returns the seconds it took. Every
+    answer must be EXPECTED."""
+    failures = []
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+
+    def client():
+        connection = HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue or failures:
+                    break
+                _, body = queue.pop()
+            connection.request("POST", path, body=body[0] if isinstance(body, tuple) else body,
+                               headers={**headers, **(body[1] if isinstance(body, tuple) else {}),
+                                        "Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != expected:
+                with lock:
+                    failures.append(f"{response.status}: {answer[:200]!r}")
+        connection.close()
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    if failures:
+        raise SystemExit(f"POST {path}: {len(failures)} answers were not {expected}: {failures[:3]}")
+    return elapsed
+
+
+def bench_events(binary, workdir):
+    directory = os.path.join(workdir, "events")
+    os.makedirs(directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    herald = Herald(binary, directory, "events", f"""
+dispatch: {{enabled: false}}
+providers:
+  - {{name: sendgrid, type: sendgrid, api_key: SG.bench, events: {{public_key: "{public}"}}}}
+""")
+    log(f"storing {EVENT_EMAILS} emails")
+    herald.accept(EVENT_EMAILS)
+    with sqlite3.connect(herald.database) as database:
+        ids = [row[0] for row in database.execute("SELECT id FROM emails")]
+    if len(ids) != EVENT_EMAILS:
+        raise SystemExit(f"events: {len(ids)} emails stored of {EVENT_EMAILS}")
+
+    log(f"signing {len(ids) // EVENT_BATCH} batches of {EVENT_BATCH} events")
+    bodies = []
+    now = int(time.time())
+    for start in range(0, len(ids), EVENT_BATCH):
+        events = [{"email": "bob@example.com", "timestamp": now, "event": "delivered", "sg_event_id": str(uuid.uuid4()),
+                   "sg_message_id": f"sg-{email_id}.filter0001", "herald_id": email_id, "response": "250 OK"}
+                  for email_id in ids[start:start + EVENT_BATCH]]
+        payload = json.dumps(events).encode()
+        timestamp = str(int(time.time()))
+        signature = key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
+        bodies.append((payload, {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+                                 "X-Twilio-Email-Event-Webhook-Timestamp": timestamp}))
+
+    log(f"posting {len(ids)} events over {EVENT_CLIENTS} connections")
+    seconds = post(herald.port, "/events/sendgrid", bodies, clients=EVENT_CLIENTS, headers={}, expected=200)
+    with sqlite3.connect(herald.database) as database:
+        stored = database.execute("SELECT count(*) FROM provider_events").fetchone()[0]
+    herald.stop()
+    if stored != len(ids):
+        raise SystemExit(f"events: {stored} stored of {len(ids)} posted")
+    return {"events": len(ids), "batch": EVENT_BATCH, "clients": EVENT_CLIENTS, "seconds": round(seconds, 2),
+            "per_second": round(len(ids) / seconds)}
+
+
+class Nginx:
+    """nginx on a free loopback port, answering every request 204 without logging it."""
+
+    def __init__(self, workdir):
+        self.directory = os.path.join(workdir, "nginx")
+        os.makedirs(self.directory)
+        self.port = free_port()
+        config = os.path.join(self.directory, "nginx.conf")
+        with open(config, "w") as file:
+            file.write(f"""
+worker_processes 1;
+daemon off;
+pid {self.directory}/nginx.pid;
+error_log {self.directory}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.directory}/body;
+    proxy_temp_path {self.directory}/proxy;
+    fastcgi_temp_path {self.directory}/fastcgi;
+    uwsgi_temp_path {self.directory}/uwsgi;
+    scgi_temp_path {self.directory}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{ return 204; }}
+    }}
+}}
+""")
+        self.process = subprocess.Popen(["nginx", "-c", config, "-p", self.directory], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("nginx did not start")
+                time.sleep(0.05)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGQUIT)
+        self.process.wait(timeout=10)
+
+
+def delivering_config(concurrency=WEBHOOK_CONCURRENCY):
+    return f"""
+providers: [{{name: sandbox, type: sandbox}}]
+webhooks: {{allow_private_targets: true, concurrency: {concurrency}}}
+"""
+
+
+def bench_webhooks(binary, workdir, nginx):
+    directory = os.path.join(workdir, "webhooks")
+    os.makedirs(directory)
+    herald = Herald(binary, directory, "webhooks-load", delivering_config() + "dispatch: {enabled: false}\n")
+    herald.request("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{nginx.port}/hooks", "events": ["email.queued"]})
+    log(f"writing {WEBHOOK_MESSAGES} webhook messages")
+    herald.accept(WEBHOOK_MESSAGES)
+    herald.stop()
+
+    log(f"delivering {WEBHOOK_MESSAGES} webhooks (concurrency {WEBHOOK_CONCURRENCY})")
+    start_wall_ms = time.time() * 1000
+    herald = Herald(binary, directory, "webhooks-run", delivering_config())
+    deadline = time.monotonic() + 300
+    with sqlite3.connect(herald.database, timeout=5) as database:
+        while True:
+            delivered, first, last = database.execute(
+                "SELECT count(*), min(at), max(at) FROM webhook_attempts WHERE outcome = 'delivered'").fetchone()
+            if delivered >= WEBHOOK_MESSAGES or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        failed = database.execute("SELECT count(*) FROM webhook_attempts WHERE outcome <> 'delivered'").fetchone()[0]
+    herald.stop()
+    if delivered != WEBHOOK_MESSAGES:
+        raise SystemExit(f"webhooks: {delivered} delivered of {WEBHOOK_MESSAGES}")
+    seconds = (last - start_wall_ms) / 1000
+    steady = (delivered - 1) / ((last - first) / 1000)
+    return {"messages": delivered, "failed_tries": failed, "concurrency": WEBHOOK_CONCURRENCY, "seconds": round(seconds, 2),
+            "per_second": round(delivered / seconds), "steady_per_second": round(steady)}
+
+
+def wrk(url, key, lua, seconds, body_file):
+    environment = {**os.environ, "BENCH_API_KEY": key, "HERALD_BENCH_BODY_FILE": body_file}
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{ACCEPT_CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", lua, url],
+        env=environment, capture_output=True, text=True, check=True).stdout
+    result = dict(re.findall(r"(\w+)=(\d+(?:\.\d+)?)", output.split("HERALD_RESULT", 1)[1]))
+    if int(result["non202"]) + int(result["socket_errors"]) > 0:
+        raise SystemExit(f"accept: requests failed: {output}")
+    return float(result["rps"]), float(result["p99_us"]) / 1000
+
+
+def bench_accept(binary, workdir, nginx, lua):
+    body_file = os.path.join(workdir, "later-email.json")
+    with open(body_file, "w") as file:
+        json.dump(later_email(), file)
+    rounds = {"without": [], "with": []}
+    p99 = {"without": [], "with": []}
+    for round_number in range(ACCEPT_ROUNDS):
+        for kind in ("without", "with"):
+            directory = os.path.join(workdir, f"accept-{kind}-{round_number}")
+            os.makedirs(directory)
+            herald = Herald(binary, directory, f"accept-{kind}", delivering_config())
+            if kind == "with":
+                herald.request("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{nginx.port}/hooks", "events": []})
+            wrk(herald.url, herald.key, lua, BENCH_WARMUP, body_file)
+            rps, latency = wrk(herald.url, herald.key, lua, BENCH_DURATION, body_file)
+            log(f"accept {kind} webhooks, round {round_number + 1}: {rps:.0f}/s, p99 {latency:.2f} ms")
+            rounds[kind].append(rps)
+            p99[kind].append(latency)
+            herald.stop()
+    without, with_webhooks = statistics.median(rounds["without"]), statistics.median(rounds["with"])
+    return {"connections": ACCEPT_CONNECTIONS, "rounds": ACCEPT_ROUNDS, "without": round(without), "with": round(with_webhooks),
+            "without_all": [round(r) for r in rounds["without"]], "with_all": [round(r) for r in rounds["with"]],
+            "p99_without_ms": round(statistics.median(p99["without"]), 2), "p99_with_ms": round(statistics.median(p99["with"]), 2),
+            "loss_percent": round((without - with_webhooks) / without * 100, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--herald", required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--wrk-lua", required=True)
+    arguments = parser.parse_args()
+    if shutil.which("nginx") is None:
+        raise SystemExit("nginx is not installed")
+    arguments.herald = os.path.abspath(arguments.herald)
+    results = {"events": bench_events(arguments.herald, arguments.workdir)}
+    nginx = Nginx(arguments.workdir)
+    try:
+        results["webhooks"] = bench_webhooks(arguments.herald, arguments.workdir, nginx)
+        results["accept"] = bench_accept(arguments.herald, arguments.workdir, nginx, arguments.wrk_lua)
+    finally:
+        nginx.stop()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
