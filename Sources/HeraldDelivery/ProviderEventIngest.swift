@@ -20,6 +20,11 @@ public final class ProviderEventIngest: ProviderEventSink, Service {
     /// The counter of each provider, type and outcome once made: a batch of a thousand events
     /// would otherwise look each up in the factory's registry, under its lock.
     private let counters = Mutex<[String: Counter]>([:])
+    /// When each provider's last refusal was logged and how many came since: one line a
+    /// minute per provider at most, so that a flood of forged requests does not flood the log
+    /// (the metric and `/v1/providers` count every one).
+    private let refusalLog = Mutex<[String: (loggedAt: Date, since: Int)]>([:])
+    static let refusalLogInterval: TimeInterval = 60
     private let scheduled: AsyncStream<Scheduled>
     private let schedule: AsyncStream<Scheduled>.Continuation
 
@@ -73,7 +78,22 @@ public final class ProviderEventIngest: ProviderEventSink, Service {
     /// not thrown: the request is refused either way.
     public func refused(provider: String, because rejection: EventRejection) async {
         Counter(label: "herald_provider_event_requests_refused_total", dimensions: [("provider", provider)], factory: factory).increment()
-        logger.notice("refused a provider event request", metadata: ["provider": "\(provider)", "reason": "\(rejection.code.rawValue)"])
+        let now = clock.now
+        let unlogged = refusalLog.withLock { log -> Int? in
+            if let last = log[provider], now.timeIntervalSince(last.loggedAt) < Self.refusalLogInterval {
+                log[provider] = (last.loggedAt, last.since + 1)
+                return nil
+            }
+            defer { log[provider] = (now, 0) }
+            return log[provider]?.since ?? 0
+        }
+        if let unlogged {
+            logger.notice(
+                "refused a provider event request",
+                metadata: [
+                    "provider": "\(provider)", "reason": "\(rejection.code.rawValue)", "refused_since_last_line": "\(unlogged)",
+                ])
+        }
         do {
             try await store.countRefusedEventRequest(provider: provider, at: clock.now)
         } catch {

@@ -17,40 +17,8 @@ import Testing
 /// line captured, at trace level, and the capture is searched for each one it used.
 @Suite("Log privacy")
 struct LogPrivacyTests {
-    /// Keeps every line as text, with the metadata of the event, of the logger that logged it
-    /// (`logger[metadataKey:]`, as the SMTP provider sets its name) and of a metadata provider:
-    /// each handler is a value with its own logger metadata, sharing one list of lines.
-    struct CapturingLogHandler: LogHandler {
-        let lines: Lines
-        var metadata: Logger.Metadata = [:]
-        var metadataProvider: Logger.MetadataProvider?
-        var logLevel: Logger.Level = .trace
-
-        final class Lines: Sendable {
-            let all = Mutex<[String]>([])
-            var text: String { all.withLock { $0.joined(separator: "\n") } }
-        }
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let provided = metadataProvider?.get() ?? [:]
-            lines.all.withLock {
-                $0.append("\(event.level) \(event.message) \(metadata) \(provided) \(event.metadata ?? [:]) \(event.source)")
-            }
-        }
-    }
-
-    static func capturingLogger() -> (Logger, CapturingLogHandler.Lines) {
-        let lines = CapturingLogHandler.Lines()
-        return (Logger(label: "herald") { _ in CapturingLogHandler(lines: lines) }, lines)
-    }
-
     @Test func `a full scenario logs no address, subject or body`() async throws {
-        let (logger, capture) = Self.capturingLogger()
+        let (logger, capture) = CapturingLogHandler.logger()
         let addresses = ["private.person@secret-domain.example", "second.person@secret-domain.example", "not-an-address@"]
         let subject = "Diagnosis results for patient 3141"
         let body = "The secret body 2718281828"
@@ -93,7 +61,7 @@ struct LogPrivacyTests {
     /// the recipient in its error text (as Postmark's documented errors do), then a real SMTP
     /// server (aiosmtpd) that refuses the recipient.
     @Test func `failing SMTP and HTTP providers log no address, subject or body`() async throws {
-        let (logger, capture) = Self.capturingLogger()
+        let (logger, capture) = CapturingLogHandler.logger()
         let recipient = "refused.person@secret-domain.example"
         let router = Router()
         router.post("email") { _, _ in

@@ -370,8 +370,10 @@ struct DispatcherTests {
         try await withHarness(concurrency: 8, taskExecutor: executor) { harness in
             let ids = try await harness.accept(20)
             try await harness.runAsService { try await harness.waitUntilSent(ids.count) }
-            // Each round starts with a job on its executor, and resumes there after every write.
-            #expect(executor.jobs >= ids.count * 3)
+            // Each round starts with a job on its executor and resumes there after its writes.
+            // Not three per round: a write that completes before its caller suspends needs no
+            // job to resume (CI counted 59 for 20 rounds once).
+            #expect(executor.jobs >= ids.count * 2)
         }
     }
 

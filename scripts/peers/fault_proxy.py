@@ -17,10 +17,11 @@ is a close with SO_LINGER 0, which sends RST. Runs until killed.
 
 import argparse
 import asyncio
-import os
 import socket
 import struct
 import sys
+
+import port_file
 
 
 def reset(writer):
@@ -123,9 +124,7 @@ async def main():
     counter = [0]
     server = await asyncio.start_server(
         lambda reader, writer: handle(reader, writer, options, counter), "127.0.0.1", 0)
-    with open(options.port_file + ".partial", "w") as file:
-        file.write(str(server.sockets[0].getsockname()[1]))
-    os.rename(options.port_file + ".partial", options.port_file)
+    port_file.announce(server.sockets[0].getsockname()[1], options.port_file)
     async with server:
         await server.serve_forever()
 

@@ -9,9 +9,10 @@ Writes its port to --port-file and appends the path of every GET it answers, one
 
 import argparse
 import http.server
-import os
 import ssl
 import sys
+
+import port_file
 
 
 def main():
@@ -47,10 +48,7 @@ def main():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(arguments.cert, arguments.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    temporary = arguments.port_file + ".tmp"
-    with open(temporary, "w") as port_file:
-        port_file.write(str(server.server_address[1]))
-    os.replace(temporary, arguments.port_file)
+    port_file.announce(server.server_address[1], arguments.port_file)
     server.serve_forever()
 
 

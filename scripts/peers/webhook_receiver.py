@@ -18,13 +18,14 @@ killed.
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook
+
+import port_file
 
 
 def main():
@@ -72,10 +73,7 @@ def main():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    temporary = arguments.port_file + ".tmp"
-    with open(temporary, "w") as port_file:
-        port_file.write(str(server.server_address[1]))
-    os.replace(temporary, arguments.port_file)
+    port_file.announce(server.server_address[1], arguments.port_file)
     server.serve_forever()
 
 
