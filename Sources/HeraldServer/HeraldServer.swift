@@ -3,6 +3,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldAPI
+import HeraldConsole
 import HeraldCore
 import HeraldDelivery
 import HeraldProviders
@@ -145,6 +146,9 @@ public struct HeraldServer: Sendable {
             receivers: providers.eventReceivers, sink: events, clock: clock, maxBodyBytes: configuration.http.maxBodyBytes
         ).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
+        try ConsoleController<HeraldRequestContext>(
+            dependencies: .init(store: store, providers: providers, clock: clock, servesTLS: configuration.http.tls != nil)
+        ).addRoutes(to: router)
         let system = SystemController<HeraldRequestContext>(
             store: store, state: state, providers: providers, clock: clock, dispatch: dispatchWatch)
         system.addHealthRoutes(to: router)

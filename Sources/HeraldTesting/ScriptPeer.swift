@@ -2,8 +2,9 @@ import Foundation
 
 /// A peer from `scripts/peers/`, run by a test: started with `--port-file`, given to the test's
 /// body once it wrote its port, and killed when the body returns.
-enum ScriptPeer {
-    static func path(_ name: String) -> String {
+public enum ScriptPeer {
+    /// The path of `scripts/peers/NAME`.
+    public static func path(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/peers/\(name)").path
     }

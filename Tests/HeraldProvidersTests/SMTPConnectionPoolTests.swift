@@ -6,9 +6,10 @@ import Testing
 
 @Suite("SMTP session pool", .timeLimit(.minutes(1)))
 struct SMTPConnectionPoolTests {
-    @Test func `a caller waits for a busy pool's session only until its call's deadline`() async throws {
+    /// A pool of one session that never finishes opening, so the pool stays full once a first
+    /// caller leases it; `connecting` yields when that caller starts opening it.
+    static func fullPool() -> (pool: SMTPConnectionPool, connecting: AsyncStream<Void>) {
         let (connecting, connectingContinuation) = AsyncStream<Void>.makeStream()
-        // The only session never finishes opening, so the pool stays full.
         let pool = SMTPConnectionPool(maximum: 1, timerLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             _ async throws(SMTPConnection.Failure) in
             connectingContinuation.yield()
@@ -17,6 +18,11 @@ struct SMTPConnectionPoolTests {
                 failure: ProviderFailure(.transient, code: "test_cancelled", message: "cancelled"), stage: .connect,
                 keepsConnection: false)
         }
+        return (pool, connecting)
+    }
+
+    @Test func `a caller waits for a busy pool's session only until its call's deadline`() async throws {
+        let (pool, connecting) = Self.fullPool()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { _ = try? await pool.lease(for: nil, by: .now.advanced(by: .seconds(3600))) }
             for await _ in connecting { break }
@@ -32,15 +38,7 @@ struct SMTPConnectionPoolTests {
     }
 
     @Test func `a caller cancelled while it waits for a session stops waiting at once`() async throws {
-        let (connecting, connectingContinuation) = AsyncStream<Void>.makeStream()
-        let pool = SMTPConnectionPool(maximum: 1, timerLoop: MultiThreadedEventLoopGroup.singleton.any()) {
-            _ async throws(SMTPConnection.Failure) in
-            connectingContinuation.yield()
-            try? await Task.sleep(for: .seconds(3600))
-            throw SMTPConnection.Failure(
-                failure: ProviderFailure(.transient, code: "test_cancelled", message: "cancelled"), stage: .connect,
-                keepsConnection: false)
-        }
+        let (pool, connecting) = Self.fullPool()
         let holder = Task { _ = try? await pool.lease(for: nil, by: .now.advanced(by: .seconds(3600))) }
         for await _ in connecting { break }
         // Its deadline is an hour away: only the cancellation can end the wait within the test's limit.

@@ -1,0 +1,339 @@
+import Foundation
+import HTTPTypes
+import HeraldAPI
+import HeraldCore
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The operator console at `/console`: HTML rendered on the server from the data the public API
+/// gives, readable without JavaScript. Signing in with an API key starts a session
+/// (``ConsoleSessions``); the key's scope and tenant then decide, as in the API, what the
+/// session reads and does.
+public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable {
+    /// What the console needs of the rest of Herald.
+    public struct Dependencies: Sendable {
+        public var store: any EmailStore & APIKeyStore
+        public var providers: any ProviderAdministration
+        public var clock: any WallClock
+        /// Cookies are marked `Secure` when the listener speaks TLS.
+        public var servesTLS: Bool
+
+        public init(store: any EmailStore & APIKeyStore, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool) {
+            self.store = store
+            self.providers = providers
+            self.clock = clock
+            self.servesTLS = servesTLS
+        }
+    }
+
+    let dependencies: Dependencies
+    let sessions: ConsoleSessions
+    let pages: MustacheLibrary
+
+    public init(dependencies: Dependencies) throws {
+        self.dependencies = dependencies
+        self.sessions = ConsoleSessions()
+        self.pages = try ConsolePages.library()
+    }
+
+    public func addRoutes(to router: Router<Context>) {
+        let console = router.group("console").add(middleware: ConsoleHeaders<Context>())
+        console.get(use: overview)
+        console.get("console.css") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(string: ConsolePages.styleSheet)))
+        }
+        console.get("console.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(string: ConsolePages.script)))
+        }
+        console.get("sign-in", use: signInPage)
+        console.post("sign-in", use: signIn)
+        console.post("sign-out", use: signOut)
+        console.get("emails", use: emails)
+        console.get("emails/:id", use: email)
+        console.post("emails/:id/retry") { request, context in try await act(.retry, request, context) }
+        console.post("emails/:id/cancel") { request, context in try await act(.cancel, request, context) }
+        console.get("providers", use: providers)
+        console.post("providers/:name/pause") { request, context in try await setPaused(true, request, context) }
+        console.post("providers/:name/resume") { request, context in try await setPaused(false, request, context) }
+    }
+
+    // MARK: Sessions
+
+    /// A signed-in request: its session and the key, looked up again so that a revoked key is
+    /// refused at once.
+    struct SignedIn {
+        let session: ConsoleSessions.Session
+        let key: APIKey
+    }
+
+    private func signedIn(_ request: Request) async throws -> SignedIn? {
+        guard let cookie = request.cookies[ConsoleSessions.cookieName]?.value,
+            let session = sessions.session(fromCookie: cookie, now: dependencies.clock.now),
+            let found = try await dependencies.store.key(id: session.keyID), found.key.revokedAt == nil
+        else { return nil }
+        return SignedIn(session: session, key: found.key)
+    }
+
+    /// Runs `page` for a signed-in request with at least `scope`; sends anyone else to sign in.
+    private func withSession(
+        _ request: Request, scope: APIKey.Scope, _ page: (SignedIn) async throws -> Response
+    ) async throws -> Response {
+        guard let signedIn = try await signedIn(request) else { return Self.redirect(to: "/console/sign-in") }
+        guard signedIn.key.scope.allows(scope) else {
+            return try render(
+                "problem", ["heading": "Not allowed", "message": "This needs a key with the \(scope.rawValue) scope."], signedIn,
+                status: .forbidden)
+        }
+        return try await page(signedIn)
+    }
+
+    @Sendable func signInPage(request: Request, context: Context) async throws -> Response {
+        try render("sign-in", [:], nil)
+    }
+
+    @Sendable func signIn(request: Request, context: Context) async throws -> Response {
+        let form = try await ConsoleForm(request)
+        guard let secret = form["key"], let key = try await APIKeys.authenticate(secret, in: dependencies.store) else {
+            return try render("sign-in", ["error": "That key is unknown or revoked."], nil, status: .unauthorized)
+        }
+        let session = sessions.start(keyID: key.id, now: dependencies.clock.now)
+        var response = Self.redirect(to: "/console")
+        response.setCookie(
+            Cookie(
+                name: ConsoleSessions.cookieName, value: session.cookie, maxAge: Int(sessions.lifetime.components.seconds),
+                path: "/console", secure: dependencies.servesTLS, httpOnly: true, sameSite: .strict))
+        return response
+    }
+
+    @Sendable func signOut(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            try await checkCSRF(request, signedIn)
+            var response = Self.redirect(to: "/console/sign-in")
+            response.setCookie(
+                Cookie(
+                    name: ConsoleSessions.cookieName, value: "", maxAge: 0, path: "/console", secure: dependencies.servesTLS,
+                    httpOnly: true, sameSite: .strict))
+            return response
+        }
+    }
+
+    /// Refuses a post whose form does not carry the session's CSRF token.
+    private func checkCSRF(_ request: Request, _ signedIn: SignedIn) async throws {
+        let form = try await ConsoleForm(request)
+        guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else {
+            throw HTTPError(.forbidden, message: "the form's CSRF token does not match the session; reload the page")
+        }
+    }
+
+    // MARK: Pages
+
+    @Sendable func overview(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            let now = dependencies.clock.now
+            let queue = try await dependencies.store.queueStatistics(now: now)
+            let statuses: [[String: Any]] = EmailStatus.allCases.map { ["name": $0.rawValue, "count": queue.emailsByStatus[$0] ?? 0] }
+            let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
+                [
+                    "name": status.name, "state": status.state.rawValue, "breaker": status.breakerState,
+                    "p95": status.latency.p95.map(Self.milliseconds) ?? "—",
+                    "success": status.recentSuccessRate.map { "\(Int(($0 * 100).rounded())) %" } ?? "—", "reason": status.reason ?? "",
+                ]
+            }
+            let oldestDue = queue.oldestDueAt.map { "\(Int(max(0, now.timeIntervalSince($0)))) s" } ?? "none"
+            return try render("overview", ["statuses": statuses, "providers": providers, "oldestDue": oldestDue], signedIn)
+        }
+    }
+
+    @Sendable func emails(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            let query = request.uri.queryParameters
+            if let id = query["id"].map(String.init)?.trimmingCharacters(in: .whitespaces), !id.isEmpty {
+                return Self.redirect(to: "/console/emails/\(EmailID(id)?.rawValue ?? "unknown")")
+            }
+            let status = query["status"].flatMap { EmailStatus(rawValue: String($0)) }
+            let after = query["after"].flatMap { EmailID(String($0)) }
+            let limit = 50
+            let emails = try await dependencies.store.emails(tenant: signedIn.key.tenant, status: status, limit: limit, after: after)
+            var options: [[String: Any]] = [["value": "", "label": "any", "selected": status == nil]]
+            options += EmailStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == status] }
+            var page: [String: Any] = [
+                "statusOptions": options,
+                "emails": emails.map { email -> [String: Any] in
+                    [
+                        "id": email.id.rawValue, "status": email.status.rawValue, "provider": email.provider ?? "",
+                        "created": Self.time(email.createdAt), "updated": Self.time(email.updatedAt),
+                    ]
+                },
+            ]
+            if emails.count == limit, let last = emails.last {
+                page["next"] = "/console/emails?after=\(last.id.rawValue)" + (status.map { "&status=\($0.rawValue)" } ?? "")
+            }
+            return try render("emails", page, signedIn)
+        }
+    }
+
+    @Sendable func email(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            guard let id = context.parameters.get("id").flatMap({ EmailID($0) }),
+                let email = try await dependencies.store.email(id, tenant: signedIn.key.tenant)
+            else {
+                return try render("problem", ["heading": "Not found", "message": "There is no such email."], signedIn, status: .notFound)
+            }
+            let message = email.message
+            var page: [String: Any] = [
+                "id": id.rawValue, "status": email.status.rawValue, "from": message.from.description,
+                "to": (message.to + message.cc).map(\.description).joined(separator: ", "), "subject": message.subject,
+                "canRetry": email.status == .failed && signedIn.key.scope.allows(.send),
+                "canCancel": [.queued, .deferred].contains(email.status) && signedIn.key.scope.allows(.send),
+                "hasRecipients": !email.recipients.isEmpty,
+                "recipients": email.recipients.map { ["address": $0.address, "state": $0.phase.rawValue, "at": Self.time($0.updatedAt)] },
+                "attempts": email.attempts.map { attempt -> [String: Any] in
+                    [
+                        "number": attempt.number, "provider": attempt.provider, "started": Self.time(attempt.startedAt),
+                        "outcome": attempt.outcome.rawValue,
+                        "error": [attempt.errorClass?.rawValue, attempt.errorCode].compactMap { $0 }.joined(separator: " "),
+                        "latency": "\(attempt.latencyMilliseconds) ms", "routing": attempt.routing ?? "",
+                    ]
+                },
+                "events": email.events.map { event -> [String: Any] in
+                    [
+                        "at": Self.time(event.at), "kind": event.kind.rawValue, "provider": event.provider ?? "",
+                        "detail": event.detail ?? "",
+                    ]
+                },
+            ]
+            if !message.tags.isEmpty { page["tags"] = message.tags.joined(separator: ", ") }
+            if let failure = email.failureReason { page["failure"] = failure }
+            if let provider = email.provider {
+                page["provider"] = provider
+                page["providerMessageID"] = email.providerMessageID ?? ""
+            }
+            return try render("email", page, signedIn)
+        }
+    }
+
+    @Sendable func providers(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            let canPause = signedIn.key.scope.allows(.operator)
+            let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
+                [
+                    "name": status.name, "kind": status.kind, "priority": status.priority, "state": status.state.rawValue,
+                    "breaker": status.breakerState, "p50": status.latency.p50.map(Self.milliseconds) ?? "—",
+                    "p95": status.latency.p95.map(Self.milliseconds) ?? "—", "calls": status.recentCalls,
+                    "success": status.recentSuccessRate.map { "\(Int(($0 * 100).rounded())) %" } ?? "—",
+                    "failures": status.recentFailures.sorted { $0.key.rawValue < $1.key.rawValue }
+                        .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", "),
+                    "sentLastMinute": status.sendsLastMinute,
+                    "quotas": status.quotas.map { "\($0.period) \($0.used)/\($0.limit.map(String.init) ?? "∞")" }
+                        .joined(separator: ", "),
+                    "reason": status.reason ?? "", "canPause": canPause, "action": status.state == .paused ? "resume" : "pause",
+                ]
+            }
+            return try render("providers", ["providers": providers, "canPause": canPause], signedIn)
+        }
+    }
+
+    /// Pauses or resumes a provider, as `POST /v1/admin/providers/{name}/pause` does: operators only.
+    private func setPaused(_ paused: Bool, _ request: Request, _ context: Context) async throws -> Response {
+        try await withSession(request, scope: .operator) { signedIn in
+            try await checkCSRF(request, signedIn)
+            _ = try await dependencies.providers.setPaused(paused, provider: try context.parameters.require("name"))
+            return Self.redirect(to: "/console/providers")
+        }
+    }
+
+    enum Action: String {
+        case retry, cancel
+    }
+
+    /// Retries or cancels an email, as `POST /v1/emails/{id}/retry` and `/cancel` do, then shows it.
+    private func act(_ action: Action, _ request: Request, _ context: Context) async throws -> Response {
+        try await withSession(request, scope: .send) { signedIn in
+            try await checkCSRF(request, signedIn)
+            guard let id = context.parameters.get("id").flatMap({ EmailID($0) }) else {
+                return try render("problem", ["heading": "Not found", "message": "There is no such email."], signedIn, status: .notFound)
+            }
+            do {
+                switch action {
+                case .retry: try await dependencies.store.retry(id, tenant: signedIn.key.tenant, now: dependencies.clock.now)
+                case .cancel: try await dependencies.store.cancel(id, tenant: signedIn.key.tenant, now: dependencies.clock.now)
+                }
+            } catch let error as StoreError where error.code == .notFound || error.code == .invalidTransition {
+                let message = error.code == .notFound ? "There is no such email." : "Its status does not allow a \(action.rawValue) now."
+                return try render("problem", ["heading": "Not done", "message": message], signedIn, status: .conflict)
+            }
+            return Self.redirect(to: "/console/emails/\(id.rawValue)")
+        }
+    }
+
+    // MARK: Rendering
+
+    private func render(
+        _ template: String, _ values: [String: Any], _ signedIn: SignedIn?, status: HTTPResponse.Status = .ok
+    ) throws -> Response {
+        var values = values
+        if let signedIn {
+            values["signedIn"] = true
+            values["csrf"] = sessions.csrfToken(for: signedIn.session)
+            values["tenant"] = signedIn.key.tenant
+            values["scope"] = signedIn.key.scope.rawValue
+        }
+        guard let html = pages.render(values, withTemplate: template) else {
+            throw HTTPError(.internalServerError, message: "the console has no page \(template)")
+        }
+        return Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// 303: after a post, the browser gets the page with a GET.
+    static func redirect(to location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    static func time(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        "\(Int((duration.timeInterval * 1000).rounded())) ms"
+    }
+}
+
+/// What every console answer says to the browser: only this origin's resources and no inline
+/// script (CSP), never in a frame, no caching of pages that show emails, no MIME sniffing.
+struct ConsoleHeaders<Context: RequestContext>: RouterMiddleware {
+    static var contentSecurityPolicy: String {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; "
+            + "base-uri 'none'"
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        return response
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body, as the console's forms post it.
+struct ConsoleForm {
+    private let fields: [String: String]
+
+    init(_ request: Request) async throws {
+        let body = try await request.body.collect(upTo: 16 * 1024)
+        var components = URLComponents()
+        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        var fields: [String: String] = [:]
+        for item in components.queryItems ?? [] where fields[item.name] == nil { fields[item.name] = item.value ?? "" }
+        self.fields = fields
+    }
+
+    subscript(_ name: String) -> String? { fields[name] }
+}

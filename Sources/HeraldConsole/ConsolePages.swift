@@ -1,0 +1,239 @@
+import Mustache
+
+/// The console's templates and style sheet, compiled into the binary: nothing is read from
+/// disk or fetched from another host. Every value goes through Mustache's `{{ }}`, which
+/// escapes HTML, so an email's subject or an error code renders as text.
+enum ConsolePages {
+    static func library() throws -> MustacheLibrary {
+        var library = MustacheLibrary()
+        for (name, text) in templates { try library.register(text, named: name) }
+        return library
+    }
+
+    private static let templates: [String: String] = [
+        "layout": layout, "sign-in": signIn, "overview": overview, "emails": emails, "email": email, "providers": providers,
+        "problem": problem,
+    ]
+
+    private static let layout = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{$title}}Herald{{/title}} · Herald console</title>
+        <link rel="stylesheet" href="/console/console.css">
+        <script src="/console/console.js" defer></script>
+        </head>
+        <body{{$refresh}}{{/refresh}}>
+        <header>
+        <a class="brand" href="/console">Herald</a>
+        {{#signedIn}}
+        <nav aria-label="Console">
+        <a href="/console">Overview</a>
+        <a href="/console/emails">Emails</a>
+        <a href="/console/providers">Providers</a>
+        </nav>
+        <form method="post" action="/console/sign-out" class="sign-out">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <span class="who">{{tenant}} · {{scope}}</span>
+        <button type="submit">Sign out</button>
+        </form>
+        {{/signedIn}}
+        </header>
+        <main id="main">
+        {{$content}}{{/content}}
+        </main>
+        </body>
+        </html>
+        """
+
+    private static let signIn = """
+        {{<layout}}
+        {{$title}}Sign in{{/title}}
+        {{$content}}
+        <h1>Sign in</h1>
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        <form method="post" action="/console/sign-in" class="sign-in">
+        <label for="key">API key</label>
+        <input id="key" name="key" type="password" autocomplete="current-password" required>
+        <button type="submit">Sign in</button>
+        </form>
+        <p>A read key reads; a send key also retries and cancels its tenant's emails.</p>
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let overview = """
+        {{<layout}}
+        {{$title}}Overview{{/title}}
+        {{$refresh}} data-refresh="5"{{/refresh}}
+        {{$content}}
+        <h1>Overview</h1>
+        <section aria-labelledby="queue">
+        <h2 id="queue">Queue</h2>
+        <ul class="figures">
+        {{#statuses}}<li><span class="label">{{name}}</span> <a href="/console/emails?status={{name}}">{{count}}</a></li>{{/statuses}}
+        <li><span class="label">oldest due</span> <strong>{{oldestDue}}</strong></li>
+        </ul>
+        </section>
+        <section aria-labelledby="providers">
+        <h2 id="providers">Providers</h2>
+        <table>
+        <thead><tr><th scope="col">Provider</th><th scope="col">State</th><th scope="col">Breaker</th><th scope="col">p95</th><th scope="col">Success</th><th scope="col">Reason</th></tr></thead>
+        <tbody>
+        {{#providers}}<tr><th scope="row">{{name}}</th><td class="state-{{state}}">{{state}}</td><td>{{breaker}}</td><td>{{p95}}</td><td>{{success}}</td><td>{{reason}}</td></tr>{{/providers}}
+        </tbody>
+        </table>
+        </section>
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let emails = """
+        {{<layout}}
+        {{$title}}Emails{{/title}}
+        {{$content}}
+        <h1>Emails</h1>
+        <form method="get" action="/console/emails" class="filters">
+        <label for="status">Status</label>
+        <select id="status" name="status">
+        {{#statusOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statusOptions}}
+        </select>
+        <label for="id">Email id</label>
+        <input id="id" name="id" value="{{id}}">
+        <button type="submit">Show</button>
+        </form>
+        <table>
+        <thead><tr><th scope="col">Email</th><th scope="col">Status</th><th scope="col">Provider</th><th scope="col">Created</th><th scope="col">Updated</th></tr></thead>
+        <tbody>
+        {{#emails}}<tr><th scope="row"><a href="/console/emails/{{id}}">{{id}}</a></th><td class="status-{{status}}">{{status}}</td><td>{{provider}}</td><td>{{created}}</td><td>{{updated}}</td></tr>{{/emails}}
+        {{^emails}}<tr><td colspan="5">No emails.</td></tr>{{/emails}}
+        </tbody>
+        </table>
+        {{#next}}<p><a rel="next" href="{{next}}">Older emails</a></p>{{/next}}
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let email = """
+        {{<layout}}
+        {{$title}}Email {{id}}{{/title}}
+        {{$content}}
+        <h1>Email <code>{{id}}</code></h1>
+        <dl class="details">
+        <dt>Status</dt><dd id="status" class="status-{{status}}">{{status}}</dd>
+        {{#failure}}<dt>Why</dt><dd>{{failure}}</dd>{{/failure}}
+        <dt>From</dt><dd>{{from}}</dd>
+        <dt>To</dt><dd>{{to}}</dd>
+        <dt>Subject</dt><dd id="subject">{{subject}}</dd>
+        {{#tags}}<dt>Tags</dt><dd>{{tags}}</dd>{{/tags}}
+        {{#provider}}<dt>Provider</dt><dd>{{provider}} {{providerMessageID}}</dd>{{/provider}}
+        </dl>
+        {{#canRetry}}
+        <form method="post" action="/console/emails/{{id}}/retry">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">Retry</button>
+        </form>
+        {{/canRetry}}
+        {{#canCancel}}
+        <form method="post" action="/console/emails/{{id}}/cancel">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">Cancel</button>
+        </form>
+        {{/canCancel}}
+        {{#hasRecipients}}
+        <h2>Recipients</h2>
+        <table>
+        <thead><tr><th scope="col">Recipient</th><th scope="col">State</th><th scope="col">Since</th></tr></thead>
+        <tbody>{{#recipients}}<tr><th scope="row">{{address}}</th><td>{{state}}</td><td>{{at}}</td></tr>{{/recipients}}</tbody>
+        </table>
+        {{/hasRecipients}}
+        <h2>Attempts</h2>
+        <table>
+        <thead><tr><th scope="col">#</th><th scope="col">Provider</th><th scope="col">Started</th><th scope="col">Outcome</th><th scope="col">Error</th><th scope="col">Latency</th><th scope="col">Why this provider</th></tr></thead>
+        <tbody>
+        {{#attempts}}<tr><td>{{number}}</td><td>{{provider}}</td><td>{{started}}</td><td>{{outcome}}</td><td>{{error}}</td><td>{{latency}}</td><td>{{routing}}</td></tr>{{/attempts}}
+        {{^attempts}}<tr><td colspan="7">No attempt yet.</td></tr>{{/attempts}}
+        </tbody>
+        </table>
+        <h2>History</h2>
+        <ol class="timeline">
+        {{#events}}<li><time>{{at}}</time> <strong>{{kind}}</strong> {{provider}} {{detail}}</li>{{/events}}
+        </ol>
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let providers = """
+        {{<layout}}
+        {{$title}}Providers{{/title}}
+        {{$content}}
+        <h1>Providers</h1>
+        <table>
+        <thead><tr><th scope="col">Provider</th><th scope="col">Kind</th><th scope="col">Priority</th><th scope="col">State</th><th scope="col">Breaker</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">Calls</th><th scope="col">Success</th><th scope="col">Failures</th><th scope="col">Sent last minute</th><th scope="col">Quotas</th><th scope="col">Reason</th>{{#canPause}}<th scope="col">Action</th>{{/canPause}}</tr></thead>
+        <tbody>
+        {{#providers}}<tr><th scope="row">{{name}}</th><td>{{kind}}</td><td>{{priority}}</td><td class="state-{{state}}">{{state}}</td><td>{{breaker}}</td><td>{{p50}}</td><td>{{p95}}</td><td>{{calls}}</td><td>{{success}}</td><td>{{failures}}</td><td>{{sentLastMinute}}</td><td>{{quotas}}</td><td>{{reason}}</td>{{#canPause}}<td><form method="post" action="/console/providers/{{name}}/{{action}}"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" aria-label="{{action}} {{name}}">{{action}}</button></form></td>{{/canPause}}</tr>{{/providers}}
+        </tbody>
+        </table>
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let problem = """
+        {{<layout}}
+        {{$title}}{{heading}}{{/title}}
+        {{$content}}
+        <h1>{{heading}}</h1>
+        <p role="alert">{{message}}</p>
+        <p><a href="/console">Back to the overview</a></p>
+        {{/content}}
+        {{/layout}}
+        """
+
+    /// Keeps a page marked `data-refresh="SECONDS"` current: every so often, while the page is
+    /// visible, its `<main>` is fetched again and swapped in, so that nothing else (focus, the
+    /// scroll position) moves.
+    static let script = """
+        "use strict";
+        const seconds = Number(document.body.dataset.refresh);
+        if (seconds > 0) {
+          setInterval(async () => {
+            if (document.hidden) return;
+            const answer = await fetch(location.href, { credentials: "same-origin" });
+            if (!answer.ok || answer.redirected) return;
+            const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+            const fresh = page.querySelector("main");
+            if (fresh) document.querySelector("main").replaceChildren(...fresh.childNodes);
+          }, seconds * 1000);
+        }
+        """
+
+    static let styleSheet = """
+        :root { color-scheme: light; --accent: #1d4ed8; --muted: #6b7280; --bad: #b91c1c; --good: #15803d; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 15px/1.45 system-ui, sans-serif; }
+        header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; padding: .6rem 1rem; border-bottom: 1px solid #8884; }
+        header nav { display: flex; gap: 1rem; flex: 1; }
+        .brand { font-weight: 700; text-decoration: none; }
+        a { color: var(--accent); }
+        a:focus, button:focus, input:focus, select:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
+        main { padding: 1rem; max-width: 72rem; }
+        table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; display: block; overflow-x: auto; }
+        th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #8884; white-space: nowrap; }
+        ul.figures { display: flex; flex-wrap: wrap; gap: 1rem; list-style: none; padding: 0; }
+        ul.figures li { min-width: 8rem; }
+        .label, dt { color: var(--muted); }
+        dl.details { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
+        dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+        form { margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+        .sign-in { flex-direction: column; align-items: flex-start; max-width: 24rem; }
+        .sign-in input { width: 100%; }
+        input, select, button { font: inherit; padding: .3rem .5rem; }
+        button { cursor: pointer; }
+        .error, .status-failed, .state-open, .state-paused { color: var(--bad); }
+        .status-sent, .state-healthy { color: var(--good); }
+        .who { color: var(--muted); }
+        ol.timeline { padding-left: 1.2rem; }
+        """
+}

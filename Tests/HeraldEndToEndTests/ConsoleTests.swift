@@ -1,0 +1,182 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldTesting
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The console of the built binary: an operator's path through it in headless Chromium
+/// (`scripts/peers/console_browser.py`, with axe-core on every page), and its sessions, CSRF
+/// tokens and headers checked request by request.
+@Suite("Console", .serialized, .timeLimit(.minutes(3)))
+struct ConsoleTests {
+    static let config = """
+        providers:
+          - {name: primary, type: sandbox, failure_rate: 1, failure_class: permanent}
+        """
+
+    /// Answers as a browser without JavaScript gets them: no redirect followed.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    struct Page {
+        let status: Int
+        let headers: HTTPHeaders
+        let text: String
+        var location: String? { headers.first(name: "Location") }
+    }
+
+    static func page(_ method: HTTPMethod, _ url: String, form: [String: String]? = nil, cookie: String? = nil) async throws -> Page {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let cookie { request.headers.add(name: "Cookie", value: "herald_console=\(cookie)") }
+        if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            let body = form.map { name, value in
+                "\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            }.joined(separator: "&")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return Page(status: Int(response.status.code), headers: response.headers, text: String(buffer: body))
+    }
+
+    /// Signs in with `key`; returns the session cookie's value and the whole `Set-Cookie`.
+    static func signIn(_ herald: HeraldProcess, key: String) async throws -> (cookie: String, setCookie: String) {
+        let signedIn = try await page(.POST, herald.baseURL + "/console/sign-in", form: ["key": key])
+        #expect(signedIn.status == 303)
+        let setCookie = try #require(signedIn.headers.first(name: "Set-Cookie"))
+        let value = try #require(setCookie.split(separator: ";").first?.split(separator: "=", maxSplits: 1).last)
+        return (String(value), setCookie)
+    }
+
+    /// The CSRF token a page's forms carry.
+    static func csrfToken(in page: Page) throws -> String {
+        let marker = #"name="csrf" value=""#
+        let start = try #require(page.text.range(of: marker)).upperBound
+        return String(page.text[start...].prefix { $0 != "\"" })
+    }
+
+    @Test func `an operator signs in, finds emails, retries a failed one, cancels a queued one, and signs out`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(directory: directory, config: Self.config)
+            let failed = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
+            try await herald.waitUntil([failed], are: "failed")
+            let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86400))
+            let queued = try #require(
+                try await herald.send(
+                    #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"Later","text":"t","send_at":"\#(later)"}"#
+                ).body["id"] as? String)
+            let scripted = try #require(
+                try await herald.send(
+                    #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","send_at":"\#(later)"}"#
+                ).body["id"] as? String)
+            // The provider recovers, so that the retry from the console succeeds.
+            #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
+
+            let run = try Command.run(
+                "python3",
+                [
+                    ScriptPeer.path("console_browser.py"), "--url", herald.baseURL, "--key", herald.apiKey, "--failed", failed,
+                    "--queued", queued, "--scripted", scripted,
+                ])
+            try #require(run.status == 0, "console_browser.py failed: \(run.errors)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+            let seen = try #require(result["seen"] as? [String: Any])
+            #expect(seen["unsigned_lands_on"] as? String == "/console/sign-in")
+            #expect(seen["signed_in_lands_on"] as? String == "/console")
+            #expect(seen["overview_heading"] as? String == "Overview")
+            #expect(seen["overview_providers"] as? [String] == ["primary"])
+            #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
+            #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
+            #expect(seen["failed_filter"] as? [String] == [failed])
+            #expect(seen["failed_status"] as? String == "failed")
+            #expect((seen["failed_attempt_errors"] as? [String] ?? []).contains { $0.contains("permanent") })
+            #expect(seen["retried_status"] as? String == "sent")
+            #expect(seen["cancelled_status"] as? String == "cancelled")
+            #expect(seen["script_ran"] as? Bool == false, "a subject holding <script> renders inert")
+            #expect(seen["subject_shown"] as? String == "<script>window.heraldInjected = 1</script>")
+            #expect(seen["paused_state"] as? String == "paused")
+            #expect(seen["resumed_state"] as? String != "paused")
+            #expect((seen["phone_scroll_width"] as? Int ?? 9999) <= 390, "the list fits a phone-width screen")
+            #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
+            #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
+            let violations = try #require(result["violations"] as? [String: [String]])
+            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "providers"])
+            for (page, found) in violations { #expect(found.isEmpty, "\(page): \(found)") }
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+
+    @Test func `sessions are HttpOnly, SameSite=Strict cookies; forms need the session's CSRF token; every page sends the CSP`()
+        async throws
+    {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(directory: directory, config: Self.config)
+            let base = herald.baseURL + "/console"
+            #expect(try await Self.page(.GET, base).location == "/console/sign-in")
+            let refused = try await Self.page(.POST, base + "/sign-in", form: ["key": "hk_nope_nope"])
+            #expect(refused.status == 401)
+
+            let (cookie, setCookie) = try await Self.signIn(herald, key: herald.apiKey)
+            for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800"] {
+                #expect(setCookie.contains(attribute), "\(setCookie)")
+            }
+            #expect(!setCookie.contains("Secure"), "Secure only under TLS")
+            let id = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
+            try await herald.waitUntil([id], are: "failed")
+            for path in ["", "/emails", "/emails/\(id)", "/providers", "/sign-in"] {
+                let shown = try await Self.page(.GET, base + path, cookie: cookie)
+                #expect(shown.status == 200, "\(path)")
+                #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("default-src 'self'") == true, "\(path)")
+                #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true, "\(path)")
+                #expect(!shown.text.contains("<script>"), "no inline script on \(path)")
+            }
+            let emailPage = try await Self.page(.GET, base + "/emails/\(id)", cookie: cookie)
+            let token = try Self.csrfToken(in: emailPage)
+            #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: [:], cookie: cookie).status == 403)
+            #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": "stale"], cookie: cookie).status == 403)
+            // Another session's token is stale for this one.
+            let (otherCookie, _) = try await Self.signIn(herald, key: herald.apiKey)
+            let otherToken = try Self.csrfToken(in: try await Self.page(.GET, base, cookie: otherCookie))
+            #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": otherToken], cookie: cookie).status == 403)
+            let retried = try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": token], cookie: cookie)
+            #expect(retried.status == 303)
+            #expect(retried.location == "/console/emails/\(id)")
+            // A cookie Herald did not sign is no session.
+            #expect(try await Self.page(.GET, base, cookie: cookie.dropLast(2) + "xx").location == "/console/sign-in")
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+
+    @Test func `a revoked key's session ends at once, and a tenant sees only its own emails`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(directory: directory, config: Self.config)
+            let base = herald.baseURL + "/console"
+            let configFile = directory.appendingPathComponent("herald.yaml").path
+            let created = try Command.run(
+                HeraldProcess.binary.path, ["keys", "create", "--tenant", "globex", "--scope", "read", "--config", configFile],
+                directory: directory)
+            let otherKey = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            let otherID = String(try #require(otherKey.split(separator: "_").dropFirst().first, "\(created.errors)"))
+            let (cookie, _) = try await Self.signIn(herald, key: otherKey)
+            let mine = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
+            let foreign = try await Self.page(.GET, base + "/emails/\(mine)", cookie: cookie)
+            #expect(foreign.status == 404, "another tenant's email is not found")
+            #expect(!(try await Self.page(.GET, base + "/emails", cookie: cookie)).text.contains(mine))
+            #expect(try await Self.page(.GET, base, cookie: cookie).status == 200)
+            let revoked = try Command.run(
+                HeraldProcess.binary.path, ["keys", "revoke", otherID, "--config", configFile], directory: directory)
+            #expect(revoked.status == 0, "\(revoked.errors)")
+            #expect(try await Self.page(.GET, base, cookie: cookie).location == "/console/sign-in")
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
+}

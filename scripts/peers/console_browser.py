@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Drives Herald's console in headless Chromium (Debian's chromium and chromium-driver, PyPI's
+selenium) the way an operator would, for ConsoleTests, and checks every page with axe-core
+(PyPI's axe-selenium-python).
+
+    console_browser.py --url URL --key KEY --failed ID --queued ID --scripted ID
+
+Prints one JSON object: what each step saw, and the serious or critical accessibility
+violations of each page. The Swift test judges them.
+"""
+
+import argparse
+import json
+import sys
+import time
+import urllib.request
+
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def start_browser(width=1280):
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     f"--window-size={width},900"):
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def status_of(driver):
+    return driver.find_element(By.ID, "status").text
+
+
+def send_later(url, key):
+    """Accepts one email due tomorrow through the API."""
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    body = json.dumps({"from": "ada@herald-test.example", "to": ["bob@example.com"], "subject": "Live", "text": "t",
+                       "send_at": later}).encode()
+    request = urllib.request.Request(url + "/v1/emails", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def wait_for(predicate, seconds=15):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("url", "key", "failed", "queued", "scripted"):
+        parser.add_argument(f"--{name}", required=True)
+    options = parser.parse_args()
+    console = options.url + "/console"
+    seen = {}
+    violations = {}
+    driver = start_browser()
+
+    def audit(page):
+        axe = Axe(driver)
+        axe.inject()
+        result = axe.run()
+        violations[page] = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result["violations"]
+                            if v["impact"] in ("serious", "critical")]
+
+    try:
+        driver.get(console)
+        seen["unsigned_lands_on"] = driver.current_url.removeprefix(options.url)
+        audit("sign-in")
+
+        driver.find_element(By.ID, "key").send_keys(options.key)
+        driver.find_element(By.CSS_SELECTOR, "form.sign-in button").click()
+        seen["signed_in_lands_on"] = driver.current_url.removeprefix(options.url)
+        seen["overview_heading"] = driver.find_element(By.TAG_NAME, "h1").text
+        seen["overview_providers"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
+        audit("overview")
+        # An email accepted now shows on the open overview without a reload.
+        queued = lambda: int(driver.find_element(By.CSS_SELECTOR, "a[href='/console/emails?status=queued']").text)
+        before = queued()
+        send_later(options.url, options.key)
+        seen["overview_updated"] = wait_for(lambda: queued() == before + 1, seconds=12)
+
+        driver.get(console + "/emails")
+        listed = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+        seen["listed"] = [email for email in (options.failed, options.queued, options.scripted) if email in listed]
+        audit("emails")
+
+        driver.get(console + "/emails?status=failed")
+        seen["failed_filter"] = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+
+        driver.get(f"{console}/emails/{options.failed}")
+        seen["failed_status"] = status_of(driver)
+        seen["failed_attempt_errors"] = [row.text for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr")]
+        audit("email")
+        driver.find_element(By.XPATH, "//button[text()='Retry']").click()
+        seen["retried_status"] = "sent" if wait_for(lambda: (driver.refresh() or status_of(driver)) == "sent") \
+            else status_of(driver)
+
+        driver.get(f"{console}/emails/{options.queued}")
+        driver.find_element(By.XPATH, "//button[text()='Cancel']").click()
+        seen["cancelled_status"] = status_of(driver)
+
+        driver.get(f"{console}/emails/{options.scripted}")
+        seen["script_ran"] = driver.execute_script("return window.heraldInjected !== undefined")
+        seen["subject_shown"] = driver.find_element(By.ID, "subject").text
+
+        driver.get(console + "/providers")
+        audit("providers")
+        driver.find_element(By.XPATH, "//button[text()='pause']").click()
+        seen["paused_state"] = driver.find_element(By.CSS_SELECTOR, "tbody td.state-paused").text
+        driver.find_element(By.XPATH, "//button[text()='resume']").click()
+        seen["resumed_state"] = driver.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(4)").text
+
+        driver.set_window_size(390, 844)
+        driver.get(console + "/emails")
+        seen["phone_scroll_width"] = driver.execute_script("return document.documentElement.scrollWidth")
+
+        driver.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
+        seen["signed_out_lands_on"] = driver.current_url.removeprefix(options.url)
+        driver.get(console)
+        seen["after_sign_out_lands_on"] = driver.current_url.removeprefix(options.url)
+    finally:
+        driver.quit()
+    json.dump({"seen": seen, "violations": violations}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
