@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Part 7 of scripts/bench: provider events in, webhooks out, and what webhooks cost an accept.
 
-    bench-webhooks.py --herald BIN --workdir DIR [--wrk-lua FILE]
+    bench-webhooks.py --herald BIN --workdir DIR --wrk-lua FILE
 
 Runs the release `herald` against SQLite and prints one JSON object with three results:
 

@@ -112,7 +112,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
 
     @Sendable func signOut(request: Request, context: Context) async throws -> Response {
         try await withSession(request, scope: .read) { signedIn in
-            try await checkCSRF(request, signedIn)
+            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
             var response = Self.redirect(to: "/console/sign-in")
             response.setCookie(
                 Cookie(
@@ -122,21 +122,31 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         }
     }
 
-    /// Refuses a post whose form does not carry the session's CSRF token.
-    private func checkCSRF(_ request: Request, _ signedIn: SignedIn) async throws {
-        let form = try await ConsoleForm(request)
-        guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else {
-            throw HTTPError(.forbidden, message: "the form's CSRF token does not match the session; reload the page")
-        }
+    /// Whether a post's form carries the session's CSRF token.
+    private func hasValidCSRFToken(_ request: Request, _ signedIn: SignedIn) async throws -> Bool {
+        sessions.isValidCSRFToken(try await ConsoleForm(request)["csrf"], for: signedIn.session)
+    }
+
+    /// The answer to a post without the session's CSRF token.
+    private func refusedForm(_ signedIn: SignedIn) throws -> Response {
+        try render(
+            "problem", ["heading": "Not done", "message": "The form is stale or not this session's: reload the page and try again."],
+            signedIn, status: .forbidden)
     }
 
     // MARK: Pages
 
     @Sendable func overview(request: Request, context: Context) async throws -> Response {
         try await withSession(request, scope: .read) { signedIn in
-            let now = dependencies.clock.now
-            let queue = try await dependencies.store.queueStatistics(now: now)
-            let statuses: [[String: Any]] = EmailStatus.allCases.map { ["name": $0.rawValue, "count": queue.emailsByStatus[$0] ?? 0] }
+            var page: [String: Any] = [:]
+            // The queue is the whole installation's: an operator's to see, not a tenant's.
+            if signedIn.key.scope.allows(.operator) {
+                let now = dependencies.clock.now
+                let queue = try await dependencies.store.queueStatistics(now: now)
+                page["queue"] = true
+                page["statuses"] = EmailStatus.allCases.map { ["name": $0.rawValue, "count": queue.emailsByStatus[$0] ?? 0] }
+                page["oldestDue"] = queue.oldestDueAt.map { "\(Int(max(0, now.timeIntervalSince($0)))) s" } ?? "none"
+            }
             let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
                 [
                     "name": status.name, "state": status.state.rawValue, "breaker": status.breakerState,
@@ -144,8 +154,8 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                     "success": status.recentSuccessRate.map { "\(Int(($0 * 100).rounded())) %" } ?? "—", "reason": status.reason ?? "",
                 ]
             }
-            let oldestDue = queue.oldestDueAt.map { "\(Int(max(0, now.timeIntervalSince($0)))) s" } ?? "none"
-            return try render("overview", ["statuses": statuses, "providers": providers, "oldestDue": oldestDue], signedIn)
+            page["providers"] = providers
+            return try render("overview", page, signedIn)
         }
     }
 
@@ -241,7 +251,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     /// Pauses or resumes a provider, as `POST /v1/admin/providers/{name}/pause` does: operators only.
     private func setPaused(_ paused: Bool, _ request: Request, _ context: Context) async throws -> Response {
         try await withSession(request, scope: .operator) { signedIn in
-            try await checkCSRF(request, signedIn)
+            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
             _ = try await dependencies.providers.setPaused(paused, provider: try context.parameters.require("name"))
             return Self.redirect(to: "/console/providers")
         }
@@ -254,7 +264,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     /// Retries or cancels an email, as `POST /v1/emails/{id}/retry` and `/cancel` do, then shows it.
     private func act(_ action: Action, _ request: Request, _ context: Context) async throws -> Response {
         try await withSession(request, scope: .send) { signedIn in
-            try await checkCSRF(request, signedIn)
+            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
             guard let id = context.parameters.get("id").flatMap({ EmailID($0) }) else {
                 return try render("problem", ["heading": "Not found", "message": "There is no such email."], signedIn, status: .notFound)
             }
@@ -322,18 +332,26 @@ struct ConsoleHeaders<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body, as the console's forms post it.
+/// An `application/x-www-form-urlencoded` body, as the console's forms post it. Read by hand,
+/// byte by byte, so that no body, however malformed, can do more than leave a field out.
 struct ConsoleForm {
     private let fields: [String: String]
 
     init(_ request: Request) async throws {
-        let body = try await request.body.collect(upTo: 16 * 1024)
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        let body = String(buffer: try await request.body.collect(upTo: 16 * 1024))
         var fields: [String: String] = [:]
-        for item in components.queryItems ?? [] where fields[item.name] == nil { fields[item.name] = item.value ?? "" }
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.decode(parts[0]), fields[name] == nil else { continue }
+            fields[name] = parts.count > 1 ? Self.decode(parts[1]) : ""
+        }
         self.fields = fields
     }
 
     subscript(_ name: String) -> String? { fields[name] }
+
+    /// `+` is a space, `%XX` a byte; nil for a broken escape or bytes that are not UTF-8.
+    private static func decode(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
 }

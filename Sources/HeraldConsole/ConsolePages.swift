@@ -70,6 +70,7 @@ enum ConsolePages {
         {{$refresh}} data-refresh="5"{{/refresh}}
         {{$content}}
         <h1>Overview</h1>
+        {{#queue}}
         <section aria-labelledby="queue">
         <h2 id="queue">Queue</h2>
         <ul class="figures">
@@ -77,6 +78,7 @@ enum ConsolePages {
         <li><span class="label">oldest due</span> <strong>{{oldestDue}}</strong></li>
         </ul>
         </section>
+        {{/queue}}
         <section aria-labelledby="providers">
         <h2 id="providers">Providers</h2>
         <table>

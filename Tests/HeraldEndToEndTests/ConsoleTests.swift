@@ -122,6 +122,14 @@ struct ConsoleTests {
             #expect(try await Self.page(.GET, base).location == "/console/sign-in")
             let refused = try await Self.page(.POST, base + "/sign-in", form: ["key": "hk_nope_nope"])
             #expect(refused.status == 401)
+            // Malformed forms are no key at all, never a crash.
+            for body in ["key=%", "key=%zz&&=", "key=%ff%fe", "%%%=&key"] {
+                var request = HTTPClientRequest(url: base + "/sign-in")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: body))
+                #expect(try await Self.client.execute(request, timeout: .seconds(5)).status == .unauthorized, "\(body)")
+            }
 
             let (cookie, setCookie) = try await Self.signIn(herald, key: herald.apiKey)
             for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age=28800"] {
@@ -170,7 +178,9 @@ struct ConsoleTests {
             let foreign = try await Self.page(.GET, base + "/emails/\(mine)", cookie: cookie)
             #expect(foreign.status == 404, "another tenant's email is not found")
             #expect(!(try await Self.page(.GET, base + "/emails", cookie: cookie)).text.contains(mine))
-            #expect(try await Self.page(.GET, base, cookie: cookie).status == 200)
+            let overview = try await Self.page(.GET, base, cookie: cookie)
+            #expect(overview.status == 200)
+            #expect(!overview.text.contains("oldest due"), "the installation's queue is an operator's to see")
             let revoked = try Command.run(
                 HeraldProcess.binary.path, ["keys", "revoke", otherID, "--config", configFile], directory: directory)
             #expect(revoked.status == 0, "\(revoked.errors)")

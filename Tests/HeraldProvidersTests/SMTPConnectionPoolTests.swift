@@ -52,7 +52,7 @@ struct SMTPConnectionPoolTests {
         }
         try await Task.sleep(for: .milliseconds(50))
         waiter.cancel()
-        #expect(await waiter.value == "smtp_cancelled")
+        #expect(await waiter.value == "cancelled")
         holder.cancel()
     }
 }

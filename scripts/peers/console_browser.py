@@ -18,6 +18,7 @@ import urllib.request
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 
@@ -30,8 +31,20 @@ def start_browser(width=1280):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def provider_state(driver):
+    """The first provider's state on the providers page; None while the page is being replaced."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(4)").text
+    except (StaleElementReferenceException, NoSuchElementException):
+        return None
+
+
 def status_of(driver):
-    return driver.find_element(By.ID, "status").text
+    """The email's status on its page; None while the page is being replaced."""
+    try:
+        return driver.find_element(By.ID, "status").text
+    except (StaleElementReferenceException, NoSuchElementException):
+        return None
 
 
 def send_later(url, key):
@@ -105,6 +118,7 @@ def main():
 
         driver.get(f"{console}/emails/{options.queued}")
         driver.find_element(By.XPATH, "//button[text()='Cancel']").click()
+        wait_for(lambda: status_of(driver) == "cancelled", seconds=5)
         seen["cancelled_status"] = status_of(driver)
 
         driver.get(f"{console}/emails/{options.scripted}")
@@ -114,9 +128,10 @@ def main():
         driver.get(console + "/providers")
         audit("providers")
         driver.find_element(By.XPATH, "//button[text()='pause']").click()
-        seen["paused_state"] = driver.find_element(By.CSS_SELECTOR, "tbody td.state-paused").text
+        seen["paused_state"] = "paused" if wait_for(lambda: provider_state(driver) == "paused") else provider_state(driver)
         driver.find_element(By.XPATH, "//button[text()='resume']").click()
-        seen["resumed_state"] = driver.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(4)").text
+        wait_for(lambda: provider_state(driver) not in ("paused", None))
+        seen["resumed_state"] = provider_state(driver)
 
         driver.set_window_size(390, 844)
         driver.get(console + "/emails")

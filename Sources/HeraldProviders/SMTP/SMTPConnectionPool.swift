@@ -171,9 +171,11 @@ final class SMTPConnectionPool: Sendable {
                             message: "every SMTP session stayed busy until the call's deadline"),
                         stage: .connect, keepsConnection: false)
                 case .cancelled:
+                    // As the dispatcher records any cancelled call (shutdown): the round stops
+                    // here instead of trying the next provider, and the email is due again.
                     throw SMTPConnection.Failure(
                         failure: ProviderFailure(
-                            .transient, code: "smtp_cancelled", message: "the call was cancelled while it waited for an SMTP session"),
+                            .ambiguous, code: "cancelled", message: "the call was cancelled while it waited for an SMTP session"),
                         stage: .connect, keepsConnection: false)
                 }
             case .shutDown:
