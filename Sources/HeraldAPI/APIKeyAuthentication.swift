@@ -57,7 +57,9 @@ public enum APIKeys {
         if let ratePerSecond, !APIKey.rateRange.contains(ratePerSecond) {
             throw InvalidKeyRate(ratePerSecond)
         }
-        let id = randomToken(bytes: 9)
+        // An id that starts with "-" reads as an option to `herald keys revoke <id>`.
+        var id = randomToken(bytes: 9)
+        while id.hasPrefix("-") { id = randomToken(bytes: 9) }
         let secret = "hk_\(id)_\(randomToken(bytes: 32))"
         let key = APIKey(id: id, tenant: tenant, scope: scope, createdAt: now, ratePerSecond: ratePerSecond)
         try await store.saveKey(key, secretHash: hash(secret))

@@ -158,6 +158,17 @@ struct AuthAPITests {
         }
     }
 
+    @Test func `no key id starts with a dash, which the command line would read as an option`() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try SQLiteEmailStore.openForKeys(path: directory.appendingPathComponent("herald.db").path)
+            // One id in 64 would start with "-" without the rule: 640 keys miss it by chance once in 26,000 runs.
+            for _ in 0..<640 {
+                let (key, _) = try await APIKeys.create(tenant: "acme", scope: .read, in: store, now: Date())
+                #expect(!key.id.hasPrefix("-"), "\(key.id)")
+            }
+        }
+    }
+
     @Test func `makes and prints an operator key on a first start with no key, and only then`() async throws {
         try await withTemporaryDirectory { directory in
             let store = try SQLiteEmailStore.openForKeys(path: directory.appendingPathComponent("herald.db").path)

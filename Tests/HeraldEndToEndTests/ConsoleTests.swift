@@ -182,7 +182,7 @@ struct ConsoleTests {
             #expect(overview.status == 200)
             #expect(!overview.text.contains("oldest due"), "the installation's queue is an operator's to see")
             let revoked = try Command.run(
-                HeraldProcess.binary.path, ["keys", "revoke", otherID, "--config", configFile], directory: directory)
+                HeraldProcess.binary.path, ["keys", "revoke", "--config", configFile, "--", otherID], directory: directory)
             #expect(revoked.status == 0, "\(revoked.errors)")
             #expect(try await Self.page(.GET, base, cookie: cookie).location == "/console/sign-in")
             herald.signal(SIGTERM)

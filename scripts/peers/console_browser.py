@@ -39,6 +39,21 @@ def provider_state(driver):
         return None
 
 
+def landing(driver, origin, expected):
+    """The path the browser lands on after a click: EXPECTED once it gets there (a click
+    returns before the page it asked for has loaded), else where it is after 10 s."""
+    wait_for(lambda: driver.current_url.removeprefix(origin) == expected, seconds=10)
+    return driver.current_url.removeprefix(origin)
+
+
+def queued_count(driver):
+    """The overview's count of queued emails; None while the script swaps the page's content."""
+    try:
+        return int(driver.find_element(By.CSS_SELECTOR, "a[href='/console/emails?status=queued']").text)
+    except (StaleElementReferenceException, NoSuchElementException):
+        return None
+
+
 def status_of(driver):
     """The email's status on its page; None while the page is being replaced."""
     try:
@@ -90,15 +105,14 @@ def main():
 
         driver.find_element(By.ID, "key").send_keys(options.key)
         driver.find_element(By.CSS_SELECTOR, "form.sign-in button").click()
-        seen["signed_in_lands_on"] = driver.current_url.removeprefix(options.url)
+        seen["signed_in_lands_on"] = landing(driver, options.url, "/console")
         seen["overview_heading"] = driver.find_element(By.TAG_NAME, "h1").text
         seen["overview_providers"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
         audit("overview")
         # An email accepted now shows on the open overview without a reload.
-        queued = lambda: int(driver.find_element(By.CSS_SELECTOR, "a[href='/console/emails?status=queued']").text)
-        before = queued()
+        before = queued_count(driver)
         send_later(options.url, options.key)
-        seen["overview_updated"] = wait_for(lambda: queued() == before + 1, seconds=12)
+        seen["overview_updated"] = wait_for(lambda: queued_count(driver) == before + 1, seconds=12)
 
         driver.get(console + "/emails")
         listed = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
@@ -138,7 +152,7 @@ def main():
         seen["phone_scroll_width"] = driver.execute_script("return document.documentElement.scrollWidth")
 
         driver.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
-        seen["signed_out_lands_on"] = driver.current_url.removeprefix(options.url)
+        seen["signed_out_lands_on"] = landing(driver, options.url, "/console/sign-in")
         driver.get(console)
         seen["after_sign_out_lands_on"] = driver.current_url.removeprefix(options.url)
     finally:
