@@ -33,9 +33,11 @@ public enum WebhookTarget {
         var v4 = in_addr()
         if inet_pton(AF_INET, address, &v4) == 1 {
             let bytes = withUnsafeBytes(of: v4.s_addr) { Array($0) }
-            switch (bytes[0], bytes[1]) {
-            case (0, _), (10, _), (127, _), (169, 254), (192, 168): return true
-            case (172, 16...31), (100, 64...127): return true
+            switch (bytes[0], bytes[1], bytes[2]) {
+            case (0, _, _), (10, _, _), (127, _, _), (169, 254, _), (192, 168, _): return true
+            case (172, 16...31, _), (100, 64...127, _): return true
+            // IETF protocol assignments, benchmarking (RFC 2544), multicast, reserved and broadcast.
+            case (192, 0, 0), (198, 18...19, _), (224...255, _, _): return true
             default: return false
             }
         }
@@ -43,11 +45,21 @@ public enum WebhookTarget {
         guard inet_pton(AF_INET6, address, &v6) == 1 else { return false }
         let bytes = withUnsafeBytes(of: v6) { Array($0) }
         if bytes.allSatisfy({ $0 == 0 }) || bytes == Array(repeating: 0, count: 15) + [1] { return true }
-        if bytes[0] & 0xFE == 0xFC || (bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80) { return true }
-        // An IPv4 address mapped into IPv6 (::ffff:a.b.c.d) is checked as IPv4.
-        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-            return isPrivate(address: bytes[12...].map(String.init).joined(separator: "."))
+        // Unique-local, link-local, multicast.
+        if bytes[0] & 0xFE == 0xFC || (bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80) || bytes[0] == 0xFF { return true }
+        // An IPv4 address carried in IPv6 is checked as IPv4: mapped (::ffff:a.b.c.d), through a
+        // NAT64 gateway (64:ff9b::a.b.c.d, RFC 6052) or a 6to4 relay (2002:aabb:ccdd::, RFC 3056).
+        let carried: ArraySlice<UInt8>?
+        if bytes[0..<12].elementsEqual(Self.mappedPrefix) || bytes[0..<12].elementsEqual(Self.nat64Prefix) {
+            carried = bytes[12..<16]
+        } else if bytes[0] == 0x20 && bytes[1] == 0x02 {
+            carried = bytes[2..<6]
+        } else {
+            carried = nil
         }
-        return false
+        return carried.map { isPrivate(address: $0.map(String.init).joined(separator: ".")) } ?? false
     }
+
+    private static let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
+    private static let nat64Prefix: [UInt8] = [0, 0x64, 0xFF, 0x9B] + Array(repeating: 0, count: 8)
 }

@@ -47,6 +47,11 @@ struct WebhookPolicyTests {
         ("https://[fd00::1]/", false), ("https://[::ffff:192.168.1.1]/", false), ("https://localhost:8080/", false),
         ("https://172.20.0.1/", false), ("ftp://hooks.example/", false), ("https://user:pass@hooks.example/", false),
         ("https://hooks.example/in", true), ("https://93.184.216.34/", true), ("https://172.32.0.1/", true),
+        // IPv4 inside IPv6 through NAT64 and 6to4, and ranges no endpoint has.
+        ("https://[64:ff9b::a00:1]/", false), ("https://[2002:a00:1::]/", false), ("https://[64:ff9b::5db8:d822]/", true),
+        ("https://[2002:5db8:d822::1]/", true), ("https://198.18.0.1/", false), ("https://192.0.0.8/", false),
+        ("https://224.0.0.1/", false), ("https://255.255.255.255/", false), ("https://[ff02::1]/", false),
+        ("https://[2606:4700::1111]/", true),
     ])
     func `refuses loopback, private, link-local and odd targets unless allowed`(url: String, allowed: Bool) {
         let passed = (try? WebhookTarget.check(url, allowPrivate: false)) != nil
