@@ -422,10 +422,12 @@ struct DispatcherTests {
     @Test func `reports when the store last answered a lease`() async throws {
         try await withHarness { harness in
             let ids = try await harness.accept(1)
+            let started = ContinuousClock.now
             try await harness.runAsService { try await harness.waitUntilSent(ids.count) }
             let lastLease = try metrics.expectGauge("herald_dispatcher_last_lease_timestamp_seconds")
             #expect(lastLease.lastValue == clock.now.timeIntervalSince1970)
-            #expect(harness.dispatcher.timeSinceLastLease < .seconds(5))
+            // A lease answered during the run, not a bound on how long the run took (CI's once took 20 s).
+            #expect(harness.dispatcher.timeSinceLastLease <= ContinuousClock.now - started)
         }
     }
 
