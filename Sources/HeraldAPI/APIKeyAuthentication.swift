@@ -83,12 +83,6 @@ public enum APIKeys {
         Array(SHA256.hash(data: Array(secret.utf8)))
     }
 
-    /// Whether two hashes are equal, in a time that does not depend on where they differ.
-    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        return zip(lhs, rhs).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
-    }
-
     /// URL-safe base64 without padding, so that a key is one word in a shell or a header.
     private static func randomToken(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()

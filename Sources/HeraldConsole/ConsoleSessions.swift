@@ -40,7 +40,7 @@ struct ConsoleSessions: Sendable {
         let parts = value.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, let milliseconds = Int64(parts[1]) else { return nil }
         let content = parts[0...2].joined(separator: ".")
-        guard Self.constantTimeEqual(Array(parts[3].utf8), Array(signature(of: content).utf8)) else { return nil }
+        guard constantTimeEqual(Array(parts[3].utf8), Array(signature(of: content).utf8)) else { return nil }
         let expires = Date(milliseconds: milliseconds)
         guard expires > now else { return nil }
         return Session(keyID: String(parts[0]), expires: expires, cookie: value)
@@ -54,7 +54,7 @@ struct ConsoleSessions: Sendable {
     /// Whether `token` is `session`'s CSRF token.
     func isValidCSRFToken(_ token: String?, for session: Session) -> Bool {
         guard let token else { return false }
-        return Self.constantTimeEqual(Array(token.utf8), Array(csrfToken(for: session).utf8))
+        return constantTimeEqual(Array(token.utf8), Array(csrfToken(for: session).utf8))
     }
 
     private func signature(of content: String) -> String {
@@ -67,8 +67,4 @@ struct ConsoleSessions: Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    private static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        return zip(lhs, rhs).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
-    }
 }

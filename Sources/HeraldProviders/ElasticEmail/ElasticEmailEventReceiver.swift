@@ -26,7 +26,7 @@ public struct ElasticEmailEventReceiver: ProviderEventReceiver {
     }
 
     public func events(from request: InboundEventRequest) async throws(EventRejection) -> [ProviderEvent] {
-        guard let secret = request.query["secret"], EventReception.constantTimeEquals(Array(secret.utf8), Array(configuration.secret.utf8))
+        guard let secret = request.query["secret"], constantTimeEqual(Array(secret.utf8), Array(configuration.secret.utf8))
         else { throw EventRejection(.unauthenticated, "the URL's secret is missing or wrong") }
         let fields = request.query.filter { $0.key != "secret" }
         guard let status = fields["status"] else { throw EventRejection(.malformed, "the notification has no status") }

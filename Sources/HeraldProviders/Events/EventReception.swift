@@ -24,15 +24,6 @@ enum EventReception {
         return Array(data.prefix(ProviderEvent.maxPayloadBytes))
     }
 
-    /// Whether two secrets are equal, in time that depends on their lengths only, so that
-    /// timing does not tell an attacker how much of a guess was right.
-    static func constantTimeEquals(_ left: some Collection<UInt8>, _ right: some Collection<UInt8>) -> Bool {
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for (a, b) in zip(left, right) { difference |= a ^ b }
-        return difference == 0
-    }
-
     /// An event id for providers that give none: a digest of the fields that identify the
     /// event, so that every repeat of it gets the same one.
     static func derivedID(_ fields: String?...) -> String {

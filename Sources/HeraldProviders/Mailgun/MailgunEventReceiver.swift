@@ -42,7 +42,7 @@ public struct MailgunEventReceiver: ProviderEventReceiver {
         let expected = HMAC<SHA256>.authenticationCode(
             for: Data((timestamp + token).utf8), using: SymmetricKey(data: Data(configuration.signingKey.utf8)))
         let expectedHex = expected.map { String(format: "%02x", $0) }.joined()
-        guard EventReception.constantTimeEquals(Array(expectedHex.utf8), Array(hex.lowercased().utf8)) else {
+        guard constantTimeEqual(Array(expectedHex.utf8), Array(hex.lowercased().utf8)) else {
             throw EventRejection(.unauthenticated, "the signature does not match the payload")
         }
         guard let sentAt = EventReception.date(secondsSince1970: timestamp) else {

@@ -30,7 +30,7 @@ public struct PostmarkEventReceiver: ProviderEventReceiver {
 
     public func events(from request: InboundEventRequest) async throws(EventRejection) -> [ProviderEvent] {
         let expected = "Basic " + Data("\(configuration.username):\(configuration.password)".utf8).base64EncodedString()
-        guard let given = request.headers["authorization"], EventReception.constantTimeEquals(Array(given.utf8), Array(expected.utf8))
+        guard let given = request.headers["authorization"], constantTimeEqual(Array(given.utf8), Array(expected.utf8))
         else { throw EventRejection(.unauthenticated, "the webhook's credentials are missing or wrong") }
         guard let fields = try EventReception.json(request.body) as? [String: Any] else {
             throw EventRejection(.malformed, "the payload is not a JSON object")
