@@ -17,7 +17,9 @@ Runs the release `herald` against SQLite and prints one JSON object with three r
 - accept: wrk at ACCEPT_CONNECTIONS (64) for BENCH_DURATION (15 s) POSTing emails for later, on a
   delivering node, without an endpoint and with one for every event type (each accept writes a
   webhook message in its transaction, which the node delivers meanwhile), in alternating rounds
-  (ACCEPT_ROUNDS, 3 each); the cost is the difference of the medians.
+  (ACCEPT_ROUNDS, 3 each); the cost is the difference of the medians. Each round with webhooks
+  also reports the webhooks delivered while wrk ran, the backlog at its end, and the seconds
+  the node took to deliver that backlog afterwards.
 
 Nothing here is a test: it prints what it measured. A failed request or a lost event makes it
 exit non-zero.
@@ -300,6 +302,7 @@ def bench_accept(binary, workdir, nginx, lua):
         json.dump(later_email(), file)
     rounds = {"without": [], "with": []}
     p99 = {"without": [], "with": []}
+    drains = []
     for round_number in range(ACCEPT_ROUNDS):
         for kind in ("without", "with"):
             directory = os.path.join(workdir, f"accept-{kind}-{round_number}")
@@ -307,17 +310,45 @@ def bench_accept(binary, workdir, nginx, lua):
             herald = Herald(binary, directory, f"accept-{kind}", delivering_config())
             if kind == "with":
                 herald.request("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{nginx.port}/hooks", "events": []})
+            started = time.monotonic()
             wrk(herald.url, herald.key, lua, BENCH_WARMUP, body_file)
             rps, latency = wrk(herald.url, herald.key, lua, BENCH_DURATION, body_file)
             log(f"accept {kind} webhooks, round {round_number + 1}: {rps:.0f}/s, p99 {latency:.2f} ms")
             rounds[kind].append(rps)
             p99[kind].append(latency)
+            if kind == "with":
+                drains.append(drain(herald, started))
             herald.stop()
     without, with_webhooks = statistics.median(rounds["without"]), statistics.median(rounds["with"])
     return {"connections": ACCEPT_CONNECTIONS, "rounds": ACCEPT_ROUNDS, "without": round(without), "with": round(with_webhooks),
             "without_all": [round(r) for r in rounds["without"]], "with_all": [round(r) for r in rounds["with"]],
             "p99_without_ms": round(statistics.median(p99["without"]), 2), "p99_with_ms": round(statistics.median(p99["with"]), 2),
-            "loss_percent": round((without - with_webhooks) / without * 100, 1)}
+            "loss_percent": round((without - with_webhooks) / without * 100, 1),
+            "delivered_during": [d["delivered_during"] for d in drains], "backlog": [d["backlog"] for d in drains],
+            "drain_seconds": [d["drain_seconds"] for d in drains]}
+
+
+def drain(herald, started):
+    """What webhooks did while wrk ran (warm-up included): delivered meanwhile, left waiting at its end, and how
+    long the node took to deliver that backlog once the load stopped."""
+    with sqlite3.connect(herald.database, timeout=5) as database:
+        def counts():
+            return database.execute(
+                "SELECT (SELECT count(*) FROM webhook_attempts WHERE outcome = 'delivered'),"
+                " (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')").fetchone()
+        delivered, backlog = counts()
+        stopped = time.monotonic()
+        deadline = stopped + 600
+        pending = backlog
+        while pending > 0 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            pending = counts()[1]
+    if pending > 0:
+        raise SystemExit(f"accept: {pending} webhooks still waiting 600 s after the load stopped")
+    seconds = time.monotonic() - stopped
+    log(f"webhooks delivered meanwhile {delivered} ({delivered / (stopped - started):.0f}/s over warm-up and run),"
+        f" backlog {backlog} delivered in {seconds:.1f} s")
+    return {"delivered_during": delivered, "backlog": backlog, "drain_seconds": round(seconds, 1)}
 
 
 def main():

@@ -94,47 +94,30 @@ public struct WebhookTrigger: Sendable, Equatable {
     /// id, tags and metadata and what the trigger knows. Built once, when the message is
     /// written, so that every retry sends the same bytes.
     public func body(tags: [String], metadata: [String: String]) -> [UInt8] {
-        let data = WebhookBody.Data(
-            emailID: emailID.rawValue, tags: tags, metadata: metadata, provider: provider, providerMessageID: providerMessageID,
-            reason: reason, recipient: event?.recipient, providerEventID: event?.id, detail: event?.detail,
-            bounce: event?.bounce.map { .init(type: $0.severity.rawValue, classification: $0.classification, diagnostic: $0.diagnostic) })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(WebhookBody(type: type.rawValue, timestamp: UTCTime(at).iso8601, data: data))) ?? Data())
-    }
-}
-
-/// A webhook's JSON body; keys as the Standard Webhooks examples and Resend name them.
-struct WebhookBody: Encodable {
-    struct Bounce: Encodable {
-        let type: String
-        let classification: String
-        let diagnostic: String?
-    }
-
-    struct Data: Encodable {
-        let emailID: String
-        let tags: [String]
-        let metadata: [String: String]
-        let provider: String?
-        let providerMessageID: String?
-        let reason: String?
-        let recipient: String?
-        let providerEventID: String?
-        let detail: String?
-        let bounce: Bounce?
-
-        enum CodingKeys: String, CodingKey {
-            case tags, metadata, provider, reason, recipient, detail, bounce
-            case emailID = "email_id"
-            case providerMessageID = "provider_message_id"
-            case providerEventID = "provider_event_id"
+        // Keys in sorted order; names as the Standard Webhooks examples and Resend use them.
+        var body = JSONObjectWriter()
+        body.object("data") { data in
+            if let bounce = event?.bounce {
+                data.object("bounce") { object in
+                    object.string("classification", bounce.classification)
+                    object.string("diagnostic", bounce.diagnostic)
+                    object.string("type", bounce.severity.rawValue)
+                }
+            }
+            data.string("detail", event?.detail)
+            data.string("email_id", emailID.rawValue)
+            data.strings("metadata", metadata)
+            data.string("provider", provider)
+            data.string("provider_event_id", event?.id)
+            data.string("provider_message_id", providerMessageID)
+            data.string("reason", reason)
+            data.string("recipient", event?.recipient)
+            data.strings("tags", tags)
         }
+        body.string("timestamp", UTCTime(at).iso8601)
+        body.string("type", type.rawValue)
+        return body.finished()
     }
-
-    let type: String
-    let timestamp: String
-    let data: Data
 }
 
 /// A webhook message waiting to reach one endpoint, leased to one dispatcher.

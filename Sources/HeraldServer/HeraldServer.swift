@@ -75,7 +75,8 @@ public struct HeraldServer: Sendable {
                     store: store, sealer: sealer,
                     configuration: .init(
                         concurrency: configuration.webhooks.concurrency, timeout: configuration.webhooks.timeout,
-                        owner: owner, allowPrivateTargets: configuration.webhooks.allowPrivateTargets),
+                        owner: owner, allowPrivateTargets: configuration.webhooks.allowPrivateTargets,
+                        eventLoop: BackgroundEventLoop.shared, taskExecutor: EventLoopTaskExecutor(BackgroundEventLoop.shared)),
                     clock: clock, metricsFactory: metrics, logger: logger))
         }
         if configuration.dispatch.enabled {

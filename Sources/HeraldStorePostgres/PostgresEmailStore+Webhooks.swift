@@ -108,6 +108,8 @@ extension PostgresEmailStore: WebhookStore {
                 WHERE message_id = \(attempt.messageID) AND endpoint_id = \(attempt.endpointID)
                 """,
                 logger: logger)
+            // Only when it changes something: a success at a healthy endpoint would otherwise
+            // rewrite (and on PostgreSQL lock) the endpoint's row once per message.
             try await connection.execute(
                 """
                 UPDATE webhook_endpoints SET
@@ -116,6 +118,7 @@ extension PostgresEmailStore: WebhookStore {
                     disabled_reason = COALESCE(\(plan.disableReason), disabled_reason),
                     updated_at = CASE WHEN \(plan.disableReason)::text IS NULL THEN updated_at ELSE \(at) END
                 WHERE id = \(attempt.endpointID)
+                    AND (\(plan.disableReason)::text IS NOT NULL OR (failing_since IS NULL) <> \(plan.answered))
                 """,
                 logger: logger)
         }

@@ -44,6 +44,18 @@ final class GroupCommit<Tally: BatchTally>: Sendable {
         try await perform { db, _ in try operation(db) }
     }
 
+    /// Runs `operation` in the next batch and returns what it returned once that batch is
+    /// durable. Should the batch be run again (another operation failed), the result is that
+    /// of the run that committed.
+    func perform<Result: Sendable>(returning operation: @escaping @Sendable (Database) throws -> Result) async throws -> Result {
+        let result = Mutex<Result?>(nil)
+        try await perform { db, _ in
+            let value = try operation(db)
+            result.withLock { $0 = value }
+        }
+        return result.withLock { $0! }
+    }
+
     /// Runs `operation`, which may add to the batch's tally, in the next batch and returns
     /// once that batch is durable.
     func perform(_ operation: @escaping Operation) async throws {

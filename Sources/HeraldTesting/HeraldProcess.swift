@@ -89,6 +89,20 @@ public final class HeraldProcess: @unchecked Sendable {
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
+    /// The nice value of each of the process's threads, from `/proc`.
+    public var threadNiceValues: [Int] {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).compactMap { thread in
+            // The fields after the command name, which may hold spaces, closed by the last ')'.
+            guard let stat = try? String(contentsOfFile: "\(tasks)/\(thread)/stat", encoding: .utf8),
+                let end = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            // Field 19 of proc(5), the 17th after the name.
+            return fields.count > 16 ? Int(fields[16]) : nil
+        }
+    }
+
     public func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }

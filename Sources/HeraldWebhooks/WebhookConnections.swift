@@ -42,17 +42,20 @@ final class WebhookConnections: Sendable {
     private let resolve: Resolver
     private let literalClient: HTTPClient
     private let state = Mutex(State())
+    /// Where the clients' connections live.
+    private let eventLoops: HTTPClient.EventLoopGroupProvider
 
     init(
-        configuration: HTTPClient.Configuration, allowPrivate: Bool, requestTimeout: Duration,
+        configuration: HTTPClient.Configuration, allowPrivate: Bool, requestTimeout: Duration, eventLoops: (any EventLoopGroup)? = nil,
         resolutionLifetime: Duration = .seconds(60), resolve: @escaping Resolver = WebhookConnections.systemAddresses
     ) {
+        self.eventLoops = eventLoops.map { .shared($0) } ?? .singleton
         self.configuration = configuration
         self.allowPrivate = allowPrivate
         self.requestTimeout = requestTimeout
         self.resolutionLifetime = resolutionLifetime
         self.resolve = resolve
-        self.literalClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.literalClient = HTTPClient(eventLoopGroupProvider: self.eventLoops, configuration: configuration)
     }
 
     /// The client to post to `url` with, which ``WebhookTarget/check(_:allowPrivate:)`` has
@@ -85,7 +88,7 @@ final class WebhookConnections: Sendable {
             }
             var pinnedConfiguration = configuration
             pinnedConfiguration.dnsOverride = [host: address]
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: pinnedConfiguration)
+            let client = HTTPClient(eventLoopGroupProvider: eventLoops, configuration: pinnedConfiguration)
             if let replaced = state.pinned.updateValue(Pinned(address: address, client: client, resolvedAt: now), forKey: host) {
                 state.retired.append((replaced.client, now))
             }

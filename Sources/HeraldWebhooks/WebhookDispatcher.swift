@@ -28,10 +28,16 @@ public final class WebhookDispatcher: Service {
         /// such targets are refused.
         public var allowPrivateTargets: Bool
         public var retryPolicy: WebhookRetryPolicy
+        /// Where the endpoints' connections live and the deliveries run; nil for NIO's shared
+        /// loops and Swift's global executor. A loop on a thread of lower priority lets
+        /// webhooks wait while accepting and sending emails need every CPU.
+        public var eventLoop: (any EventLoop)?
+        public var taskExecutor: (any TaskExecutor)?
 
         public init(
             concurrency: Int = 64, pollInterval: Duration = .milliseconds(250), leaseDuration: Duration = .seconds(60),
-            timeout: Duration = .seconds(15), owner: String, allowPrivateTargets: Bool = false, retryPolicy: WebhookRetryPolicy = .standard
+            timeout: Duration = .seconds(15), owner: String, allowPrivateTargets: Bool = false, retryPolicy: WebhookRetryPolicy = .standard,
+            eventLoop: (any EventLoop)? = nil, taskExecutor: (any TaskExecutor)? = nil
         ) {
             self.concurrency = concurrency
             self.pollInterval = pollInterval
@@ -40,6 +46,8 @@ public final class WebhookDispatcher: Service {
             self.owner = owner
             self.allowPrivateTargets = allowPrivateTargets
             self.retryPolicy = retryPolicy
+            self.eventLoop = eventLoop
+            self.taskExecutor = taskExecutor
         }
     }
 
@@ -62,6 +70,8 @@ public final class WebhookDispatcher: Service {
         failureRateThreshold: 0.5, minimumCalls: 10, consecutiveFailures: 5, window: .seconds(60), openDuration: .seconds(30),
         halfOpenProbes: 1, slowCallThreshold: .seconds(3600))
     private let factory: any MetricsFactory
+    /// Places leased at once while deliveries are in flight: a quarter of them.
+    private var leaseBatch: Int { max(1, configuration.concurrency / 4) }
 
     /// `metricsFactory` receives `herald_webhook_deliveries_total{outcome}`.
     public init(
@@ -74,7 +84,8 @@ public final class WebhookDispatcher: Service {
         var client = HTTPClient.Configuration(timeout: .init(connect: .seconds(3)))
         client.redirectConfiguration = .disallow
         self.connections = WebhookConnections(
-            configuration: client, allowPrivate: configuration.allowPrivateTargets, requestTimeout: configuration.timeout)
+            configuration: client, allowPrivate: configuration.allowPrivateTargets, requestTimeout: configuration.timeout,
+            eventLoops: configuration.eventLoop)
         self.configuration = configuration
         self.clock = clock
         self.factory = metricsFactory
@@ -85,12 +96,18 @@ public final class WebhookDispatcher: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 var backoff: Duration = .zero
+                var lastLease = ContinuousClock.now
                 while !isStopping.load(ordering: .relaxed) {
                     let free = configuration.concurrency - running.load(ordering: .relaxed)
-                    guard free > 0 else {
+                    // While deliveries are slow to end (CPU goes to accepts first, or endpoints are
+                    // slow), a lease per freed place would cost the store's writer a statement per
+                    // message: places are leased a quarter at a time, or once per poll interval.
+                    let fewFree = free < leaseBatch
+                    guard free > 0, !fewFree || ContinuousClock.now - lastLease >= configuration.pollInterval else {
                         await placeFreed.wait(upTo: configuration.pollInterval)
                         continue
                     }
+                    lastLease = ContinuousClock.now
                     let leased: [WebhookDelivery]
                     do {
                         leased = try await store.leaseWebhookDeliveries(
@@ -108,10 +125,12 @@ public final class WebhookDispatcher: Service {
                     }
                     for delivery in leased {
                         running.add(1, ordering: .relaxed)
-                        group.addTask {
+                        group.addTask(executorPreference: configuration.taskExecutor) {
                             await self.deliver(delivery)
-                            self.running.subtract(1, ordering: .relaxed)
-                            self.placeFreed.ring()
+                            // Rung once, when enough places are free for a lease: a ring per
+                            // delivery woke the loop only to wait again.
+                            let running = self.running.subtract(1, ordering: .relaxed).newValue
+                            if self.configuration.concurrency - running == self.leaseBatch { self.placeFreed.ring() }
                         }
                     }
                 }

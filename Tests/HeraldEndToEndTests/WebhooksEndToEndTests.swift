@@ -130,7 +130,9 @@ struct WebhooksEndToEndTests {
         }
     }
 
-    @Test func `a node that does not deliver emails sends no webhooks; one that delivers sends what it left`() async throws {
+    @Test func `a node that does not deliver emails sends no webhooks; one that delivers sends what it left, from a thread at nice 19`()
+        async throws
+    {
         try await withTemporaryDirectory { directory in
             try await WebhookReceiver.with(in: directory) { receiver in
                 let acceptOnly = try await HeraldProcess(
@@ -139,11 +141,15 @@ struct WebhooksEndToEndTests {
                 _ = try await acceptOnly.send(Fixtures.email(1))
                 try await Task.sleep(for: .seconds(1))
                 #expect(receiver.received().isEmpty)
+                #expect(!acceptOnly.threadNiceValues.contains(19), "no webhook loop on a node that sends none")
                 acceptOnly.signal(SIGTERM)
                 #expect(try await acceptOnly.waitForExit() == 0)
                 // The same database and key, delivering.
                 let delivering = try await HeraldProcess(directory: directory, config: Self.config)
                 try await waitUntil(timeout: .seconds(10)) { receiver.received().contains { $0.verified && $0.type == "email.queued" } }
+                // Accepts come first: webhooks go out from one thread the kernel runs last.
+                let niceValues = delivering.threadNiceValues
+                #expect(niceValues.filter { $0 == 19 }.count == 1, "\(niceValues)")
                 delivering.signal(SIGTERM)
                 #expect(try await delivering.waitForExit() == 0)
             }
