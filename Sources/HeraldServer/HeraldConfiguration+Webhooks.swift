@@ -10,6 +10,8 @@ extension HeraldConfiguration {
         public var allowPrivateTargets = false
         public var concurrency = 64
         public var timeout: Duration = .seconds(15)
+        /// How long a node holds the messages it took: when it dies, others send them after this.
+        public var leaseDuration: Duration = .seconds(60)
 
         public init() {}
     }
@@ -25,6 +27,11 @@ extension HeraldConfiguration {
         webhooks.allowPrivateTargets = try settings.bool("webhooks.allow_private_targets", default: false)
         webhooks.concurrency = try settings.int("webhooks.concurrency", default: webhooks.concurrency, in: 1...4096)
         webhooks.timeout = try settings.seconds("webhooks.timeout_seconds", default: 15, in: 0.1...60)
+        webhooks.leaseDuration = try settings.seconds("webhooks.lease_seconds", default: 60, in: 1...3600)
+        // A lease that ends before its request may has the message sent twice at once.
+        guard webhooks.leaseDuration > webhooks.timeout else {
+            throw ConfigurationError(key: "webhooks.lease_seconds", problem: "must be longer than webhooks.timeout_seconds")
+        }
         return webhooks
     }
 }

@@ -74,8 +74,9 @@ public struct HeraldServer: Sendable {
                 WebhookDispatcher(
                     store: store, sealer: sealer,
                     configuration: .init(
-                        concurrency: configuration.webhooks.concurrency, timeout: configuration.webhooks.timeout,
-                        owner: owner, allowPrivateTargets: configuration.webhooks.allowPrivateTargets,
+                        concurrency: configuration.webhooks.concurrency, leaseDuration: configuration.webhooks.leaseDuration,
+                        timeout: configuration.webhooks.timeout, owner: owner,
+                        allowPrivateTargets: configuration.webhooks.allowPrivateTargets,
                         eventLoop: BackgroundEventLoop.shared, taskExecutor: EventLoopTaskExecutor(BackgroundEventLoop.shared)),
                     clock: clock, metricsFactory: metrics, logger: logger))
         }

@@ -258,6 +258,74 @@ struct ScaleOutTests {
         }
     }
 
+    @Test func `three nodes deliver every webhook at least once when one is killed mid-delivery, repeats with their id`() async throws {
+        try await TestDatabase.with { database in
+            try await withTemporaryDirectory { directory in
+                // A 500, a dropped connection and a 429 among the first answers, as well.
+                try await WebhookReceiver.with(answers: ["500", "drop", "429+1"], in: directory) { receiver in
+                    let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+                    // Short leases, so that the killed node's emails and messages pass to the others soon.
+                    let config = """
+                        store: {postgres: {url: "\(database.url)"}, timeout_ms: 10000}
+                        dispatch: {lease_seconds: 3}
+                        providers: [{name: sandbox, type: sandbox, events: {simulate: false}}]
+                        webhooks: {allow_private_targets: true, key: "\(key)", concurrency: 16, timeout_seconds: 2, lease_seconds: 3}
+                        """
+                    var nodes: [HeraldProcess] = []
+                    for index in 0..<3 { nodes.append(try await node(directory, "node-\(index)", config: config)) }
+                    let created = try await nodes[0].request(
+                        .POST, "/v1/webhooks", json: #"{"url": "\#(receiver.url)", "events": ["email.queued", "email.sent"]}"#)
+                    try receiver.trust(try #require(created.body["secret"] as? String))
+
+                    // 1,500 emails in batches of 100, a third through each node: 3,000 messages.
+                    var accepted: [String] = []
+                    for batch in 0..<15 {
+                        let emails = (0..<100).map { Fixtures.email(batch * 100 + $0) }.joined(separator: ",")
+                        let response = try await nodes[batch % 3].request(.POST, "/v1/emails/batch", json: #"{"emails": [\#(emails)]}"#)
+                        #expect(response.status == 202)
+                        accepted += (response.body["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                    }
+                    #expect(accepted.count == 1_500)
+                    let expected = Set(accepted.flatMap { ["email.queued \($0)", "email.sent \($0)"] })
+
+                    // Killed while messages are on their way: the ones it held go out from the others.
+                    try await waitUntil(timeout: .seconds(60)) { receiver.received().count >= expected.count / 4 }
+                    nodes[1].signal(SIGKILL)
+                    #expect(try await nodes[1].waitForExit() == SIGKILL)
+                    let killedAfter = receiver.received().count
+
+                    var delivered: Set<String> = []
+                    try await waitUntil(timeout: .seconds(120)) {
+                        delivered = Set(receiver.received().filter { $0.status == 200 }.compactMap(WebhooksEndToEndTests.summary))
+                        return delivered.isSuperset(of: expected)
+                    } state: {
+                        "\(expected.subtracting(delivered).count) missing, such as \(expected.subtracting(delivered).sorted().prefix(3))"
+                    }
+                    let received = receiver.received()
+                    #expect(received.allSatisfy { $0.verified })
+                    #expect(Set(received.compactMap(\.id)).count == expected.count, "one webhook-id per message")
+                    for (id, copies) in Dictionary(grouping: received, by: { $0.id ?? "" }) {
+                        #expect(Set(copies.map(\.body)).count == 1, "webhook-id \(id) came with different bodies")
+                    }
+                    // Both survivors took part: they lease with SKIP LOCKED, not one after the other.
+                    for node in [nodes[0], nodes[2]] {
+                        let metrics = try await HTTP.shared.text(.GET, "\(node.baseURL)/metrics")
+                        let line = metrics.split(separator: "\n").first {
+                            $0.hasPrefix(#"herald_webhook_deliveries_total{outcome="delivered"}"#)
+                        }
+                        #expect((line?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "\(line ?? "no delivered count")")
+                    }
+                    let repeats = received.filter { $0.status == 200 }.count - expected.count
+                    print(
+                        "scale-out webhooks: \(expected.count) messages, node killed after \(killedAfter) requests, \(repeats) delivered twice"
+                    )
+                    for node in [nodes[0], nodes[2]] { node.signal(SIGTERM) }
+                    for node in [nodes[0], nodes[2]] { #expect(try await node.waitForExit() == 0) }
+                }
+            }
+        }
+    }
+
     /// Tomorrow's date, for a scheduled send that stays queued during the test.
     static var tomorrow: String {
         String(Date().addingTimeInterval(86_400).formatted(.iso8601).prefix(10))

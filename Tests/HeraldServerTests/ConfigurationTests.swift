@@ -108,7 +108,8 @@ struct ConfigurationTests {
             "routing.limits_refresh_seconds", "routing.degraded_probe_seconds", "routing.latency_margin", "shutdown.drain_seconds",
             "shutdown.deadline_seconds", "providers.0.priority", "providers.0.timeout_seconds", "providers.0.weight",
             "providers.0.slow_ms", "providers.0.rate_per_second", "providers.0.daily_quota", "providers.0.latency_ms",
-            "providers.0.failure_rate", "providers.0.retry_after_seconds",
+            "providers.0.failure_rate", "providers.0.retry_after_seconds", "webhooks.concurrency", "webhooks.timeout_seconds",
+            "webhooks.lease_seconds",
         ]
         for key in keys {
             let variable = "HERALD_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
@@ -418,6 +419,13 @@ struct ConfigurationTests {
         let error = try #require(try await problem(environment: ["HERALD_BREAKER_FAILURE_RATE": "2"]))
         #expect(error.key == "breaker.failure_rate")
         #expect(error.description.contains("from 0.01 to 1.0"))
+    }
+
+    @Test func `stops at a webhook lease no longer than a webhook request may take`() async throws {
+        let error = try #require(
+            try await problem(environment: ["HERALD_WEBHOOKS_TIMEOUT_SECONDS": "30", "HERALD_WEBHOOKS_LEASE_SECONDS": "30"]))
+        #expect(error.key == "webhooks.lease_seconds")
+        #expect(try await problem(environment: ["HERALD_WEBHOOKS_TIMEOUT_SECONDS": "30", "HERALD_WEBHOOKS_LEASE_SECONDS": "31"]) == nil)
     }
 
     @Test(arguments: [
