@@ -29,6 +29,8 @@ final class WebhookConnections: Sendable {
         var pinned: [String: Pinned] = [:]
         /// Clients replaced by a new resolution, shut down once their last request is surely over.
         var retired: [(client: HTTPClient, at: ContinuousClock.Instant)] = []
+        /// Resolutions under way, one per host, shared by every delivery waiting for it.
+        var resolving: [String: Task<[String], any Error>] = [:]
     }
 
     /// Host names with a client at most; past it, the longest-resolved one's client retires.
@@ -74,7 +76,7 @@ final class WebhookConnections: Sendable {
         }) {
             return client
         }
-        let addresses = try await resolve(bare)
+        let addresses = try await addresses(of: bare)
         guard let address = addresses.first else { throw ResolutionFailure(host: bare) }
         if !allowPrivate, let inside = addresses.first(where: WebhookTarget.isPrivate(address:)) {
             throw WebhookTarget.Refusal(
@@ -105,6 +107,74 @@ final class WebhookConnections: Sendable {
         return client
     }
 
+    /// `host`'s addresses. One resolution per host at a time, which every delivery to it
+    /// waits for, rather than one blocked thread each; each gives up after the request
+    /// timeout, as a resolver's own timeouts and retries can take longer.
+    private func addresses(of host: String) async throws -> [String] {
+        let resolution = state.withLock { state in
+            if let running = state.resolving[host] { return running }
+            let started = Task { [resolve] in try await resolve(host) }
+            state.resolving[host] = started
+            return started
+        }
+        defer {
+            state.withLock { state in
+                if state.resolving[host] == resolution { state.resolving[host] = nil }
+            }
+        }
+        return try await Self.value(
+            of: resolution, within: requestTimeout,
+            orThrow: ResolutionFailure(host: host, problem: "did not resolve within \(requestTimeout)"))
+    }
+
+    /// `task`'s value, or `failure` once `timeout` has passed or the caller is cancelled,
+    /// whichever comes first; the task itself goes on for the others waiting for it. (Awaiting
+    /// `task.value` directly would wait for it however long it takes.)
+    private static func value(
+        of task: Task<[String], any Error>, within timeout: Duration, orThrow failure: any Error
+    ) async throws -> [String] {
+        // The first outcome wins, even one that comes before the continuation is stored.
+        enum Wait {
+            case started
+            case waiting(CheckedContinuation<[String], any Error>)
+            case finished(Result<[String], any Error>)
+        }
+        let wait = Mutex(Wait.started)
+        let finish: @Sendable (Result<[String], any Error>) -> Void = { result in
+            let waiting = wait.withLock { wait -> CheckedContinuation<[String], any Error>? in
+                switch wait {
+                case .started:
+                    wait = .finished(result)
+                    return nil
+                case .waiting(let continuation):
+                    wait = .finished(result)
+                    return continuation
+                case .finished:
+                    return nil
+                }
+            }
+            waiting?.resume(with: result)
+        }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            finish(.failure(failure))
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let early = wait.withLock { wait -> Result<[String], any Error>? in
+                    if case .finished(let result) = wait { return result }
+                    wait = .waiting(continuation)
+                    return nil
+                }
+                if let early { continuation.resume(with: early) }
+                Task { finish(await task.result) }
+            }
+        } onCancel: {
+            finish(.failure(CancellationError()))
+        }
+    }
+
     /// The address `host`'s client is pinned to, if it has one.
     func pinnedAddress(of host: String) -> String? {
         state.withLock { $0.pinned[host]?.address }
@@ -116,7 +186,9 @@ final class WebhookConnections: Sendable {
             defer {
                 state.pinned = [:]
                 state.retired = []
+                state.resolving = [:]
             }
+            for resolution in state.resolving.values { resolution.cancel() }
             return state.pinned.values.map(\.client) + state.retired.map(\.client)
         }
         for client in clients + [literalClient] { try? await client.shutdown() }
@@ -125,7 +197,8 @@ final class WebhookConnections: Sendable {
     /// A name that resolved to no address at all, or did not resolve.
     struct ResolutionFailure: Error, CustomStringConvertible {
         let host: String
-        var description: String { "\(host) does not resolve" }
+        var problem = "does not resolve"
+        var description: String { "\(host) \(problem)" }
     }
 
     /// The system resolver (`getaddrinfo`, so `/etc/hosts` counts), run on NIO's thread pool

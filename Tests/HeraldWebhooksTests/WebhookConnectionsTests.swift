@@ -11,9 +11,12 @@ struct WebhookConnectionsTests {
     final class Names: Sendable {
         let table = Mutex<[String: [String]]>([:])
         let lookups = Mutex(0)
+        /// How long each lookup takes.
+        let delay = Mutex(Duration.zero)
 
         func resolve(_ host: String) async throws -> [String] {
             lookups.withLock { $0 += 1 }
+            try await Task.sleep(for: delay.withLock { $0 })
             guard let addresses = table.withLock({ $0[host] }) else { throw WebhookConnections.ResolutionFailure(host: host) }
             return addresses
         }
@@ -51,6 +54,32 @@ struct WebhookConnectionsTests {
                 }
                 #expect(refusal?.description.contains("\(host) resolves to \(address)") == true, "\(refusal?.description ?? "")")
             }
+        }
+    }
+
+    @Test func `deliveries to a name that does not answer share one lookup and give up at the request timeout`() async throws {
+        let names = Names()
+        names.table.withLock { $0["slow.example"] = ["203.0.113.7"] }
+        names.delay.withLock { $0 = .seconds(30) }
+        try await withConnections(names: names) { connections in
+            let started = ContinuousClock.now
+            let failures = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<5 {
+                    group.addTask {
+                        do {
+                            _ = try await connections.client(for: "https://slow.example/hooks")
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(failures == Array(repeating: "slow.example did not resolve within 1.0 seconds", count: 5))
+            // The request timeout is 1 s; the lookup would take 30.
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(names.lookups.withLock { $0 } == 1)
         }
     }
 
