@@ -182,10 +182,10 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     }
 
     /// The filter of a bulk retry or cancel, from the request's JSON body.
-    private func filter(_ request: Request, tenant: String) async throws -> EmailFilter {
-        var filter = try SendEmailRequest.parseFilter(try await request.jsonBody(of: "filter", upTo: 64 * 1024))
+    private func bulk(_ request: Request, tenant: String) async throws -> (filter: EmailFilter, dryRun: Bool) {
+        var (filter, dryRun) = try SendEmailRequest.parseBulk(try await request.jsonBody(of: "filter", upTo: 64 * 1024))
         filter.tenant = tenant
-        return filter
+        return (filter, dryRun)
     }
 
     /// The body of a request that may add emails: not while draining, JSON, within the limit.
@@ -270,7 +270,9 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     /// Retries every failed email of the key's tenant that matches the filter in the body.
     @Sendable func retryAll(request: Request, context: Context) async throws -> Response {
         let key = try context.key(withScope: .admin)
-        let count = try await store.retry(matching: try await filter(request, tenant: key.tenant), now: clock.now)
+        let (filter, dryRun) = try await bulk(request, tenant: key.tenant)
+        if dryRun { return try JSONResponse.make(["matching": try await store.count(matching: filter, in: EmailStatus.retryable)]) }
+        let count = try await store.retry(matching: filter, now: clock.now)
         if count > 0 { onAccepted() }
         return try JSONResponse.make(["retried": count])
     }
@@ -278,7 +280,8 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     /// Cancels every queued or deferred email of the key's tenant that matches the filter.
     @Sendable func cancelAll(request: Request, context: Context) async throws -> Response {
         let key = try context.key(withScope: .admin)
-        let filter = try await filter(request, tenant: key.tenant)
+        let (filter, dryRun) = try await bulk(request, tenant: key.tenant)
+        if dryRun { return try JSONResponse.make(["matching": try await store.count(matching: filter, in: EmailStatus.cancellable)]) }
         return try JSONResponse.make(["cancelled": try await store.cancel(matching: filter, now: clock.now)])
     }
 

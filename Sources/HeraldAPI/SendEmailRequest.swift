@@ -86,12 +86,23 @@ enum SendEmailRequest {
 
     /// The filter of a bulk retry or cancel: an object with at least one of `status`, `tag`,
     /// `provider`, `created_after` and `created_before`.
-    static func parseFilter(_ body: Data) throws(APIError) -> EmailFilter {
+    /// A bulk retry's or cancel's body: the filter, and `dry_run` to count what it would move
+    /// without moving anything.
+    static func parseBulk(_ body: Data) throws(APIError) -> (filter: EmailFilter, dryRun: Bool) {
         let object = try JSONRequest.object(body)
         var problems: [APIError.FieldProblem] = []
         var filter = EmailFilter()
-        for key in object.keys.sorted() where !["status", "tag", "provider", "created_after", "created_before"].contains(key) {
+        var dryRun = false
+        for key in object.keys.sorted()
+        where !["status", "tag", "provider", "created_after", "created_before", "dry_run"].contains(key) {
             problems.append(.init(field: key, code: "unknown_field", message: "is not a field of a filter"))
+        }
+        if let value = object["dry_run"], !(value is NSNull) {
+            if let flag = JSONRequest.boolean(value) {
+                dryRun = flag
+            } else {
+                problems.append(.init(field: "dry_run", code: "invalid_type", message: "must be true or false"))
+            }
         }
         func text(_ key: String) -> String? {
             guard let value = object[key], !(value is NSNull) else { return nil }
@@ -121,7 +132,7 @@ enum SendEmailRequest {
                 ))
         }
         guard problems.isEmpty else { throw .validationFailed(problems) }
-        return filter
+        return (filter, dryRun)
     }
 }
 

@@ -56,6 +56,10 @@ public protocol EmailStore: Sendable {
     /// ``EmailFilter/emailsPerTransaction``; returns how many.
     func cancel(matching filter: EmailFilter, now: Date) async throws -> Int
 
+    /// How many emails match `filter` and are in one of `statuses`: what a bulk retry
+    /// (``EmailStatus/retryable``) or cancel (``EmailStatus/cancellable``) would move now.
+    func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int
+
     /// The provider states kept by ``saveProviderState(_:)``.
     func providerStates() async throws -> [ProviderStateRecord]
 

@@ -190,25 +190,40 @@ extension PostgresEmailStore {
         }
     }
 
+    public func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int {
+        let statuses = statuses.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
+        guard !statuses.isEmpty else { return 0 }
+        let rows = try await query(Self.emails(matching: filter, statuses: statuses, select: "count(*)", after: "", then: ""))
+        return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    /// `SELECT <select> FROM emails` where they match `filter`, are in one of `statuses` and
+    /// have ids after `after`, then `then` (an order, a limit, a lock).
+    private static func emails(
+        matching filter: EmailFilter, statuses: [String], select: String, after: String, then: String
+    ) -> PostgresQuery {
+        """
+        SELECT \(unescaped: select) FROM emails
+        WHERE status = ANY(\(statuses))
+            AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
+            AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
+                OR id IN (SELECT email_id FROM attempts WHERE provider = \(filter.provider)))
+            AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
+            AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
+            AND (\(filter.tag)::text IS NULL OR id IN (SELECT email_id FROM email_contents WHERE \(filter.tag) = ANY(tags)))
+            AND id > \(after)
+        \(unescaped: then)
+        """
+    }
+
     private func transitionChunk(
         matching filter: EmailFilter, statuses: [String], after: String, at: Int64, event: EmailEvent.Kind, update: @escaping Update
     ) async throws -> [String] {
         try await transaction { [self] connection in
-            let rows = try await connection.query(
-                """
-                SELECT id FROM emails
-                WHERE status = ANY(\(statuses))
-                    AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
-                    AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
-                        OR id IN (SELECT email_id FROM attempts WHERE provider = \(filter.provider)))
-                    AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
-                    AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
-                    AND (\(filter.tag)::text IS NULL OR id IN (SELECT email_id FROM email_contents WHERE \(filter.tag) = ANY(tags)))
-                    AND id > \(after)
-                ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)
-                FOR UPDATE
-                """,
-                logger: logger)
+            let query = Self.emails(
+                matching: filter, statuses: statuses, select: "id", after: after,
+                then: "ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction) FOR UPDATE")
+            let rows = try await connection.query(query, logger: logger)
             var ids: [String] = []
             for try await id in rows.decode(String.self) { ids.append(id) }
             guard !ids.isEmpty else { return [] }

@@ -257,6 +257,13 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
+    public func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int {
+        guard let (conditions, arguments) = Self.conditions(of: filter, in: statuses) else { return 0 }
+        return try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM emails WHERE " + conditions, arguments: arguments) ?? 0
+        }
+    }
+
     /// Moves every email that matches `filter` and is in one of the `allowed` states, each with
     /// its event, in transactions of ``EmailFilter/emailsPerTransaction`` in id order: each
     /// email once, and group commits of accepted emails take their turns in between.
@@ -264,8 +271,27 @@ public final class SQLiteEmailStore: EmailStore {
         matching filter: EmailFilter, from allowed: Set<EmailStatus>, now: Date, event: EmailEvent.Kind,
         update: @escaping @Sendable (Database, String, Int64) throws -> Void
     ) async throws -> Int {
+        guard let (conditions, arguments) = Self.conditions(of: filter, in: allowed) else { return 0 }
+        let sql = "SELECT id FROM emails WHERE \(conditions) AND id > ? ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)"
+        let at = now.milliseconds
+        return try await EmailFilter.moveInPages { after in
+            // A rare operator's request: transactions of its own rather than shares of group commits.
+            try await write { db in
+                let ids = try String.fetchAll(db, sql: sql, arguments: arguments + [after])
+                for id in ids {
+                    try update(db, id, at)
+                    try Self.appendEvent(db, emailID: id, kind: event, at: at)
+                }
+                return ids
+            }
+        }
+    }
+
+    /// The `WHERE` conditions, with their arguments, of the emails that match `filter` and are
+    /// in one of `allowed`; nil when none can be.
+    private static func conditions(of filter: EmailFilter, in allowed: Set<EmailStatus>) -> (String, StatementArguments)? {
         let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
-        guard !statuses.isEmpty else { return 0 }
+        guard !statuses.isEmpty else { return nil }
         var conditions = ["status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))"]
         var arguments = StatementArguments(statuses)
         if let tenant = filter.tenant {
@@ -289,22 +315,7 @@ public final class SQLiteEmailStore: EmailStore {
                 "id IN (SELECT email_id FROM email_contents, json_each(email_contents.tags) WHERE json_each.value = ?)")
             arguments += [tag]
         }
-        let sql =
-            "SELECT id FROM emails WHERE " + conditions.joined(separator: " AND ")
-            + " AND id > ? ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)"
-        let filterArguments = arguments
-        let at = now.milliseconds
-        return try await EmailFilter.moveInPages { after in
-            // A rare operator's request: transactions of its own rather than shares of group commits.
-            try await write { db in
-                let ids = try String.fetchAll(db, sql: sql, arguments: filterArguments + [after])
-                for id in ids {
-                    try update(db, id, at)
-                    try Self.appendEvent(db, emailID: id, kind: event, at: at)
-                }
-                return ids
-            }
-        }
+        return (conditions.joined(separator: " AND "), arguments)
     }
 
     private func transition(

@@ -181,11 +181,20 @@ struct BulkOperationTests {
         return try #require((response.json["id"] as? String).flatMap(EmailID.init))
     }
 
-    @Test func `cancels the waiting emails that match, and retries the failed ones, with a count`() async throws {
+    @Test func `counts what a bulk operation would move, cancels the waiting emails that match, and retries the failed ones`() async throws
+    {
         try await APIHarness.run { harness, client in
             let spring = [try await accept(client, tag: "spring"), try await accept(client, tag: "spring")]
             let autumn = try await accept(client, tag: "autumn")
-            let cancelled = try await client.post("/v1/emails/cancel", json: #"{"tag": "spring", "status": "queued"}"#)
+            // A dry run counts what would move, and moves nothing.
+            let counted = try await client.post("/v1/emails/cancel", json: #"{"tag": "spring", "status": "queued", "dry_run": true}"#)
+            #expect(counted.status == .ok)
+            #expect(counted.json["matching"] as? Int == 2)
+            #expect(counted.json["cancelled"] == nil)
+            #expect(try await client.post("/v1/emails/retry", json: #"{"tag": "spring", "dry_run": true}"#).json["matching"] as? Int == 0)
+            for id in spring { #expect(try await harness.store.email(id)?.status == .queued) }
+
+            let cancelled = try await client.post("/v1/emails/cancel", json: #"{"tag": "spring", "status": "queued", "dry_run": false}"#)
             #expect(cancelled.status == .ok)
             #expect(cancelled.json["cancelled"] as? Int == 2)
             for id in spring { #expect(try await harness.store.email(id)?.status == .cancelled) }
@@ -206,6 +215,8 @@ struct BulkOperationTests {
         ("{}", ": filter_required"),
         (#"{"status": "lost"}"#, "status: invalid_value"),
         (#"{"created_after": "yesterday", "colour": "red"}"#, "created_after: invalid_date"),
+        (#"{"status": "failed", "dry_run": 1}"#, "dry_run: invalid_type"),
+        (#"{"dry_run": true}"#, ": filter_required"),
     ])
     func `refuses a filter that names nothing or names it wrongly`(body: String, problem: String) async throws {
         try await APIHarness.run { _, client in

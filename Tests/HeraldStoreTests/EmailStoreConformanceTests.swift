@@ -32,6 +32,7 @@ struct EmailStoreConformanceTests {
             await #expect(throws: StoreError.notFound) { try await store.retry(id, tenant: "globex", now: clock.now) }
             #expect(try await store.cancel(matching: EmailFilter(tenant: "globex", status: .queued), now: clock.now) == 0)
             #expect(try await store.retry(matching: EmailFilter(tenant: "globex"), now: clock.now) == 0)
+            #expect(try await store.count(matching: EmailFilter(tenant: "globex"), in: EmailStatus.cancellable) == 0)
 
             let own = try #require(try await store.email(id, tenant: "acme"))
             #expect(own.status == .queued)
@@ -45,7 +46,7 @@ struct EmailStoreConformanceTests {
     /// More emails than one transaction of a bulk operation moves: each is moved once, with
     /// one event, across the transactions' boundaries, and other tenants' emails stay.
     @Test(arguments: StoreKind.allCases)
-    func `cancels in bulk across transactions, each email once`(kind: StoreKind) async throws {
+    func `counts, then cancels in bulk across transactions, each email once`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
             let count = 2 * EmailFilter.emailsPerTransaction + 345
             let acme = (0..<count).map { _ in
@@ -55,7 +56,13 @@ struct EmailStoreConformanceTests {
                 NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, tenant: "globex")
             }
             try await store.insert(batch: acme + globex)
+            // What a bulk cancel would move, counted first, as the console shows it before acting.
+            #expect(try await store.count(matching: EmailFilter(tenant: "acme"), in: EmailStatus.cancellable) == count)
+            #expect(try await store.count(matching: EmailFilter(status: .queued), in: EmailStatus.cancellable) == count + 10)
+            #expect(try await store.count(matching: EmailFilter(tenant: "acme", status: .failed), in: EmailStatus.cancellable) == 0)
+            #expect(try await store.count(matching: EmailFilter(tenant: "acme"), in: EmailStatus.retryable) == 0)
             #expect(try await store.cancel(matching: EmailFilter(tenant: "acme"), now: clock.now) == count)
+            #expect(try await store.count(matching: EmailFilter(tenant: "acme"), in: EmailStatus.cancellable) == 0)
             #expect(try await store.cancel(matching: EmailFilter(tenant: "acme"), now: clock.now) == 0)
             #expect(try await store.queueStatistics(now: clock.now).emailsByStatus[.queued] == 10)
             for email in stride(from: 0, to: count, by: 97).map({ acme[$0] }) + [acme[count - 1]] {
