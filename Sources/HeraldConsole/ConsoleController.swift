@@ -57,6 +57,9 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         console.get("emails/:id", use: email)
         console.post("emails/:id/retry") { request, context in try await act(.retry, request, context) }
         console.post("emails/:id/cancel") { request, context in try await act(.cancel, request, context) }
+        console.get("bulk", use: bulk)
+        console.post("bulk/retry") { request, context in try await actInBulk(.retry, request, context) }
+        console.post("bulk/cancel") { request, context in try await actInBulk(.cancel, request, context) }
         console.get("providers", use: providers)
         console.post("providers/:name/pause") { request, context in try await setPaused(true, request, context) }
         console.post("providers/:name/resume") { request, context in try await setPaused(false, request, context) }
@@ -227,6 +230,62 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         }
     }
 
+    /// Failed, suppressed, queued and deferred emails by filter: how many a bulk retry or
+    /// cancel would move, shown before the button that moves them.
+    @Sendable func bulk(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .admin) { signedIn in
+            let query = request.uri.queryParameters
+            let fields = BulkFields(
+                status: query["status"].map(String.init) ?? EmailStatus.failed.rawValue, tag: query["tag"].map(String.init) ?? "",
+                provider: query["provider"].map(String.init) ?? "")
+            return try await renderBulk(fields, notice: nil, signedIn)
+        }
+    }
+
+    /// Retries or cancels every email of the session's tenant that matches the posted filter,
+    /// as `POST /v1/emails/retry` and `/cancel` do, then shows what it moved.
+    private func actInBulk(_ action: Action, _ request: Request, _ context: Context) async throws -> Response {
+        try await withSession(request, scope: .admin) { signedIn in
+            let form = try await ConsoleForm(request)
+            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+            let fields = BulkFields(status: form["status"] ?? "", tag: form["tag"] ?? "", provider: form["provider"] ?? "")
+            guard let filter = fields.filter(tenant: signedIn.key.tenant) else {
+                return try await renderBulk(fields, notice: nil, signedIn)
+            }
+            let now = dependencies.clock.now
+            let moved =
+                switch action {
+                case .retry: try await dependencies.store.retry(matching: filter, now: now)
+                case .cancel: try await dependencies.store.cancel(matching: filter, now: now)
+                }
+            var notice = "\(action == .retry ? "Retried" : "Cancelled") \(moved) \(moved == 1 ? "email" : "emails")."
+            if let counted = form["counted"].flatMap(Int.init), counted != moved {
+                notice += " \(counted) were counted: the queue changed in between."
+            }
+            return try await renderBulk(fields, notice: notice, signedIn)
+        }
+    }
+
+    private func renderBulk(_ fields: BulkFields, notice: String?, _ signedIn: SignedIn) async throws -> Response {
+        var page: [String: Any] = [
+            "statusOptions": BulkFields.statuses.map { ["value": $0.rawValue, "selected": $0.rawValue == fields.status] },
+            "tag": fields.tag, "provider": fields.provider, "status": fields.status,
+        ]
+        if let notice { page["notice"] = notice }
+        guard let filter = fields.filter(tenant: signedIn.key.tenant) else {
+            page["error"] = "Choose one of the statuses offered."
+            return try render("bulk", page, signedIn, status: .unprocessableContent)
+        }
+        let retryable = try await dependencies.store.count(matching: filter, in: EmailStatus.retryable)
+        let cancellable = try await dependencies.store.count(matching: filter, in: EmailStatus.cancellable)
+        page["counted"] = true
+        page["retryable"] = retryable
+        page["cancellable"] = cancellable
+        if retryable > 0 { page["canRetry"] = true }
+        if cancellable > 0 { page["canCancel"] = true }
+        return try render("bulk", page, signedIn)
+    }
+
     @Sendable func providers(request: Request, context: Context) async throws -> Response {
         try await withSession(request, scope: .read) { signedIn in
             let canPause = signedIn.key.scope.allows(.operator)
@@ -292,6 +351,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
             values["csrf"] = sessions.csrfToken(for: signedIn.session)
             values["tenant"] = signedIn.key.tenant
             values["scope"] = signedIn.key.scope.rawValue
+            values["canBulk"] = signedIn.key.scope.allows(.admin)
         }
         guard let html = pages.render(values, withTemplate: template) else {
             throw HTTPError(.internalServerError, message: "the console has no page \(template)")
@@ -353,5 +413,27 @@ struct ConsoleForm {
     /// `+` is a space, `%XX` a byte; nil for a broken escape or bytes that are not UTF-8.
     private static func decode(_ text: Substring) -> String? {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+/// The bulk page's filter as its form holds it.
+struct BulkFields {
+    var status: String
+    var tag: String
+    var provider: String
+
+    /// The statuses a bulk operation starts from, in the order the page offers them.
+    static let statuses: [EmailStatus] = [.failed, .suppressed, .queued, .deferred]
+
+    /// The filter of `tenant`'s emails; nil for a status the page does not offer.
+    func filter(tenant: String) -> EmailFilter? {
+        guard let status = EmailStatus(rawValue: status), Self.statuses.contains(status) else { return nil }
+        return EmailFilter(tenant: tenant, status: status, tag: Self.criterion(tag), provider: Self.criterion(provider))
+    }
+
+    /// A text field as a criterion: nil when left empty.
+    private static func criterion(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
     }
 }

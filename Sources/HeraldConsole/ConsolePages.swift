@@ -12,7 +12,7 @@ enum ConsolePages {
 
     private static let templates: [String: String] = [
         "layout": layout, "sign-in": signIn, "overview": overview, "emails": emails, "email": email, "providers": providers,
-        "problem": problem,
+        "problem": problem, "bulk": bulk,
     ]
 
     private static let layout = """
@@ -32,6 +32,7 @@ enum ConsolePages {
         <nav aria-label="Console">
         <a href="/console">Overview</a>
         <a href="/console/emails">Emails</a>
+        {{#canBulk}}<a href="/console/bulk">Bulk</a>{{/canBulk}}
         <a href="/console/providers">Providers</a>
         </nav>
         <form method="post" action="/console/sign-out" class="sign-out">
@@ -167,6 +168,47 @@ enum ConsolePages {
         {{/layout}}
         """
 
+    private static let bulk = """
+        {{<layout}}
+        {{$title}}Bulk retry and cancel{{/title}}
+        {{$content}}
+        <h1>Bulk retry and cancel</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        <form method="get" action="/console/bulk" class="filters">
+        <label for="status">Status</label>
+        <select id="status" name="status">
+        {{#statusOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/statusOptions}}
+        </select>
+        <label for="tag">Tag</label>
+        <input id="tag" name="tag" value="{{tag}}">
+        <label for="provider">Provider</label>
+        <input id="provider" name="provider" value="{{provider}}">
+        <button type="submit">Count</button>
+        </form>
+        {{#counted}}
+        <p id="matching">{{retryable}} to retry, {{cancellable}} to cancel.</p>
+        {{#canRetry}}
+        <form method="post" action="/console/bulk/retry" data-confirm="Retry {{retryable}} emails?">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="status" value="{{status}}"><input type="hidden" name="tag" value="{{tag}}"><input type="hidden" name="provider" value="{{provider}}">
+        <input type="hidden" name="counted" value="{{retryable}}">
+        <button type="submit">Retry {{retryable}}</button>
+        </form>
+        {{/canRetry}}
+        {{#canCancel}}
+        <form method="post" action="/console/bulk/cancel" data-confirm="Cancel {{cancellable}} emails?">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="status" value="{{status}}"><input type="hidden" name="tag" value="{{tag}}"><input type="hidden" name="provider" value="{{provider}}">
+        <input type="hidden" name="counted" value="{{cancellable}}">
+        <button type="submit">Cancel {{cancellable}}</button>
+        </form>
+        {{/canCancel}}
+        {{/counted}}
+        {{/content}}
+        {{/layout}}
+        """
+
     private static let providers = """
         {{<layout}}
         {{$title}}Providers{{/title}}
@@ -195,9 +237,13 @@ enum ConsolePages {
 
     /// Keeps a page marked `data-refresh="SECONDS"` current: every so often, while the page is
     /// visible, its `<main>` is fetched again and swapped in, so that nothing else (focus, the
-    /// scroll position) moves.
+    /// scroll position) moves. Asks before a form marked `data-confirm="QUESTION"` is sent.
     static let script = """
         "use strict";
+        document.addEventListener("submit", (event) => {
+          const question = event.target.dataset.confirm;
+          if (question && !confirm(question)) event.preventDefault();
+        });
         const seconds = Number(document.body.dataset.refresh);
         if (seconds > 0) {
           setInterval(async () => {
@@ -236,6 +282,7 @@ enum ConsolePages {
         .error, .status-failed, .state-open, .state-paused { color: var(--bad); }
         .status-sent, .state-healthy { color: var(--good); }
         .who { color: var(--muted); }
+        .notice { font-weight: 600; }
         ol.timeline { padding-left: 1.2rem; }
         """
 }

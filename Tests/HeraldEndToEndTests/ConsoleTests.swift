@@ -61,7 +61,7 @@ struct ConsoleTests {
         return String(page.text[start...].prefix { $0 != "\"" })
     }
 
-    @Test func `an operator signs in, finds emails, retries a failed one, cancels a queued one, and signs out`() async throws {
+    @Test func `an operator signs in, finds emails, retries a failed one, cancels a queued one, bulk-cancels with the count confirmed, and signs out`() async throws {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: Self.config)
             let failed = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
@@ -75,6 +75,11 @@ struct ConsoleTests {
                 try await herald.send(
                     #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","send_at":"\#(later)"}"#
                 ).body["id"] as? String)
+            for index in 0..<3 {
+                _ = try await herald.send(
+                    #"{"from":"ada@herald-test.example","to":["c\#(index)@example.com"],"subject":"Spring","text":"t","tags":["spring"],"send_at":"\#(later)"}"#
+                )
+            }
             // The provider recovers, so that the retry from the console succeeds.
             #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
 
@@ -82,7 +87,7 @@ struct ConsoleTests {
                 "python3",
                 [
                     ScriptPeer.path("console_browser.py"), "--url", herald.baseURL, "--key", herald.apiKey, "--failed", failed,
-                    "--queued", queued, "--scripted", scripted,
+                    "--queued", queued, "--scripted", scripted, "--bulk-tag", "spring",
                 ])
             try #require(run.status == 0, "console_browser.py failed: \(run.errors)")
             let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
@@ -100,13 +105,17 @@ struct ConsoleTests {
             #expect(seen["cancelled_status"] as? String == "cancelled")
             #expect(seen["script_ran"] as? Bool == false, "a subject holding <script> renders inert")
             #expect(seen["subject_shown"] as? String == "<script>window.heraldInjected = 1</script>")
+            #expect(seen["bulk_matching"] as? String == "0 to retry, 3 to cancel.")
+            #expect(seen["bulk_question"] as? String == "Cancel 3 emails?")
+            #expect(seen["bulk_notice"] as? String == "Cancelled 3 emails.")
+            #expect(seen["bulk_matching_after"] as? String == "0 to retry, 0 to cancel.")
             #expect(seen["paused_state"] as? String == "paused")
             #expect(seen["resumed_state"] as? String != "paused")
             #expect((seen["phone_scroll_width"] as? Int ?? 9999) <= 390, "the list fits a phone-width screen")
             #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
             #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
             let violations = try #require(result["violations"] as? [String: [String]])
-            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "providers"])
+            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "bulk", "providers"])
             for (page, found) in violations { #expect(found.isEmpty, "\(page): \(found)") }
             herald.signal(SIGTERM)
             #expect(try await herald.waitForExit() == 0)
@@ -138,7 +147,7 @@ struct ConsoleTests {
             #expect(!setCookie.contains("Secure"), "Secure only under TLS")
             let id = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
             try await herald.waitUntil([id], are: "failed")
-            for path in ["", "/emails", "/emails/\(id)", "/providers", "/sign-in"] {
+            for path in ["", "/emails", "/emails/\(id)", "/bulk", "/providers", "/sign-in"] {
                 let shown = try await Self.page(.GET, base + path, cookie: cookie)
                 #expect(shown.status == 200, "\(path)")
                 #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("default-src 'self'") == true, "\(path)")
@@ -153,6 +162,8 @@ struct ConsoleTests {
             let (otherCookie, _) = try await Self.signIn(herald, key: herald.apiKey)
             let otherToken = try Self.csrfToken(in: try await Self.page(.GET, base, cookie: otherCookie))
             #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": otherToken], cookie: cookie).status == 403)
+            #expect(try await Self.page(.POST, base + "/bulk/retry", form: ["status": "failed"], cookie: cookie).status == 403)
+            #expect(try await herald.email(id)["status"] as? String == "failed", "a refused bulk form moves nothing")
             let retried = try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": token], cookie: cookie)
             #expect(retried.status == 303)
             #expect(retried.location == "/console/emails/\(id)")
@@ -181,6 +192,7 @@ struct ConsoleTests {
             let overview = try await Self.page(.GET, base, cookie: cookie)
             #expect(overview.status == 200)
             #expect(!overview.text.contains("oldest due"), "the installation's queue is an operator's to see")
+            #expect(try await Self.page(.GET, base + "/bulk", cookie: cookie).status == 403, "bulk operations need an admin key")
             let revoked = try Command.run(
                 HeraldProcess.binary.path, ["keys", "revoke", "--config", configFile, "--", otherID], directory: directory)
             #expect(revoked.status == 0, "\(revoked.errors)")

@@ -3,7 +3,7 @@
 selenium) the way an operator would, for ConsoleTests, and checks every page with axe-core
 (PyPI's axe-selenium-python).
 
-    console_browser.py --url URL --key KEY --failed ID --queued ID --scripted ID
+    console_browser.py --url URL --key KEY --failed ID --queued ID --scripted ID --bulk-tag TAG
 
 Prints one JSON object: what each step saw, and the serious or critical accessibility
 violations of each page. The Swift test judges them.
@@ -20,6 +20,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def start_browser(width=1280):
@@ -83,7 +85,7 @@ def wait_for(predicate, seconds=15):
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("url", "key", "failed", "queued", "scripted"):
+    for name in ("url", "key", "failed", "queued", "scripted", "bulk-tag"):
         parser.add_argument(f"--{name}", required=True)
     options = parser.parse_args()
     console = options.url + "/console"
@@ -138,6 +140,18 @@ def main():
         driver.get(f"{console}/emails/{options.scripted}")
         seen["script_ran"] = driver.execute_script("return window.heraldInjected !== undefined")
         seen["subject_shown"] = driver.find_element(By.ID, "subject").text
+
+        # The emails a bulk cancel would move are counted first, and the count is confirmed.
+        driver.get(f"{console}/bulk?status=queued&tag={options.bulk_tag}")
+        seen["bulk_matching"] = driver.find_element(By.ID, "matching").text
+        audit("bulk")
+        driver.find_element(By.XPATH, "//button[starts-with(text(), 'Cancel ')]").click()
+        alert = WebDriverWait(driver, 5).until(expected_conditions.alert_is_present())
+        seen["bulk_question"] = alert.text
+        alert.accept()
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".notice"), seconds=10)
+        seen["bulk_notice"] = driver.find_element(By.CSS_SELECTOR, ".notice").text
+        seen["bulk_matching_after"] = driver.find_element(By.ID, "matching").text
 
         driver.get(console + "/providers")
         audit("providers")
