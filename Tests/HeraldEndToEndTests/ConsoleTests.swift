@@ -61,7 +61,8 @@ struct ConsoleTests {
         return String(page.text[start...].prefix { $0 != "\"" })
     }
 
-    @Test func `an operator finds emails, retries a failed one, cancels a queued one, bulk-cancels with the count confirmed`() async throws {
+    @Test func `an operator finds emails, retries a failed one, cancels a queued one, bulk-cancels with the count confirmed`() async throws
+    {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: Self.config)
             let failed = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
