@@ -8,8 +8,6 @@ import Hummingbird
 /// Delivery adds an address when a provider refuses it for good; clients add and remove
 /// addresses here. Reading needs the `read` scope, changing the list `send`.
 public struct SuppressionsController<Context: AuthenticatedRequestContext>: Sendable {
-    static var maxReasonLength: Int { 500 }
-
     let store: any SuppressionStore
     let clock: any WallClock
 
@@ -93,36 +91,47 @@ public struct SuppressionsController<Context: AuthenticatedRequestContext>: Send
         }
         var address = ""
         switch object["address"] {
-        case nil, is NSNull:
-            problems.append(.init(field: "address", code: "required", message: "is required"))
-        case let text as String:
-            do {
-                let parsed = try EmailAddress(parsing: text)
-                if parsed.displayName == nil {
-                    address = parsed.address
-                } else {
-                    problems.append(.init(field: "address", code: "invalid_address", message: "must be a bare address, without a name"))
-                }
-            } catch {
-                problems.append(
-                    .init(field: "address", code: error == .lineBreak ? "line_break" : "invalid_address", message: error.message))
-            }
-        default:
-            problems.append(.init(field: "address", code: "invalid_type", message: "must be a string"))
+        case nil, is NSNull: problems.append(.init(field: "address", code: "required", message: "is required"))
+        case let text as String: address = SuppressionRequest.address(text, problems: &problems)
+        default: problems.append(.init(field: "address", code: "invalid_type", message: "must be a string"))
         }
-        var reason = "added through the API"
+        var reason = SuppressionRequest.defaultReason
         switch object["reason"] {
-        case nil, is NSNull:
-            break
-        case let text as String where text.count > maxReasonLength:
-            problems.append(.init(field: "reason", code: "too_long", message: "is longer than \(maxReasonLength) characters"))
-        case let text as String:
-            reason = text
-        default:
-            problems.append(.init(field: "reason", code: "invalid_type", message: "must be a string"))
+        case nil, is NSNull: break
+        case let text as String: reason = SuppressionRequest.reason(text, problems: &problems)
+        default: problems.append(.init(field: "reason", code: "invalid_type", message: "must be a string"))
         }
         guard problems.isEmpty else { throw .validationFailed(problems) }
         return (address, reason)
+    }
+}
+
+/// The rules for an address a client adds to its suppression list, shared by the API and the
+/// console. Each adds to `problems` what is wrong with its field.
+public enum SuppressionRequest {
+    public static var maxReasonLength: Int { 500 }
+    public static var defaultReason: String { "added through the API" }
+
+    /// The bare address `text` holds; a name or a malformed address is a problem.
+    public static func address(_ text: String, problems: inout [APIError.FieldProblem]) -> String {
+        do {
+            let parsed = try EmailAddress(parsing: text)
+            guard parsed.displayName == nil else {
+                problems.append(.init(field: "address", code: "invalid_address", message: "must be a bare address, without a name"))
+                return ""
+            }
+            return parsed.address
+        } catch {
+            problems.append(.init(field: "address", code: error == .lineBreak ? "line_break" : "invalid_address", message: error.message))
+            return ""
+        }
+    }
+
+    public static func reason(_ text: String, problems: inout [APIError.FieldProblem]) -> String {
+        if text.count > maxReasonLength {
+            problems.append(.init(field: "reason", code: "too_long", message: "is longer than \(maxReasonLength) characters"))
+        }
+        return text
     }
 }
 

@@ -13,13 +13,16 @@ import NIOCore
 public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable {
     /// What the console needs of the rest of Herald.
     public struct Dependencies: Sendable {
-        public var store: any EmailStore & APIKeyStore
+        public var store: any EmailStore & APIKeyStore & SuppressionStore
         public var providers: any ProviderAdministration
         public var clock: any WallClock
         /// Cookies are marked `Secure` when the listener speaks TLS.
         public var servesTLS: Bool
 
-        public init(store: any EmailStore & APIKeyStore, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool) {
+        public init(
+            store: any EmailStore & APIKeyStore & SuppressionStore, providers: any ProviderAdministration, clock: any WallClock,
+            servesTLS: Bool
+        ) {
             self.store = store
             self.providers = providers
             self.clock = clock
@@ -60,6 +63,8 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         console.get("bulk", use: bulk)
         console.post("bulk/retry") { request, context in try await actInBulk(.retry, request, context) }
         console.post("bulk/cancel") { request, context in try await actInBulk(.cancel, request, context) }
+        addSuppressionRoutes(to: console)
+        addKeyRoutes(to: console)
         console.get("providers", use: providers)
         console.post("providers/:name/pause") { request, context in try await setPaused(true, request, context) }
         console.post("providers/:name/resume") { request, context in try await setPaused(false, request, context) }
@@ -83,7 +88,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     }
 
     /// Runs `page` for a signed-in request with at least `scope`; sends anyone else to sign in.
-    private func withSession(
+    func withSession(
         _ request: Request, scope: APIKey.Scope, _ page: (SignedIn) async throws -> Response
     ) async throws -> Response {
         guard let signedIn = try await signedIn(request) else { return Self.redirect(to: "/console/sign-in") }
@@ -131,7 +136,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     }
 
     /// The answer to a post without the session's CSRF token.
-    private func refusedForm(_ signedIn: SignedIn) throws -> Response {
+    func refusedForm(_ signedIn: SignedIn) throws -> Response {
         try render(
             "problem", ["heading": "Not done", "message": "The form is stale or not this session's: reload the page and try again."],
             signedIn, status: .forbidden)
@@ -342,7 +347,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
 
     // MARK: Rendering
 
-    private func render(
+    func render(
         _ template: String, _ values: [String: Any], _ signedIn: SignedIn?, status: HTTPResponse.Status = .ok
     ) throws -> Response {
         var values = values
@@ -352,6 +357,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
             values["tenant"] = signedIn.key.tenant
             values["scope"] = signedIn.key.scope.rawValue
             values["canBulk"] = signedIn.key.scope.allows(.admin)
+            values["canManageKeys"] = signedIn.key.scope.allows(.operator)
         }
         guard let html = pages.render(values, withTemplate: template) else {
             throw HTTPError(.internalServerError, message: "the console has no page \(template)")

@@ -12,7 +12,7 @@ enum ConsolePages {
 
     private static let templates: [String: String] = [
         "layout": layout, "sign-in": signIn, "overview": overview, "emails": emails, "email": email, "providers": providers,
-        "problem": problem, "bulk": bulk,
+        "problem": problem, "bulk": bulk, "suppressions": suppressions, "keys": keys,
     ]
 
     private static let layout = """
@@ -33,7 +33,9 @@ enum ConsolePages {
         <a href="/console">Overview</a>
         <a href="/console/emails">Emails</a>
         {{#canBulk}}<a href="/console/bulk">Bulk</a>{{/canBulk}}
+        <a href="/console/suppressions">Suppressions</a>
         <a href="/console/providers">Providers</a>
+        {{#canManageKeys}}<a href="/console/keys">Keys</a>{{/canManageKeys}}
         </nav>
         <form method="post" action="/console/sign-out" class="sign-out">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -209,6 +211,70 @@ enum ConsolePages {
         {{/layout}}
         """
 
+    private static let suppressions = """
+        {{<layout}}
+        {{$title}}Suppressions{{/title}}
+        {{$content}}
+        <h1>Suppressions</h1>
+        <p>Emails are not sent to these addresses: a provider refused them for good, or someone added them.</p>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#errors}}<p class="error" role="alert">{{.}}</p>{{/errors}}
+        {{#canChange}}
+        <form method="post" action="/console/suppressions" class="filters">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="address">Address</label>
+        <input id="address" name="address" type="email" value="{{address}}" required>
+        <label for="reason">Reason</label>
+        <input id="reason" name="reason" value="{{reason}}" maxlength="500">
+        <button type="submit">Add</button>
+        </form>
+        {{/canChange}}
+        <table>
+        <thead><tr><th scope="col">Address</th><th scope="col">Reason</th><th scope="col">Source</th><th scope="col">Email</th><th scope="col">Added</th>{{#canChange}}<th scope="col">Action</th>{{/canChange}}</tr></thead>
+        <tbody>
+        {{#entries}}<tr><th scope="row">{{address}}</th><td>{{reason}}</td><td>{{source}}</td><td>{{#email}}<a href="/console/emails/{{email}}">{{email}}</a>{{/email}}</td><td>{{added}}</td>{{#canChange}}<td><form method="post" action="/console/suppressions/remove"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="address" value="{{address}}"><button type="submit" aria-label="Remove {{address}}">Remove</button></form></td>{{/canChange}}</tr>{{/entries}}
+        {{^entries}}<tr><td colspan="6">No address is suppressed.</td></tr>{{/entries}}
+        </tbody>
+        </table>
+        {{#next}}<p><a rel="next" href="{{next}}">More</a></p>{{/next}}
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let keys = """
+        {{<layout}}
+        {{$title}}Keys{{/title}}
+        {{$content}}
+        <h1>Keys</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#errors}}<p class="error" role="alert">{{.}}</p>{{/errors}}
+        {{#created}}
+        <section class="created" aria-labelledby="created">
+        <h2 id="created">Key {{id}} made</h2>
+        <p>For tenant {{tenant}}, scope {{scope}}. Copy it now: it is shown only this once.</p>
+        <p><label for="secret">Key</label> <input id="secret" readonly value="{{secret}}" size="60"></p>
+        </section>
+        {{/created}}
+        <form method="post" action="/console/keys" class="filters">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="tenant">Tenant</label>
+        <input id="tenant" name="tenant" required pattern="{{tenantPattern}}" value="default">
+        <label for="scope">Scope</label>
+        <select id="scope" name="scope">
+        {{#scopes}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/scopes}}
+        </select>
+        <button type="submit">Make a key</button>
+        </form>
+        <table>
+        <thead><tr><th scope="col">Key</th><th scope="col">Tenant</th><th scope="col">Scope</th><th scope="col">Created</th><th scope="col">Revoked</th><th scope="col">Action</th></tr></thead>
+        <tbody>
+        {{#keys}}<tr><th scope="row"><code>{{id}}</code>{{#own}} (this session){{/own}}</th><td>{{tenant}}</td><td>{{scope}}</td><td>{{created}}</td><td>{{revoked}}</td><td>{{#active}}<form method="post" action="/console/keys/{{id}}/revoke" data-confirm="Revoke key {{id}}? Its sessions end too."><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" aria-label="Revoke {{id}}">Revoke</button></form>{{/active}}</td></tr>{{/keys}}
+        </tbody>
+        </table>
+        {{/content}}
+        {{/layout}}
+        """
+
     private static let providers = """
         {{<layout}}
         {{$title}}Providers{{/title}}
@@ -262,7 +328,7 @@ enum ConsolePages {
         * { box-sizing: border-box; }
         body { margin: 0; font: 15px/1.45 system-ui, sans-serif; }
         header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; padding: .6rem 1rem; border-bottom: 1px solid #8884; }
-        header nav { display: flex; gap: 1rem; flex: 1; }
+        header nav { display: flex; flex-wrap: wrap; gap: .4rem 1rem; flex: 1; }
         .brand { font-weight: 700; text-decoration: none; }
         a { color: var(--accent); }
         a:focus, button:focus, input:focus, select:focus { outline: 3px solid var(--accent); outline-offset: 2px; }

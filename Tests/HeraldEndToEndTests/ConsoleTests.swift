@@ -110,13 +110,19 @@ struct ConsoleTests {
             #expect(seen["bulk_question"] as? String == "Cancel 3 emails?")
             #expect(seen["bulk_notice"] as? String == "Cancelled 3 emails.")
             #expect(seen["bulk_matching_after"] as? String == "0 to retry, 0 to cancel.")
+            #expect(seen["suppression_notice"] as? String == "Added gone@example.com.")
+            #expect(seen["suppressed"] as? [String] == ["gone@example.com"])
+            #expect(seen["suppressed_after_removal"] as? [String] == [])
+            #expect(seen["made_key_works"] as? Bool == true)
+            #expect((seen["revoked_notice"] as? String)?.hasPrefix("Revoked key") == true)
+            #expect(seen["revoked_key_works"] as? Bool == false)
             #expect(seen["paused_state"] as? String == "paused")
             #expect(seen["resumed_state"] as? String != "paused")
             #expect((seen["phone_scroll_width"] as? Int ?? 9999) <= 390, "the list fits a phone-width screen")
             #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
             #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
             let violations = try #require(result["violations"] as? [String: [String]])
-            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "bulk", "providers"])
+            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "bulk", "suppressions", "keys", "providers"])
             for (page, found) in violations { #expect(found.isEmpty, "\(page): \(found)") }
             herald.signal(SIGTERM)
             #expect(try await herald.waitForExit() == 0)
@@ -148,7 +154,7 @@ struct ConsoleTests {
             #expect(!setCookie.contains("Secure"), "Secure only under TLS")
             let id = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
             try await herald.waitUntil([id], are: "failed")
-            for path in ["", "/emails", "/emails/\(id)", "/bulk", "/providers", "/sign-in"] {
+            for path in ["", "/emails", "/emails/\(id)", "/bulk", "/suppressions", "/keys", "/providers", "/sign-in"] {
                 let shown = try await Self.page(.GET, base + path, cookie: cookie)
                 #expect(shown.status == 200, "\(path)")
                 #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("default-src 'self'") == true, "\(path)")
@@ -165,6 +171,14 @@ struct ConsoleTests {
             #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": otherToken], cookie: cookie).status == 403)
             #expect(try await Self.page(.POST, base + "/bulk/retry", form: ["status": "failed"], cookie: cookie).status == 403)
             #expect(try await herald.email(id)["status"] as? String == "failed", "a refused bulk form moves nothing")
+            for (path, form) in [
+                ("/suppressions", ["address": "x@example.com"]), ("/suppressions/remove", ["address": "x@example.com"]),
+                ("/keys", ["tenant": "t", "scope": "operator"]), ("/keys/\(herald.apiKey.split(separator: "_")[1])/revoke", [:]),
+            ] {
+                #expect(try await Self.page(.POST, base + path, form: form, cookie: cookie).status == 403, "\(path) without a token")
+            }
+            #expect(try await herald.request(.GET, "/v1/suppressions/x@example.com").status == 404, "a refused form adds nothing")
+            #expect(try await herald.request(.GET, "/v1/emails").status == 200, "a refused form revokes nothing")
             let retried = try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": token], cookie: cookie)
             #expect(retried.status == 303)
             #expect(retried.location == "/console/emails/\(id)")
@@ -194,6 +208,10 @@ struct ConsoleTests {
             #expect(overview.status == 200)
             #expect(!overview.text.contains("oldest due"), "the installation's queue is an operator's to see")
             #expect(try await Self.page(.GET, base + "/bulk", cookie: cookie).status == 403, "bulk operations need an admin key")
+            #expect(try await Self.page(.GET, base + "/keys", cookie: cookie).status == 403, "keys are an operator's")
+            let suppressions = try await Self.page(.GET, base + "/suppressions", cookie: cookie)
+            #expect(suppressions.status == 200)
+            #expect(!suppressions.text.contains("action=\"/console/suppressions\""), "a read key gets no form to change the list")
             let revoked = try Command.run(
                 HeraldProcess.binary.path, ["keys", "revoke", "--config", configFile, "--", otherID], directory: directory)
             #expect(revoked.status == 0, "\(revoked.errors)")

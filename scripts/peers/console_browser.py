@@ -13,12 +13,13 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -72,6 +73,25 @@ def send_later(url, key):
     request = urllib.request.Request(url + "/v1/emails", data=body, method="POST",
                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).read()
+
+
+def notice(driver):
+    """The page's notice; None while there is none, or while the page is being replaced (the
+    element then belongs to a document that is gone)."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, ".notice").text
+    except WebDriverException:
+        return None
+
+
+def api_status(url, key, path):
+    """The status of GET PATH with KEY."""
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def wait_for(predicate, seconds=15):
@@ -149,9 +169,41 @@ def main():
         alert = WebDriverWait(driver, 5).until(expected_conditions.alert_is_present())
         seen["bulk_question"] = alert.text
         alert.accept()
-        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".notice"), seconds=10)
-        seen["bulk_notice"] = driver.find_element(By.CSS_SELECTOR, ".notice").text
+        wait_for(lambda: notice(driver), seconds=10)
+        seen["bulk_notice"] = notice(driver)
         seen["bulk_matching_after"] = driver.find_element(By.ID, "matching").text
+
+        # An address added to the suppression list shows in it, and goes when removed.
+        driver.get(console + "/suppressions")
+        driver.find_element(By.ID, "address").send_keys("Gone@Example.com")
+        driver.find_element(By.ID, "reason").send_keys("asked to stop")
+        driver.find_element(By.XPATH, "//button[text()='Add']").click()
+        wait_for(lambda: notice(driver), seconds=10)
+        seen["suppression_notice"] = notice(driver)
+        seen["suppressed"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
+        audit("suppressions")
+        driver.find_element(By.CSS_SELECTOR, "button[aria-label='Remove gone@example.com']").click()
+        wait_for(lambda: (notice(driver) or "").startswith("Removed"), seconds=10)
+        seen["suppressed_after_removal"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
+
+        # A key made here is shown once and works; revoked here, it no longer does.
+        driver.get(console + "/keys")
+        audit("keys")
+        tenant = driver.find_element(By.ID, "tenant")
+        tenant.clear()
+        tenant.send_keys("globex")
+        driver.find_element(By.XPATH, "//select[@id='scope']/option[@value='read']").click()
+        driver.find_element(By.XPATH, "//button[text()='Make a key']").click()
+        wait_for(lambda: driver.find_elements(By.ID, "secret"), seconds=10)
+        secret = driver.find_element(By.ID, "secret").get_attribute("value")
+        seen["made_key_works"] = api_status(options.url, secret, "/v1/emails") == 200
+        key_id = secret.split("_")[1]
+        driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Revoke {key_id}']").click()
+        WebDriverWait(driver, 5).until(expected_conditions.alert_is_present()).accept()
+        wait_for(lambda: notice(driver), seconds=10)
+        seen["revoked_notice"] = notice(driver)
+        # The API may go on trusting a key it checked for up to a second.
+        seen["revoked_key_works"] = not wait_for(lambda: api_status(options.url, secret, "/v1/emails") == 401, seconds=5)
 
         driver.get(console + "/providers")
         audit("providers")
