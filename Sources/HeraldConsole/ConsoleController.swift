@@ -13,15 +13,17 @@ import NIOCore
 public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable {
     /// What the console needs of the rest of Herald.
     public struct Dependencies: Sendable {
-        public var store: any EmailStore & APIKeyStore & SuppressionStore
+        /// What the pages read and change: emails, keys, suppressions and webhook endpoints.
+        public typealias Store = EmailStore & APIKeyStore & SuppressionStore & WebhookStore
+
+        public var store: any Store
         public var providers: any ProviderAdministration
         public var clock: any WallClock
         /// Cookies are marked `Secure` when the listener speaks TLS.
         public var servesTLS: Bool
 
         public init(
-            store: any EmailStore & APIKeyStore & SuppressionStore, providers: any ProviderAdministration, clock: any WallClock,
-            servesTLS: Bool
+            store: any Store, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool
         ) {
             self.store = store
             self.providers = providers
@@ -65,6 +67,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         console.post("bulk/cancel") { request, context in try await actInBulk(.cancel, request, context) }
         addSuppressionRoutes(to: console)
         addKeyRoutes(to: console)
+        addWebhookRoutes(to: console)
         console.get("providers", use: providers)
         console.post("providers/:name/pause") { request, context in try await setPaused(true, request, context) }
         console.post("providers/:name/resume") { request, context in try await setPaused(false, request, context) }
@@ -131,7 +134,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     }
 
     /// Whether a post's form carries the session's CSRF token.
-    private func hasValidCSRFToken(_ request: Request, _ signedIn: SignedIn) async throws -> Bool {
+    func hasValidCSRFToken(_ request: Request, _ signedIn: SignedIn) async throws -> Bool {
         sessions.isValidCSRFToken(try await ConsoleForm(request)["csrf"], for: signedIn.session)
     }
 

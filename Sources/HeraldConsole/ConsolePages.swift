@@ -13,6 +13,7 @@ enum ConsolePages {
     private static let templates: [String: String] = [
         "layout": layout, "sign-in": signIn, "overview": overview, "emails": emails, "email": email, "providers": providers,
         "problem": problem, "bulk": bulk, "suppressions": suppressions, "keys": keys,
+        "webhooks": webhooks, "webhook": webhook,
     ]
 
     private static let layout = """
@@ -34,6 +35,7 @@ enum ConsolePages {
         <a href="/console/emails">Emails</a>
         {{#canBulk}}<a href="/console/bulk">Bulk</a>{{/canBulk}}
         <a href="/console/suppressions">Suppressions</a>
+        <a href="/console/webhooks">Webhooks</a>
         <a href="/console/providers">Providers</a>
         {{#canManageKeys}}<a href="/console/keys">Keys</a>{{/canManageKeys}}
         </nav>
@@ -237,6 +239,52 @@ enum ConsolePages {
         </tbody>
         </table>
         {{#next}}<p><a rel="next" href="{{next}}">More</a></p>{{/next}}
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let webhooks = """
+        {{<layout}}
+        {{$title}}Webhooks{{/title}}
+        {{$content}}
+        <h1>Webhooks</h1>
+        <p>Endpoints are registered with <code>POST /v1/webhooks</code>, which shows each one's secret once.</p>
+        <table>
+        <thead><tr><th scope="col">Endpoint</th><th scope="col">URL</th><th scope="col">Events</th><th scope="col">State</th></tr></thead>
+        <tbody>
+        {{#endpoints}}<tr><th scope="row"><a href="/console/webhooks/{{id}}">{{id}}</a></th><td>{{url}}</td><td>{{events}}</td><td class="state-{{state}}">{{state}}{{#reason}}: {{reason}}{{/reason}}</td></tr>{{/endpoints}}
+        {{^endpoints}}<tr><td colspan="4">No endpoint yet.</td></tr>{{/endpoints}}
+        </tbody>
+        </table>
+        {{/content}}
+        {{/layout}}
+        """
+
+    private static let webhook = """
+        {{<layout}}
+        {{$title}}Webhook endpoint {{id}}{{/title}}
+        {{$content}}
+        <h1>Webhook endpoint <code>{{id}}</code></h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        <dl class="details">
+        <dt>URL</dt><dd>{{url}}</dd>
+        <dt>Events</dt><dd>{{events}}</dd>
+        <dt>State</dt><dd id="state" class="state-{{state}}">{{state}}</dd>
+        {{#reason}}<dt>Why</dt><dd>{{reason}}</dd>{{/reason}}
+        </dl>
+        {{#canChange}}
+        {{#enabled}}<form method="post" action="/console/webhooks/{{id}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Disable</button></form>{{/enabled}}
+        {{^enabled}}<form method="post" action="/console/webhooks/{{id}}/enable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Enable</button></form>{{/enabled}}
+        {{/canChange}}
+        <h2>Deliveries</h2>
+        <table>
+        <thead><tr><th scope="col">Message</th><th scope="col">Try</th><th scope="col">At</th><th scope="col">Status</th><th scope="col">Latency</th><th scope="col">Next</th><th scope="col">Answer</th>{{#canChange}}<th scope="col">Action</th>{{/canChange}}</tr></thead>
+        <tbody>
+        {{#attempts}}<tr><th scope="row"><code>{{message}}</code></th><td>{{number}}</td><td>{{at}}</td><td>{{status}}</td><td>{{latency}}</td><td>{{next}}</td><td>{{answer}}</td>{{#canChange}}<td><form method="post" action="/console/webhooks/{{id}}/replay"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="message" value="{{message}}"><button type="submit" aria-label="Send {{message}} again">Send again</button></form></td>{{/canChange}}</tr>{{/attempts}}
+        {{^attempts}}<tr><td colspan="8">No delivery yet.</td></tr>{{/attempts}}
+        </tbody>
+        </table>
+        {{#older}}<p><a rel="next" href="{{older}}">Older deliveries</a></p>{{/older}}
         {{/content}}
         {{/layout}}
         """

@@ -13,6 +13,7 @@ struct ConsoleTests {
     static let config = """
         providers:
           - {name: primary, type: sandbox, failure_rate: 1, failure_class: permanent}
+        webhooks: {allow_private_targets: true}
         """
 
     /// Answers as a browser without JavaScript gets them: no redirect followed.
@@ -64,68 +65,83 @@ struct ConsoleTests {
     @Test func `an operator finds emails, retries a failed one, cancels a queued one, bulk-cancels with the count confirmed`() async throws
     {
         try await withTemporaryDirectory { directory in
-            let herald = try await HeraldProcess(directory: directory, config: Self.config)
-            let failed = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
-            try await herald.waitUntil([failed], are: "failed")
-            let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86400))
-            let queued = try #require(
-                try await herald.send(
-                    #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"Later","text":"t","send_at":"\#(later)"}"#
-                ).body["id"] as? String)
-            let scripted = try #require(
-                try await herald.send(
-                    #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","send_at":"\#(later)"}"#
-                ).body["id"] as? String)
-            for index in 0..<3 {
-                _ = try await herald.send(
-                    #"{"from":"ada@herald-test.example","to":["c\#(index)@example.com"],"subject":"Spring","text":"t","tags":["spring"],"send_at":"\#(later)"}"#
-                )
-            }
-            // The provider recovers, so that the retry from the console succeeds.
-            #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
+            try await WebhookReceiver.with(in: directory) { receiver in
+                let herald = try await HeraldProcess(directory: directory, config: Self.config)
+                let endpoint = try await herald.request(
+                    .POST, "/v1/webhooks", json: #"{"url": "\#(receiver.url)", "events": ["email.queued"]}"#)
+                try receiver.trust(try #require(endpoint.body["secret"] as? String))
+                let endpointID = try #require(endpoint.body["id"] as? String)
+                let failed = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
+                try await herald.waitUntil([failed], are: "failed")
+                let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86400))
+                let queued = try #require(
+                    try await herald.send(
+                        #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"Later","text":"t","send_at":"\#(later)"}"#
+                    ).body["id"] as? String)
+                let scripted = try #require(
+                    try await herald.send(
+                        #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","send_at":"\#(later)"}"#
+                    ).body["id"] as? String)
+                for index in 0..<3 {
+                    _ = try await herald.send(
+                        #"{"from":"ada@herald-test.example","to":["c\#(index)@example.com"],"subject":"Spring","text":"t","tags":["spring"],"send_at":"\#(later)"}"#
+                    )
+                }
+                // The provider recovers, so that the retry from the console succeeds.
+                #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
 
-            let run = try Command.run(
-                "python3",
-                [
-                    ScriptPeer.path("console_browser.py"), "--url", herald.baseURL, "--key", herald.apiKey, "--failed", failed,
-                    "--queued", queued, "--scripted", scripted, "--bulk-tag", "spring",
-                ])
-            try #require(run.status == 0, "console_browser.py failed: \(run.errors)")
-            let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
-            let seen = try #require(result["seen"] as? [String: Any])
-            #expect(seen["unsigned_lands_on"] as? String == "/console/sign-in")
-            #expect(seen["signed_in_lands_on"] as? String == "/console")
-            #expect(seen["overview_heading"] as? String == "Overview")
-            #expect(seen["overview_providers"] as? [String] == ["primary"])
-            #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
-            #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
-            #expect(seen["failed_filter"] as? [String] == [failed])
-            #expect(seen["failed_status"] as? String == "failed")
-            #expect((seen["failed_attempt_errors"] as? [String] ?? []).contains { $0.contains("permanent") })
-            #expect(seen["retried_status"] as? String == "sent")
-            #expect(seen["cancelled_status"] as? String == "cancelled")
-            #expect(seen["script_ran"] as? Bool == false, "a subject holding <script> renders inert")
-            #expect(seen["subject_shown"] as? String == "<script>window.heraldInjected = 1</script>")
-            #expect(seen["bulk_matching"] as? String == "0 to retry, 3 to cancel.")
-            #expect(seen["bulk_question"] as? String == "Cancel 3 emails?")
-            #expect(seen["bulk_notice"] as? String == "Cancelled 3 emails.")
-            #expect(seen["bulk_matching_after"] as? String == "0 to retry, 0 to cancel.")
-            #expect(seen["suppression_notice"] as? String == "Added gone@example.com.")
-            #expect(seen["suppressed"] as? [String] == ["gone@example.com"])
-            #expect(seen["suppressed_after_removal"] as? [String] == [])
-            #expect(seen["made_key_works"] as? Bool == true)
-            #expect((seen["revoked_notice"] as? String)?.hasPrefix("Revoked key") == true)
-            #expect(seen["revoked_key_works"] as? Bool == false)
-            #expect(seen["paused_state"] as? String == "paused")
-            #expect(seen["resumed_state"] as? String != "paused")
-            #expect((seen["phone_scroll_width"] as? Int ?? 9999) <= 390, "the list fits a phone-width screen")
-            #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
-            #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
-            let violations = try #require(result["violations"] as? [String: [String]])
-            #expect(Set(violations.keys) == ["sign-in", "overview", "emails", "email", "bulk", "suppressions", "keys", "providers"])
-            for (page, found) in violations { #expect(found.isEmpty, "\(page): \(found)") }
-            herald.signal(SIGTERM)
-            #expect(try await herald.waitForExit() == 0)
+                let run = try Command.run(
+                    "python3",
+                    [
+                        ScriptPeer.path("console_browser.py"), "--url", herald.baseURL, "--key", herald.apiKey, "--failed", failed,
+                        "--queued", queued, "--scripted", scripted, "--bulk-tag", "spring", "--webhook", endpointID,
+                    ])
+                try #require(run.status == 0, "console_browser.py failed: \(run.errors)")
+                let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+                let seen = try #require(result["seen"] as? [String: Any])
+                #expect(seen["unsigned_lands_on"] as? String == "/console/sign-in")
+                #expect(seen["signed_in_lands_on"] as? String == "/console")
+                #expect(seen["overview_heading"] as? String == "Overview")
+                #expect(seen["overview_providers"] as? [String] == ["primary"])
+                #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
+                #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
+                #expect(seen["failed_filter"] as? [String] == [failed])
+                #expect(seen["failed_status"] as? String == "failed")
+                #expect((seen["failed_attempt_errors"] as? [String] ?? []).contains { $0.contains("permanent") })
+                #expect(seen["retried_status"] as? String == "sent")
+                #expect(seen["cancelled_status"] as? String == "cancelled")
+                #expect(seen["script_ran"] as? Bool == false, "a subject holding <script> renders inert")
+                #expect(seen["subject_shown"] as? String == "<script>window.heraldInjected = 1</script>")
+                #expect(seen["bulk_matching"] as? String == "0 to retry, 3 to cancel.")
+                #expect(seen["bulk_question"] as? String == "Cancel 3 emails?")
+                #expect(seen["bulk_notice"] as? String == "Cancelled 3 emails.")
+                #expect(seen["bulk_matching_after"] as? String == "0 to retry, 0 to cancel.")
+                #expect(seen["suppression_notice"] as? String == "Added gone@example.com.")
+                #expect(seen["suppressed"] as? [String] == ["gone@example.com"])
+                #expect(seen["suppressed_after_removal"] as? [String] == [])
+                #expect(seen["made_key_works"] as? Bool == true)
+                #expect((seen["revoked_notice"] as? String)?.hasPrefix("Revoked key") == true)
+                #expect(seen["revoked_key_works"] as? Bool == false)
+                #expect(seen["webhook_endpoints"] as? [String] == [endpointID])
+                #expect(seen["webhook_delivered"] as? Bool == true)
+                let replayed = try #require(seen["webhook_replayed_message"] as? String)
+                #expect(seen["webhook_replay_notice"] as? String == "Message \(replayed) will be sent again.")
+                #expect(seen["webhook_state"] as? String == "disabled")
+                try await waitUntil(timeout: .seconds(10)) { receiver.received().filter { $0.id == replayed && $0.verified }.count >= 2 }
+                #expect(seen["paused_state"] as? String == "paused")
+                #expect(seen["resumed_state"] as? String != "paused")
+                #expect((seen["phone_scroll_width"] as? Int ?? 9999) <= 390, "the list fits a phone-width screen")
+                #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
+                #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
+                let violations = try #require(result["violations"] as? [String: [String]])
+                #expect(
+                    Set(violations.keys) == [
+                        "sign-in", "overview", "emails", "email", "bulk", "suppressions", "keys", "webhooks", "webhook", "providers",
+                    ])
+                for (page, found) in violations { #expect(found.isEmpty, "\(page): \(found)") }
+                herald.signal(SIGTERM)
+                #expect(try await herald.waitForExit() == 0)
+            }
         }
     }
 
@@ -154,7 +170,7 @@ struct ConsoleTests {
             #expect(!setCookie.contains("Secure"), "Secure only under TLS")
             let id = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
             try await herald.waitUntil([id], are: "failed")
-            for path in ["", "/emails", "/emails/\(id)", "/bulk", "/suppressions", "/keys", "/providers", "/sign-in"] {
+            for path in ["", "/emails", "/emails/\(id)", "/bulk", "/suppressions", "/keys", "/webhooks", "/providers", "/sign-in"] {
                 let shown = try await Self.page(.GET, base + path, cookie: cookie)
                 #expect(shown.status == 200, "\(path)")
                 #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("default-src 'self'") == true, "\(path)")
@@ -174,6 +190,7 @@ struct ConsoleTests {
             for (path, form) in [
                 ("/suppressions", ["address": "x@example.com"]), ("/suppressions/remove", ["address": "x@example.com"]),
                 ("/keys", ["tenant": "t", "scope": "operator"]), ("/keys/\(herald.apiKey.split(separator: "_")[1])/revoke", [:]),
+                ("/webhooks/any/disable", [:]), ("/webhooks/any/replay", ["message": "m"]),
             ] {
                 #expect(try await Self.page(.POST, base + path, form: form, cookie: cookie).status == 403, "\(path) without a token")
             }

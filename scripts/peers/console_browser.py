@@ -3,7 +3,7 @@
 selenium) the way an operator would, for ConsoleTests, and checks every page with axe-core
 (PyPI's axe-selenium-python).
 
-    console_browser.py --url URL --key KEY --failed ID --queued ID --scripted ID --bulk-tag TAG
+    console_browser.py --url URL --key KEY --failed ID --queued ID --scripted ID --bulk-tag TAG --webhook ID
 
 Prints one JSON object: what each step saw, and the serious or critical accessibility
 violations of each page. The Swift test judges them.
@@ -105,7 +105,7 @@ def wait_for(predicate, seconds=15):
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("url", "key", "failed", "queued", "scripted", "bulk-tag"):
+    for name in ("url", "key", "failed", "queued", "scripted", "bulk-tag", "webhook"):
         parser.add_argument(f"--{name}", required=True)
     options = parser.parse_args()
     console = options.url + "/console"
@@ -204,6 +204,23 @@ def main():
         seen["revoked_notice"] = notice(driver)
         # The API may go on trusting a key it checked for up to a second.
         seen["revoked_key_works"] = not wait_for(lambda: api_status(options.url, secret, "/v1/emails") == 401, seconds=5)
+
+        # The endpoint's deliveries, one sent again, and the endpoint disabled.
+        driver.get(console + "/webhooks")
+        seen["webhook_endpoints"] = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+        audit("webhooks")
+        driver.get(f"{console}/webhooks/{options.webhook}")
+        seen["webhook_delivered"] = wait_for(
+            lambda: (driver.refresh() or "200" in [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(4)")]))
+        audit("webhook")
+        message = driver.find_element(By.CSS_SELECTOR, "tbody th code").text
+        seen["webhook_replayed_message"] = message
+        driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Send {message} again']").click()
+        wait_for(lambda: notice(driver), seconds=10)
+        seen["webhook_replay_notice"] = notice(driver)
+        driver.find_element(By.XPATH, "//button[text()='Disable']").click()
+        wait_for(lambda: (notice(driver) or "").startswith("Disabled"), seconds=10)
+        seen["webhook_state"] = driver.find_element(By.ID, "state").text
 
         driver.get(console + "/providers")
         audit("providers")
