@@ -324,6 +324,11 @@ struct EmailBody: Encodable {
     let providerMessageID: String?
     let failureReason: String?
     let sendAt: Date?
+    let from: String
+    let to: [String]
+    let cc: [String]
+    let replyTo: [String]
+    let subject: String
     let tags: [String]
     let metadata: [String: String]
     let attempts: [Attempt]
@@ -341,6 +346,12 @@ struct EmailBody: Encodable {
         self.providerMessageID = email.status == .sent ? email.providerMessageID : nil
         self.failureReason = email.status == .sent ? nil : email.failureReason
         self.sendAt = email.sendAt
+        // Bcc stays out: its recipients are hidden from the others, and from readers of the email.
+        self.from = email.message.from.description
+        self.to = email.message.to.map(\.description)
+        self.cc = email.message.cc.map(\.description)
+        self.replyTo = email.message.replyTo.map(\.description)
+        self.subject = email.message.subject
         self.tags = email.message.tags
         self.metadata = email.message.metadata
         self.attempts = email.attempts
@@ -350,7 +361,8 @@ struct EmailBody: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, status, provider, tags, metadata, attempts, events, recipients
+        case id, status, provider, tags, metadata, attempts, events, recipients, from, to, cc, subject
+        case replyTo = "reply_to"
         case providerEvents = "provider_events"
         case createdAt = "created_at"
         case updatedAt = "updated_at"

@@ -32,6 +32,16 @@ struct EmailsAPITests {
             #expect(stored.message.to.map(\.address) == ["bob@example.com", "jürgen@bücher.de"])
             #expect(stored.message.attachments.first?.content == Data("hello".utf8))
             #expect(stored.message.replyTo.map(\.address) == ["r@example.com"])
+
+            // Shown back with its sender, recipients and subject; never its Bcc.
+            let shown = try await client.get("/v1/emails/\(id)")
+            #expect(shown.json["from"] as? String == "Ada <ada@example.org>")
+            #expect(shown.json["to"] as? [String] == ["Bob <bob@example.com>", "jürgen@bücher.de"])
+            #expect(shown.json["cc"] as? [String] == ["c@example.com"])
+            #expect(shown.json["reply_to"] as? [String] == ["r@example.com"])
+            #expect(shown.json["subject"] as? String == "Grüße")
+            #expect(shown.json["bcc"] == nil)
+            #expect(!String(buffer: shown.body).contains("d@example.com"))
         }
     }
 
