@@ -253,8 +253,13 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
             cursor = EmailID(raw)
             if cursor == nil { problems.append(.init(field: "cursor", code: "invalid_value", message: "is not a cursor from this API")) }
         }
+        // An address as stored, the longest RFC 5321 allows; its case does not matter.
+        let recipient = query["recipient"].map(String.init)
+        if let recipient, recipient.isEmpty || recipient.utf8.count > 320 {
+            problems.append(.init(field: "recipient", code: "invalid_value", message: "must be an address of 1 to 320 bytes"))
+        }
         guard problems.isEmpty else { throw APIError.validationFailed(problems) }
-        let emails = try await store.emails(tenant: key.tenant, status: status, limit: limit, after: cursor)
+        let emails = try await store.emails(tenant: key.tenant, status: status, recipient: recipient, limit: limit, after: cursor)
         let nextCursor = emails.count == limit ? emails.last?.id : nil
         return try JSONResponse.make(PageBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
     }

@@ -178,12 +178,14 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
             }
             let status = query["status"].flatMap { EmailStatus(rawValue: String($0)) }
             let after = query["after"].flatMap { EmailID(String($0)) }
+            let recipient = query["recipient"].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
             let limit = 50
-            let emails = try await dependencies.store.emails(tenant: signedIn.key.tenant, status: status, limit: limit, after: after)
+            let emails = try await dependencies.store.emails(
+                tenant: signedIn.key.tenant, status: status, recipient: recipient, limit: limit, after: after)
             var options: [[String: Any]] = [["value": "", "label": "any", "selected": status == nil]]
             options += EmailStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == status] }
             var page: [String: Any] = [
-                "statusOptions": options,
+                "statusOptions": options, "recipient": recipient ?? "",
                 "emails": emails.map { email -> [String: Any] in
                     [
                         "id": email.id.rawValue, "status": email.status.rawValue, "provider": email.provider ?? "",
@@ -192,7 +194,12 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 },
             ]
             if emails.count == limit, let last = emails.last {
-                page["next"] = "/console/emails?after=\(last.id.rawValue)" + (status.map { "&status=\($0.rawValue)" } ?? "")
+                var next = URLComponents(string: "/console/emails")!
+                next.queryItems =
+                    [URLQueryItem(name: "after", value: last.id.rawValue)]
+                    + (status.map { [URLQueryItem(name: "status", value: $0.rawValue)] } ?? [])
+                    + (recipient.map { [URLQueryItem(name: "recipient", value: $0)] } ?? [])
+                page["next"] = next.string ?? "/console/emails"
             }
             return try render("emails", page, signedIn)
         }

@@ -107,6 +107,8 @@ enum ConsolePages {
         <select id="status" name="status">
         {{#statusOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statusOptions}}
         </select>
+        <label for="recipient">Recipient</label>
+        <input id="recipient" name="recipient" value="{{recipient}}">
         <label for="id">Email id</label>
         <input id="id" name="id" value="{{id}}">
         <button type="submit">Show</button>

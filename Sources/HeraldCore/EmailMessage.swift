@@ -70,6 +70,16 @@ public struct EmailMessage: Codable, Sendable, Equatable {
     /// Every envelope recipient: To, Cc and Bcc.
     public var recipients: [EmailAddress] { to + cc + bcc }
 
+    /// The recipients' addresses as an email is found by them: in lower case, each once.
+    public var recipientKeys: [String] {
+        var seen: Set<String> = []
+        return recipients.map { Self.recipientKey(of: $0.address) }.filter { seen.insert($0).inserted }
+    }
+
+    /// How an address is looked up among recipients: in lower case, as mailbox providers
+    /// compare them (``Suppression/key(of:)`` does the same).
+    public static func recipientKey(of address: String) -> String { address.lowercased() }
+
     /// The options for `provider`: those given for its type, overridden by those given for its name.
     public func options(for provider: some EmailProvider) -> [String: String] {
         (providerOptions[provider.kind] ?? [:]).merging(providerOptions[provider.name] ?? [:]) { $1 }

@@ -22,8 +22,10 @@ public protocol EmailStore: Sendable {
 
     func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail?
 
-    /// Emails newest first, starting after `cursor`.
-    func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary]
+    /// Emails newest first, starting after `cursor`; with `recipient`, only those sent to that
+    /// address (To, Cc or Bcc, in any case), found through an index rather than a scan.
+    func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
+        -> [EmailSummary]
 
     /// Takes up to `limit` emails that are due (queued, deferred past their time, or leased by
     /// an owner whose lease has run out) and leases them to `owner` until `now + duration`.
@@ -166,7 +168,7 @@ extension EmailStore {
 
     /// Emails of every tenant.
     public func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
-        try await emails(tenant: nil, status: status, limit: limit, after: cursor)
+        try await emails(tenant: nil, status: status, recipient: nil, limit: limit, after: cursor)
     }
 
     public func retry(_ id: EmailID, now: Date) async throws {

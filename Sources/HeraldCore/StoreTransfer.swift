@@ -28,6 +28,7 @@ public enum StoreTables {
             ]
         ),
         ("email_contents", 1, ["email_id", "message", "text", "html"]),
+        ("email_recipients", 2, ["address", "email_id"]),
         (
             "attempts", 2,
             ["email_id", "number", "provider", "started_at", "latency_ms", "outcome", "error_class", "error_code", "message", "routing"]

@@ -37,6 +37,8 @@ extension PostgresEmailStore {
                     ), content AS (
                         INSERT INTO email_contents (email_id, message, text, html, tags)
                         VALUES (\(id), \(content.fields), \(content.text), \(content.html), \(email.message.tags))
+                    ), recipients AS (
+                        INSERT INTO email_recipients (address, email_id) SELECT unnest(\(email.message.recipientKeys)::text[]), \(id)
                     )
                     INSERT INTO events (email_id, kind, at) VALUES (\(id), \(EmailEvent.Kind.queued.rawValue), \(at))
                     """,
@@ -98,14 +100,29 @@ extension PostgresEmailStore {
         }
     }
 
-    public func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
-        let rows = try await query(
-            """
-            SELECT id, status, created_at, updated_at, provider FROM emails
-            WHERE (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
-                AND (\(cursor?.rawValue)::text IS NULL OR id < \(cursor?.rawValue))
-            ORDER BY id DESC LIMIT \(limit)
-            """)
+    public func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
+        -> [EmailSummary]
+    {
+        let rows: [PostgresRow]
+        if let recipient {
+            // The address's range of the index leads, newest first; each email joined by its key.
+            rows = try await query(
+                """
+                SELECT id, status, created_at, updated_at, provider FROM email_recipients JOIN emails ON emails.id = email_id
+                WHERE address = \(EmailMessage.recipientKey(of: recipient))
+                    AND (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+                    AND (\(cursor?.rawValue)::text IS NULL OR email_id < \(cursor?.rawValue))
+                ORDER BY email_id DESC LIMIT \(limit)
+                """)
+        } else {
+            rows = try await query(
+                """
+                SELECT id, status, created_at, updated_at, provider FROM emails
+                WHERE (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+                    AND (\(cursor?.rawValue)::text IS NULL OR id < \(cursor?.rawValue))
+                ORDER BY id DESC LIMIT \(limit)
+                """)
+        }
         var summaries: [EmailSummary] = []
         for (id, status, createdAt, updatedAt, provider) in try rows.decode((String, String, Int64, Int64, String?).self) {
             guard let id = EmailID(id) else { continue }

@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Logging
 import PostgresNIO
@@ -22,6 +23,7 @@ extension PostgresEmailStore {
                 for statement in migration.statements {
                     try await connection.execute(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
+                if index + 1 == Self.recipientsMigration { try await Self.backfillRecipients(on: connection, logger: logger) }
                 try await connection.execute(
                     "INSERT INTO herald_migrations (version, name) VALUES (\(index + 1), \(migration.name))", logger: logger)
                 logger.info("migrated the PostgreSQL store", metadata: ["migration": "\(migration.name)"])
@@ -326,5 +328,39 @@ extension PostgresEmailStore {
                 "ALTER TABLE provider_sends ADD PRIMARY KEY (provider, period, period_start, shard)",
             ]
         ),
+        (
+            "v8: emails found by recipient",
+            // The address first, so that one address's emails are one range of the index, in id
+            // order. Emails stored before are added by `backfillRecipients`.
+            [
+                """
+                CREATE TABLE email_recipients (
+                    address TEXT NOT NULL,
+                    email_id TEXT NOT NULL,
+                    PRIMARY KEY (address, email_id)
+                )
+                """
+            ]
+        ),
     ]
+
+    /// The migration after which emails stored before it are added to `email_recipients`: their
+    /// recipients are in the binary message, which only Swift reads.
+    public static let recipientsMigration = 8
+
+    static func backfillRecipients(on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query("SELECT email_id, message, text, html FROM email_contents", logger: logger)
+        var addresses: [String] = []
+        var ids: [String] = []
+        for try await (id, fields, text, html) in rows.decode((String, Data, String?, String?).self) {
+            for address in try StoredContent(fields: fields, text: text, html: html).message().recipientKeys {
+                addresses.append(address)
+                ids.append(id)
+            }
+        }
+        guard !ids.isEmpty else { return }
+        try await connection.execute(
+            "INSERT INTO email_recipients (address, email_id) SELECT * FROM unnest(\(addresses)::text[], \(ids)::text[])",
+            logger: logger)
+    }
 }

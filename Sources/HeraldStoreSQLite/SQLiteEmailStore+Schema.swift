@@ -1,4 +1,5 @@
 import GRDB
+import HeraldCore
 
 extension SQLiteEmailStore {
     /// Times are stored as milliseconds since 1970. `due_at` is when the dispatcher should next
@@ -291,6 +292,25 @@ extension SQLiteEmailStore {
                     CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, at);
                     """
             )
+        }
+        migrator.registerMigration("v11: emails found by recipient") { db in
+            // The address first, so that one address's emails are one range of the index, in id order.
+            try db.execute(
+                sql: """
+                    CREATE TABLE email_recipients (
+                        address TEXT NOT NULL,
+                        email_id TEXT NOT NULL,
+                        PRIMARY KEY (address, email_id)
+                    ) WITHOUT ROWID
+                    """)
+            let rows = try Row.fetchCursor(db, sql: "SELECT email_id, message, text, html FROM email_contents")
+            while let row = try rows.next() {
+                for address in try StoredContent(row: row).message().recipientKeys {
+                    try db.execute(
+                        sql: "INSERT INTO email_recipients (address, email_id) VALUES (?, ?)",
+                        arguments: [address, row["email_id"] as String])
+                }
+            }
         }
         return migrator
     }

@@ -140,6 +140,9 @@ public final class SQLiteEmailStore: EmailStore {
                 try db.executeCached(
                     sql: "INSERT INTO email_contents (email_id, message, text, html, tags) VALUES (?, ?, ?, ?, ?)",
                     arguments: [id, content.fields, content.text, content.html, tags])
+                for address in email.message.recipientKeys {
+                    try db.executeCached(sql: "INSERT INTO email_recipients (address, email_id) VALUES (?, ?)", arguments: [address, id])
+                }
                 try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
                 try Self.enqueueWebhooks(
                     [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
@@ -185,9 +188,19 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func emails(tenant: String?, status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+    public func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
+        -> [EmailSummary]
+    {
+        // By recipient, the address's range of the index leads, newest first, and each email is
+        // joined by its primary key: a page costs its rows, however many emails the address has.
+        let (source, key) =
+            recipient == nil ? ("emails", "emails.id") : ("email_recipients JOIN emails ON emails.id = email_id", "email_id")
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let recipient {
+            conditions.append("address = ?")
+            arguments += [EmailMessage.recipientKey(of: recipient)]
+        }
         if let tenant {
             conditions.append("tenant = ?")
             arguments += [tenant]
@@ -197,13 +210,13 @@ public final class SQLiteEmailStore: EmailStore {
             arguments += [status.rawValue]
         }
         if let cursor {
-            conditions.append("id < ?")
+            conditions.append("\(key) < ?")
             arguments += [cursor.rawValue]
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments += [limit]
         let sql = """
-            SELECT id, status, created_at, updated_at, provider FROM emails \(filter) ORDER BY id DESC LIMIT ?
+            SELECT emails.id, status, created_at, updated_at, provider FROM \(source) \(filter) ORDER BY \(key) DESC LIMIT ?
             """
         let query = (sql: sql, arguments: arguments)
         return try await pool.read { db in

@@ -293,14 +293,22 @@ struct EmailsAPITests {
             #expect(next.json["next_cursor"] is NSNull)
             let failed = try await client.get("/v1/emails?status=failed")
             #expect((failed.json["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[1].rawValue])
+            // The accepted emails go to bob@example.com; %40 is the @.
+            let bobs = try await client.get("/v1/emails?recipient=Bob%40Example.com&limit=2")
+            #expect((bobs.json["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[2].rawValue, ids[1].rawValue])
+            let nobody = try await client.get("/v1/emails?recipient=nobody@example.com")
+            #expect((nobody.json["data"] as? [[String: Any]])?.isEmpty == true)
         }
     }
 
     @Test func `answers 422 to bad list parameters`() async throws {
         try await APIHarness.run { _, client in
-            let response = try await client.get("/v1/emails?status=lost&limit=0&cursor=zzz")
+            let response = try await client.get("/v1/emails?status=lost&limit=0&cursor=zzz&recipient=")
             #expect(response.status == .unprocessableContent)
-            #expect(response.problems == ["status: invalid_value", "limit: invalid_value", "cursor: invalid_value"])
+            #expect(
+                response.problems == ["status: invalid_value", "limit: invalid_value", "cursor: invalid_value", "recipient: invalid_value"])
+            let long = try await client.get("/v1/emails?recipient=\(String(repeating: "a", count: 321))")
+            #expect(long.problems == ["recipient: invalid_value"])
         }
     }
 

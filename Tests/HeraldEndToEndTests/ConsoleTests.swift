@@ -177,6 +177,9 @@ struct ConsoleTests {
                 #expect(shown.headers.first(name: "Content-Security-Policy")?.contains("frame-ancestors 'none'") == true, "\(path)")
                 #expect(!shown.text.contains("<script>"), "no inline script on \(path)")
             }
+            // Found by recipient, in any letter case; another recipient's list does not have it.
+            #expect(try await Self.page(.GET, base + "/emails?recipient=BOB1%40herald-test.example", cookie: cookie).text.contains(id))
+            #expect(!(try await Self.page(.GET, base + "/emails?recipient=bob2%40herald-test.example", cookie: cookie).text.contains(id)))
             let emailPage = try await Self.page(.GET, base + "/emails/\(id)", cookie: cookie)
             let token = try Self.csrfToken(in: emailPage)
             #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: [:], cookie: cookie).status == 403)

@@ -98,6 +98,29 @@ struct SQLiteEmailStoreTests {
             #expect(try await lease(store).map(\.message) == [.sample()])
         }
     }
+    @Test func `finds emails stored before v11 by their recipients`() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("herald.db").path
+            let id = EmailID(date: clock.now)
+            do {
+                let v10 = try DatabaseQueue(path: path)
+                try SQLiteEmailStore.migrator.migrate(v10, upTo: "v10: webhook endpoints, their outbox and delivery log")
+                let content = StoredContent(.sample())
+                try await v10.write { db in
+                    try db.execute(
+                        sql: """
+                            INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, tenant)
+                            VALUES (?, 'queued', 0, 0, 0, 0, 'default');
+                            INSERT INTO email_contents (email_id, message, text, html) VALUES (?, ?, ?, ?);
+                            """,
+                        arguments: [id.rawValue, id.rawValue, content.fields, content.text, content.html])
+                }
+            }
+            let store = try SQLiteEmailStore.open(path: path, now: clock.now)
+            #expect(try await store.emails(tenant: nil, status: nil, recipient: "BOB@example.com", limit: 10, after: nil).map(\.id) == [id])
+        }
+    }
+
     @Test func `finds emails stored as JSON before v6 by their tags`() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("herald.db").path

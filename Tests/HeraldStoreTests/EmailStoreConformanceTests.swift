@@ -27,7 +27,7 @@ struct EmailStoreConformanceTests {
             try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now, tenant: "acme"))
 
             #expect(try await store.email(id, tenant: "globex") == nil)
-            #expect(try await store.emails(tenant: "globex", status: nil, limit: 10, after: nil).isEmpty)
+            #expect(try await store.emails(tenant: "globex", status: nil, recipient: nil, limit: 10, after: nil).isEmpty)
             await #expect(throws: StoreError.notFound) { try await store.cancel(id, tenant: "globex", now: clock.now) }
             await #expect(throws: StoreError.notFound) { try await store.retry(id, tenant: "globex", now: clock.now) }
             #expect(try await store.cancel(matching: EmailFilter(tenant: "globex", status: .queued), now: clock.now) == 0)
@@ -37,7 +37,7 @@ struct EmailStoreConformanceTests {
             let own = try #require(try await store.email(id, tenant: "acme"))
             #expect(own.status == .queued)
             #expect(own.events.map(\.kind) == [.queued], "nothing another tenant did reached it")
-            #expect(try await store.emails(tenant: "acme", status: nil, limit: 10, after: nil).map(\.id) == [id])
+            #expect(try await store.emails(tenant: "acme", status: nil, recipient: nil, limit: 10, after: nil).map(\.id) == [id])
             try await store.cancel(id, tenant: "acme", now: clock.now)
             #expect(try await store.email(id, tenant: nil)?.status == .cancelled, "a nil tenant is every tenant")
         }
@@ -69,6 +69,40 @@ struct EmailStoreConformanceTests {
                 #expect(try await store.email(email.id)?.events.map(\.kind) == [.queued, .cancelled])
             }
             #expect(try await store.email(globex[0].id)?.status == .queued)
+        }
+    }
+
+    /// By recipient: To, Cc and Bcc alike, in any letter case, newest first, page by page,
+    /// within the tenant, and with the status filter.
+    @Test(arguments: StoreKind.allCases)
+    func `lists the emails sent to an address, newest first, within the tenant`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            func email(to: [String] = [], cc: [String] = [], bcc: [String] = [], tenant: String = "acme") -> NewEmail {
+                var message = EmailMessage.sample()
+                message.to = to.map { EmailAddress(address: $0) }
+                message.cc = cc.map { EmailAddress(address: $0) }
+                message.bcc = bcc.map { EmailAddress(address: $0) }
+                // Ids in the order made: each a millisecond later than the one before.
+                defer { clock.advance(by: .milliseconds(5)) }
+                return NewEmail(id: EmailID(date: clock.now), message: message, acceptedAt: clock.now, tenant: tenant)
+            }
+            let toBob = email(to: ["Bob@Example.com"])
+            let ccBob = email(to: ["carol@example.com"], cc: ["bob@example.com"])
+            let bccBob = email(to: ["carol@example.com"], cc: ["bob@example.com"], bcc: ["BOB@example.com"])
+            let other = email(to: ["carol@example.com"])
+            let globex = email(to: ["bob@example.com"], tenant: "globex")
+            for email in [toBob, ccBob, bccBob, other, globex] { try await store.insert(email) }
+            let bobs = try await store.emails(tenant: "acme", status: nil, recipient: "bob@EXAMPLE.com", limit: 10, after: nil)
+            #expect(bobs.map(\.id) == [bccBob.id, ccBob.id, toBob.id], "each email once, newest first")
+            let first = try await store.emails(tenant: "acme", status: nil, recipient: "bob@example.com", limit: 2, after: nil)
+            let rest = try await store.emails(tenant: "acme", status: nil, recipient: "bob@example.com", limit: 2, after: first.last?.id)
+            #expect((first + rest).map(\.id) == [bccBob.id, ccBob.id, toBob.id])
+            try await store.cancel(ccBob.id, now: clock.now)
+            #expect(
+                try await store.emails(tenant: "acme", status: .cancelled, recipient: "bob@example.com", limit: 10, after: nil).map(\.id)
+                    == [ccBob.id])
+            #expect(try await store.emails(tenant: nil, status: nil, recipient: "bob@example.com", limit: 10, after: nil).count == 4)
+            #expect(try await store.emails(tenant: "acme", status: nil, recipient: "nobody@example.com", limit: 10, after: nil).isEmpty)
         }
     }
 

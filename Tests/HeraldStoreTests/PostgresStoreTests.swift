@@ -26,6 +26,21 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test func `emails stored before the recipient index are found by recipient once it is made`() async throws {
+        try await PostgresTestDatabase.withClient { client in
+            let store = PostgresEmailStore(client: client, logger: logger, timeout: PostgresTestDatabase.storeTimeout)
+            try await store.migrate()
+            let id = EmailID(date: Date())
+            try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: Date()))
+            // As a store before the index was: no table, and its migration not yet applied.
+            try await client.query("DROP TABLE email_recipients", logger: logger)
+            try await client.query(
+                "DELETE FROM herald_migrations WHERE version = \(PostgresEmailStore.recipientsMigration)", logger: logger)
+            try await store.migrate()
+            #expect(try await store.emails(tenant: nil, status: nil, recipient: "Bob@example.com", limit: 10, after: nil).map(\.id) == [id])
+        }
+    }
+
     @Test func `nodes leasing at once never get the same email`() async throws {
         try await PostgresTestDatabase.withStore { store in
             let now = Date(milliseconds: 1_800_000_000_000)
