@@ -21,10 +21,14 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         public var clock: any WallClock
         /// Cookies are marked `Secure` when the listener speaks TLS.
         public var servesTLS: Bool
+        /// The email as the providers get it, in MIME, for operators to download.
+        public var renderMIME: @Sendable (_ message: EmailMessage, _ id: EmailID, _ date: Date) -> [UInt8]
 
         public init(
-            store: any Store, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool
+            store: any Store, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool,
+            renderMIME: @escaping @Sendable (_ message: EmailMessage, _ id: EmailID, _ date: Date) -> [UInt8]
         ) {
+            self.renderMIME = renderMIME
             self.store = store
             self.providers = providers
             self.clock = clock
@@ -60,6 +64,8 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         console.post("sign-out", use: signOut)
         console.get("emails", use: emails)
         console.get("emails/:id", use: email)
+        console.get("emails/:id/body", use: htmlBody)
+        console.get("emails/:id/raw", use: rawMessage)
         console.post("emails/:id/retry") { request, context in try await act(.retry, request, context) }
         console.post("emails/:id/cancel") { request, context in try await act(.cancel, request, context) }
         console.get("bulk", use: bulk)
@@ -236,6 +242,9 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 },
             ]
             if !message.tags.isEmpty { page["tags"] = message.tags.joined(separator: ", ") }
+            if let text = message.text { page["text"] = text }
+            if message.html != nil { page["hasHTML"] = true }
+            if signedIn.key.scope.allows(.operator) { page["canDownload"] = true }
             if let failure = email.failureReason { page["failure"] = failure }
             if let provider = email.provider {
                 page["provider"] = provider
@@ -299,6 +308,38 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         if retryable > 0 { page["canRetry"] = true }
         if cancellable > 0 { page["canCancel"] = true }
         return try render("bulk", page, signedIn)
+    }
+
+    /// The email's HTML body, for the sandboxed frame on its page: its own CSP lets nothing in
+    /// it run, load or leave (`sandbox`, no sources but inline styles and `data:` images), and
+    /// lets only the console frame it.
+    @Sendable func htmlBody(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .read) { signedIn in
+            guard let id = context.parameters.get("id").flatMap({ EmailID($0) }),
+                let html = try await dependencies.store.email(id, tenant: signedIn.key.tenant)?.message.html
+            else { return Response(status: .notFound) }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy: "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+    }
+
+    /// The email in MIME, as a provider gets it, as a download: operators only, since it holds
+    /// the Bcc recipients and every attachment.
+    @Sendable func rawMessage(request: Request, context: Context) async throws -> Response {
+        try await withSession(request, scope: .operator) { signedIn in
+            guard let id = context.parameters.get("id").flatMap({ EmailID($0) }),
+                let email = try await dependencies.store.email(id, tenant: signedIn.key.tenant)
+            else { return Response(status: .notFound) }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "message/rfc822", .contentDisposition: "attachment; filename=\"\(id.rawValue).eml\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: dependencies.renderMIME(email.message, id, email.createdAt))))
+        }
     }
 
     @Sendable func providers(request: Request, context: Context) async throws -> Response {
@@ -400,7 +441,8 @@ struct ConsoleHeaders<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        // An email's HTML body brings a stricter policy of its own.
+        if response.headers[.contentSecurityPolicy] == nil { response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }

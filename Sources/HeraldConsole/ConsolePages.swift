@@ -151,6 +151,15 @@ enum ConsolePages {
         <button type="submit">Cancel</button>
         </form>
         {{/canCancel}}
+        {{#canDownload}}<p><a href="/console/emails/{{id}}/raw" download>Download the message (MIME)</a></p>{{/canDownload}}
+        {{#text}}
+        <h2>Text</h2>
+        <pre class="body">{{text}}</pre>
+        {{/text}}
+        {{#hasHTML}}
+        <h2>HTML</h2>
+        <iframe class="body" sandbox src="/console/emails/{{id}}/body" title="The email's HTML body"></iframe>
+        {{/hasHTML}}
         {{#hasRecipients}}
         <h2>Recipients</h2>
         <table>
@@ -399,6 +408,8 @@ enum ConsolePages {
         .status-sent, .state-healthy { color: var(--good); }
         .who { color: var(--muted); }
         .notice { font-weight: 600; }
+        pre.body { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 20rem; overflow: auto; padding: .5rem; border: 1px solid #8884; }
+        iframe.body { width: 100%; height: 24rem; border: 1px solid #8884; }
         ol.timeline { padding-left: 1.2rem; }
         """
 }

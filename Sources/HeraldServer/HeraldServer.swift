@@ -149,7 +149,9 @@ public struct HeraldServer: Sendable {
         ).addRoutes(to: router)
         OpenAPIController().addRoutes(to: router)
         try ConsoleController<HeraldRequestContext>(
-            dependencies: .init(store: store, providers: providers, clock: clock, servesTLS: configuration.http.tls != nil)
+            dependencies: .init(
+                store: store, providers: providers, clock: clock, servesTLS: configuration.http.tls != nil,
+                renderMIME: { message, id, date in MIMEMessage.render(message, emailID: id, date: date) })
         ).addRoutes(to: router)
         let system = SystemController<HeraldRequestContext>(
             store: store, state: state, providers: providers, clock: clock, dispatch: dispatchWatch)

@@ -80,7 +80,7 @@ struct ConsoleTests {
                     ).body["id"] as? String)
                 let scripted = try #require(
                     try await herald.send(
-                        #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","send_at":"\#(later)"}"#
+                        #"{"from":"ada@herald-test.example","to":["bob@example.com"],"subject":"<script>window.heraldInjected = 1</script>","text":"<script>alert(1)</script>","html":"<p id=\"inside\">Hello from HTML</p><script>document.body.dataset.ran = 1; parent.heraldInjected = 2</script>","send_at":"\#(later)"}"#
                     ).body["id"] as? String)
                 for index in 0..<3 {
                     _ = try await herald.send(
@@ -112,6 +112,9 @@ struct ConsoleTests {
                 #expect(seen["cancelled_status"] as? String == "cancelled")
                 #expect(seen["script_ran"] as? Bool == false, "a subject holding <script> renders inert")
                 #expect(seen["subject_shown"] as? String == "<script>window.heraldInjected = 1</script>")
+                #expect(seen["text_shown"] as? String == "<script>alert(1)</script>", "the text body shows as text")
+                #expect(seen["html_shown"] as? String == "Hello from HTML", "the HTML body shows in its frame")
+                #expect(seen["html_script_ran"] as? Bool == false, "a script in the HTML body does not run")
                 #expect(seen["bulk_matching"] as? String == "0 to retry, 3 to cancel.")
                 #expect(seen["bulk_question"] as? String == "Cancel 3 emails?")
                 #expect(seen["bulk_notice"] as? String == "Cancelled 3 emails.")
@@ -180,6 +183,18 @@ struct ConsoleTests {
             // Found by recipient, in any letter case; another recipient's list does not have it.
             #expect(try await Self.page(.GET, base + "/emails?recipient=BOB1%40herald-test.example", cookie: cookie).text.contains(id))
             #expect(!(try await Self.page(.GET, base + "/emails?recipient=bob2%40herald-test.example", cookie: cookie).text.contains(id)))
+            // An HTML body comes with a policy that lets nothing in it run; the MIME is an operator's download.
+            let withHTML = try #require(
+                try await herald.send(#"{"from":"a@herald-test.example","to":["b@example.com"],"subject":"Hi","html":"<p>Hi</p>"}"#)
+                    .body["id"] as? String)
+            let body = try await Self.page(.GET, base + "/emails/\(withHTML)/body", cookie: cookie)
+            #expect(body.status == 200)
+            #expect(body.text == "<p>Hi</p>")
+            #expect(body.headers.first(name: "Content-Security-Policy")?.hasPrefix("sandbox; default-src 'none'") == true)
+            let raw = try await Self.page(.GET, base + "/emails/\(withHTML)/raw", cookie: cookie)
+            #expect(raw.headers.first(name: "Content-Type") == "message/rfc822")
+            #expect(raw.headers.first(name: "Content-Disposition") == "attachment; filename=\"\(withHTML).eml\"")
+            #expect(raw.text.contains("Subject: Hi\r\n"))
             let emailPage = try await Self.page(.GET, base + "/emails/\(id)", cookie: cookie)
             let token = try Self.csrfToken(in: emailPage)
             #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: [:], cookie: cookie).status == 403)

@@ -158,8 +158,15 @@ def main():
         seen["cancelled_status"] = status_of(driver)
 
         driver.get(f"{console}/emails/{options.scripted}")
-        seen["script_ran"] = driver.execute_script("return window.heraldInjected !== undefined")
         seen["subject_shown"] = driver.find_element(By.ID, "subject").text
+        seen["text_shown"] = driver.find_element(By.CSS_SELECTOR, "pre.body").text
+        driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, "iframe.body"))
+        seen["html_shown"] = driver.find_element(By.ID, "inside").text
+        # Read through WebDriver, not a script: none may run in the frame.
+        seen["html_script_ran"] = driver.find_element(By.TAG_NAME, "body").get_dom_attribute("data-ran") is not None
+        driver.switch_to.default_content()
+        # Neither the subject nor the HTML body's script set it.
+        seen["script_ran"] = driver.execute_script("return window.heraldInjected !== undefined")
 
         # The emails a bulk cancel would move are counted first, and the count is confirmed.
         driver.get(f"{console}/bulk?status=queued&tag={options.bulk_tag}")
