@@ -161,7 +161,11 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 let now = dependencies.clock.now
                 let queue = try await dependencies.store.queueStatistics(now: now)
                 page["queue"] = true
-                page["statuses"] = EmailStatus.allCases.map { ["name": $0.rawValue, "count": queue.emailsByStatus[$0] ?? 0] }
+                // The statuses still in the queue: final ones are not counted (that would read
+                // the whole history), so a zero for them would be wrong.
+                page["statuses"] = EmailStatus.allCases.compactMap { status in
+                    queue.emailsByStatus[status].map { ["name": status.rawValue, "count": $0] }
+                }
                 page["oldestDue"] = queue.oldestDueAt.map { "\(Int(max(0, now.timeIntervalSince($0)))) s" } ?? "none"
             }
             let providers: [[String: Any]] = dependencies.providers.statuses().map { status in

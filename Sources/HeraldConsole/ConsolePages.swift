@@ -392,12 +392,14 @@ enum ConsolePages {
         a { color: var(--accent); }
         a:focus, button:focus, input:focus, select:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
         main { padding: 1rem; max-width: 72rem; }
+        h1 { overflow-wrap: anywhere; }
+        @media (max-width: 40rem) { header nav { flex-basis: 100%; order: 3; } }
         table { border-collapse: collapse; width: 100%; margin: .5rem 0 1.5rem; display: block; overflow-x: auto; }
         th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #8884; white-space: nowrap; }
         ul.figures { display: flex; flex-wrap: wrap; gap: 1rem; list-style: none; padding: 0; }
         ul.figures li { min-width: 8rem; }
         .label, dt { color: var(--muted); }
-        dl.details { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }
+        dl.details { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .3rem 1rem; }
         dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
         form { margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
         .sign-in { flex-direction: column; align-items: flex-start; max-width: 24rem; }

@@ -19,7 +19,7 @@ import urllib.request
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -38,7 +38,7 @@ def provider_state(driver):
     """The first provider's state on the providers page; None while the page is being replaced."""
     try:
         return driver.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(4)").text
-    except (StaleElementReferenceException, NoSuchElementException):
+    except WebDriverException:
         return None
 
 
@@ -53,7 +53,7 @@ def queued_count(driver):
     """The overview's count of queued emails; None while the script swaps the page's content."""
     try:
         return int(driver.find_element(By.CSS_SELECTOR, "a[href='/console/emails?status=queued']").text)
-    except (StaleElementReferenceException, NoSuchElementException):
+    except WebDriverException:
         return None
 
 
@@ -61,7 +61,7 @@ def status_of(driver):
     """The email's status on its page; None while the page is being replaced."""
     try:
         return driver.find_element(By.ID, "status").text
-    except (StaleElementReferenceException, NoSuchElementException):
+    except WebDriverException:
         return None
 
 
@@ -95,10 +95,15 @@ def api_status(url, key, path):
 
 
 def wait_for(predicate, seconds=15):
+    """Whether PREDICATE holds within SECONDS; asked again while it fails on a page that the
+    browser is replacing (its elements then belong to a document that is gone)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except WebDriverException:
+            pass
         time.sleep(0.2)
     return False
 
@@ -225,6 +230,9 @@ def main():
         driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Send {message} again']").click()
         wait_for(lambda: notice(driver), seconds=10)
         seen["webhook_replay_notice"] = notice(driver)
+        # Disabled only once the message went out again: a disabled endpoint gets nothing.
+        seen["webhook_replay_logged"] = wait_for(lambda: (driver.get(f"{console}/webhooks/{options.webhook}") or [
+            cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th code")].count(message) >= 2), seconds=10)
         driver.find_element(By.XPATH, "//button[text()='Disable']").click()
         wait_for(lambda: (notice(driver) or "").startswith("Disabled"), seconds=10)
         seen["webhook_state"] = driver.find_element(By.ID, "state").text
@@ -238,8 +246,10 @@ def main():
         seen["resumed_state"] = provider_state(driver)
 
         driver.set_window_size(390, 844)
-        driver.get(console + "/emails")
-        seen["phone_scroll_width"] = driver.execute_script("return document.documentElement.scrollWidth")
+        seen["phone_scroll_widths"] = {}
+        for page in ("", "/emails", f"/emails/{options.failed}", "/providers", "/keys"):
+            driver.get(console + page)
+            seen["phone_scroll_widths"][page or "/"] = driver.execute_script("return document.documentElement.scrollWidth")
 
         driver.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
         seen["signed_out_lands_on"] = landing(driver, options.url, "/console/sign-in")
