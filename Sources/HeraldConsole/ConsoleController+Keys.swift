@@ -18,9 +18,7 @@ extension ConsoleController {
     }
 
     @Sendable func createKey(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .operator) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .operator) { signedIn, form in
             let tenant = form["tenant"]?.trimmingCharacters(in: .whitespaces) ?? ""
             var errors: [String] = []
             if tenant.wholeMatch(of: try Regex(Self.tenantPattern)) == nil {
@@ -35,9 +33,7 @@ extension ConsoleController {
     }
 
     @Sendable func revokeKey(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .operator) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .operator) { signedIn, form in
             let id = try context.parameters.require("id")
             let revoked = try await dependencies.store.revokeKey(id: id, at: dependencies.clock.now)
             // Revoking the session's own key ends the session: the next page asks to sign in.

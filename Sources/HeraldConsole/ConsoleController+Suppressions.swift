@@ -19,9 +19,7 @@ extension ConsoleController {
     }
 
     @Sendable func addSuppression(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .send) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .send) { signedIn, form in
             var problems: [APIError.FieldProblem] = []
             let typed = form["address"]?.trimmingCharacters(in: .whitespaces) ?? ""
             let address =
@@ -46,9 +44,7 @@ extension ConsoleController {
     }
 
     @Sendable func removeSuppression(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .send) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .send) { signedIn, form in
             let address = form["address"] ?? ""
             let removed = try await dependencies.store.unsuppress(address, tenant: signedIn.key.tenant)
             let notice = removed ? "Removed \(address): emails to it are sent again." : "\(address) was not on the list."

@@ -29,8 +29,7 @@ extension ConsoleController {
     }
 
     private func setEnabled(_ enabled: Bool, _ request: Request, _ context: Context) async throws -> Response {
-        try await withSession(request, scope: .admin) { signedIn in
-            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .admin) { signedIn, _ in
             let id = try context.parameters.require("id")
             guard var endpoint = try await dependencies.store.webhookEndpoint(id: id, tenant: signedIn.key.tenant) else {
                 return try notFound(signedIn)
@@ -45,9 +44,7 @@ extension ConsoleController {
     }
 
     @Sendable func replayWebhook(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .admin) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .admin) { signedIn, form in
             let id = try context.parameters.require("id")
             guard let message = form["message"], !message.isEmpty else { return try notFound(signedIn) }
             let count = try await dependencies.store.replayWebhooks(

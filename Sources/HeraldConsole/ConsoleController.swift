@@ -128,8 +128,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     }
 
     @Sendable func signOut(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .read) { signedIn in
-            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .read) { signedIn, _ in
             var response = Self.redirect(to: "/console/sign-in")
             response.setCookie(
                 Cookie(
@@ -139,9 +138,16 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         }
     }
 
-    /// Whether a post's form carries the session's CSRF token.
-    func hasValidCSRFToken(_ request: Request, _ signedIn: SignedIn) async throws -> Bool {
-        sessions.isValidCSRFToken(try await ConsoleForm(request)["csrf"], for: signedIn.session)
+    /// Runs `action` for a posted form of a signed-in request with at least `scope`, once the
+    /// form has shown the session's CSRF token; refuses it otherwise.
+    func withPostedForm(
+        _ request: Request, scope: APIKey.Scope, _ action: (SignedIn, ConsoleForm) async throws -> Response
+    ) async throws -> Response {
+        try await withSession(request, scope: scope) { signedIn in
+            let form = try await ConsoleForm(request)
+            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+            return try await action(signedIn, form)
+        }
     }
 
     /// The answer to a post without the session's CSRF token.
@@ -273,9 +279,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
     /// Retries or cancels every email of the session's tenant that matches the posted filter,
     /// as `POST /v1/emails/retry` and `/cancel` do, then shows what it moved.
     private func actInBulk(_ action: Action, _ request: Request, _ context: Context) async throws -> Response {
-        try await withSession(request, scope: .admin) { signedIn in
-            let form = try await ConsoleForm(request)
-            guard sessions.isValidCSRFToken(form["csrf"], for: signedIn.session) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .admin) { signedIn, form in
             let fields = BulkFields(status: form["status"] ?? "", tag: form["tag"] ?? "", provider: form["provider"] ?? "")
             guard let filter = fields.filter(tenant: signedIn.key.tenant) else {
                 return try await renderBulk(fields, notice: nil, signedIn)
@@ -369,8 +373,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
 
     /// Pauses or resumes a provider, as `POST /v1/admin/providers/{name}/pause` does: operators only.
     private func setPaused(_ paused: Bool, _ request: Request, _ context: Context) async throws -> Response {
-        try await withSession(request, scope: .operator) { signedIn in
-            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .operator) { signedIn, _ in
             _ = try await dependencies.providers.setPaused(paused, provider: try context.parameters.require("name"))
             return Self.redirect(to: "/console/providers")
         }
@@ -382,8 +385,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
 
     /// Retries or cancels an email, as `POST /v1/emails/{id}/retry` and `/cancel` do, then shows it.
     private func act(_ action: Action, _ request: Request, _ context: Context) async throws -> Response {
-        try await withSession(request, scope: .send) { signedIn in
-            guard try await hasValidCSRFToken(request, signedIn) else { return try refusedForm(signedIn) }
+        try await withPostedForm(request, scope: .send) { signedIn, _ in
             guard let id = context.parameters.get("id").flatMap({ EmailID($0) }) else {
                 return try render("problem", ["heading": "Not found", "message": "There is no such email."], signedIn, status: .notFound)
             }

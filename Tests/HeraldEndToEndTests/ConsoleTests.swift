@@ -130,14 +130,14 @@ struct ConsoleTests {
                 let replayed = try #require(seen["webhook_replayed_message"] as? String)
                 #expect(seen["webhook_replay_notice"] as? String == "Message \(replayed) will be sent again.")
                 #expect(seen["webhook_replay_logged"] as? Bool == true, "the delivery log shows the message's second try")
-            #expect(seen["webhook_state"] as? String == "disabled")
+                #expect(seen["webhook_state"] as? String == "disabled")
                 try await waitUntil(timeout: .seconds(10)) { receiver.received().filter { $0.id == replayed && $0.verified }.count >= 2 }
                 #expect(seen["paused_state"] as? String == "paused")
                 #expect(seen["resumed_state"] as? String != "paused")
                 for (page, width) in seen["phone_scroll_widths"] as? [String: Int] ?? [:] {
-                #expect(width <= 390, "\(page) fits a phone-width screen")
-            }
-            #expect((seen["phone_scroll_widths"] as? [String: Int])?.count == 5)
+                    #expect(width <= 390, "\(page) fits a phone-width screen")
+                }
+                #expect((seen["phone_scroll_widths"] as? [String: Int])?.count == 5)
                 #expect(seen["signed_out_lands_on"] as? String == "/console/sign-in")
                 #expect(seen["after_sign_out_lands_on"] as? String == "/console/sign-in")
                 let violations = try #require(result["violations"] as? [String: [String]])
