@@ -173,6 +173,8 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                     queue.emailsByStatus[status].map { ["name": status.rawValue, "count": $0] }
                 }
                 page["oldestDue"] = queue.oldestDueAt.map { "\(Int(max(0, now.timeIntervalSince($0)))) s" } ?? "none"
+                let since = now.addingTimeInterval(-Double(ActivityChart.minutes) * 60)
+                page["activity"] = ActivityChart(try await dependencies.store.activity(since: since), now: now).page
             }
             let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
                 [

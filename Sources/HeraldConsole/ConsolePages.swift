@@ -83,6 +83,22 @@ enum ConsolePages {
         <li><span class="label">oldest due</span> <strong>{{oldestDue}}</strong></li>
         </ul>
         </section>
+        {{#activity}}
+        <section aria-labelledby="activity">
+        <h2 id="activity">Last hour</h2>
+        <figure class="chart">
+        <svg viewBox="0 0 {{width}} {{height}}" role="img" aria-labelledby="activity-summary" preserveAspectRatio="none">
+        <line class="axis" x1="0" y1="{{height}}" x2="{{width}}" y2="{{height}}"></line>
+        {{#lines}}<polyline class="series series-{{kind}}" fill="none" points="{{points}}"></polyline>{{/lines}}
+        </svg>
+        <figcaption>
+        <span class="scale">top {{top}} a minute · 60 minutes ago to now</span>
+        <ul class="legend">{{#lines}}<li class="legend-{{kind}}">{{kind}} <strong>{{total}}</strong></li>{{/lines}}</ul>
+        <p id="activity-summary" class="visually-hidden">{{summary}}</p>
+        </figcaption>
+        </figure>
+        </section>
+        {{/activity}}
         {{/queue}}
         <section aria-labelledby="providers">
         <h2 id="providers">Providers</h2>
@@ -410,6 +426,18 @@ enum ConsolePages {
         .status-sent, .state-healthy { color: var(--good); }
         .who { color: var(--muted); }
         .notice { font-weight: 600; }
+        figure.chart { margin: 0 0 1rem; max-width: 40rem; }
+        figure.chart svg { width: 100%; height: 10rem; border-left: 1px solid #8884; }
+        .axis { stroke: #8888; }
+        .series { stroke-width: 2; vector-effect: non-scaling-stroke; }
+        .series-accepted, .legend-accepted::before { stroke: #1d4ed8; background: #1d4ed8; }
+        .series-sent, .legend-sent::before { stroke: #15803d; background: #15803d; }
+        .series-failed, .legend-failed::before { stroke: #b91c1c; background: #b91c1c; }
+        .series-bounced, .legend-bounced::before { stroke: #a16207; background: #a16207; }
+        ul.legend { display: flex; flex-wrap: wrap; gap: .3rem 1rem; list-style: none; padding: 0; margin: .3rem 0; }
+        ul.legend li::before { content: ""; display: inline-block; width: .8rem; height: .25rem; margin-right: .3rem; vertical-align: middle; }
+        .scale { color: var(--muted); font-size: .85rem; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
         pre.body { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 20rem; overflow: auto; padding: .5rem; border: 1px solid #8884; }
         iframe.body { width: 100%; height: 24rem; border: 1px solid #8884; }
         ol.timeline { padding-left: 1.2rem; }

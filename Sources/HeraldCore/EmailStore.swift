@@ -22,6 +22,10 @@ public protocol EmailStore: Sendable {
 
     func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail?
 
+    /// The activity of the minutes from `since` on (at most a day back), every tenant's:
+    /// minutes and kinds without any are left out.
+    func activity(since: Date) async throws -> [ActivityCount]
+
     /// Emails newest first, starting after `cursor`; with `recipient`, only those sent to that
     /// address (To, Cc or Bcc, in any case), found through an index rather than a scan.
     func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws

@@ -176,6 +176,8 @@ extension PostgresEmailStore {
                 try await finish(connection, id: id, status: .sent, at: at, provider: provider, providerMessageID: providerMessageID)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .sent, at: at, provider: provider, logger: logger)
                 try await countSend(connection, provider: provider, emailID: progress.emailID, at: progress.at)
+                try await Self.countActivity(
+                    .sent, at: progress.at, shard: Self.shard(of: progress.emailID), on: connection, logger: logger)
                 try await Self.enqueueWebhooks(
                     [
                         WebhookTrigger(
@@ -192,6 +194,8 @@ extension PostgresEmailStore {
             case .failed(let reason):
                 try await finish(connection, id: id, status: .failed, at: at, reason: reason)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .failed, at: at, detail: reason, logger: logger)
+                try await Self.countActivity(
+                    .failed, at: progress.at, shard: Self.shard(of: progress.emailID), on: connection, logger: logger)
                 try await Self.enqueueWebhooks(
                     [WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)], tenant: current.tenant,
                     on: connection, logger: logger)
@@ -225,7 +229,7 @@ extension PostgresEmailStore {
     /// in one of ``sendCountShards`` rows chosen by the email's id: concurrent deliveries
     /// seldom wait for each other's row.
     private func countSend(_ connection: PostgresConnection, provider: String, emailID: EmailID, at date: Date) async throws {
-        let shard = Int16(emailID.rawValue.utf8.last.map { Int($0) % Self.sendCountShards } ?? 0)
+        let shard = Self.shard(of: emailID)
         for period in SendQuota.Period.allCases {
             try await connection.execute(
                 """
@@ -238,6 +242,43 @@ extension PostgresEmailStore {
     }
 
     static let sendCountShards = 16
+
+    /// The counter row an email's counts go to, of ``sendCountShards``.
+    static func shard(of emailID: EmailID) -> Int16 {
+        Int16(emailID.rawValue.utf8.last.map { Int($0) % sendCountShards } ?? 0)
+    }
+
+    /// Adds `times` to `kind`'s count of the minute of `date`, in the caller's transaction, in
+    /// shard `shard` of the minute's slot (``ActivityMinutes``), so that nodes counting at
+    /// once seldom wait for each other's row. A slot left from a day before starts over.
+    static func countActivity(
+        _ kind: ActivityKind, at date: Date, times: Int = 1, shard: Int16, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let minute = ActivityMinutes.minute(of: date)
+        try await connection.execute(
+            """
+            INSERT INTO activity_minutes (slot, kind, shard, minute, count)
+            VALUES (\(ActivityMinutes.slot(of: minute)), \(kind.rawValue), \(shard), \(minute), \(Int64(times)))
+            ON CONFLICT (slot, kind, shard) DO UPDATE SET
+                count = CASE WHEN activity_minutes.minute = excluded.minute THEN activity_minutes.count + excluded.count
+                    ELSE excluded.count END,
+                minute = excluded.minute
+            """,
+            logger: logger)
+    }
+
+    public func activity(since: Date) async throws -> [ActivityCount] {
+        let rows = try await query(
+            """
+            SELECT minute, kind, sum(count)::bigint FROM activity_minutes WHERE minute >= \(ActivityMinutes.minute(of: since))
+            GROUP BY minute, kind ORDER BY minute
+            """)
+        return try rows.decode((Int64, String, Int64).self).compactMap { minute, kind, count in
+            ActivityKind(rawValue: kind).map {
+                ActivityCount(minute: Date(timeIntervalSince1970: Double(minute) * 60), kind: $0, count: Int(count))
+            }
+        }
+    }
 
     public func providerStates() async throws -> [ProviderStateRecord] {
         let rows = try await query(

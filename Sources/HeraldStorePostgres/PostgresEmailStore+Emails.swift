@@ -47,6 +47,12 @@ extension PostgresEmailStore {
                     [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
                     endpoints: endpoints[email.tenant] ?? [], message: email.message, on: connection, logger: logger)
             }
+            // One count per minute of the batch, in the shard of its first email.
+            for (minute, accepted) in Dictionary(grouping: rows, by: { ActivityMinutes.minute(of: $0.email.acceptedAt) }) {
+                try await Self.countActivity(
+                    .accepted, at: Date(timeIntervalSince1970: Double(minute) * 60), times: accepted.count,
+                    shard: Self.shard(of: accepted[0].email.id), on: connection, logger: logger)
+            }
         }
     }
 

@@ -13,6 +13,12 @@ extension PostgresEmailStore: ProviderEventStore {
             for (provider, recorded) in Dictionary(grouping: zip(events, outcomes).filter { $0.1 == .recorded }, by: \.0.provider) {
                 try await Self.count(provider: provider, events: recorded.count, refused: 0, at: receivedAt, on: connection, logger: logger)
             }
+            let bounces = zip(events, outcomes).filter { $0.kind == .bounced && $1 == .recorded }
+            if let first = bounces.first {
+                try await Self.countActivity(
+                    .bounced, at: receivedAt, times: bounces.count, shard: Int16.random(in: 0..<Int16(Self.sendCountShards)),
+                    on: connection, logger: logger)
+            }
             return outcomes
         }
     }

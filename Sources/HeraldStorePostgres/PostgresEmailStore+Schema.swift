@@ -342,6 +342,22 @@ extension PostgresEmailStore {
                 """
             ]
         ),
+        (
+            "v9: activity by the minute",
+            // A ring of a day's minutes (ActivityMinutes), each slot in sendCountShards rows.
+            [
+                """
+                CREATE TABLE activity_minutes (
+                    slot INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    shard SMALLINT NOT NULL,
+                    minute BIGINT NOT NULL,
+                    count BIGINT NOT NULL,
+                    PRIMARY KEY (slot, kind, shard)
+                )
+                """
+            ]
+        ),
     ]
 
     /// The migration after which emails stored before it are added to `email_recipients`: their

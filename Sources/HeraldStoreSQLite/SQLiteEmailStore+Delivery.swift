@@ -150,7 +150,7 @@ extension SQLiteEmailStore {
     /// lease (`leased` below) rather than a SELECT before it: this runs twice for every email.
     /// When the lease is lost the UPDATE changes nothing and the throw rolls back the history
     /// written before it (``GroupCommit`` undoes a failing operation alone).
-    private static func apply(_ progress: DeliveryProgress, to db: Database, counting sends: inout SendTally) throws {
+    private static func apply(_ progress: DeliveryProgress, to db: Database, counting sends: inout CommitTally) throws {
         let id = progress.emailID.rawValue
         let at = progress.at.milliseconds
         let lease = progress.leaseToken
@@ -204,6 +204,7 @@ extension SQLiteEmailStore {
                 reason: nil)
             try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
             sends.count(provider: provider, at: progress.at)
+            sends.count(.sent, at: progress.at)
             try enqueueWebhooks(
                 [
                     WebhookTrigger(
@@ -223,6 +224,7 @@ extension SQLiteEmailStore {
             try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
         case .failed(let reason):
             try finish(db, id: id, lease: lease, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
+            sends.count(.failed, at: progress.at)
             try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
             try enqueueWebhooks([WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)], in: db)
         case .suppressed:
@@ -306,34 +308,55 @@ extension SQLiteEmailStore {
     }
 }
 
-/// The sends that one group-committed batch marked, by provider and quota period: counted in
-/// the transaction that marks them sent, with one upsert per provider and period rather than
-/// two per email.
-struct SendTally: BatchTally {
-    private struct Key: Hashable {
+/// What one group-committed batch counts, written once at its end rather than once per email:
+/// the sends it marked, by provider and quota period, and its activity by minute and kind.
+struct CommitTally: BatchTally {
+    private struct SendKey: Hashable {
         let provider: String
         let period: SendQuota.Period
         let start: Int64
     }
 
-    private var counts: [Key: Int] = [:]
+    private struct ActivityKey: Hashable {
+        let minute: Int64
+        let kind: ActivityKind
+    }
+
+    private var sends: [SendKey: Int] = [:]
+    private var activity: [ActivityKey: Int] = [:]
 
     init() {}
 
     mutating func count(provider: String, at date: Date) {
         for period in SendQuota.Period.allCases {
-            counts[Key(provider: provider, period: period, start: period.start(containing: date).milliseconds), default: 0] += 1
+            sends[SendKey(provider: provider, period: period, start: period.start(containing: date).milliseconds), default: 0] += 1
         }
     }
 
+    mutating func count(_ kind: ActivityKind, at date: Date, times: Int = 1) {
+        activity[ActivityKey(minute: ActivityMinutes.minute(of: date), kind: kind), default: 0] += times
+    }
+
     func write(to db: Database) throws {
-        for (key, count) in counts {
+        for (key, count) in sends {
             try db.executeCached(
                 sql: """
                     INSERT INTO provider_sends (provider, period, period_start, count) VALUES (?, ?, ?, ?)
                     ON CONFLICT (provider, period, period_start) DO UPDATE SET count = count + excluded.count
                     """,
                 arguments: [key.provider, key.period.rawValue, key.start, count]
+            )
+        }
+        for (key, count) in activity {
+            // The slot's row from a day before starts over.
+            try db.executeCached(
+                sql: """
+                    INSERT INTO activity_minutes (slot, kind, minute, count) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (slot, kind) DO UPDATE SET
+                        count = CASE WHEN minute = excluded.minute THEN count + excluded.count ELSE excluded.count END,
+                        minute = excluded.minute
+                    """,
+                arguments: [ActivityMinutes.slot(of: key.minute), key.kind.rawValue, key.minute, count]
             )
         }
     }

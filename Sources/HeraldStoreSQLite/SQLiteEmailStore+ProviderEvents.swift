@@ -5,9 +5,11 @@ import HeraldCore
 extension SQLiteEmailStore: ProviderEventStore {
     public func record(_ events: [ProviderEvent], receivedAt: Date, policy: EventSuppressionPolicy) async throws -> [ProviderEventOutcome] {
         let outcomes = Outcomes()
-        try await groupCommit.perform { db in
+        try await groupCommit.perform { db, tally in
             var recorded: [ProviderEventOutcome] = []
             for event in events { recorded.append(try Self.record(event, receivedAt: receivedAt, policy: policy, in: db)) }
+            let bounces = zip(events, recorded).count { $0.kind == .bounced && $1 == .recorded }
+            if bounces > 0 { tally.count(.bounced, at: receivedAt, times: bounces) }
             for (provider, count) in Dictionary(grouping: zip(events, recorded).filter { $0.1 == .recorded }, by: \.0.provider) {
                 try Self.count(provider: provider, events: count.count, refused: 0, at: receivedAt, in: db)
             }

@@ -312,6 +312,19 @@ extension SQLiteEmailStore {
                 }
             }
         }
+        migrator.registerMigration("v12: activity by the minute") { db in
+            // A ring of a day's minutes (ActivityMinutes): `minute` says which day's a slot holds.
+            try db.execute(
+                sql: """
+                    CREATE TABLE activity_minutes (
+                        slot INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        minute INTEGER NOT NULL,
+                        count INTEGER NOT NULL,
+                        PRIMARY KEY (slot, kind)
+                    ) WITHOUT ROWID
+                    """)
+        }
         return migrator
     }
 }

@@ -13,7 +13,7 @@ import HeraldCore
 /// expire.
 public final class SQLiteEmailStore: EmailStore {
     let pool: DatabasePool
-    let groupCommit: GroupCommit<SendTally>
+    let groupCommit: GroupCommit<CommitTally>
     /// Nil for a store opened by ``openForKeys(path:)``.
     private let lock: FileLock?
 
@@ -119,7 +119,7 @@ public final class SQLiteEmailStore: EmailStore {
     /// Inserts `emails` and runs `alongside` in the same transaction.
     func insert(batch emails: [NewEmail], alongside: @escaping @Sendable (Database) throws -> Void) async throws {
         let rows = emails.map { (email: $0, content: StoredContent($0.message), tags: Self.tagsColumn($0.message.tags)) }
-        try await groupCommit.perform { db in
+        try await groupCommit.perform { db, tally in
             try alongside(db)
             // Looked up once per tenant of the batch, not once per email.
             var endpoints: [String: [WebhookColumns.Target]] = [:]
@@ -144,6 +144,7 @@ public final class SQLiteEmailStore: EmailStore {
                     try db.executeCached(sql: "INSERT INTO email_recipients (address, email_id) VALUES (?, ?)", arguments: [address, id])
                 }
                 try Self.appendEvent(db, emailID: id, kind: .queued, at: at)
+                tally.count(.accepted, at: email.acceptedAt)
                 try Self.enqueueWebhooks(
                     [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
                     endpoints: endpoints[email.tenant] ?? [], message: email.message, in: db)
@@ -185,6 +186,19 @@ public final class SQLiteEmailStore: EmailStore {
                 providerEvents: try Self.providerEvents(of: id.rawValue, in: db),
                 recipients: try Self.recipientStates(of: id.rawValue, in: db)
             )
+        }
+    }
+
+    public func activity(since: Date) async throws -> [ActivityCount] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT minute, kind, count FROM activity_minutes WHERE minute >= ? ORDER BY minute",
+                arguments: [ActivityMinutes.minute(of: since)]
+            ).compactMap { row in
+                ActivityKind(rawValue: row["kind"]).map {
+                    ActivityCount(minute: Date(timeIntervalSince1970: Double(row["minute"] as Int64) * 60), kind: $0, count: row["count"])
+                }
+            }
         }
     }
 

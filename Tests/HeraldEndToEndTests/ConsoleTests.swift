@@ -103,6 +103,13 @@ struct ConsoleTests {
                 #expect(seen["signed_in_lands_on"] as? String == "/console")
                 #expect(seen["overview_heading"] as? String == "Overview")
                 #expect(seen["overview_providers"] as? [String] == ["primary"])
+                #expect(
+                    seen["activity_series"] as? [String]
+                        == ["accepted", "sent", "failed", "bounced"].map { "series series-\($0)" })
+                // Six emails accepted before the browser opened; the first failed.
+                let totals = try #require(seen["activity_totals"] as? [String: Int])
+                #expect(totals["accepted"] == 6)
+                #expect(totals["failed"] == 1)
                 #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
                 #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
                 #expect(seen["failed_filter"] as? [String] == [failed])

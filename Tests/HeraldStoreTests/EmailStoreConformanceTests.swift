@@ -106,6 +106,50 @@ struct EmailStoreConformanceTests {
         }
     }
 
+    /// The overview's chart: what each minute saw, counted in the transactions that made it
+    /// so, and nothing for a change the store refused; a minute's slot starts over a day later.
+    @Test(arguments: StoreKind.allCases)
+    func `counts activity by the minute, and a minute a day later starts over`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let start = clock.now
+            let ids = [try await accept(store), try await accept(store), try await accept(store)]
+            clock.advance(by: .seconds(60))
+            let leased = try await lease(store)
+            for (index, email) in leased.enumerated() {
+                let next: DeliveryProgress.Next = index < 2 ? .sent(provider: "a", providerMessageID: nil) : .failed(reason: "bad")
+                try await store.record(
+                    DeliveryProgress(emailID: email.id, leaseToken: email.leaseToken, finishedAttempt: nil, next: next, at: clock.now))
+            }
+            // Refused under a lease that passed on: not counted.
+            await #expect(throws: StoreError.leaseLost) {
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: ids[0], leaseToken: leased[0].leaseToken, finishedAttempt: nil,
+                        next: .sent(provider: "a", providerMessageID: nil), at: clock.now))
+            }
+            let bounce = ProviderEvent(
+                id: "b1", provider: "a", kind: .bounced, occurredAt: clock.now, recipient: "bob@example.com", emailID: ids[0],
+                bounce: .init(severity: .hard, classification: "Permanent"))
+            #expect(
+                try await store.record([bounce, bounce], receivedAt: clock.now, policy: EventSuppressionPolicy()) == [
+                    .recorded, .duplicate,
+                ])
+
+            func counts(since: Date) async throws -> [String] {
+                try await store.activity(since: since).map {
+                    "\(Int($0.minute.timeIntervalSince(start) / 60)) \($0.kind.rawValue) \($0.count)"
+                }.sorted()
+            }
+            #expect(try await counts(since: start) == ["0 accepted 3", "1 bounced 1", "1 failed 1", "1 sent 2"])
+            #expect(try await counts(since: clock.now) == ["1 bounced 1", "1 failed 1", "1 sent 2"])
+
+            // The same minute of the next day reuses the slot, counting afresh.
+            clock.advance(by: .seconds(86_400 - 60))
+            _ = try await accept(store)
+            #expect(try await counts(since: clock.now) == ["1440 accepted 1"])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func `stores an accepted email as queued with its first event`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in

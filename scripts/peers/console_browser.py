@@ -135,6 +135,9 @@ def main():
         seen["signed_in_lands_on"] = landing(driver, options.url, "/console")
         seen["overview_heading"] = driver.find_element(By.TAG_NAME, "h1").text
         seen["overview_providers"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
+        seen["activity_series"] = [line.get_dom_attribute("class") for line in driver.find_elements(By.CSS_SELECTOR, "svg polyline")]
+        seen["activity_totals"] = {item.get_dom_attribute("class").removeprefix("legend-"): int(item.find_element(By.TAG_NAME, "strong").text)
+                                   for item in driver.find_elements(By.CSS_SELECTOR, "ul.legend li")}
         audit("overview")
         # An email accepted now shows on the open overview without a reload.
         before = queued_count(driver)
