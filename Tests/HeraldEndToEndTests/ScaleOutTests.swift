@@ -8,8 +8,10 @@ import Testing
 import Glibc
 #endif
 
-/// Several `herald serve` processes on one PostgreSQL store.
-@Suite("Scale-out on PostgreSQL")
+/// Several `herald serve` processes on one PostgreSQL store. One test at a time: each starts
+/// up to three nodes, and two of them under load at once on two cores made a breaker's open
+/// period run out before the test was done with it.
+@Suite("Scale-out on PostgreSQL", .serialized)
 struct ScaleOutTests {
     @Test func `three nodes send every accepted email once one of them is killed`() async throws {
         try await TestDatabase.with { database in
@@ -93,7 +95,7 @@ struct ScaleOutTests {
             try await withTemporaryDirectory { directory in
                 let config = """
                     store: {postgres: {url: "\(database.url)"}}
-                    breaker: {minimum_calls: 3, failure_rate: 0.5, open_seconds: 60}
+                    breaker: {minimum_calls: 3, failure_rate: 0.5, open_seconds: 600}
                     providers:
                       - {name: primary, type: sandbox}
                       - {name: secondary, type: sandbox}
