@@ -13,10 +13,10 @@ extension PostgresEmailStore: ProviderEventStore {
             for (provider, recorded) in Dictionary(grouping: zip(events, outcomes).filter { $0.1 == .recorded }, by: \.0.provider) {
                 try await Self.count(provider: provider, events: recorded.count, refused: 0, at: receivedAt, on: connection, logger: logger)
             }
-            let bounces = zip(events, outcomes).filter { $0.kind == .bounced && $1 == .recorded }
-            if let first = bounces.first {
+            let bounces = zip(events, outcomes).count { $0.kind == .bounced && $1 == .recorded }
+            if bounces > 0 {
                 try await Self.countActivity(
-                    .bounced, at: receivedAt, times: bounces.count, shard: Int16.random(in: 0..<Int16(Self.sendCountShards)),
+                    .bounced, at: receivedAt, times: bounces, shard: Int16.random(in: 0..<Int16(Self.sendCountShards)),
                     on: connection, logger: logger)
             }
             return outcomes
