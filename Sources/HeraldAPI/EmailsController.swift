@@ -232,10 +232,10 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         let key = try context.key(withScope: .read)
         let query = request.uri.queryParameters
         var problems: [APIError.FieldProblem] = []
-        var status: EmailStatus?
+        var filter = EmailFilter(tenant: key.tenant)
         if let raw = query["status"] {
-            status = EmailStatus(rawValue: String(raw))
-            if status == nil {
+            filter.status = EmailStatus(rawValue: String(raw))
+            if filter.status == nil {
                 let known = EmailStatus.allCases.map(\.rawValue).joined(separator: ", ")
                 problems.append(.init(field: "status", code: "invalid_value", message: "must be one of \(known)"))
             }
@@ -253,13 +253,25 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
             cursor = EmailID(raw)
             if cursor == nil { problems.append(.init(field: "cursor", code: "invalid_value", message: "is not a cursor from this API")) }
         }
-        // An address as stored, the longest RFC 5321 allows; its case does not matter.
-        let recipient = query["recipient"].map(String.init)
-        if let recipient, recipient.isEmpty || recipient.utf8.count > 320 {
-            problems.append(.init(field: "recipient", code: "invalid_value", message: "must be an address of 1 to 320 bytes"))
+        // An address as stored, the longest RFC 5321 allows; its case does not matter. Tags and
+        // provider names are bounded as a send request bounds them.
+        for (field, path, maximum) in [("recipient", \EmailFilter.recipient, 320), ("tag", \.tag, 512), ("provider", \.provider, 256)] {
+            guard let raw = query[Substring(field)].map(String.init) else { continue }
+            if raw.isEmpty || raw.utf8.count > maximum {
+                problems.append(.init(field: field, code: "invalid_value", message: "must be 1 to \(maximum) bytes"))
+            } else {
+                filter[keyPath: path] = raw
+            }
+        }
+        for (field, path) in [("created_after", \EmailFilter.createdAfter), ("created_before", \.createdBefore)] {
+            guard let raw = query[Substring(field)].map(String.init) else { continue }
+            filter[keyPath: path] = SendEmailRequest.date(raw)
+            if filter[keyPath: path] == nil {
+                problems.append(.init(field: field, code: "invalid_date", message: "must be an RFC 3339 time"))
+            }
         }
         guard problems.isEmpty else { throw APIError.validationFailed(problems) }
-        let emails = try await store.emails(tenant: key.tenant, status: status, recipient: recipient, limit: limit, after: cursor)
+        let emails = try await store.emails(matching: filter, limit: limit, after: cursor)
         let nextCursor = emails.count == limit ? emails.last?.id : nil
         return try JSONResponse.make(PageBody(data: emails.map(EmailSummaryBody.init), nextCursor: nextCursor?.rawValue))
     }

@@ -84,17 +84,16 @@ enum SendEmailRequest {
         (try? Date(text, strategy: .iso8601)) ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
     }
 
-    /// The filter of a bulk retry or cancel: an object with at least one of `status`, `tag`,
-    /// `provider`, `created_after` and `created_before`.
-    /// A bulk retry's or cancel's body: the filter, and `dry_run` to count what it would move
-    /// without moving anything.
+    /// A bulk retry's or cancel's body: the filter, an object with at least one of `status`,
+    /// `tag`, `provider`, `recipient`, `created_after` and `created_before`, and `dry_run` to
+    /// count what it would move without moving anything.
     static func parseBulk(_ body: Data) throws(APIError) -> (filter: EmailFilter, dryRun: Bool) {
         let object = try JSONRequest.object(body)
         var problems: [APIError.FieldProblem] = []
         var filter = EmailFilter()
         var dryRun = false
         for key in object.keys.sorted()
-        where !["status", "tag", "provider", "created_after", "created_before", "dry_run"].contains(key) {
+        where !["status", "tag", "provider", "recipient", "created_after", "created_before", "dry_run"].contains(key) {
             problems.append(.init(field: key, code: "unknown_field", message: "is not a field of a filter"))
         }
         if let value = object["dry_run"], !(value is NSNull) {
@@ -118,6 +117,10 @@ enum SendEmailRequest {
         }
         filter.tag = text("tag")
         filter.provider = text("provider")
+        filter.recipient = text("recipient")
+        if let recipient = filter.recipient, recipient.utf8.count > 320 {
+            problems.append(.init(field: "recipient", code: "invalid_value", message: "must be an address of at most 320 bytes"))
+        }
         for (key, path) in [("created_after", \EmailFilter.createdAfter), ("created_before", \EmailFilter.createdBefore)] {
             guard let raw = text(key) else { continue }
             filter[keyPath: path] = date(raw)
@@ -128,7 +131,8 @@ enum SendEmailRequest {
         if problems.isEmpty, filter == EmailFilter() {
             problems.append(
                 .init(
-                    field: "", code: "filter_required", message: "name at least one of status, tag, provider, created_after, created_before"
+                    field: "", code: "filter_required",
+                    message: "name at least one of status, tag, provider, recipient, created_after, created_before"
                 ))
         }
         guard problems.isEmpty else { throw .validationFailed(problems) }

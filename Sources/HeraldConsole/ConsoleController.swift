@@ -194,29 +194,29 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
             if let id = query["id"].map(String.init)?.trimmingCharacters(in: .whitespaces), !id.isEmpty {
                 return Self.redirect(to: "/console/emails/\(EmailID(id)?.rawValue ?? "unknown")")
             }
-            let status = query["status"].flatMap { EmailStatus(rawValue: String($0)) }
-            let after = query["after"].flatMap { EmailID(String($0)) }
-            let recipient = query["recipient"].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+            let fields = ListFields(query)
             let limit = 50
-            let emails = try await dependencies.store.emails(
-                tenant: signedIn.key.tenant, status: status, recipient: recipient, limit: limit, after: after)
-            var options: [[String: Any]] = [["value": "", "label": "any", "selected": status == nil]]
-            options += EmailStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == status] }
             var page: [String: Any] = [
-                "statusOptions": options, "recipient": recipient ?? "",
-                "emails": emails.map { email -> [String: Any] in
-                    [
-                        "id": email.id.rawValue, "status": email.status.rawValue, "provider": email.provider ?? "",
-                        "created": Self.time(email.createdAt), "updated": Self.time(email.updatedAt),
-                    ]
-                },
+                "statusOptions": [["value": "", "label": "any", "selected": fields.status.isEmpty]]
+                    + EmailStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0.rawValue == fields.status] },
+                "recipient": fields.recipient, "tag": fields.tag, "provider": fields.provider, "since": fields.since,
+                "until": fields.until,
             ]
+            guard let filter = fields.filter(tenant: signedIn.key.tenant) else {
+                page["error"] = "Times are UTC, written as 2026-12-07T09:30."
+                return try render("emails", page, signedIn, status: .unprocessableContent)
+            }
+            let cursor = query["cursor"].flatMap { EmailID(String($0)) }
+            let emails = try await dependencies.store.emails(matching: filter, limit: limit, after: cursor)
+            page["emails"] = emails.map { email -> [String: Any] in
+                [
+                    "id": email.id.rawValue, "status": email.status.rawValue, "provider": email.provider ?? "",
+                    "created": Self.time(email.createdAt), "updated": Self.time(email.updatedAt),
+                ]
+            }
             if emails.count == limit, let last = emails.last {
                 var next = URLComponents(string: "/console/emails")!
-                next.queryItems =
-                    [URLQueryItem(name: "after", value: last.id.rawValue)]
-                    + (status.map { [URLQueryItem(name: "status", value: $0.rawValue)] } ?? [])
-                    + (recipient.map { [URLQueryItem(name: "recipient", value: $0)] } ?? [])
+                next.queryItems = fields.queryItems + [URLQueryItem(name: "cursor", value: last.id.rawValue)]
                 page["next"] = next.string ?? "/console/emails"
             }
             return try render("emails", page, signedIn)
@@ -479,6 +479,50 @@ struct ConsoleForm {
     /// `+` is a space, `%XX` a byte; nil for a broken escape or bytes that are not UTF-8.
     private static func decode(_ text: Substring) -> String? {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+/// The email list's filter as its form holds it: each field's text as given.
+struct ListFields {
+    var status: String
+    var recipient: String
+    var tag: String
+    var provider: String
+    /// Creation times, UTC, as a `datetime-local` field writes them (`2026-12-07T09:30`).
+    var since: String
+    var until: String
+
+    init(_ query: Parameters) {
+        func field(_ name: String) -> String { query[Substring(name)].map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+        (status, recipient, tag, provider) = (field("status"), field("recipient"), field("tag"), field("provider"))
+        (since, until) = (field("since"), field("until"))
+    }
+
+    /// The filter of `tenant`'s emails; nil when a time cannot be read. A status the list does
+    /// not know shows every status, as its "any" option does.
+    func filter(tenant: String) -> EmailFilter? {
+        var filter = EmailFilter(tenant: tenant, status: EmailStatus(rawValue: status))
+        filter.recipient = recipient.isEmpty ? nil : recipient
+        filter.tag = tag.isEmpty ? nil : tag
+        filter.provider = provider.isEmpty ? nil : provider
+        for (text, path) in [(since, \EmailFilter.createdAfter), (until, \.createdBefore)] where !text.isEmpty {
+            guard let time = Self.utcTime(text) else { return nil }
+            filter[keyPath: path] = time
+        }
+        return filter
+    }
+
+    /// The fields given, for the next page's link.
+    var queryItems: [URLQueryItem] {
+        [("status", status), ("recipient", recipient), ("tag", tag), ("provider", provider), ("since", since), ("until", until)]
+            .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+    }
+
+    /// A `datetime-local` value (minutes, or seconds too) read as UTC.
+    static func utcTime(_ text: String) -> Date? {
+        let withSeconds = text.utf8.count == 16 ? text + ":00" : text
+        guard withSeconds.utf8.count == 19 else { return nil }
+        return try? Date(withSeconds + "Z", strategy: .iso8601)
     }
 }
 

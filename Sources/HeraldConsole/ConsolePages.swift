@@ -118,6 +118,7 @@ enum ConsolePages {
         {{$title}}Emails{{/title}}
         {{$content}}
         <h1>Emails</h1>
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
         <form method="get" action="/console/emails" class="filters">
         <label for="status">Status</label>
         <select id="status" name="status">
@@ -125,6 +126,14 @@ enum ConsolePages {
         </select>
         <label for="recipient">Recipient</label>
         <input id="recipient" name="recipient" value="{{recipient}}">
+        <label for="tag">Tag</label>
+        <input id="tag" name="tag" value="{{tag}}">
+        <label for="provider">Provider</label>
+        <input id="provider" name="provider" value="{{provider}}">
+        <label for="since">Created from (UTC)</label>
+        <input id="since" name="since" type="datetime-local" value="{{since}}">
+        <label for="until">Created before (UTC)</label>
+        <input id="until" name="until" type="datetime-local" value="{{until}}">
         <label for="id">Email id</label>
         <input id="id" name="id" value="{{id}}">
         <button type="submit">Show</button>

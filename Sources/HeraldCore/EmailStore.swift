@@ -26,10 +26,9 @@ public protocol EmailStore: Sendable {
     /// minutes and kinds without any are left out.
     func activity(since: Date) async throws -> [ActivityCount]
 
-    /// Emails newest first, starting after `cursor`; with `recipient`, only those sent to that
-    /// address (To, Cc or Bcc, in any case), found through an index rather than a scan.
-    func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
-        -> [EmailSummary]
+    /// The emails that match `filter`, newest first, starting after `cursor`. A filter by
+    /// recipient reads the address's emails through an index rather than scanning them all.
+    func emails(matching filter: EmailFilter, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary]
 
     /// Takes up to `limit` emails that are due (queued, deferred past their time, or leased by
     /// an owner whose lease has run out) and leases them to `owner` until `now + duration`.
@@ -113,6 +112,8 @@ public struct EmailFilter: Sendable, Equatable {
     public var provider: String?
     public var createdAfter: Date?
     public var createdBefore: Date?
+    /// An address the email was sent to (To, Cc or Bcc), in any case.
+    public var recipient: String?
 
     /// Emails a bulk retry or cancel moves in one transaction at most. An accept waits for at
     /// most one such transaction on SQLite's writer: 1,000 took about 9 ms, which put the accept
@@ -135,7 +136,7 @@ public struct EmailFilter: Sendable, Equatable {
 
     public init(
         tenant: String? = nil, status: EmailStatus? = nil, tag: String? = nil, provider: String? = nil, createdAfter: Date? = nil,
-        createdBefore: Date? = nil
+        createdBefore: Date? = nil, recipient: String? = nil
     ) {
         self.tenant = tenant
         self.status = status
@@ -143,6 +144,7 @@ public struct EmailFilter: Sendable, Equatable {
         self.provider = provider
         self.createdAfter = createdAfter
         self.createdBefore = createdBefore
+        self.recipient = recipient
     }
 }
 
@@ -172,7 +174,7 @@ extension EmailStore {
 
     /// Emails of every tenant.
     public func emails(status: EmailStatus?, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
-        try await emails(tenant: nil, status: status, recipient: nil, limit: limit, after: cursor)
+        try await emails(matching: EmailFilter(status: status), limit: limit, after: cursor)
     }
 
     public func retry(_ id: EmailID, now: Date) async throws {

@@ -106,29 +106,12 @@ extension PostgresEmailStore {
         }
     }
 
-    public func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
-        -> [EmailSummary]
-    {
-        let rows: [PostgresRow]
-        if let recipient {
-            // The address's range of the index leads, newest first; each email joined by its key.
-            rows = try await query(
-                """
-                SELECT id, status, created_at, updated_at, provider FROM email_recipients JOIN emails ON emails.id = email_id
-                WHERE address = \(EmailMessage.recipientKey(of: recipient))
-                    AND (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
-                    AND (\(cursor?.rawValue)::text IS NULL OR email_id < \(cursor?.rawValue))
-                ORDER BY email_id DESC LIMIT \(limit)
-                """)
-        } else {
-            rows = try await query(
-                """
-                SELECT id, status, created_at, updated_at, provider FROM emails
-                WHERE (\(tenant)::text IS NULL OR tenant = \(tenant)) AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
-                    AND (\(cursor?.rawValue)::text IS NULL OR id < \(cursor?.rawValue))
-                ORDER BY id DESC LIMIT \(limit)
-                """)
-        }
+    public func emails(matching filter: EmailFilter, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
+        let statuses = filter.status.map { [$0.rawValue] }
+        let rows = try await query(
+            Self.emails(
+                matching: filter, statuses: statuses, select: "id, status, created_at, updated_at, provider", after: nil,
+                before: cursor?.rawValue, then: "ORDER BY id DESC LIMIT \(limit)"))
         var summaries: [EmailSummary] = []
         for (id, status, createdAt, updatedAt, provider) in try rows.decode((String, String, Int64, Int64, String?).self) {
             guard let id = EmailID(id) else { continue }
@@ -216,27 +199,33 @@ extension PostgresEmailStore {
     public func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int {
         let statuses = statuses.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
         guard !statuses.isEmpty else { return 0 }
-        let rows = try await query(Self.emails(matching: filter, statuses: statuses, select: "count(*)", after: "", then: ""))
+        let rows = try await query(Self.emails(matching: filter, statuses: statuses, select: "count(*)", after: nil, before: nil, then: ""))
         return try rows.first?.decode(Int.self) ?? 0
     }
 
-    /// `SELECT <select> FROM emails` where they match `filter`, are in one of `statuses` and
-    /// have ids after `after`, then `then` (an order, a limit, a lock).
+    /// `SELECT <select> FROM emails` where they match `filter`, are in one of `statuses` (any
+    /// for nil) and have ids between `after` and `before`, then `then` (an order, a limit, a lock).
+    /// Tag and provider are checked email by email, so that a newest-first page reads only the
+    /// emails up to its last match rather than every email with the tag.
     private static func emails(
-        matching filter: EmailFilter, statuses: [String], select: String, after: String, then: String
+        matching filter: EmailFilter, statuses: [String]?, select: String, after: String?, before: String?, then: String
     ) -> PostgresQuery {
-        """
-        SELECT \(unescaped: select) FROM emails
-        WHERE status = ANY(\(statuses))
-            AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
-            AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
-                OR id IN (SELECT email_id FROM attempts WHERE provider = \(filter.provider)))
-            AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
-            AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
-            AND (\(filter.tag)::text IS NULL OR id IN (SELECT email_id FROM email_contents WHERE \(filter.tag) = ANY(tags)))
-            AND id > \(after)
-        \(unescaped: then)
-        """
+        let recipient = filter.recipient.map(EmailMessage.recipientKey(of:))
+        return """
+            SELECT \(unescaped: select) FROM emails
+            WHERE (\(statuses)::text[] IS NULL OR status = ANY(\(statuses)))
+                AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
+                AND (\(recipient)::text IS NULL OR id IN (SELECT email_id FROM email_recipients WHERE address = \(recipient)))
+                AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
+                    OR EXISTS (SELECT 1 FROM attempts WHERE attempts.email_id = emails.id AND attempts.provider = \(filter.provider)))
+                AND (\(filter.createdAfter?.milliseconds)::bigint IS NULL OR created_at >= \(filter.createdAfter?.milliseconds))
+                AND (\(filter.createdBefore?.milliseconds)::bigint IS NULL OR created_at < \(filter.createdBefore?.milliseconds))
+                AND (\(filter.tag)::text IS NULL
+                    OR EXISTS (SELECT 1 FROM email_contents WHERE email_contents.email_id = emails.id AND \(filter.tag) = ANY(tags)))
+                AND (\(after)::text IS NULL OR id > \(after))
+                AND (\(before)::text IS NULL OR id < \(before))
+            \(unescaped: then)
+            """
     }
 
     private func transitionChunk(
@@ -244,7 +233,7 @@ extension PostgresEmailStore {
     ) async throws -> [String] {
         try await transaction { [self] connection in
             let query = Self.emails(
-                matching: filter, statuses: statuses, select: "id", after: after,
+                matching: filter, statuses: statuses, select: "id", after: after, before: nil,
                 then: "ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction) FOR UPDATE")
             let rows = try await connection.query(query, logger: logger)
             var ids: [String] = []

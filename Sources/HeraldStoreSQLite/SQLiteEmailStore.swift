@@ -202,35 +202,20 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    public func emails(tenant: String?, status: EmailStatus?, recipient: String?, limit: Int, after cursor: EmailID?) async throws
-        -> [EmailSummary]
-    {
+    public func emails(matching filter: EmailFilter, limit: Int, after cursor: EmailID?) async throws -> [EmailSummary] {
         // By recipient, the address's range of the index leads, newest first, and each email is
         // joined by its primary key: a page costs its rows, however many emails the address has.
         let (source, key) =
-            recipient == nil ? ("emails", "emails.id") : ("email_recipients JOIN emails ON emails.id = email_id", "email_id")
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let recipient {
-            conditions.append("address = ?")
-            arguments += [EmailMessage.recipientKey(of: recipient)]
-        }
-        if let tenant {
-            conditions.append("tenant = ?")
-            arguments += [tenant]
-        }
-        if let status {
-            conditions.append("status = ?")
-            arguments += [status.rawValue]
-        }
+            filter.recipient == nil ? ("emails", "emails.id") : ("email_recipients JOIN emails ON emails.id = email_id", "email_id")
+        var (conditions, arguments) = Self.conditions(of: filter, in: nil, recipientsJoined: filter.recipient != nil)
         if let cursor {
             conditions.append("\(key) < ?")
             arguments += [cursor.rawValue]
         }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let filtering = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         arguments += [limit]
         let sql = """
-            SELECT emails.id, status, created_at, updated_at, provider FROM \(source) \(filter) ORDER BY \(key) DESC LIMIT ?
+            SELECT emails.id, status, created_at, updated_at, provider FROM \(source) \(filtering) ORDER BY \(key) DESC LIMIT ?
             """
         let query = (sql: sql, arguments: arguments)
         return try await pool.read { db in
@@ -316,17 +301,45 @@ public final class SQLiteEmailStore: EmailStore {
 
     /// The `WHERE` conditions, with their arguments, of the emails that match `filter` and are
     /// in one of `allowed`; nil when none can be.
+    /// The conditions, joined by `AND`, of emails that match `filter` and are in one of
+    /// `allowed` (any status for nil); nil when no status is both allowed and asked for.
     private static func conditions(of filter: EmailFilter, in allowed: Set<EmailStatus>) -> (String, StatementArguments)? {
-        let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
-        guard !statuses.isEmpty else { return nil }
-        var conditions = ["status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))"]
-        var arguments = StatementArguments(statuses)
+        guard allowed.contains(where: { filter.status == nil || filter.status == $0 }) else { return nil }
+        let (conditions, arguments) = conditions(of: filter, in: allowed, recipientsJoined: false)
+        return (conditions.joined(separator: " AND "), arguments)
+    }
+
+    /// The conditions of ``conditions(of:in:)``, one by one. With `recipientsJoined`, the query
+    /// reads `email_recipients` joined to `emails`, and the recipient is a condition on its rows.
+    /// Tag and provider are checked email by email, so that a newest-first page reads only the
+    /// emails up to its last match rather than every email with the tag.
+    private static func conditions(
+        of filter: EmailFilter, in allowed: Set<EmailStatus>?, recipientsJoined: Bool
+    ) -> (conditions: [String], arguments: StatementArguments) {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let allowed {
+            let statuses = allowed.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
+            conditions.append("status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += StatementArguments(statuses)
+        } else if let status = filter.status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        if let recipient = filter.recipient {
+            conditions.append(recipientsJoined ? "address = ?" : "emails.id IN (SELECT email_id FROM email_recipients WHERE address = ?)")
+            arguments += [EmailMessage.recipientKey(of: recipient)]
+        }
         if let tenant = filter.tenant {
             conditions.append("tenant = ?")
             arguments += [tenant]
         }
         if let provider = filter.provider {
-            conditions.append("(provider = ? OR pending_provider = ? OR id IN (SELECT email_id FROM attempts WHERE provider = ?))")
+            conditions.append(
+                """
+                (provider = ? OR pending_provider = ?
+                    OR EXISTS (SELECT 1 FROM attempts WHERE attempts.email_id = emails.id AND attempts.provider = ?))
+                """)
             arguments += [provider, provider, provider]
         }
         if let after = filter.createdAfter {
@@ -339,10 +352,13 @@ public final class SQLiteEmailStore: EmailStore {
         }
         if let tag = filter.tag {
             conditions.append(
-                "id IN (SELECT email_id FROM email_contents, json_each(email_contents.tags) WHERE json_each.value = ?)")
+                """
+                EXISTS (SELECT 1 FROM email_contents, json_each(email_contents.tags)
+                    WHERE email_contents.email_id = emails.id AND json_each.value = ?)
+                """)
             arguments += [tag]
         }
-        return (conditions.joined(separator: " AND "), arguments)
+        return (conditions, arguments)
     }
 
     private func transition(

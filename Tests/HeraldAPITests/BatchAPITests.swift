@@ -201,6 +201,10 @@ struct BulkOperationTests {
             #expect(try await harness.store.email(autumn)?.status == .queued)
 
             try await harness.fail(autumn)
+            let toBob = try await client.post("/v1/emails/retry", json: #"{"recipient": "BOB@example.com", "dry_run": true}"#)
+            #expect(toBob.json["matching"] as? Int == 1)
+            let toCarol = try await client.post("/v1/emails/retry", json: #"{"recipient": "carol@example.com", "dry_run": true}"#)
+            #expect(toCarol.json["matching"] as? Int == 0)
             let retried = try await client.post("/v1/emails/retry", json: #"{"tag": "autumn"}"#)
             #expect(retried.json["retried"] as? Int == 1)
             #expect(try await harness.store.email(autumn)?.status == .queued)
@@ -217,6 +221,7 @@ struct BulkOperationTests {
         (#"{"created_after": "yesterday", "colour": "red"}"#, "created_after: invalid_date"),
         (#"{"status": "failed", "dry_run": 1}"#, "dry_run: invalid_type"),
         (#"{"dry_run": true}"#, ": filter_required"),
+        (#"{"recipient": "\#(String(repeating: "a", count: 321))"}"#, "recipient: invalid_value"),
     ])
     func `refuses a filter that names nothing or names it wrongly`(body: String, problem: String) async throws {
         try await APIHarness.run { _, client in

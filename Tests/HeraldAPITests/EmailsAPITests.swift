@@ -301,12 +301,36 @@ struct EmailsAPITests {
         }
     }
 
+    @Test func `lists by tag, provider and creation time`() async throws {
+        try await APIHarness.run { harness, client in
+            let welcome = try await client.accept(
+                #"{"from":"ada@example.org","to":["bob@example.com"],"subject":"Hi","text":"Hello","tags":["welcome"]}"#)
+            harness.clock.advance(by: .seconds(10))
+            let later = harness.clock.now
+            let plain = try await client.accept()
+            func listed(_ query: String) async throws -> [String?]? {
+                (try await client.get("/v1/emails?\(query)").json["data"] as? [[String: Any]])?.map { $0["id"] as? String }
+            }
+            #expect(try await listed("tag=welcome") == [welcome.rawValue])
+            #expect(try await listed("tag=welcome&recipient=carol%40example.com") == [])
+            #expect(try await listed("provider=sandbox") == [])
+            let time = try #require(later.formatted(.iso8601).addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+            #expect(try await listed("created_after=\(time)") == [plain.rawValue])
+            #expect(try await listed("created_before=\(time)") == [welcome.rawValue])
+            #expect(try await listed("created_after=\(time)&tag=welcome") == [])
+        }
+    }
+
     @Test func `answers 422 to bad list parameters`() async throws {
         try await APIHarness.run { _, client in
-            let response = try await client.get("/v1/emails?status=lost&limit=0&cursor=zzz&recipient=")
+            let response = try await client.get(
+                "/v1/emails?status=lost&limit=0&cursor=zzz&recipient=&tag=&provider=&created_after=yesterday&created_before=2026-13-01")
             #expect(response.status == .unprocessableContent)
             #expect(
-                response.problems == ["status: invalid_value", "limit: invalid_value", "cursor: invalid_value", "recipient: invalid_value"])
+                response.problems == [
+                    "status: invalid_value", "limit: invalid_value", "cursor: invalid_value", "recipient: invalid_value",
+                    "tag: invalid_value", "provider: invalid_value", "created_after: invalid_date", "created_before: invalid_date",
+                ])
             let long = try await client.get("/v1/emails?recipient=\(String(repeating: "a", count: 321))")
             #expect(long.problems == ["recipient: invalid_value"])
         }

@@ -113,6 +113,8 @@ struct ConsoleTests {
                 #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
                 #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
                 #expect(seen["failed_filter"] as? [String] == [failed])
+                #expect(seen["tag_filter_count"] as? Int == 3)
+                #expect(seen["tag_and_recipient_filter_count"] as? Int == 1)
                 #expect(seen["failed_status"] as? String == "failed")
                 #expect((seen["failed_attempt_errors"] as? [String] ?? []).contains { $0.contains("permanent") })
                 #expect(seen["retried_status"] as? String == "sent")

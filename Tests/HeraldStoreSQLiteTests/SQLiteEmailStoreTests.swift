@@ -117,7 +117,7 @@ struct SQLiteEmailStoreTests {
                 }
             }
             let store = try SQLiteEmailStore.open(path: path, now: clock.now)
-            #expect(try await store.emails(tenant: nil, status: nil, recipient: "BOB@example.com", limit: 10, after: nil).map(\.id) == [id])
+            #expect(try await store.emails(matching: EmailFilter(recipient: "BOB@example.com"), limit: 10, after: nil).map(\.id) == [id])
         }
     }
 

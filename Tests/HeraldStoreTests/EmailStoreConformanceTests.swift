@@ -27,7 +27,7 @@ struct EmailStoreConformanceTests {
             try await store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now, tenant: "acme"))
 
             #expect(try await store.email(id, tenant: "globex") == nil)
-            #expect(try await store.emails(tenant: "globex", status: nil, recipient: nil, limit: 10, after: nil).isEmpty)
+            #expect(try await store.emails(matching: EmailFilter(tenant: "globex"), limit: 10, after: nil).isEmpty)
             await #expect(throws: StoreError.notFound) { try await store.cancel(id, tenant: "globex", now: clock.now) }
             await #expect(throws: StoreError.notFound) { try await store.retry(id, tenant: "globex", now: clock.now) }
             #expect(try await store.cancel(matching: EmailFilter(tenant: "globex", status: .queued), now: clock.now) == 0)
@@ -37,7 +37,7 @@ struct EmailStoreConformanceTests {
             let own = try #require(try await store.email(id, tenant: "acme"))
             #expect(own.status == .queued)
             #expect(own.events.map(\.kind) == [.queued], "nothing another tenant did reached it")
-            #expect(try await store.emails(tenant: "acme", status: nil, recipient: nil, limit: 10, after: nil).map(\.id) == [id])
+            #expect(try await store.emails(matching: EmailFilter(tenant: "acme"), limit: 10, after: nil).map(\.id) == [id])
             try await store.cancel(id, tenant: "acme", now: clock.now)
             #expect(try await store.email(id, tenant: nil)?.status == .cancelled, "a nil tenant is every tenant")
         }
@@ -92,17 +92,84 @@ struct EmailStoreConformanceTests {
             let other = email(to: ["carol@example.com"])
             let globex = email(to: ["bob@example.com"], tenant: "globex")
             for email in [toBob, ccBob, bccBob, other, globex] { try await store.insert(email) }
-            let bobs = try await store.emails(tenant: "acme", status: nil, recipient: "bob@EXAMPLE.com", limit: 10, after: nil)
+            let bobs = try await store.emails(matching: EmailFilter(tenant: "acme", recipient: "bob@EXAMPLE.com"), limit: 10, after: nil)
             #expect(bobs.map(\.id) == [bccBob.id, ccBob.id, toBob.id], "each email once, newest first")
-            let first = try await store.emails(tenant: "acme", status: nil, recipient: "bob@example.com", limit: 2, after: nil)
-            let rest = try await store.emails(tenant: "acme", status: nil, recipient: "bob@example.com", limit: 2, after: first.last?.id)
+            let first = try await store.emails(matching: EmailFilter(tenant: "acme", recipient: "bob@example.com"), limit: 2, after: nil)
+            let rest = try await store.emails(
+                matching: EmailFilter(tenant: "acme", recipient: "bob@example.com"), limit: 2, after: first.last?.id)
             #expect((first + rest).map(\.id) == [bccBob.id, ccBob.id, toBob.id])
             try await store.cancel(ccBob.id, now: clock.now)
             #expect(
-                try await store.emails(tenant: "acme", status: .cancelled, recipient: "bob@example.com", limit: 10, after: nil).map(\.id)
+                try await store.emails(
+                    matching: EmailFilter(tenant: "acme", status: .cancelled, recipient: "bob@example.com"), limit: 10, after: nil
+                ).map(\.id)
                     == [ccBob.id])
-            #expect(try await store.emails(tenant: nil, status: nil, recipient: "bob@example.com", limit: 10, after: nil).count == 4)
-            #expect(try await store.emails(tenant: "acme", status: nil, recipient: "nobody@example.com", limit: 10, after: nil).isEmpty)
+            #expect(try await store.emails(matching: EmailFilter(recipient: "bob@example.com"), limit: 10, after: nil).count == 4)
+            #expect(
+                try await store.emails(matching: EmailFilter(tenant: "acme", recipient: "nobody@example.com"), limit: 10, after: nil)
+                    .isEmpty)
+        }
+    }
+
+    /// The list's filters, each alone and together, in the list and in a bulk count alike: a
+    /// tag, a provider (the one that sent the email or only one it was tried on), creation times
+    /// (from inclusive, until exclusive) and a recipient.
+    @Test(arguments: StoreKind.allCases)
+    func `lists and counts by tag, provider, creation time and recipient`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            func accept(tags: [String], to recipient: String = "carol@example.com") async throws -> EmailID {
+                var message = EmailMessage.sample()
+                message.tags = tags
+                message.to = [EmailAddress(address: recipient)]
+                defer { clock.advance(by: .seconds(10)) }
+                let id = EmailID(date: clock.now)
+                try await store.insert(NewEmail(id: id, message: message, acceptedAt: clock.now, tenant: "acme"))
+                return id
+            }
+            let start = clock.now
+            let welcome = try await accept(tags: ["welcome", "2fa"])
+            let receipt = try await accept(tags: ["receipt"], to: "Dave@example.com")
+            let welcomeAgain = try await accept(tags: ["welcome"])
+            // The first email fails over from a to b; the second stays on a.
+            for (index, leased) in try await lease(store).sorted(by: { $0.id.rawValue < $1.id.rawValue }).enumerated() where index < 2 {
+                func progress(_ attempt: Attempt?, _ next: DeliveryProgress.Next) -> DeliveryProgress {
+                    DeliveryProgress(emailID: leased.id, leaseToken: leased.leaseToken, finishedAttempt: attempt, next: next, at: clock.now)
+                }
+                try await store.record(progress(nil, .attempt(number: 1, provider: "a")))
+                if index == 0 {
+                    let failed = Attempt(
+                        number: 1, provider: "a", startedAt: clock.now, latencyMilliseconds: 5, outcome: .failed, errorClass: .transient)
+                    try await store.record(progress(failed, .attempt(number: 2, provider: "b")))
+                    let sent = Attempt(number: 2, provider: "b", startedAt: clock.now, latencyMilliseconds: 5, outcome: .sent)
+                    try await store.record(progress(sent, .sent(provider: "b", providerMessageID: "b-1")))
+                } else {
+                    let sent = Attempt(number: 1, provider: "a", startedAt: clock.now, latencyMilliseconds: 5, outcome: .sent)
+                    try await store.record(progress(sent, .sent(provider: "a", providerMessageID: "a-1")))
+                }
+            }
+            func listed(_ filter: EmailFilter) async throws -> [EmailID] {
+                var filter = filter
+                filter.tenant = "acme"
+                return try await store.emails(matching: filter, limit: 10, after: nil).map(\.id)
+            }
+            #expect(try await listed(EmailFilter(tag: "welcome")) == [welcomeAgain, welcome])
+            #expect(try await listed(EmailFilter(tag: "2fa")) == [welcome])
+            #expect(try await listed(EmailFilter(tag: "welcom")).isEmpty, "a tag matches whole")
+            #expect(try await listed(EmailFilter(provider: "a")) == [receipt, welcome], "tried on a counts")
+            #expect(try await listed(EmailFilter(provider: "b")) == [welcome])
+            #expect(try await listed(EmailFilter(status: .sent, tag: "welcome")) == [welcome])
+            let second = start.addingTimeInterval(10)
+            #expect(try await listed(EmailFilter(createdAfter: second)) == [welcomeAgain, receipt])
+            #expect(try await listed(EmailFilter(createdBefore: second)) == [welcome])
+            #expect(try await listed(EmailFilter(createdAfter: second, createdBefore: second.addingTimeInterval(10))) == [receipt])
+            #expect(try await listed(EmailFilter(tag: "welcome", recipient: "CAROL@example.com")) == [welcomeAgain, welcome])
+            #expect(try await listed(EmailFilter(tag: "welcome", recipient: "dave@example.com")).isEmpty)
+            #expect(try await store.emails(matching: EmailFilter(tenant: "globex", tag: "welcome"), limit: 10, after: nil).isEmpty)
+            let page = try await store.emails(matching: EmailFilter(tenant: "acme", tag: "welcome"), limit: 1, after: welcomeAgain)
+            #expect(page.map(\.id) == [welcome])
+            #expect(try await store.count(matching: EmailFilter(recipient: "dave@EXAMPLE.com"), in: EmailStatus.retryable) == 0)
+            #expect(try await store.count(matching: EmailFilter(provider: "a", recipient: "dave@example.com"), in: [.sent]) == 1)
+            #expect(try await store.count(matching: EmailFilter(tag: "welcome"), in: [.sent, .sending, .queued]) == 2)
         }
     }
 

@@ -37,7 +37,7 @@ struct PostgresStoreTests {
             try await client.query(
                 "DELETE FROM herald_migrations WHERE version = \(PostgresEmailStore.recipientsMigration)", logger: logger)
             try await store.migrate()
-            #expect(try await store.emails(tenant: nil, status: nil, recipient: "Bob@example.com", limit: 10, after: nil).map(\.id) == [id])
+            #expect(try await store.emails(matching: EmailFilter(recipient: "Bob@example.com"), limit: 10, after: nil).map(\.id) == [id])
         }
     }
 

@@ -151,6 +151,16 @@ def main():
 
         driver.get(console + "/emails?status=failed")
         seen["failed_filter"] = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+        # Filters are filled in and sent as a person would, and combine.
+        driver.get(console + "/emails")
+        driver.find_element(By.ID, "tag").send_keys(options.bulk_tag)
+        driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        wait_for(lambda: f"tag={options.bulk_tag}" in driver.current_url, seconds=5)
+        seen["tag_filter_count"] = len(driver.find_elements(By.CSS_SELECTOR, "tbody th a"))
+        driver.find_element(By.ID, "recipient").send_keys("C1@example.com")
+        driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        wait_for(lambda: "recipient=C1" in driver.current_url, seconds=5)
+        seen["tag_and_recipient_filter_count"] = len(driver.find_elements(By.CSS_SELECTOR, "tbody th a"))
 
         driver.get(f"{console}/emails/{options.failed}")
         seen["failed_status"] = status_of(driver)
