@@ -153,17 +153,38 @@ struct ProviderBody: Encodable {
     }
 
     struct Latency: Encodable {
+        /// One slot of the window, for a chart.
+        struct Point: Encodable {
+            let start: Date
+            let p50: Int64?
+            let p95: Int64?
+            let samples: Int
+
+            enum CodingKeys: String, CodingKey {
+                case start, samples
+                case p50 = "p50_ms"
+                case p95 = "p95_ms"
+            }
+        }
+
         let p50: Int64?
         let p95: Int64?
         let ewma: Int64?
         let samples: Int
+        let history: [Point]
 
         enum CodingKeys: String, CodingKey {
-            case samples
+            case samples, history
             case p50 = "p50_ms"
             case p95 = "p95_ms"
             case ewma = "ewma_ms"
         }
+    }
+
+    struct StateChange: Encodable {
+        let state: ProviderStatus.State
+        let reason: String?
+        let at: Date
     }
 
     /// The provider's events: where they come in, and how many did in the last 24 hours
@@ -221,6 +242,8 @@ struct ProviderBody: Encodable {
     let quota: [String: Quota]
     let throttledUntil: Date?
     let events: Events
+    let stateChanges: [StateChange]
+    let sandbox: SandboxBehavior?
 
     init(_ status: ProviderStatus, events: Events) {
         self.events = events
@@ -237,7 +260,10 @@ struct ProviderBody: Encodable {
         slowMilliseconds = status.slowThreshold.milliseconds
         latency = Latency(
             p50: status.latency.p50?.milliseconds, p95: status.latency.p95?.milliseconds, ewma: status.latency.ewma?.milliseconds,
-            samples: status.latency.samples)
+            samples: status.latency.samples,
+            history: status.latencyHistory.map {
+                Latency.Point(start: $0.start, p50: $0.p50?.milliseconds, p95: $0.p95?.milliseconds, samples: $0.samples)
+            })
         recentCalls = status.recentCalls
         successRate = status.recentSuccessRate
         failures = Dictionary(uniqueKeysWithValues: status.recentFailures.map { ($0.key.rawValue, $0.value) })
@@ -249,10 +275,13 @@ struct ProviderBody: Encodable {
                 (periodNames[$0.period] ?? $0.period, Quota(used: $0.used, limit: $0.limit, resetsAt: $0.resetsAt))
             })
         throttledUntil = status.throttledUntil
+        stateChanges = status.changes.map { StateChange(state: $0.state, reason: $0.reason, at: $0.at) }
+        sandbox = status.sandbox
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, type, priority, weight, state, reason, breaker, latency, quota, failures, events
+        case name, type, priority, weight, state, reason, breaker, latency, quota, failures, events, sandbox
+        case stateChanges = "state_changes"
         case slowMilliseconds = "slow_ms"
         case recentCalls = "recent_calls"
         case successRate = "success_rate"

@@ -74,9 +74,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         addSuppressionRoutes(to: console)
         addKeyRoutes(to: console)
         addWebhookRoutes(to: console)
-        console.get("providers", use: providers)
-        console.post("providers/:name/pause") { request, context in try await setPaused(true, request, context) }
-        console.post("providers/:name/resume") { request, context in try await setPaused(false, request, context) }
+        addProviderRoutes(to: console)
     }
 
     // MARK: Sessions
@@ -176,7 +174,8 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 let since = now.addingTimeInterval(-Double(ActivityChart.minutes) * 60)
                 page["activity"] = ActivityChart(try await dependencies.store.activity(since: since), now: now).page
             }
-            let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
+            let statuses = dependencies.providers.statuses()
+            let providers: [[String: Any]] = statuses.map { status in
                 [
                     "name": status.name, "state": status.state.rawValue, "breaker": status.breakerState,
                     "p95": status.latency.p95.map(Self.milliseconds) ?? "—",
@@ -184,6 +183,11 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 ]
             }
             page["providers"] = providers
+            page["changes"] = statuses.flatMap { status in status.changes.map { (status.name, $0) } }
+                .sorted { $0.1.at > $1.1.at }.prefix(10)
+                .map { name, change -> [String: Any] in
+                    ["at": Self.time(change.at), "provider": name, "state": change.state.rawValue, "reason": change.reason ?? ""]
+                }
             return try render("overview", page, signedIn)
         }
     }
@@ -349,35 +353,6 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 status: .ok,
                 headers: [.contentType: "message/rfc822", .contentDisposition: "attachment; filename=\"\(id.rawValue).eml\""],
                 body: .init(byteBuffer: ByteBuffer(bytes: dependencies.renderMIME(email.message, id, email.createdAt))))
-        }
-    }
-
-    @Sendable func providers(request: Request, context: Context) async throws -> Response {
-        try await withSession(request, scope: .read) { signedIn in
-            let canPause = signedIn.key.scope.allows(.operator)
-            let providers: [[String: Any]] = dependencies.providers.statuses().map { status in
-                [
-                    "name": status.name, "kind": status.kind, "priority": status.priority, "state": status.state.rawValue,
-                    "breaker": status.breakerState, "p50": status.latency.p50.map(Self.milliseconds) ?? "—",
-                    "p95": status.latency.p95.map(Self.milliseconds) ?? "—", "calls": status.recentCalls,
-                    "success": status.recentSuccessRate.map { "\(Int(($0 * 100).rounded())) %" } ?? "—",
-                    "failures": status.recentFailures.sorted { $0.key.rawValue < $1.key.rawValue }
-                        .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", "),
-                    "sentLastMinute": status.sendsLastMinute,
-                    "quotas": status.quotas.map { "\($0.period) \($0.used)/\($0.limit.map(String.init) ?? "∞")" }
-                        .joined(separator: ", "),
-                    "reason": status.reason ?? "", "canPause": canPause, "action": status.state == .paused ? "resume" : "pause",
-                ]
-            }
-            return try render("providers", ["providers": providers, "canPause": canPause], signedIn)
-        }
-    }
-
-    /// Pauses or resumes a provider, as `POST /v1/admin/providers/{name}/pause` does: operators only.
-    private func setPaused(_ paused: Bool, _ request: Request, _ context: Context) async throws -> Response {
-        try await withPostedForm(request, scope: .operator) { signedIn, _ in
-            _ = try await dependencies.providers.setPaused(paused, provider: try context.parameters.require("name"))
-            return Self.redirect(to: "/console/providers")
         }
     }
 

@@ -109,6 +109,16 @@ enum ConsolePages {
         </tbody>
         </table>
         </section>
+        <section aria-labelledby="changes">
+        <h2 id="changes">Recent state changes</h2>
+        <table>
+        <thead><tr><th scope="col">When</th><th scope="col">Provider</th><th scope="col">State</th><th scope="col">Why</th></tr></thead>
+        <tbody>
+        {{#changes}}<tr><td>{{at}}</td><th scope="row">{{provider}}</th><td class="state-{{state}}">{{state}}</td><td>{{reason}}</td></tr>{{/changes}}
+        {{^changes}}<tr><td colspan="4">No changes since this node started.</td></tr>{{/changes}}
+        </tbody>
+        </table>
+        </section>
         {{/content}}
         {{/layout}}
         """
@@ -364,12 +374,41 @@ enum ConsolePages {
         {{$title}}Providers{{/title}}
         {{$content}}
         <h1>Providers</h1>
+        {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
         <table>
-        <thead><tr><th scope="col">Provider</th><th scope="col">Kind</th><th scope="col">Priority</th><th scope="col">State</th><th scope="col">Breaker</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">Calls</th><th scope="col">Success</th><th scope="col">Failures</th><th scope="col">Sent last minute</th><th scope="col">Quotas</th><th scope="col">Reason</th>{{#canPause}}<th scope="col">Action</th>{{/canPause}}</tr></thead>
+        <thead><tr><th scope="col">Provider</th><th scope="col">Kind</th><th scope="col">Priority</th><th scope="col">State</th><th scope="col">Breaker</th><th scope="col">p50</th><th scope="col">p95</th><th scope="col">Latency</th><th scope="col">Calls</th><th scope="col">Success</th><th scope="col">Failures</th><th scope="col">Sent last minute</th><th scope="col">Quotas</th><th scope="col">Reason</th>{{#canPause}}<th scope="col">Action</th>{{/canPause}}</tr></thead>
         <tbody>
-        {{#providers}}<tr><th scope="row">{{name}}</th><td>{{kind}}</td><td>{{priority}}</td><td class="state-{{state}}">{{state}}</td><td>{{breaker}}</td><td>{{p50}}</td><td>{{p95}}</td><td>{{calls}}</td><td>{{success}}</td><td>{{failures}}</td><td>{{sentLastMinute}}</td><td>{{quotas}}</td><td>{{reason}}</td>{{#canPause}}<td><form method="post" action="/console/providers/{{name}}/{{action}}"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" aria-label="{{action}} {{name}}">{{action}}</button></form></td>{{/canPause}}</tr>{{/providers}}
+        {{#providers}}<tr><th scope="row">{{name}}</th><td>{{kind}}</td><td>{{priority}}</td><td class="state-{{state}}">{{state}}</td><td>{{breaker}}</td><td>{{p50}}</td><td>{{p95}}</td><td>{{#chart}}<svg class="latency" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="{{summary}}" preserveAspectRatio="none"><path class="p95" d="{{p95}}"></path><path class="p50" d="{{p50}}"></path></svg>{{/chart}}</td><td>{{calls}}</td><td>{{success}}</td><td>{{failures}}</td><td>{{sentLastMinute}}</td><td>{{quotas}}</td><td>{{reason}}</td>{{#canPause}}<td><form method="post" action="/console/providers/{{name}}/{{action}}"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" aria-label="{{action}} {{name}}">{{action}}</button></form></td>{{/canPause}}</tr>{{/providers}}
         </tbody>
         </table>
+        <p class="scale">Latency: <span class="key-p50">p50</span> and <span class="key-p95">p95</span> per slot of the breaker's window, oldest on the left.</p>
+        {{#sandboxes}}
+        <section aria-labelledby="sandbox-{{name}}">
+        <h2 id="sandbox-{{name}}">Sandbox {{name}}</h2>
+        {{#canChange}}
+        <form method="post" action="/console/providers/{{name}}/sandbox" class="filters">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="{{name}}-latency">Latency (ms)</label>
+        <input id="{{name}}-latency" name="latency_ms" type="number" min="0" max="600000" value="{{latency}}">
+        <label for="{{name}}-jitter">Jitter (ms)</label>
+        <input id="{{name}}-jitter" name="latency_jitter_ms" type="number" min="0" max="600000" value="{{jitter}}">
+        <label for="{{name}}-failure-rate">Failure rate (0 to 1)</label>
+        <input id="{{name}}-failure-rate" name="failure_rate" type="number" min="0" max="1" step="any" value="{{failureRate}}">
+        <label for="{{name}}-failure-class">Failure class</label>
+        <select id="{{name}}-failure-class" name="failure_class">
+        {{#classes}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/classes}}
+        </select>
+        <label for="{{name}}-retry-after">Retry-After (s)</label>
+        <input id="{{name}}-retry-after" name="retry_after_seconds" type="number" min="0" max="86400" value="{{retryAfter}}">
+        <button type="submit">Apply</button>
+        </form>
+        {{/canChange}}
+        {{^canChange}}
+        <p>Latency {{latency}} ms, jitter {{jitter}} ms, failure rate {{failureRate}}, failing as {{#classes}}{{#selected}}{{value}}{{/selected}}{{/classes}}.</p>
+        {{/canChange}}
+        </section>
+        {{/sandboxes}}
         {{/content}}
         {{/layout}}
         """
@@ -439,6 +478,10 @@ enum ConsolePages {
         figure.chart svg { width: 100%; height: 10rem; border-left: 1px solid #8884; }
         .axis { stroke: #8888; }
         .series { stroke-width: 2; vector-effect: non-scaling-stroke; }
+        svg.latency { width: 7.5rem; height: 2rem; vertical-align: middle; }
+        svg.latency path { fill: none; stroke-width: 2; stroke-linecap: round; vector-effect: non-scaling-stroke; }
+        .p50, .key-p50 { stroke: #1d4ed8; color: #1d4ed8; }
+        .p95, .key-p95 { stroke: #a16207; color: #8a5206; }
         .series-accepted, .legend-accepted::before { stroke: #1d4ed8; background: #1d4ed8; }
         .series-sent, .legend-sent::before { stroke: #15803d; background: #15803d; }
         .series-failed, .legend-failed::before { stroke: #b91c1c; background: #b91c1c; }

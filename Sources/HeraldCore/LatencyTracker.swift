@@ -59,11 +59,35 @@ public struct LatencyTracker: Sendable {
     public func summary(at now: Date) -> Summary {
         let current = slotIndex(at: now)
         let live = slots.filter { $0.index > current - Int64(slots.count) && $0.index <= current }
-        let total = live.reduce(0) { $0 + $1.total }
-        let ewma = ewmaMilliseconds.map { Duration.milliseconds($0) }
-        guard total > 0 else { return Summary(p50: nil, p95: nil, ewma: ewma, samples: 0) }
-        var counts = [Int](repeating: 0, count: Self.boundsMilliseconds.count)
-        for slot in live {
+        let (p50, p95, total) = Self.percentiles(of: live)
+        return Summary(p50: p50, p95: p95, ewma: ewmaMilliseconds.map { Duration.milliseconds($0) }, samples: total)
+    }
+
+    /// One slot of the window: when it started, and its own p50 and p95 (nil without calls).
+    public struct Point: Sendable, Equatable {
+        public var start: Date
+        public var p50: Duration?
+        public var p95: Duration?
+        public var samples: Int
+    }
+
+    /// The window slot by slot, oldest first, the current slot last: how latency moved, for a
+    /// chart.
+    public func history(at now: Date) -> [Point] {
+        let current = slotIndex(at: now)
+        return (current - Int64(slots.count) + 1...current).map { index in
+            let live = slots.filter { $0.index == index }
+            let (p50, p95, total) = Self.percentiles(of: live)
+            return Point(start: Date(timeIntervalSince1970: Double(index) * slotSeconds), p50: p50, p95: p95, samples: total)
+        }
+    }
+
+    /// The p50 and p95 of the calls in `slots` together, and how many calls they hold.
+    private static func percentiles(of slots: [Slot]) -> (p50: Duration?, p95: Duration?, samples: Int) {
+        let total = slots.reduce(0) { $0 + $1.total }
+        guard total > 0 else { return (nil, nil, 0) }
+        var counts = [Int](repeating: 0, count: boundsMilliseconds.count)
+        for slot in slots {
             for bucket in counts.indices { counts[bucket] += Int(slot.counts[bucket]) }
         }
         func percentile(_ share: Double) -> Duration {
@@ -71,11 +95,11 @@ public struct LatencyTracker: Sendable {
             var seen = 0
             for (bucket, count) in counts.enumerated() {
                 seen += count
-                if seen >= rank { return .milliseconds(Self.boundsMilliseconds[bucket]) }
+                if seen >= rank { return .milliseconds(boundsMilliseconds[bucket]) }
             }
-            return .milliseconds(Self.boundsMilliseconds[counts.count - 1])
+            return .milliseconds(boundsMilliseconds[counts.count - 1])
         }
-        return Summary(p50: percentile(0.5), p95: percentile(0.95), ewma: ewma, samples: total)
+        return (percentile(0.5), percentile(0.95), total)
     }
 
     private func slotIndex(at date: Date) -> Int64 {

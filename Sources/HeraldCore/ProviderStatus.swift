@@ -64,6 +64,27 @@ public struct ProviderStatus: Sendable, Equatable {
     public var quotas: [Quota]
     /// The provider asked not to be called before this time.
     public var throttledUntil: Date?
+    /// The latency window slot by slot, oldest first.
+    public var latencyHistory: [LatencyTracker.Point] = []
+    /// The provider's last changes of state, oldest first; see ``Change``.
+    public var changes: [Change] = []
+    /// How a sandbox provider behaves now; nil for every other kind.
+    public var sandbox: SandboxBehavior?
+
+    /// A change of state as this process saw it: when a call's outcome, an operator or the
+    /// store changed it, or when a status was read after time alone changed it (a breaker's
+    /// open period ending). A send-rate limit used up for a moment is not a change.
+    public struct Change: Sendable, Equatable {
+        public var state: State
+        public var reason: String?
+        public var at: Date
+
+        public init(state: State, reason: String?, at: Date) {
+            self.state = state
+            self.reason = reason
+            self.at = at
+        }
+    }
 
     public init(
         name: String, kind: String, priority: Int, weight: Double, state: State, reason: String?, breakerState: String,

@@ -118,6 +118,10 @@ public final class ProviderRouter: Sendable {
         var degraded = false
         /// When the degraded provider last went in front of a round, or was found slow.
         var lastProbe: Date?
+        /// The last changes of state, oldest first, at most ``keptChanges``.
+        var changes: [ProviderStatus.Change] = []
+
+        static let keptChanges = 10
 
         /// What is kept across restarts.
         func record(for name: String) -> ProviderStateRecord {
@@ -251,6 +255,7 @@ public final class ProviderRouter: Sendable {
             } else {
                 health.sendsLastMinute.record(failed: false, latency: latency, at: now)
             }
+            health.noteChange(slowThreshold: lease.route.slowThreshold, at: now)
             state.health[name] = health
             let after = health.record(for: name)
             return after == before ? nil : after
@@ -258,10 +263,11 @@ public final class ProviderRouter: Sendable {
     }
 
     /// Pauses or resumes a provider by hand; returns its state to keep, or nil for an unknown name.
-    public func setPaused(_ paused: Bool, provider name: String) -> ProviderStateRecord? {
+    public func setPaused(_ paused: Bool, provider name: String, now: Date) -> ProviderStateRecord? {
         state.withLock { state in
-            guard state.health[name] != nil else { return nil }
+            guard state.health[name] != nil, let route = routes.first(where: { $0.name == name }) else { return nil }
             state.health[name]!.paused = paused
+            state.health[name]!.noteChange(slowThreshold: route.slowThreshold, at: now)
             return state.health[name]!.record(for: name)
         }
     }
@@ -280,6 +286,9 @@ public final class ProviderRouter: Sendable {
                 if let until = record.throttledUntil, until > known.throttledUntil ?? .distantPast { health.throttledUntil = until }
                 if let until = record.breakerOpenUntil, until > now, until > known.breakerOpenUntil ?? .distantPast {
                     health.breaker.restoreOpen(until: until)
+                }
+                if let route = routes.first(where: { $0.name == record.provider }) {
+                    health.noteChange(slowThreshold: route.slowThreshold, at: now)
                 }
                 state.health[record.provider] = health
             }
@@ -312,6 +321,8 @@ public final class ProviderRouter: Sendable {
         state.withLock { state in
             routes.map { route in
                 var health = state.health[route.name]!
+                health.noteChange(slowThreshold: route.slowThreshold, at: now)
+                defer { state.health[route.name] = health }
                 let totals = health.recent.totals(at: now)
                 let breakerState = health.breaker.state(at: now)
                 var openUntil: Date?
@@ -326,7 +337,7 @@ public final class ProviderRouter: Sendable {
                     quotas.append(.init(period: "rolling_24h", used: limits.sentLast24Hours + sentSince, limit: max, resetsAt: nil))
                 }
                 let (condition, reason) = health.condition(slowThreshold: route.slowThreshold, at: now)
-                return ProviderStatus(
+                var status = ProviderStatus(
                     name: route.name, kind: route.provider.kind, priority: route.priority, weight: route.weight,
                     state: condition, reason: reason, breakerState: breakerState.name, breakerOpenUntil: openUntil,
                     breaker: breakerConfiguration, slowThreshold: route.slowThreshold, latency: latency,
@@ -337,6 +348,9 @@ public final class ProviderRouter: Sendable {
                     },
                     sendsLastMinute: health.sendsLastMinute.totals(at: now).calls, ratePerSecond: health.rate?.ratePerSecond,
                     quotas: quotas, throttledUntil: health.throttledUntil.flatMap { $0 > now ? $0 : nil })
+                status.latencyHistory = health.latency.history(at: now)
+                status.changes = health.changes
+                return status
             }
         }
     }
@@ -402,8 +416,27 @@ extension ProviderRouter.Health {
         if let sentSince = reported?.sentSince, sentSince > 0 { reported!.sentSince -= 1 }
     }
 
-    /// The state operators see, most severe first, and why.
+    /// The state operators see, most severe first, and why: the lasting condition, or throttled
+    /// while the send-rate limit is used up.
     fileprivate mutating func condition(slowThreshold: Duration, at now: Date) -> (ProviderStatus.State, String?) {
+        let lasting = lastingCondition(slowThreshold: slowThreshold, at: now)
+        if [.healthy, .degraded].contains(lasting.0), let rate, rate.nextTokenAt(now) > now {
+            return (.throttled, "send rate limit of \(rate.ratePerSecond)/s reached")
+        }
+        return lasting
+    }
+
+    /// Records the lasting condition when it differs from the last one recorded.
+    fileprivate mutating func noteChange(slowThreshold: Duration, at now: Date) {
+        let (state, reason) = lastingCondition(slowThreshold: slowThreshold, at: now)
+        guard state != changes.last?.state ?? .healthy else { return }
+        changes.append(ProviderStatus.Change(state: state, reason: reason, at: now))
+        if changes.count > Self.keptChanges { changes.removeFirst() }
+    }
+
+    /// The condition without a send-rate limit used up for a moment: a rate limit is used up
+    /// and refilled many times a second, which is no change of state worth recording.
+    private mutating func lastingCondition(slowThreshold: Duration, at now: Date) -> (ProviderStatus.State, String?) {
         if paused { return (.paused, "paused by an operator") }
         switch breaker.state(at: now) {
         case .open: return (.open, "failure rate reached \(Int(breaker.configuration.failureRateThreshold * 100)) %")
@@ -412,7 +445,6 @@ extension ProviderRouter.Health {
         }
         if let throttledUntil, throttledUntil > now { return (.throttled, "the provider asked for a pause (Retry-After)") }
         if let skip = exhaustedQuota(at: now) { return (.quotaExhausted, "\(skip)") }
-        if let rate, rate.nextTokenAt(now) > now { return (.throttled, "send rate limit of \(rate.ratePerSecond)/s reached") }
         if updateDegraded(slowerThan: slowThreshold, at: now) {
             guard let p95 = latency.summary(at: now).p95 else {
                 return (.degraded, "slower than \(slowThreshold.milliseconds) ms when last measured; waiting for a probe")

@@ -114,7 +114,7 @@ final class ProviderRegistry: ProviderAdministration {
     }
 
     func setPaused(_ paused: Bool, provider name: String) async throws -> ProviderStatus {
-        guard let state = router.setPaused(paused, provider: name) else { throw APIError.notFound("provider \(name)") }
+        guard let state = router.setPaused(paused, provider: name, now: clock.now) else { throw APIError.notFound("provider \(name)") }
         try await store.saveProviderState(state)
         return router.statuses(now: clock.now).first { $0.name == name }!
     }
@@ -135,7 +135,11 @@ final class ProviderRegistry: ProviderAdministration {
     }
 
     func statuses() -> [ProviderStatus] {
-        router.statuses(now: clock.now)
+        router.statuses(now: clock.now).map { status in
+            var status = status
+            status.sandbox = sandboxes[status.name]?.behavior
+            return status
+        }
     }
 
     func supportedOptions(forProvider nameOrType: String) -> Set<String>? {

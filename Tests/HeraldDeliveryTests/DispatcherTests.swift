@@ -237,7 +237,7 @@ struct DispatcherTests {
                 try await harness.email(failedOver).attempts.map(\.routing) == [
                     "priority", "priority; after primary failed (transient)",
                 ])
-            _ = harness.router.setPaused(true, provider: "primary")
+            _ = harness.router.setPaused(true, provider: "primary", now: Date())
             let skipped = try await harness.accept()[0]
             try await harness.runRounds()
             #expect(try await harness.email(skipped).attempts.map(\.routing) == ["priority; skipped primary (paused)"])
@@ -246,7 +246,7 @@ struct DispatcherTests {
 
     @Test func `waits without spending an attempt while no provider may take the email`() async throws {
         try await withHarness { harness in
-            for name in ["primary", "secondary"] { _ = harness.router.setPaused(true, provider: name) }
+            for name in ["primary", "secondary"] { _ = harness.router.setPaused(true, provider: name, now: Date()) }
             let id = try await harness.accept()[0]
             try await harness.runRounds()
             var email = try await harness.email(id)
@@ -258,7 +258,7 @@ struct DispatcherTests {
                 clock.advance(by: retry.base)
                 try await harness.runRounds()
             }
-            _ = harness.router.setPaused(false, provider: "secondary")
+            _ = harness.router.setPaused(false, provider: "secondary", now: Date())
             clock.advance(by: retry.base)
             try await harness.runRounds()
             email = try await harness.email(id)

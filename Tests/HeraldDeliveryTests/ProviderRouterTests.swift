@@ -104,12 +104,12 @@ struct ProviderRouterTests {
 
     @Test func `skips a paused provider until resumed, and says so`() {
         let router = router()
-        #expect(router.setPaused(true, provider: "primary") == ProviderStateRecord(provider: "primary", paused: true))
+        #expect(router.setPaused(true, provider: "primary", now: clock.now) == ProviderStateRecord(provider: "primary", paused: true))
         #expect(skip(router, "primary") == .paused)
         #expect(router.statuses(now: clock.now)[0].state == .paused)
-        _ = router.setPaused(false, provider: "primary")
+        _ = router.setPaused(false, provider: "primary", now: clock.now)
         #expect(skip(router, "primary") == nil)
-        #expect(router.setPaused(true, provider: "nowhere") == nil)
+        #expect(router.setPaused(true, provider: "nowhere", now: clock.now) == nil)
     }
 
     @Test func `makes no attempt on a provider before its Retry-After has passed`() {
@@ -132,6 +132,58 @@ struct ProviderRouterTests {
         #expect(skip(router, "primary") == .rateLimited(until: clock.now.adding(.milliseconds(500))))
         clock.advance(by: .milliseconds(500))
         call(router, "primary")
+    }
+
+    /// Changes of state as operators see them: the breaker opening on calls, its open period
+    /// ending as time passes (seen when the status is read), a probe closing it, and pauses;
+    /// a send-rate limit used up for a moment is no change. The last ten are kept.
+    @Test func `records each provider's changes of state, not a send-rate limit used up for a moment`() {
+        let router = router(
+            primary: .init(
+                provider: SandboxProvider(name: "primary"), priority: 1, timeout: .seconds(5), slowThreshold: .seconds(1),
+                ratePerSecond: 1))
+        func changes() -> [String] {
+            router.statuses(now: clock.now)[0].changes.map { "\($0.state.rawValue) +\(Int($0.at.timeIntervalSince(start)))s" }
+        }
+        let start = clock.now
+        call(router, "primary")
+        #expect(router.statuses(now: clock.now)[0].state == .throttled, "the send rate's token is used up")
+        #expect(changes() == [])
+        for _ in 0..<3 {
+            clock.advance(by: .seconds(1))
+            call(router, "primary", failure: ProviderFailure(.transient, code: "http_503", message: "unavailable"))
+        }
+        clock.advance(by: .seconds(30))
+        #expect(changes() == ["open +3s", "half_open +33s"])
+        clock.advance(by: .seconds(1))
+        call(router, "primary")
+        _ = router.setPaused(true, provider: "primary", now: clock.now)
+        #expect(changes() == ["open +3s", "half_open +33s", "healthy +34s", "paused +34s"])
+        #expect(router.statuses(now: clock.now)[1].changes.isEmpty)
+        for _ in 0..<10 {
+            _ = router.setPaused(false, provider: "primary", now: clock.now)
+            _ = router.setPaused(true, provider: "primary", now: clock.now)
+        }
+        #expect(changes().count == 10)
+        #expect(changes().last == "paused +34s")
+    }
+
+    /// The latency chart's points: one per slot of the breaker's window, oldest first, each
+    /// with its own percentiles, and none for a slot without calls.
+    @Test func `shows latency slot by slot across the window`() {
+        let router = router()
+        for _ in 0..<10 { call(router, "primary", latency: .milliseconds(10)) }
+        clock.advance(by: .seconds(2))
+        for _ in 0..<10 { call(router, "primary", latency: .milliseconds(200)) }
+        let history = router.statuses(now: clock.now)[0].latencyHistory
+        #expect(history.count == 10)
+        #expect(history.map(\.samples).reduce(0, +) == 20)
+        #expect(history.last?.samples == 10)
+        #expect(history.last?.p50.map { $0 >= .milliseconds(200) && $0 < .milliseconds(250) } == true)
+        let earlier = history.filter { $0.samples > 0 }.first
+        #expect(earlier?.p95.map { $0 >= .milliseconds(10) && $0 < .milliseconds(13) } == true)
+        #expect(history.filter { $0.samples == 0 }.allSatisfy { $0.p50 == nil && $0.p95 == nil })
+        #expect(zip(history, history.dropFirst()).allSatisfy { $0.start < $1.start })
     }
 
     @Test func `sends nothing beyond the daily quota, and a failed call gives its count back`() {

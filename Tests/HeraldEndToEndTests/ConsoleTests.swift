@@ -141,6 +141,14 @@ struct ConsoleTests {
                 #expect(seen["webhook_replay_logged"] as? Bool == true, "the delivery log shows the message's second try")
                 #expect(seen["webhook_state"] as? String == "disabled")
                 try await waitUntil(timeout: .seconds(10)) { receiver.received().filter { $0.id == replayed && $0.verified }.count >= 2 }
+                #expect((seen["latency_chart"] as? String)?.hasPrefix("p95 from ") == true, "\(seen["latency_chart"] ?? "none")")
+                #expect(seen["latency_lines"] as? Int == 2)
+                #expect((seen["sandbox_refusal"] as? String)?.contains("failure_rate must be between 0 and 1") == true)
+                #expect(seen["sandbox_notice"] as? String == "primary now behaves as set.")
+                let sandbox = try #require(seen["sandbox_settings"] as? [String: Any])
+                #expect(sandbox["failure_rate"] as? Double == 0.25)
+                #expect(sandbox["latency_ms"] as? Int == 7)
+                #expect((seen["overview_changes"] as? [String])?.prefix(2) == ["healthy", "paused"], "newest first")
                 #expect(seen["paused_state"] as? String == "paused")
                 #expect(seen["resumed_state"] as? String != "paused")
                 for (page, width) in seen["phone_scroll_widths"] as? [String: Int] ?? [:] {

@@ -75,6 +75,21 @@ def send_later(url, key):
     urllib.request.urlopen(request, timeout=10).read()
 
 
+def sandbox_settings(url, key, name):
+    """A sandbox provider's settings as GET /v1/providers shows them."""
+    request = urllib.request.Request(url + "/v1/providers", headers={"Authorization": f"Bearer {key}"})
+    providers = json.load(urllib.request.urlopen(request, timeout=10))["data"]
+    return next(provider for provider in providers if provider["name"] == name).get("sandbox")
+
+
+def error(driver):
+    """The page's error; None while there is none or the page is being replaced."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, "p.error").text
+    except WebDriverException:
+        return None
+
+
 def notice(driver):
     """The page's notice; None while there is none, or while the page is being replaced (the
     element then belongs to a document that is gone)."""
@@ -252,11 +267,36 @@ def main():
 
         driver.get(console + "/providers")
         audit("providers")
+        seen["latency_chart"] = driver.find_element(By.CSS_SELECTOR, "svg.latency").get_dom_attribute("aria-label")
+        seen["latency_lines"] = len([path for path in driver.find_elements(By.CSS_SELECTOR, "svg.latency path")
+                                     if path.get_dom_attribute("d")])
+        # The sandbox's settings, changed in its form: a bad value is refused with the field named,
+        # by the server too (the browser's own check on the field is taken off first).
+        def set_sandbox(field, value):
+            box = driver.find_element(By.ID, f"primary-{field}")
+            driver.execute_script("arguments[0].removeAttribute('max')", box)
+            box.clear()
+            box.send_keys(value)
+            driver.find_element(By.XPATH, "//button[text()='Apply']").click()
+        set_sandbox("failure-rate", "2")
+        wait_for(lambda: error(driver), seconds=10)
+        seen["sandbox_refusal"] = error(driver)
+        set_sandbox("latency", "7")
+        set_sandbox("failure-rate", "0.25")
+        wait_for(lambda: notice(driver), seconds=10)
+        seen["sandbox_notice"] = notice(driver)
+        seen["sandbox_settings"] = sandbox_settings(options.url, options.key, "primary")
+        set_sandbox("failure-rate", "0")
+        wait_for(lambda: notice(driver), seconds=10)
+
         driver.find_element(By.XPATH, "//button[text()='pause']").click()
         seen["paused_state"] = "paused" if wait_for(lambda: provider_state(driver) == "paused") else provider_state(driver)
         driver.find_element(By.XPATH, "//button[text()='resume']").click()
         wait_for(lambda: provider_state(driver) not in ("paused", None))
         seen["resumed_state"] = provider_state(driver)
+        driver.get(console)
+        seen["overview_changes"] = [cell.text for cell in driver.find_elements(
+            By.CSS_SELECTOR, "section[aria-labelledby='changes'] tbody td:nth-child(3)")]
 
         driver.set_window_size(390, 844)
         seen["phone_scroll_widths"] = {}
