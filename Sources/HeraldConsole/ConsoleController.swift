@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import HeraldAPI
@@ -23,12 +24,23 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
         public var servesTLS: Bool
         /// The email as the providers get it, in MIME, for operators to download.
         public var renderMIME: @Sendable (_ message: EmailMessage, _ id: EmailID, _ date: Date) -> [UInt8]
+        /// Called when emails go back into the queue (a retry), so that the dispatcher looks at once.
+        public var onRequeued: @Sendable () -> Void
+        /// Signs session cookies and CSRF tokens; nodes that share it share their sessions. Nil
+        /// for a key of this process alone.
+        public var sessionKey: [UInt8]?
+        public var sessionLifetime: Duration
 
         public init(
             store: any Store, providers: any ProviderAdministration, clock: any WallClock, servesTLS: Bool,
-            renderMIME: @escaping @Sendable (_ message: EmailMessage, _ id: EmailID, _ date: Date) -> [UInt8]
+            renderMIME: @escaping @Sendable (_ message: EmailMessage, _ id: EmailID, _ date: Date) -> [UInt8],
+            onRequeued: @escaping @Sendable () -> Void, sessionKey: [UInt8]? = nil,
+            sessionLifetime: Duration = .seconds(8 * 3600)
         ) {
             self.renderMIME = renderMIME
+            self.onRequeued = onRequeued
+            self.sessionKey = sessionKey
+            self.sessionLifetime = sessionLifetime
             self.store = store
             self.providers = providers
             self.clock = clock
@@ -42,7 +54,9 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
 
     public init(dependencies: Dependencies) throws {
         self.dependencies = dependencies
-        self.sessions = ConsoleSessions()
+        self.sessions = ConsoleSessions(
+            lifetime: dependencies.sessionLifetime,
+            signingKey: dependencies.sessionKey.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256))
         self.pages = try ConsolePages.library()
     }
 
@@ -296,6 +310,7 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
                 case .retry: try await dependencies.store.retry(matching: filter, now: now)
                 case .cancel: try await dependencies.store.cancel(matching: filter, now: now)
                 }
+            if action == .retry, moved > 0 { dependencies.onRequeued() }
             var notice = "\(action == .retry ? "Retried" : "Cancelled") \(moved) \(moved == 1 ? "email" : "emails")."
             if let counted = form["counted"].flatMap(Int.init), counted != moved {
                 notice += " \(counted) were counted: the queue changed in between."
@@ -368,7 +383,9 @@ public struct ConsoleController<Context: AuthenticatedRequestContext>: Sendable 
             }
             do {
                 switch action {
-                case .retry: try await dependencies.store.retry(id, tenant: signedIn.key.tenant, now: dependencies.clock.now)
+                case .retry:
+                    try await dependencies.store.retry(id, tenant: signedIn.key.tenant, now: dependencies.clock.now)
+                    dependencies.onRequeued()
                 case .cancel: try await dependencies.store.cancel(id, tenant: signedIn.key.tenant, now: dependencies.clock.now)
                 }
             } catch let error as StoreError where error.code == .notFound || error.code == .invalidTransition {

@@ -134,6 +134,7 @@ public struct HeraldConfiguration: Sendable {
     /// Which provider events suppress their recipient (`events.*`).
     public var eventSuppression = EventSuppressionPolicy()
     public var webhooks = Webhooks()
+    public var console = Console()
     /// True when no file or variable named providers and Herald delivers to
     /// ``builtInSandboxes``, which discard every email; `herald serve` warns of it at start.
     public internal(set) var usesBuiltInSandboxes = false
@@ -205,6 +206,7 @@ public struct HeraldConfiguration: Sendable {
         providers = try Self.providers(settings)
         eventSuppression = try Self.eventSuppression(settings)
         webhooks = try Self.webhooks(settings)
+        console = try Self.console(settings)
     }
 
     /// Reads `providers.0`, `providers.1`, ... until an index has neither a name nor a type.

@@ -151,7 +151,9 @@ public struct HeraldServer: Sendable {
         try ConsoleController<HeraldRequestContext>(
             dependencies: .init(
                 store: store, providers: providers, clock: clock, servesTLS: configuration.http.tls != nil,
-                renderMIME: { message, id, date in MIMEMessage.render(message, emailID: id, date: date) })
+                renderMIME: { message, id, date in MIMEMessage.render(message, emailID: id, date: date) },
+                onRequeued: onAccepted, sessionKey: configuration.console.sessionKey,
+                sessionLifetime: configuration.console.sessionLifetime)
         ).addRoutes(to: router)
         let system = SystemController<HeraldRequestContext>(
             store: store, state: state, providers: providers, clock: clock, dispatch: dispatchWatch)

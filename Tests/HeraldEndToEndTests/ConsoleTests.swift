@@ -276,4 +276,45 @@ struct ConsoleTests {
             #expect(try await herald.waitForExit() == 0)
         }
     }
+
+    /// Nodes that share `console.session_key` share their sessions: a cookie signed by one
+    /// process holds on another with the key, and not on one without it (each such process
+    /// signs with a key of its own).
+    @Test func `a session holds on every process that shares console.session_key, and only there`() async throws {
+        try await withTemporaryDirectory { directory in
+            var generator = SystemRandomNumberGenerator()
+            let key = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }).base64EncodedString()
+            let shared = Self.config + "\nconsole: {session_key: \"\(key)\"}\n"
+            let first = try await HeraldProcess(directory: directory, config: shared)
+            let (cookie, _) = try await Self.signIn(first, key: first.apiKey)
+            first.signal(SIGTERM)
+            #expect(try await first.waitForExit() == 0)
+            let second = try await HeraldProcess(directory: directory, config: shared)
+            #expect(try await Self.page(.GET, second.baseURL + "/console", cookie: cookie).status == 200)
+            second.signal(SIGTERM)
+            #expect(try await second.waitForExit() == 0)
+            let unshared = try await HeraldProcess(directory: directory, config: Self.config)
+            #expect(try await Self.page(.GET, unshared.baseURL + "/console", cookie: cookie).location == "/console/sign-in")
+            unshared.signal(SIGTERM)
+            #expect(try await unshared.waitForExit() == 0)
+        }
+    }
+
+    /// A retry from the console wakes the dispatcher, as the API's does: with a poll interval
+    /// of a minute, the retried email is sent long before the dispatcher would look again.
+    @Test func `a retry from the console is sent at once, not at the next poll`() async throws {
+        try await withTemporaryDirectory { directory in
+            let herald = try await HeraldProcess(directory: directory, config: Self.config + "\ndispatch: {poll_interval_ms: 60000}\n")
+            let id = try #require(try await herald.send(Fixtures.email(1)).body["id"] as? String)
+            try await herald.waitUntil([id], are: "failed", timeout: .seconds(20))
+            #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
+            let (cookie, _) = try await Self.signIn(herald, key: herald.apiKey)
+            let base = herald.baseURL + "/console"
+            let token = try Self.csrfToken(in: try await Self.page(.GET, base + "/emails/\(id)", cookie: cookie))
+            #expect(try await Self.page(.POST, base + "/emails/\(id)/retry", form: ["csrf": token], cookie: cookie).status == 303)
+            try await herald.waitUntil([id], are: "sent", timeout: .seconds(20))
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+        }
+    }
 }

@@ -109,7 +109,7 @@ struct ConfigurationTests {
             "shutdown.deadline_seconds", "providers.0.priority", "providers.0.timeout_seconds", "providers.0.weight",
             "providers.0.slow_ms", "providers.0.rate_per_second", "providers.0.daily_quota", "providers.0.latency_ms",
             "providers.0.failure_rate", "providers.0.retry_after_seconds", "webhooks.concurrency", "webhooks.timeout_seconds",
-            "webhooks.lease_seconds",
+            "webhooks.lease_seconds", "console.session_hours",
         ]
         for key in keys {
             let variable = "HERALD_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
@@ -419,6 +419,18 @@ struct ConfigurationTests {
         let error = try #require(try await problem(environment: ["HERALD_BREAKER_FAILURE_RATE": "2"]))
         #expect(error.key == "breaker.failure_rate")
         #expect(error.description.contains("from 0.01 to 1.0"))
+    }
+
+    @Test func `reads the console's session key and lifetime, and names a key that is not 32 bytes`() async throws {
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let console = try await load(environment: ["HERALD_CONSOLE_SESSION_KEY": key, "HERALD_CONSOLE_SESSION_HOURS": "0.5"]).console
+        #expect(console.sessionKey == [UInt8](repeating: 7, count: 32))
+        #expect(console.sessionLifetime == .seconds(1800))
+        #expect(try await load().console.sessionKey == nil)
+        for bad in [Data(repeating: 7, count: 16).base64EncodedString(), "not base64!"] {
+            let error = try #require(try await problem(environment: ["HERALD_CONSOLE_SESSION_KEY": bad]))
+            #expect(error.key == "console.session_key")
+        }
     }
 
     @Test func `stops at a webhook lease no longer than a webhook request may take`() async throws {
