@@ -37,14 +37,13 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 import uuid
-from http.client import HTTPConnection
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from bench_support import Herald, free_port, post
 
 EVENT_EMAILS = int(os.environ.get("EVENT_EMAILS", "100000"))
 EVENT_BATCH = int(os.environ.get("EVENT_BATCH", "1000"))
@@ -61,104 +60,11 @@ def log(message):
     print(f"==> webhooks: {message}", file=sys.stderr, flush=True)
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def later_email(index=0):
     """An email due a day from now, so that a delivering node leaves it alone."""
     send_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
     return {"from": "Ada <ada@example.org>", "to": [f"bob{index}@example.com"], "subject": "Hello", "text": "Hello Bob",
             "send_at": send_at}
-
-
-class Herald:
-    """One `herald serve` on a free port, on DIR/herald.db, with a key for the run."""
-
-    def __init__(self, binary, directory, name, config):
-        self.binary, self.directory, self.name = binary, directory, name
-        self.config_file = os.path.join(directory, f"{name}.yaml")
-        with open(self.config_file, "w") as file:
-            file.write(config)
-        self.database = os.path.join(directory, "herald.db")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.key = subprocess.run(
-            [binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
-            check=True, capture_output=True, text=True).stdout.strip()
-        self.log = open(os.path.join(directory, f"{name}.log"), "w")
-        self.started = time.monotonic_ns()
-        self.process = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
-             "--config", self.config_file, "--log-level", "warning"],
-            cwd=directory, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"herald ({name}) did not start; see {self.log.name}")
-                time.sleep(0.05)
-
-    def request(self, method, path, body=None):
-        request = urllib.request.Request(
-            self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"{}")
-
-    def accept(self, count):
-        """Accepts COUNT emails for later in batches of 100 over four connections."""
-        batches = [[later_email(i) for i in range(start, min(start + 100, count))] for start in range(0, count, 100)]
-        bodies = [json.dumps({"emails": batch}).encode() for batch in batches]
-        post(self.port, "/v1/emails/batch", bodies, clients=4, headers={"Authorization": f"Bearer {self.key}"},
-             expected=202)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        if self.process.wait(timeout=30) != 0:
-            raise SystemExit(f"herald ({self.name}) exited with {self.process.returncode}")
-        self.log.close()
-
-
-def post(port, path, bodies, clients, headers, expected):
-    """POSTs BODIES over CLIENTS keep-alive connections; returns the seconds it took. Every
-    answer must be EXPECTED."""
-    failures = []
-    queue = list(enumerate(bodies))
-    lock = threading.Lock()
-
-    def client():
-        connection = HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                if not queue or failures:
-                    break
-                _, body = queue.pop()
-            connection.request("POST", path, body=body[0] if isinstance(body, tuple) else body,
-                               headers={**headers, **(body[1] if isinstance(body, tuple) else {}),
-                                        "Content-Type": "application/json"})
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != expected:
-                with lock:
-                    failures.append(f"{response.status}: {answer[:200]!r}")
-        connection.close()
-
-    start = time.monotonic()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - start
-    if failures:
-        raise SystemExit(f"POST {path}: {len(failures)} answers were not {expected}: {failures[:3]}")
-    return elapsed
 
 
 def bench_events(binary, workdir):
@@ -173,7 +79,7 @@ providers:
   - {{name: sendgrid, type: sendgrid, api_key: SG.bench, events: {{public_key: "{public}"}}}}
 """)
     log(f"storing {EVENT_EMAILS} emails")
-    herald.accept(EVENT_EMAILS)
+    herald.accept(EVENT_EMAILS, later_email)
     with sqlite3.connect(herald.database) as database:
         ids = [row[0] for row in database.execute("SELECT id FROM emails")]
     if len(ids) != EVENT_EMAILS:
@@ -261,7 +167,7 @@ def bench_webhooks(binary, workdir, nginx):
     herald = Herald(binary, directory, "webhooks-load", delivering_config() + "dispatch: {enabled: false}\n")
     herald.request("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{nginx.port}/hooks", "events": ["email.queued"]})
     log(f"writing {WEBHOOK_MESSAGES} webhook messages")
-    herald.accept(WEBHOOK_MESSAGES)
+    herald.accept(WEBHOOK_MESSAGES, later_email)
     herald.stop()
 
     log(f"delivering {WEBHOOK_MESSAGES} webhooks (concurrency {WEBHOOK_CONCURRENCY})")

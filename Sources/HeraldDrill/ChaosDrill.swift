@@ -1,5 +1,5 @@
+import HeraldClient
 import HeraldCore
-import NIOCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -13,16 +13,16 @@ import Foundation
 public struct ChaosDrill: Sendable {
     public let plan: DrillPlan
     public let configuration: DrillConfiguration
-    private let client: HeraldClient
+    private let client: DrillClient
 
-    public init(plan: DrillPlan, configuration: DrillConfiguration, client: HeraldClient) {
+    public init(plan: DrillPlan, configuration: DrillConfiguration, client: DrillClient) {
         self.plan = plan
         self.configuration = configuration
         self.client = client
     }
 
     /// Plans `scenario` from the providers the server lists now.
-    public static func prepare(_ scenario: Scenario, configuration: DrillConfiguration, client: HeraldClient) async throws -> ChaosDrill {
+    public static func prepare(_ scenario: Scenario, configuration: DrillConfiguration, client: DrillClient) async throws -> ChaosDrill {
         let providers = try await client.providers()
         let plan = try DrillPlan(scenario: scenario, configuration: configuration, providers: providers)
         return ChaosDrill(plan: plan, configuration: configuration, client: client)
@@ -97,12 +97,12 @@ public struct ChaosDrill: Sendable {
     /// Sends `rate` emails a second until the stream's end, with a bounded number in flight.
     /// A refused send is kept as a result: the stream goes on and the verdict reports it.
     private func stream(from start: ContinuousClock.Instant) async throws -> [Result<String, DrillError>] {
-        let body = ByteBuffer(string: Self.emailJSON(plan.scenario))
+        let email = Self.email(plan.scenario)
         let count = Int(plan.streamDuration.timeInterval * Double(plan.rate))
         let interval = Duration.seconds(1) / plan.rate
         return try await mapConcurrently(0..<count, before: { try await Task.sleep(until: start + interval * $0) }) { _ in
             do {
-                return .success(try await client.send(body))
+                return .success(try await client.send(email))
             } catch let error as DrillError {
                 return .failure(error)
             }
@@ -177,9 +177,10 @@ public struct ChaosDrill: Sendable {
     }
 
     /// The drill's email: tagged so that operators can tell its traffic apart.
-    static func emailJSON(_ scenario: Scenario) -> String {
-        #"{"from":"Herald drill <drill@herald-drill.example>","to":["sink@herald-drill.example"],"#
-            + #""subject":"Chaos drill: \#(scenario.rawValue)","text":"Sent by herald drill \#(scenario.rawValue).","#
-            + #""tags":["drill"],"metadata":{"drill":"\#(scenario.rawValue)"}}"#
+    static func email(_ scenario: Scenario) -> Components.Schemas.SendEmailRequest {
+        Components.Schemas.SendEmailRequest(
+            from: "Herald drill <drill@herald-drill.example>", to: ["sink@herald-drill.example"],
+            subject: "Chaos drill: \(scenario.rawValue)", text: "Sent by herald drill \(scenario.rawValue).", tags: ["drill"],
+            metadata: .init(additionalProperties: ["drill": scenario.rawValue]))
     }
 }

@@ -1,17 +1,14 @@
+import HeraldClient
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
 
-/// One provider as `GET /v1/providers` shows it.
-///
-/// Decoding is tolerant because the routing fields are growing: servers that report `type`,
-/// `breaker_state` and `breaker_open_until` and servers that report `kind`, `state`,
-/// `breaker {state, open_until, open_seconds, half_open_probes}`, `slow_ms` and `quota` both
-/// decode, and every field beyond `name` and `priority` may be missing.
-public struct ProviderSnapshot: Sendable, Equatable, Decodable {
-    public struct Quota: Sendable, Equatable, Decodable {
+/// One provider as `GET /v1/providers` shows it, with what a drill judges by.
+public struct ProviderSnapshot: Sendable, Equatable {
+    public struct Quota: Sendable, Equatable {
         public var used: Int?
         /// nil when the provider has no limit.
         public var limit: Int?
@@ -57,64 +54,17 @@ public struct ProviderSnapshot: Sendable, Equatable, Decodable {
         self.throttledUntil = throttledUntil
     }
 
+    /// The provider as the generated client reads it.
+    public init(_ provider: Components.Schemas.Provider) {
+        let daily = provider.quota.additionalProperties["daily"]
+        self.init(
+            name: provider.name, kind: provider._type, priority: provider.priority, state: provider.state.rawValue,
+            reason: provider.reason, breakerState: provider.breaker.state.rawValue, openUntil: provider.breaker.openUntil,
+            openSeconds: provider.breaker.openSeconds, halfOpenProbes: provider.breaker.halfOpenProbes,
+            slowMilliseconds: provider.slowMs, dailyQuota: daily.map { Quota(used: $0.used, limit: $0.limit) },
+            throttledUntil: provider.throttledUntil)
+    }
+
     /// Whether the breaker refuses calls; a half-open breaker lets probes through and is not open.
     public var isBreakerOpen: Bool { (breakerState ?? state) == "open" }
-
-    private enum CodingKeys: String, CodingKey {
-        case name, kind, type, priority, state, reason, breaker, quota
-        case breakerState = "breaker_state"
-        case breakerOpenUntil = "breaker_open_until"
-        case slowMilliseconds = "slow_ms"
-        case throttledUntil = "throttled_until"
-    }
-
-    private struct Breaker: Decodable {
-        var state: String?
-        var openUntil: Date?
-        var openSeconds: Double?
-        var halfOpenProbes: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case state
-            case openUntil = "open_until"
-            case openSeconds = "open_seconds"
-            case halfOpenProbes = "half_open_probes"
-        }
-    }
-
-    private struct Quotas: Decodable {
-        var daily: Quota?
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let breaker = try container.decodeIfPresent(Breaker.self, forKey: .breaker)
-        let throttledUntil = try container.decodeIfPresent(Date.self, forKey: .throttledUntil)
-        let breakerState = try breaker?.state ?? container.decodeIfPresent(String.self, forKey: .breakerState)
-        self.init(
-            name: try container.decode(String.self, forKey: .name),
-            kind: try container.decodeIfPresent(String.self, forKey: .kind) ?? container.decodeIfPresent(String.self, forKey: .type),
-            priority: try container.decode(Int.self, forKey: .priority),
-            state: try container.decodeIfPresent(String.self, forKey: .state)
-                ?? Self.state(breakerState: breakerState, throttled: throttledUntil != nil),
-            reason: try container.decodeIfPresent(String.self, forKey: .reason),
-            breakerState: breakerState,
-            openUntil: try breaker?.openUntil ?? container.decodeIfPresent(Date.self, forKey: .breakerOpenUntil),
-            openSeconds: breaker?.openSeconds,
-            halfOpenProbes: breaker?.halfOpenProbes,
-            slowMilliseconds: try container.decodeIfPresent(Int.self, forKey: .slowMilliseconds),
-            dailyQuota: try container.decodeIfPresent(Quotas.self, forKey: .quota)?.daily,
-            throttledUntil: throttledUntil
-        )
-    }
-
-    /// The overall state of a server that reports only its breaker and throttle. Such a server
-    /// sends `throttled_until` only while it lies ahead.
-    private static func state(breakerState: String?, throttled: Bool) -> String {
-        if throttled { return "throttled" }
-        switch breakerState {
-        case "closed", nil: return "healthy"
-        case let state?: return state
-        }
-    }
 }

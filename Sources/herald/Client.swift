@@ -1,8 +1,8 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
+import HeraldClient
+import OpenAPIRuntime
 
 /// Options shared by the subcommands that talk to a running server.
 struct ServerOptions: ParsableArguments {
@@ -20,43 +20,23 @@ struct ServerOptions: ParsableArguments {
         return key
     }
 
-    /// Sends one request and returns the status and body; the client is shut down afterwards.
-    func request(_ method: HTTPMethod, _ path: String, json: Data? = nil) async throws -> (status: Int, body: Data) {
+    /// Runs `body` with a client of the server; an error answer is printed to standard error
+    /// as the server sent it and ends the command with exit code 1.
+    func withClient<T>(_ body: (Client) async throws -> T) async throws -> T {
         let key = try key()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        do {
-            var request = HTTPClientRequest(url: server.trimmingSuffix("/") + path)
-            request.method = method
-            request.headers.add(name: "Authorization", value: "Bearer \(key)")
-            if let json {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: json))
+        guard let url = URL(string: server) else { throw ValidationError("\(server) is not a URL") }
+        return try await HTTPClient.withHTTPClient { http in
+            do {
+                return try await body(Client(server: url, apiKey: key, httpClient: http))
+            } catch {
+                if let answer = HeraldError.from(error) {
+                    FileHandle.standardError.write(answer.body + Data("\n".utf8))
+                    throw ExitCode(1)
+                }
+                throw ValidationError("cannot reach \(server): \((error as? ClientError)?.underlyingError ?? error)")
             }
-            let response = try await client.execute(request, timeout: .seconds(30))
-            let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
-            try await client.shutdown()
-            return (Int(response.status.code), Data(body.readableBytesView))
-        } catch {
-            try? await client.shutdown()
-            throw ValidationError("cannot reach \(server): \(error)")
         }
     }
-}
-
-extension String {
-    func trimmingSuffix(_ suffix: String) -> String {
-        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
-    }
-}
-
-/// Prints a server answer; a 4xx or 5xx ends the command with exit code 1.
-func printAnswer(status: Int, body: Data, onSuccess: (Any) -> String) throws {
-    let json = try? JSONSerialization.jsonObject(with: body)
-    guard (200..<300).contains(status) else {
-        FileHandle.standardError.write(body + Data("\n".utf8))
-        throw ExitCode(1)
-    }
-    print(json.map(onSuccess) ?? String(decoding: body, as: UTF8.self))
 }
 
 struct Send: AsyncParsableCommand {
@@ -93,23 +73,22 @@ struct Send: AsyncParsableCommand {
     var html: String?
 
     func run() async throws {
-        let body: Data
+        let email: Components.Schemas.SendEmailRequest
         if let file {
-            body = try Data(contentsOf: URL(fileURLWithPath: file))
+            do {
+                email = try JSONDecoder().decode(
+                    Components.Schemas.SendEmailRequest.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            } catch {
+                throw ValidationError("\(file) is not an email as POST /v1/emails takes it: \(error)")
+            }
         } else {
-            var request: [String: Any] = ["to": to]
-            request["from"] = from
-            if !cc.isEmpty { request["cc"] = cc }
-            if !bcc.isEmpty { request["bcc"] = bcc }
-            request["subject"] = subject
-            request["text"] = text
-            request["html"] = html
-            body = try JSONSerialization.data(withJSONObject: request)
+            guard let from else { throw ValidationError("give the sender with --from, or the whole email with --file") }
+            email = Components.Schemas.SendEmailRequest(
+                from: from, to: to, cc: cc.isEmpty ? nil : cc, bcc: bcc.isEmpty ? nil : bcc, subject: subject, text: text,
+                html: html)
         }
-        let answer = try await options.request(.POST, "/v1/emails", json: body)
-        try printAnswer(status: answer.status, body: answer.body) { json in
-            ((json as? [String: Any])?["id"] as? String) ?? ""
-        }
+        let id = try await options.withClient { client in try await client.sendEmail(body: .json(email)).accepted.body.json.id }
+        print(id)
     }
 }
 
@@ -125,10 +104,13 @@ struct Status: AsyncParsableCommand {
     var id: String
 
     func run() async throws {
-        let answer = try await options.request(.GET, "/v1/emails/\(id)")
-        try printAnswer(status: answer.status, body: answer.body) { json in
-            let pretty = try? JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-            return pretty.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let email = try await options.withClient { client in try await client.getEmail(path: .init(id: id)).ok.body.json }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
         }
+        print(String(decoding: try encoder.encode(email), as: UTF8.self))
     }
 }

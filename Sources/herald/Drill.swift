@@ -110,7 +110,7 @@ struct Drill: AsyncParsableCommand {
 
         let report: DrillReport
         do {
-            report = try await HeraldClient.with(
+            report = try await DrillClient.with(
                 server: options.server, apiKey: try options.key(), connections: configuration.maxRequestsInFlight
             ) { client in
                 let drill = try await ChaosDrill.prepare(scenario, configuration: configuration, client: client)

@@ -61,7 +61,7 @@ struct ScenarioTests {
     func `passes against Herald`(_ scenario: Scenario) async throws {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: Self.config(scenario))
-            let report = try await HeraldClient.with(server: herald.baseURL, apiKey: herald.apiKey, connections: 32) { client in
+            let report = try await DrillClient.with(server: herald.baseURL, apiKey: herald.apiKey, connections: 32) { client in
                 try await ChaosDrill.prepare(scenario, configuration: Self.configuration, client: client).run()
             }
             #expect(report.verdict.passed, "\(report)")
@@ -74,7 +74,7 @@ struct ScenarioTests {
     @Test func `a cancelled drill leaves the primary healthy`() async throws {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: Self.config(.outage))
-            try await HeraldClient.with(server: herald.baseURL, apiKey: herald.apiKey, connections: 32) { client in
+            try await DrillClient.with(server: herald.baseURL, apiKey: herald.apiKey, connections: 32) { client in
                 let drill = try await ChaosDrill.prepare(.outage, configuration: Self.configuration, client: client)
                 let run = Task { try await drill.run() }
                 try await Task.sleep(for: .seconds(2))

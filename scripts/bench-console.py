@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Part 8 of scripts/bench: the console's budgets with a million emails in the store.
+
+    bench-console.py --herald BIN --workdir DIR
+
+Fills a SQLite store as an installation fills it: CONSOLE_EMAILS (1,000,000) emails accepted
+through POST /v1/emails/batch on a node that does not deliver, then sent by a delivering node
+with a zero-latency sandbox provider until none waits (so each has its attempt, its events and
+its recipients). On that node, signed in with an operator key, it then times CONSOLE_REQUESTS
+(1,000) requests of each page after 100 unmeasured ones, one at a time over one keep-alive
+connection: the overview, the email list, and the page of an email picked at random each time.
+The time is the client's, on loopback: the server's time plus a loopback round trip. It also
+weighs each page: its HTML plus the style sheet and the script it loads.
+
+Prints one JSON object. A request answered other than 200 makes it exit non-zero.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import time
+import urllib.parse
+from http.client import HTTPConnection
+
+from bench_support import Herald
+
+CONSOLE_EMAILS = int(os.environ.get("CONSOLE_EMAILS", "1000000"))
+CONSOLE_REQUESTS = int(os.environ.get("CONSOLE_REQUESTS", "1000"))
+WARMUP_REQUESTS = 100
+
+
+def log(message):
+    print(f"==> console: {message}", file=sys.stderr, flush=True)
+
+
+def email(index):
+    return {"from": "Ada <ada@example.org>", "to": [f"reader{index % 50_000}@example.com"], "subject": f"Receipt {index}",
+            "text": "Thank you for your order.", "tags": ["receipt" if index % 2 else "welcome"]}
+
+
+def fill(binary, directory):
+    """Accepts CONSOLE_EMAILS emails, then delivers them all; returns the delivering node."""
+    accepting = Herald(binary, directory, "accept", "dispatch: {enabled: false}\n")
+    log(f"accepting {CONSOLE_EMAILS:,} emails")
+    started = time.monotonic()
+    accepting.accept(CONSOLE_EMAILS, email)
+    log(f"accepted in {time.monotonic() - started:.0f} s")
+    accepting.stop()
+    delivering = Herald(binary, directory, "deliver", """
+dispatch: {concurrency: 256}
+providers:
+  - {name: primary, type: sandbox}
+""")
+    started = time.monotonic()
+    with sqlite3.connect(delivering.database) as database:
+        while True:
+            waiting = database.execute("SELECT count(*) FROM emails WHERE status IN ('queued', 'sending')").fetchone()[0]
+            if waiting == 0:
+                break
+            if time.monotonic() - started > 1800:
+                raise SystemExit(f"console: {waiting:,} emails still wait after 30 minutes")
+            time.sleep(2)
+    log(f"delivered in {time.monotonic() - started:.0f} s")
+    return delivering
+
+
+class Session:
+    """One keep-alive connection signed in to the console."""
+
+    def __init__(self, herald):
+        self.connection = HTTPConnection("127.0.0.1", herald.port, timeout=30)
+        body = urllib.parse.urlencode({"key": herald.key})
+        self.connection.request("POST", "/console/sign-in", body=body,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = self.connection.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie") or ""
+        if response.status != 303 or not cookie.startswith("herald_console="):
+            raise SystemExit(f"console: sign-in answered {response.status}")
+        self.cookie = cookie.split(";")[0]
+
+    def get(self, path):
+        self.connection.request("GET", path, headers={"Cookie": self.cookie})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"console: GET {path} answered {response.status}")
+        return body
+
+
+def timings(session, paths):
+    """Milliseconds of each request after the first WARMUP_REQUESTS, one path per request."""
+    milliseconds = []
+    for index, path in enumerate(paths):
+        started = time.perf_counter_ns()
+        session.get(path)
+        if index >= WARMUP_REQUESTS:
+            milliseconds.append((time.perf_counter_ns() - started) / 1e6)
+    return milliseconds
+
+
+def summary(milliseconds):
+    ordered = sorted(milliseconds)
+    return {"requests": len(ordered), "p50_ms": round(statistics.median(ordered), 2),
+            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2), "max_ms": round(ordered[-1], 2)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--herald", required=True)
+    parser.add_argument("--workdir", required=True)
+    options = parser.parse_args()
+    directory = os.path.join(options.workdir, "console")
+    os.makedirs(directory)
+    herald = fill(options.herald, directory)
+    with sqlite3.connect(herald.database) as database:
+        stored = database.execute("SELECT count(*) FROM emails").fetchone()[0]
+        sent = database.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0]
+        ids = [row[0] for row in database.execute("SELECT id FROM emails ORDER BY random() LIMIT 5000")]
+    size = os.path.getsize(herald.database)
+    session = Session(herald)
+    count = WARMUP_REQUESTS + CONSOLE_REQUESTS
+    pages = {
+        "overview": ["/console"] * count,
+        "emails": ["/console/emails"] * count,
+        "email": [f"/console/emails/{random.choice(ids)}" for _ in range(count)],
+    }
+    results = {}
+    for name, paths in pages.items():
+        log(f"timing {CONSOLE_REQUESTS:,} requests of the {name} page")
+        results[name] = summary(timings(session, paths))
+    # The weight of each page as a browser loads it: its HTML, and the style sheet and script
+    # it links (the only other files a page loads).
+    weights = {}
+    for name, paths in pages.items():
+        html = session.get(paths[0])
+        assets = re.findall(rb'(?:href|src)="(/console/[^"]+\.(?:css|js))"', html)
+        weights[name] = {"html": len(html), "assets": sum(len(session.get(asset.decode())) for asset in set(assets))}
+        weights[name]["total"] = weights[name]["html"] + weights[name]["assets"]
+    session.connection.close()
+    herald.stop()
+    if sent != CONSOLE_EMAILS:
+        raise SystemExit(f"console: {sent:,} of {CONSOLE_EMAILS:,} emails were sent")
+    json.dump({"emails": stored, "database_bytes": size, "pages": results, "weights": weights}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""What scripts/bench-webhooks.py and scripts/bench-console.py share: a free port, a `herald
+serve` of the release build with a key of its own, and requests over keep-alive connections."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from http.client import HTTPConnection
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Herald:
+    """One `herald serve` on a free port, on DIR/herald.db, with a key for the run."""
+
+    def __init__(self, binary, directory, name, config):
+        self.binary, self.directory, self.name = binary, directory, name
+        self.config_file = os.path.join(directory, f"{name}.yaml")
+        with open(self.config_file, "w") as file:
+            file.write(config)
+        self.database = os.path.join(directory, "herald.db")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key = subprocess.run(
+            [binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
+            check=True, capture_output=True, text=True).stdout.strip()
+        self.log = open(os.path.join(directory, f"{name}.log"), "w")
+        self.started = time.monotonic_ns()
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
+             "--config", self.config_file, "--log-level", "warning"],
+            cwd=directory, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"herald ({name}) did not start; see {self.log.name}")
+                time.sleep(0.05)
+
+    def request(self, method, path, body=None):
+        request = urllib.request.Request(
+            self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def accept(self, count, email):
+        """Accepts COUNT emails, EMAIL(i) the i-th, in batches of 100 over four connections."""
+        batches = [[email(i) for i in range(start, min(start + 100, count))] for start in range(0, count, 100)]
+        bodies = [json.dumps({"emails": batch}).encode() for batch in batches]
+        post(self.port, "/v1/emails/batch", bodies, clients=4, headers={"Authorization": f"Bearer {self.key}"},
+             expected=202)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        if self.process.wait(timeout=30) != 0:
+            raise SystemExit(f"herald ({self.name}) exited with {self.process.returncode}")
+        self.log.close()
+
+
+def post(port, path, bodies, clients, headers, expected):
+    """POSTs BODIES over CLIENTS keep-alive connections; returns the seconds it took. Every
+    answer must be EXPECTED."""
+    failures = []
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+
+    def client():
+        connection = HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue or failures:
+                    break
+                _, body = queue.pop()
+            connection.request("POST", path, body=body[0] if isinstance(body, tuple) else body,
+                               headers={**headers, **(body[1] if isinstance(body, tuple) else {}),
+                                        "Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != expected:
+                with lock:
+                    failures.append(f"{response.status}: {answer[:200]!r}")
+        connection.close()
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    if failures:
+        raise SystemExit(f"POST {path}: {len(failures)} answers were not {expected}: {failures[:3]}")
+    return elapsed
