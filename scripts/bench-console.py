@@ -32,6 +32,7 @@ from bench_support import Herald
 CONSOLE_EMAILS = int(os.environ.get("CONSOLE_EMAILS", "1000000"))
 CONSOLE_REQUESTS = int(os.environ.get("CONSOLE_REQUESTS", "1000"))
 WARMUP_REQUESTS = 100
+PROVIDERS = "providers: [{name: primary, type: sandbox}]\n"
 
 
 def log(message):
@@ -44,18 +45,16 @@ def email(index):
 
 
 def fill(binary, directory):
-    """Accepts CONSOLE_EMAILS emails, then delivers them all; returns the delivering node."""
-    accepting = Herald(binary, directory, "accept", "dispatch: {enabled: false}\n")
+    """Accepts CONSOLE_EMAILS emails, then delivers them all; returns the delivering node and
+    the seconds each step took."""
+    accepting = Herald(binary, directory, "accept", f"dispatch: {{enabled: false}}\n{PROVIDERS}")
     log(f"accepting {CONSOLE_EMAILS:,} emails")
     started = time.monotonic()
     accepting.accept(CONSOLE_EMAILS, email)
-    log(f"accepted in {time.monotonic() - started:.0f} s")
+    accept_seconds = time.monotonic() - started
+    log(f"accepted in {accept_seconds:.0f} s")
     accepting.stop()
-    delivering = Herald(binary, directory, "deliver", """
-dispatch: {concurrency: 256}
-providers:
-  - {name: primary, type: sandbox}
-""")
+    delivering = Herald(binary, directory, "deliver", f"dispatch: {{concurrency: 256}}\n{PROVIDERS}")
     started = time.monotonic()
     with sqlite3.connect(delivering.database) as database:
         while True:
@@ -65,8 +64,9 @@ providers:
             if time.monotonic() - started > 1800:
                 raise SystemExit(f"console: {waiting:,} emails still wait after 30 minutes")
             time.sleep(2)
-    log(f"delivered in {time.monotonic() - started:.0f} s")
-    return delivering
+    deliver_seconds = time.monotonic() - started
+    log(f"delivered in {deliver_seconds:.0f} s")
+    return delivering, {"accept_seconds": round(accept_seconds), "deliver_seconds": round(deliver_seconds)}
 
 
 class Session:
@@ -117,7 +117,7 @@ def main():
     options = parser.parse_args()
     directory = os.path.join(options.workdir, "console")
     os.makedirs(directory)
-    herald = fill(options.herald, directory)
+    herald, fill_seconds = fill(options.herald, directory)
     with sqlite3.connect(herald.database) as database:
         stored = database.execute("SELECT count(*) FROM emails").fetchone()[0]
         sent = database.execute("SELECT count(*) FROM emails WHERE status = 'sent'").fetchone()[0]
@@ -146,7 +146,8 @@ def main():
     herald.stop()
     if sent != CONSOLE_EMAILS:
         raise SystemExit(f"console: {sent:,} of {CONSOLE_EMAILS:,} emails were sent")
-    json.dump({"emails": stored, "database_bytes": size, "pages": results, "weights": weights}, sys.stdout)
+    json.dump({"emails": stored, "database_megabytes": round(size / 1e6), "fill": fill_seconds, "pages": results,
+               "weights": weights}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ class Herald:
     """One `herald serve` on a free port, on DIR/herald.db, with a key for the run."""
 
     def __init__(self, binary, directory, name, config):
-        self.binary, self.directory, self.name = binary, directory, name
+        self.binary, self.directory, self.name = os.path.abspath(binary), directory, name
         self.config_file = os.path.join(directory, f"{name}.yaml")
         with open(self.config_file, "w") as file:
             file.write(config)
@@ -30,12 +30,12 @@ class Herald:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = subprocess.run(
-            [binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
+            [self.binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
             check=True, capture_output=True, text=True).stdout.strip()
         self.log = open(os.path.join(directory, f"{name}.log"), "w")
         self.started = time.monotonic_ns()
         self.process = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
+            [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
              "--config", self.config_file, "--log-level", "warning"],
             cwd=directory, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30

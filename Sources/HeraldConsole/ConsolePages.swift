@@ -202,8 +202,8 @@ enum ConsolePages {
         <tbody>{{#recipients}}<tr><th scope="row">{{address}}</th><td>{{state}}</td><td>{{at}}</td></tr>{{/recipients}}</tbody>
         </table>
         {{/hasRecipients}}
-        <h2>Attempts</h2>
-        <table>
+        <h2 id="attempts-heading">Attempts</h2>
+        <table id="attempts" aria-labelledby="attempts-heading">
         <thead><tr><th scope="col">#</th><th scope="col">Provider</th><th scope="col">Started</th><th scope="col">Outcome</th><th scope="col">Error</th><th scope="col">Latency</th><th scope="col">Why this provider</th></tr></thead>
         <tbody>
         {{#attempts}}<tr><td>{{number}}</td><td>{{provider}}</td><td>{{started}}</td><td>{{outcome}}</td><td>{{error}}</td><td>{{latency}}</td><td>{{routing}}</td></tr>{{/attempts}}

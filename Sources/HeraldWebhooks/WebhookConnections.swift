@@ -21,6 +21,9 @@ final class WebhookConnections: Sendable {
 
     private struct Pinned {
         let address: String
+        /// Every address the name resolved to, in the resolver's order: the ones to try next
+        /// when this one gives no answer.
+        var addresses: [String]
         let client: HTTPClient
         var resolvedAt: ContinuousClock.Instant
     }
@@ -77,34 +80,63 @@ final class WebhookConnections: Sendable {
             return client
         }
         let addresses = try await addresses(of: bare)
-        guard let address = addresses.first else { throw ResolutionFailure(host: bare) }
+        guard !addresses.isEmpty else { throw ResolutionFailure(host: bare) }
         if !allowPrivate, let inside = addresses.first(where: WebhookTarget.isPrivate(address:)) {
             throw WebhookTarget.Refusal(
                 description: "refused target: \(bare) resolves to \(inside), a loopback, private or link-local address")
         }
         let (client, retiring) = state.withLock { state -> (HTTPClient, [HTTPClient]) in
-            if var pinned = state.pinned[host], pinned.address == address {
+            // An address set aside for giving no answer stays aside while the name still has it.
+            if var pinned = state.pinned[host], addresses.contains(pinned.address) {
                 pinned.resolvedAt = now
+                pinned.addresses = addresses
                 state.pinned[host] = pinned
                 return (pinned.client, [])
             }
-            var pinnedConfiguration = configuration
-            pinnedConfiguration.dnsOverride = [host: address]
-            let client = HTTPClient(eventLoopGroupProvider: eventLoops, configuration: pinnedConfiguration)
-            if let replaced = state.pinned.updateValue(Pinned(address: address, client: client, resolvedAt: now), forKey: host) {
-                state.retired.append((replaced.client, now))
-            }
-            if state.pinned.count > Self.maximumHosts, let oldest = state.pinned.min(by: { $0.value.resolvedAt < $1.value.resolvedAt }) {
-                state.pinned[oldest.key] = nil
-                state.retired.append((oldest.value.client, now))
-            }
-            // A retired client's requests end by the request timeout; give them that and a margin.
-            let over = state.retired.filter { now - $0.at > requestTimeout * 2 }.map(\.client)
-            state.retired.removeAll { now - $0.at > requestTimeout * 2 }
-            return (client, over)
+            return pin(host, to: addresses[0], of: addresses, in: &state, now: now)
         }
         for old in retiring { try? await old.shutdown() }
         return client
+    }
+
+    /// Moves `url`'s host to the next of its addresses, when it has another: the address it was
+    /// pinned to gave no answer (refused the connection, timed out), and the next delivery to
+    /// the host tries another one rather than the same again. The last address leads back to
+    /// the first.
+    func setAside(addressOf url: String) async {
+        guard let host = URL(string: url)?.host else { return }
+        let now = ContinuousClock.now
+        let retiring = state.withLock { state -> [HTTPClient] in
+            guard let pinned = state.pinned[host], pinned.addresses.count > 1,
+                let index = pinned.addresses.firstIndex(of: pinned.address)
+            else { return [] }
+            let next = pinned.addresses[(index + 1) % pinned.addresses.count]
+            return pin(host, to: next, of: pinned.addresses, in: &state, now: now).retiring
+        }
+        for old in retiring { try? await old.shutdown() }
+    }
+
+    /// Pins `host` to `address` with a new client, retiring the one it replaces (and the
+    /// longest-resolved host's past ``maximumHosts``); returns the new client and the retired
+    /// clients whose requests are surely over, to shut down.
+    private func pin(
+        _ host: String, to address: String, of addresses: [String], in state: inout State, now: ContinuousClock.Instant
+    ) -> (client: HTTPClient, retiring: [HTTPClient]) {
+        var pinnedConfiguration = configuration
+        pinnedConfiguration.dnsOverride = [host: address]
+        let client = HTTPClient(eventLoopGroupProvider: eventLoops, configuration: pinnedConfiguration)
+        let pinned = Pinned(address: address, addresses: addresses, client: client, resolvedAt: now)
+        if let replaced = state.pinned.updateValue(pinned, forKey: host) {
+            state.retired.append((replaced.client, now))
+        }
+        if state.pinned.count > Self.maximumHosts, let oldest = state.pinned.min(by: { $0.value.resolvedAt < $1.value.resolvedAt }) {
+            state.pinned[oldest.key] = nil
+            state.retired.append((oldest.value.client, now))
+        }
+        // A retired client's requests end by the request timeout; give them that and a margin.
+        let over = state.retired.filter { now - $0.at > requestTimeout * 2 }.map(\.client)
+        state.retired.removeAll { now - $0.at > requestTimeout * 2 }
+        return (client, over)
     }
 
     /// `host`'s addresses. One resolution per host at a time, which every delivery to it

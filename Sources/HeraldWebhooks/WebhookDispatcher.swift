@@ -207,6 +207,8 @@ public final class WebhookDispatcher: Service {
             refusedTarget = refused.description
         } catch {
             failure = Self.describe(error)
+            // No answer from this address: the next try goes to another of the host's.
+            if !(error is WebhookConnections.ResolutionFailure) { await connections.setAside(addressOf: delivery.url) }
         }
         var generator = SystemRandomNumberGenerator()
         // A refused target will be refused on every try: the endpoint is disabled with the reason.

@@ -13,6 +13,7 @@ struct ConsoleTests {
     static let config = """
         providers:
           - {name: primary, type: sandbox, failure_rate: 1, failure_class: permanent}
+          - {name: secondary, type: sandbox}
         webhooks: {allow_private_targets: true}
         """
 
@@ -87,6 +88,13 @@ struct ConsoleTests {
                         #"{"from":"ada@herald-test.example","to":["c\#(index)@example.com"],"subject":"Spring","text":"t","tags":["spring"],"send_at":"\#(later)"}"#
                     )
                 }
+                // The primary fails for a while (transient): an email fails over to the secondary.
+                #expect(
+                    try await herald.request(
+                        .PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 1, "failure_class": "transient"}"#
+                    ).status == 200)
+                let failover = try #require(try await herald.send(Fixtures.email(2)).body["id"] as? String)
+                try await herald.waitUntil([failover], are: "sent")
                 // The provider recovers, so that the retry from the console succeeds.
                 #expect(try await herald.request(.PUT, "/v1/admin/providers/primary/sandbox", json: #"{"failure_rate": 0}"#).status == 200)
 
@@ -94,7 +102,7 @@ struct ConsoleTests {
                     "python3",
                     [
                         ScriptPeer.path("console_browser.py"), "--url", herald.baseURL, "--key", herald.apiKey, "--failed", failed,
-                        "--queued", queued, "--scripted", scripted, "--bulk-tag", "spring", "--webhook", endpointID,
+                        "--queued", queued, "--scripted", scripted, "--bulk-tag", "spring", "--webhook", endpointID, "--failover", failover,
                     ])
                 try #require(run.status == 0, "console_browser.py failed: \(run.errors)")
                 let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
@@ -102,19 +110,25 @@ struct ConsoleTests {
                 #expect(seen["unsigned_lands_on"] as? String == "/console/sign-in")
                 #expect(seen["signed_in_lands_on"] as? String == "/console")
                 #expect(seen["overview_heading"] as? String == "Overview")
-                #expect(seen["overview_providers"] as? [String] == ["primary"])
+                #expect(seen["overview_providers"] as? [String] == ["primary", "secondary"])
                 #expect(
                     seen["activity_series"] as? [String]
                         == ["accepted", "sent", "failed", "bounced"].map { "series series-\($0)" })
-                // Six emails accepted before the browser opened; the first failed.
+                // Seven emails accepted before the browser opened; the first failed.
                 let totals = try #require(seen["activity_totals"] as? [String: Int])
-                #expect(totals["accepted"] == 6)
+                #expect(totals["accepted"] == 7)
                 #expect(totals["failed"] == 1)
                 #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
                 #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
                 #expect(seen["failed_filter"] as? [String] == [failed])
                 #expect(seen["tag_filter_count"] as? Int == 3)
                 #expect(seen["tag_and_recipient_filter_count"] as? Int == 1)
+                let timeline = try #require(seen["failover_attempts"] as? [String])
+                #expect(timeline.count == 2, "\(timeline)")
+                #expect(timeline.first?.contains("primary") == true && timeline.first?.contains("transient") == true, "\(timeline)")
+                #expect(timeline.last?.contains("secondary") == true, "\(timeline)")
+                #expect(timeline.last?.contains("after primary failed (transient)") == true, "\(timeline)")
+                #expect(seen["paused_traffic_provider"] as? String == "secondary", "a paused primary's traffic goes to the secondary")
                 #expect(seen["failed_status"] as? String == "failed")
                 #expect((seen["failed_attempt_errors"] as? [String] ?? []).contains { $0.contains("permanent") })
                 #expect(seen["retried_status"] as? String == "sent")

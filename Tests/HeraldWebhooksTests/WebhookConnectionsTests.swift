@@ -110,6 +110,33 @@ struct WebhookConnectionsTests {
         }
     }
 
+    /// An address that gave no answer is set aside: the host's next delivery goes to its next
+    /// address, round to the first again, and a new resolution keeps what was set aside while
+    /// the name still has that address. A name with one address keeps it.
+    @Test func `an address that gave no answer is set aside for the name's next one`() async throws {
+        let names = Names()
+        names.table.withLock { $0["hooks.example"] = ["203.0.113.7", "203.0.113.8"] }
+        names.table.withLock { $0["single.example"] = ["203.0.113.9"] }
+        try await withConnections(resolutionLifetime: .zero, names: names) { connections in
+            let first = try await connections.client(for: "https://hooks.example/a")
+            #expect(connections.pinnedAddress(of: "hooks.example") == "203.0.113.7")
+            await connections.setAside(addressOf: "https://hooks.example/a")
+            #expect(connections.pinnedAddress(of: "hooks.example") == "203.0.113.8")
+            let second = try await connections.client(for: "https://hooks.example/b")
+            #expect(second !== first)
+            #expect(connections.pinnedAddress(of: "hooks.example") == "203.0.113.8", "resolved again, the set-aside address stays aside")
+            await connections.setAside(addressOf: "https://hooks.example/b")
+            #expect(connections.pinnedAddress(of: "hooks.example") == "203.0.113.7")
+            names.table.withLock { $0["hooks.example"] = ["203.0.113.10"] }
+            _ = try await connections.client(for: "https://hooks.example/c")
+            #expect(connections.pinnedAddress(of: "hooks.example") == "203.0.113.10", "an address the name lost is left")
+
+            _ = try await connections.client(for: "https://single.example/a")
+            await connections.setAside(addressOf: "https://single.example/a")
+            #expect(connections.pinnedAddress(of: "single.example") == "203.0.113.9")
+        }
+    }
+
     @Test func `an address needs no lookup, a name that does not resolve fails, and private names pass when allowed`() async throws {
         let names = Names()
         names.table.withLock { $0["inside.example"] = ["192.168.1.20"] }

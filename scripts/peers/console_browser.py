@@ -65,14 +65,31 @@ def status_of(driver):
         return None
 
 
-def send_later(url, key):
-    """Accepts one email due tomorrow through the API."""
-    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+def send(url, key, **fields):
+    """Accepts one email through the API; returns its id."""
     body = json.dumps({"from": "ada@herald-test.example", "to": ["bob@example.com"], "subject": "Live", "text": "t",
-                       "send_at": later}).encode()
+                       **fields}).encode()
     request = urllib.request.Request(url + "/v1/emails", data=body, method="POST",
                                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).read()
+    return json.load(urllib.request.urlopen(request, timeout=10))["id"]
+
+
+def send_later(url, key):
+    """Accepts one email due tomorrow."""
+    send(url, key, send_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400)))
+
+
+def send_now(url, key):
+    """Accepts one email due now; returns its id."""
+    return send(url, key)
+
+
+def provider_of(driver):
+    """The provider that sent the email on its page; None before it is sent."""
+    try:
+        return driver.find_element(By.XPATH, "//dt[text()='Provider']/following-sibling::dd[1]").text.split()[0]
+    except (WebDriverException, IndexError):
+        return None
 
 
 def sandbox_settings(url, key, name):
@@ -125,7 +142,7 @@ def wait_for(predicate, seconds=15):
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("url", "key", "failed", "queued", "scripted", "bulk-tag", "webhook"):
+    for name in ("url", "key", "failed", "queued", "scripted", "bulk-tag", "webhook", "failover"):
         parser.add_argument(f"--{name}", required=True)
     options = parser.parse_args()
     console = options.url + "/console"
@@ -176,6 +193,12 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
         wait_for(lambda: "recipient=C1" in driver.current_url, seconds=5)
         seen["tag_and_recipient_filter_count"] = len(driver.find_elements(By.CSS_SELECTOR, "tbody th a"))
+
+        # An email that failed over: its timeline names both attempts, and why the second
+        # provider was chosen.
+        driver.get(f"{console}/emails/{options.failover}")
+        seen["failover_attempts"] = [row.text for row in driver.find_elements(
+            By.CSS_SELECTOR, "#attempts tbody tr")]
 
         driver.get(f"{console}/emails/{options.failed}")
         seen["failed_status"] = status_of(driver)
@@ -268,29 +291,34 @@ def main():
         driver.get(console + "/providers")
         audit("providers")
         seen["latency_chart"] = driver.find_element(By.CSS_SELECTOR, "svg.latency").get_dom_attribute("aria-label")
-        seen["latency_lines"] = len([path for path in driver.find_elements(By.CSS_SELECTOR, "svg.latency path")
-                                     if path.get_dom_attribute("d")])
+        seen["latency_lines"] = len([path for path in driver.find_element(By.CSS_SELECTOR, "svg.latency").find_elements(
+            By.TAG_NAME, "path") if path.get_dom_attribute("d")])
         # The sandbox's settings, changed in its form: a bad value is refused with the field named,
         # by the server too (the browser's own check on the field is taken off first).
-        def set_sandbox(field, value):
-            box = driver.find_element(By.ID, f"primary-{field}")
-            driver.execute_script("arguments[0].removeAttribute('max')", box)
-            box.clear()
-            box.send_keys(value)
+        def set_sandbox(**fields):
+            for field, value in fields.items():
+                box = driver.find_element(By.ID, f"primary-{field.replace('_', '-')}")
+                driver.execute_script("arguments[0].removeAttribute('max')", box)
+                box.clear()
+                box.send_keys(value)
+            page = driver.find_element(By.TAG_NAME, "html")
             driver.find_element(By.XPATH, "//button[text()='Apply']").click()
-        set_sandbox("failure-rate", "2")
-        wait_for(lambda: error(driver), seconds=10)
+            WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+        set_sandbox(failure_rate="2")
         seen["sandbox_refusal"] = error(driver)
-        set_sandbox("latency", "7")
-        set_sandbox("failure-rate", "0.25")
-        wait_for(lambda: notice(driver), seconds=10)
+        set_sandbox(latency="7", failure_rate="0.25")
         seen["sandbox_notice"] = notice(driver)
         seen["sandbox_settings"] = sandbox_settings(options.url, options.key, "primary")
-        set_sandbox("failure-rate", "0")
-        wait_for(lambda: notice(driver), seconds=10)
+        set_sandbox(failure_rate="0")
 
         driver.find_element(By.XPATH, "//button[text()='pause']").click()
         seen["paused_state"] = "paused" if wait_for(lambda: provider_state(driver) == "paused") else provider_state(driver)
+        # Traffic moves: an email sent while the primary is paused goes out through the secondary.
+        moved = send_now(options.url, options.key)
+        driver.get(f"{console}/emails/{moved}")
+        wait_for(lambda: (driver.refresh() or status_of(driver)) == "sent", seconds=15)
+        seen["paused_traffic_provider"] = provider_of(driver)
+        driver.get(console + "/providers")
         driver.find_element(By.XPATH, "//button[text()='resume']").click()
         wait_for(lambda: provider_state(driver) not in ("paused", None))
         seen["resumed_state"] = provider_state(driver)
