@@ -13,12 +13,7 @@ extension HeraldConfiguration {
 
     static func console(_ settings: SettingsReader) throws(ConfigurationError) -> Console {
         var console = Console()
-        if let text = try settings.secret("console.session_key") {
-            guard let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
-                throw ConfigurationError(key: "console.session_key", problem: "must be 32 bytes in base64 (openssl rand -base64 32)")
-            }
-            console.sessionKey = Array(key)
-        }
+        console.sessionKey = try settings.key256("console.session_key")
         let hours = try settings.double("console.session_hours", default: 8, in: 0.05...168)
         console.sessionLifetime = .seconds(hours * 3600)
         return console

@@ -18,12 +18,7 @@ extension HeraldConfiguration {
 
     static func webhooks(_ settings: SettingsReader) throws(ConfigurationError) -> Webhooks {
         var webhooks = Webhooks()
-        if let text = try settings.secret("webhooks.key") {
-            guard let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
-                throw ConfigurationError(key: "webhooks.key", problem: "must be 32 bytes in base64 (openssl rand -base64 32)")
-            }
-            webhooks.key = Array(key)
-        }
+        webhooks.key = try settings.key256("webhooks.key")
         webhooks.allowPrivateTargets = try settings.bool("webhooks.allow_private_targets", default: false)
         webhooks.concurrency = try settings.int("webhooks.concurrency", default: webhooks.concurrency, in: 1...4096)
         webhooks.timeout = try settings.seconds("webhooks.timeout_seconds", default: 15, in: 0.1...60)

@@ -39,6 +39,15 @@ struct SettingsReader {
         }
     }
 
+    /// A 256-bit key, given in base64 as ``secret(_:)`` reads it; nil when not set.
+    func key256(_ key: String) throws(ConfigurationError) -> [UInt8]? {
+        guard let text = try secret(key) else { return nil }
+        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
+            throw ConfigurationError(key: key, problem: "must be 32 bytes in base64 (openssl rand -base64 32)")
+        }
+        return Array(bytes)
+    }
+
     func string(_ key: String, default defaultValue: String) throws(ConfigurationError) -> String {
         try optionalString(key) ?? defaultValue
     }
