@@ -259,13 +259,18 @@ extension PostgresEmailStore {
             """
             INSERT INTO activity_minutes (slot, kind, shard, minute, count)
             VALUES (\(ActivityMinutes.slot(of: minute)), \(kind.rawValue), \(shard), \(minute), \(Int64(times)))
-            ON CONFLICT (slot, kind, shard) DO UPDATE SET
-                count = CASE WHEN activity_minutes.minute = excluded.minute THEN activity_minutes.count + excluded.count
-                    ELSE excluded.count END,
-                minute = excluded.minute
+            ON CONFLICT (slot, kind, shard) DO UPDATE SET \(unescaped: activityCountUpdate)
             """,
             logger: logger)
     }
+
+    /// How a count meets the one already in its slot: added to it in the same minute, in
+    /// place of it when the slot still holds a minute of a day before.
+    static let activityCountUpdate = """
+        count = CASE WHEN activity_minutes.minute = excluded.minute THEN activity_minutes.count + excluded.count
+            ELSE excluded.count END,
+        minute = excluded.minute
+        """
 
     public func activity(since: Date) async throws -> [ActivityCount] {
         let rows = try await query(

@@ -17,18 +17,21 @@ extension PostgresEmailStore {
         let rows = emails.map { (email: $0, content: StoredContent($0.message)) }
         try await transaction { [self] connection in
             try await alongside(connection)
-            if !rows.isEmpty { try await Self.announceNewEmails(on: connection, logger: logger) }
-            // Looked up once per tenant of the batch, not once per email.
-            var endpoints: [String: [WebhookColumns.Target]] = [:]
-            for tenant in Set(rows.map(\.email.tenant)) {
-                endpoints[tenant] = try await Self.webhookEndpoints(of: tenant, on: connection, logger: logger)
-            }
+            guard !rows.isEmpty else { return }
+            let endpoints = try await Self.announceNewEmails(
+                findingEndpointsOf: Array(Set(rows.map(\.email.tenant))), on: connection, logger: logger)
+            // Each minute of the batch is counted once, with the statement of its first email,
+            // in that email's shard: no statement of its own, which an accept would wait for.
+            let minutes = Dictionary(grouping: rows, by: { ActivityMinutes.minute(of: $0.email.acceptedAt) })
+            var counted: Set<Int64> = []
             for (email, content) in rows {
                 let at = email.acceptedAt.milliseconds
                 // A scheduled email is due at its time (one scheduled in the past is due now), and
                 // its retries' maximum age counts from then.
                 let due = max(at, email.sendAt?.milliseconds ?? at)
                 let id = email.id.rawValue
+                let minute = ActivityMinutes.minute(of: email.acceptedAt)
+                let accepted: Int64? = counted.insert(minute).inserted ? Int64(minutes[minute]?.count ?? 1) : nil
                 try await connection.execute(
                     """
                     WITH email AS (
@@ -39,6 +42,11 @@ extension PostgresEmailStore {
                         VALUES (\(id), \(content.fields), \(content.text), \(content.html), \(email.message.tags))
                     ), recipients AS (
                         INSERT INTO email_recipients (address, email_id) SELECT unnest(\(email.message.recipientKeys)::text[]), \(id)
+                    ), activity AS (
+                        INSERT INTO activity_minutes (slot, kind, shard, minute, count)
+                        SELECT \(ActivityMinutes.slot(of: minute)), \(ActivityKind.accepted.rawValue), \(Self.shard(of: email.id)),
+                            \(minute), \(accepted) WHERE \(accepted)::bigint IS NOT NULL
+                        ON CONFLICT (slot, kind, shard) DO UPDATE SET \(unescaped: Self.activityCountUpdate)
                     )
                     INSERT INTO events (email_id, kind, at) VALUES (\(id), \(EmailEvent.Kind.queued.rawValue), \(at))
                     """,
@@ -47,13 +55,27 @@ extension PostgresEmailStore {
                     [WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)], tenant: email.tenant,
                     endpoints: endpoints[email.tenant] ?? [], message: email.message, on: connection, logger: logger)
             }
-            // One count per minute of the batch, in the shard of its first email.
-            for (minute, accepted) in Dictionary(grouping: rows, by: { ActivityMinutes.minute(of: $0.email.acceptedAt) }) {
-                try await Self.countActivity(
-                    .accepted, at: Date(timeIntervalSince1970: Double(minute) * 60), times: accepted.count,
-                    shard: Self.shard(of: accepted[0].email.id), on: connection, logger: logger)
-            }
         }
+    }
+
+    /// Tells the other nodes that new emails are coming and reads the enabled webhook endpoints
+    /// of `tenants`, in one statement: an accept waits for one round trip instead of two.
+    private static func announceNewEmails(
+        findingEndpointsOf tenants: [String], on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String: [WebhookColumns.Target]] {
+        let rows = try await connection.query(
+            """
+            WITH announced AS (SELECT pg_notify(\(newEmailsChannel), ''))
+            SELECT endpoint.tenant, endpoint.id, endpoint.event_types
+            FROM announced LEFT JOIN webhook_endpoints AS endpoint ON endpoint.tenant = ANY(\(tenants)) AND endpoint.enabled
+            """,
+            logger: logger)
+        var endpoints: [String: [WebhookColumns.Target]] = [:]
+        for try await (tenant, id, types) in rows.decode((String?, String?, String?).self) {
+            guard let tenant, let id, let types else { continue }
+            endpoints[tenant, default: []].append(WebhookColumns.Target(id: id, types: WebhookColumns.types(types)))
+        }
+        return endpoints
     }
 
     public func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail? {

@@ -108,7 +108,8 @@ struct ConsoleTests {
                 let result = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
                 let seen = try #require(result["seen"] as? [String: Any])
                 #expect(seen["unsigned_lands_on"] as? String == "/console/sign-in")
-                #expect(seen["signed_in_lands_on"] as? String == "/console")
+                #expect(seen["key_field_reached_by_tab"] as? Bool == true)
+                #expect(seen["signed_in_lands_on"] as? String == "/console", "signed in with Tab, typing and Enter")
                 #expect(seen["overview_heading"] as? String == "Overview")
                 #expect(seen["overview_providers"] as? [String] == ["primary", "secondary"])
                 #expect(
@@ -121,6 +122,7 @@ struct ConsoleTests {
                 #expect(seen["overview_updated"] as? Bool == true, "an email accepted meanwhile shows on the open overview")
                 #expect(Set(seen["listed"] as? [String] ?? []) == [failed, queued, scripted])
                 #expect(seen["failed_filter"] as? [String] == [failed])
+                #expect(seen["opened_by_keyboard"] as? String == "/console/emails/\(failed)", "an email opened with Tab and Enter")
                 #expect(seen["tag_filter_count"] as? Int == 3)
                 #expect(seen["tag_and_recipient_filter_count"] as? Int == 1)
                 let timeline = try #require(seen["failover_attempts"] as? [String])

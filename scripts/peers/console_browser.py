@@ -21,6 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -107,6 +108,17 @@ def error(driver):
         return None
 
 
+def tab_to(driver, wanted, presses=40):
+    """Presses Tab, as a person at the keyboard would, until the focused element is WANTED (a
+    predicate on it); returns it, or None when it never gets the focus."""
+    for _ in range(presses):
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        focused = driver.switch_to.active_element
+        if wanted(focused):
+            return focused
+    return None
+
+
 def notice(driver):
     """The page's notice; None while there is none, or while the page is being replaced (the
     element then belongs to a document that is gone)."""
@@ -162,8 +174,10 @@ def main():
         seen["unsigned_lands_on"] = driver.current_url.removeprefix(options.url)
         audit("sign-in")
 
-        driver.find_element(By.ID, "key").send_keys(options.key)
-        driver.find_element(By.CSS_SELECTOR, "form.sign-in button").click()
+        # Signed in from the keyboard alone: Tab to the key field, type, Enter.
+        field = tab_to(driver, lambda element: element.get_dom_attribute("id") == "key")
+        seen["key_field_reached_by_tab"] = field is not None
+        (field or driver.find_element(By.ID, "key")).send_keys(options.key + Keys.ENTER)
         seen["signed_in_lands_on"] = landing(driver, options.url, "/console")
         seen["overview_heading"] = driver.find_element(By.TAG_NAME, "h1").text
         seen["overview_providers"] = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "tbody th")]
@@ -183,6 +197,11 @@ def main():
 
         driver.get(console + "/emails?status=failed")
         seen["failed_filter"] = [link.text for link in driver.find_elements(By.CSS_SELECTOR, "tbody th a")]
+        # An email opened from the list with the keyboard: Tab to its link, Enter.
+        link = tab_to(driver, lambda element: element.text == options.failed)
+        if link is not None:
+            link.send_keys(Keys.ENTER)
+        seen["opened_by_keyboard"] = landing(driver, options.url, f"/console/emails/{options.failed}")
         # Filters are filled in and sent as a person would, and combine.
         driver.get(console + "/emails")
         driver.find_element(By.ID, "tag").send_keys(options.bulk_tag)
