@@ -13,12 +13,16 @@ extension Client {
     /// sends `apiKey` with every request, through `httpClient`, each request within `timeout`.
     /// Every error answer is thrown as a ``HeraldError``.
     public init(server: URL, apiKey: String, httpClient: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
-        let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        // Clamped rather than trapping: a caller may ask for a timeout beyond what NIO counts.
+        let (seconds, attoseconds) = timeout.components
+        let (scaled, tooLong) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, stillTooLong) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        let nanoseconds = tooLong || stillTooLong ? (seconds < 0 ? Int64.min : Int64.max) : sum
         self.init(
             serverURL: server,
             // Herald writes times with milliseconds, which the default transcoder does not read.
             configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds),
-            transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .milliseconds(milliseconds))),
+            transport: AsyncHTTPClientTransport(configuration: .init(client: httpClient, timeout: .nanoseconds(nanoseconds))),
             middlewares: [BearerKey(key: apiKey), ErrorAnswers()])
     }
 }

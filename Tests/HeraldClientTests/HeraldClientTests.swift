@@ -23,6 +23,11 @@ struct HeraldClientTests {
         #expect(recorded.hasPrefix(digest), "run scripts/generate-client")
     }
 
+    @Test(arguments: [Duration.seconds(Int64.max), .seconds(Int64.min), .seconds(9_223_372_036), .zero])
+    func `takes any timeout without trapping`(timeout: Duration) {
+        _ = Client(server: URL(string: "http://127.0.0.1:1")!, apiKey: "hk_x_y", timeout: timeout)
+    }
+
     @Test func `sends, reads, lists by filter and pages, and throws error answers as HeraldError`() async throws {
         try await withTemporaryDirectory { directory in
             let herald = try await HeraldProcess(directory: directory, config: "providers: [{name: primary, type: sandbox}]")
