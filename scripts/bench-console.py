@@ -10,7 +10,9 @@ its recipients). On that node, signed in with an operator key, it then times CON
 (1,000) requests of each page after 100 unmeasured ones, one at a time over one keep-alive
 connection: the overview, the email list, and the page of an email picked at random each time.
 The time is the client's, on loopback: the server's time plus a loopback round trip. It also
-weighs each page: its HTML plus the style sheet and the script it loads.
+weighs each page: its HTML plus the style sheet and the script it loads. Then, the same way,
+`GET /v1/emails/{id}`, the first page of `GET /v1/emails` and `GET /metrics`; the node's
+resident memory, idle; and, after it stops, how long a new node on the store takes to be ready.
 
 Prints one JSON object. A request answered other than 200 makes it exit non-zero.
 """
@@ -70,10 +72,13 @@ def fill(binary, directory):
 
 
 class Session:
-    """One keep-alive connection signed in to the console."""
+    """One keep-alive connection: signed in to the console, or sending the API key."""
 
-    def __init__(self, herald):
+    def __init__(self, herald, console=True):
         self.connection = HTTPConnection("127.0.0.1", herald.port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {herald.key}"}
+        if not console:
+            return
         body = urllib.parse.urlencode({"key": herald.key})
         self.connection.request("POST", "/console/sign-in", body=body,
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -82,15 +87,34 @@ class Session:
         cookie = response.getheader("Set-Cookie") or ""
         if response.status != 303 or not cookie.startswith("herald_console="):
             raise SystemExit(f"console: sign-in answered {response.status}")
-        self.cookie = cookie.split(";")[0]
+        self.headers = {"Cookie": cookie.split(";")[0]}
 
     def get(self, path):
-        self.connection.request("GET", path, headers={"Cookie": self.cookie})
+        self.connection.request("GET", path, headers=self.headers)
         response = self.connection.getresponse()
         body = response.read()
         if response.status != 200:
             raise SystemExit(f"console: GET {path} answered {response.status}")
         return body
+
+
+def resident_megabytes(herald):
+    """The process's resident memory, from /proc."""
+    with open(f"/proc/{herald.process.pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return round(int(line.split()[1]) / 1024)
+
+
+def seconds_to_ready(herald):
+    """From the process's start until /readyz answers 200."""
+    while True:
+        try:
+            with urllib.request.urlopen(herald.url + "/readyz", timeout=5) as answer:
+                if answer.status == 200:
+                    return round((time.monotonic_ns() - herald.started) / 1e9, 2)
+        except OSError:
+            pass
+        time.sleep(0.01)
 
 
 def timings(session, paths):
@@ -143,11 +167,30 @@ def main():
         weights[name] = {"html": len(html), "assets": sum(len(session.get(asset.decode())) for asset in set(assets))}
         weights[name]["total"] = weights[name]["html"] + weights[name]["assets"]
     session.connection.close()
+
+    # The same store through the API, the metrics scrape, memory and a restart (issue 19's
+    # "cost stays flat" figures, SQLite).
+    api = Session(herald, console=False)
+    requests = {
+        "email": [f"/v1/emails/{random.choice(ids)}" for _ in range(count)],
+        "list": ["/v1/emails?limit=50"] * count,
+        "metrics": ["/metrics"] * count,
+    }
+    for name, paths in requests.items():
+        log(f"timing {CONSOLE_REQUESTS:,} requests of {paths[0].split('?')[0]}")
+        results[f"api_{name}"] = summary(timings(api, paths))
+    api.connection.close()
+    idle_megabytes = resident_megabytes(herald)
     herald.stop()
+    log("restarting on the full store")
+    restarted = Herald(options.herald, directory, "restart", f"dispatch: {{concurrency: 256}}\n{PROVIDERS}")
+    ready_seconds = seconds_to_ready(restarted)
+    restarted.stop()
     if sent != CONSOLE_EMAILS:
         raise SystemExit(f"console: {sent:,} of {CONSOLE_EMAILS:,} emails were sent")
-    json.dump({"emails": stored, "database_megabytes": round(size / 1e6), "fill": fill_seconds, "pages": results,
-               "weights": weights}, sys.stdout)
+    json.dump({"emails": stored, "database_megabytes": round(size / 1e6), "bytes_per_email": round(size / stored),
+               "fill": fill_seconds, "pages": results, "weights": weights, "resident_megabytes_idle": idle_megabytes,
+               "seconds_to_ready": ready_seconds}, sys.stdout)
 
 
 if __name__ == "__main__":
