@@ -176,8 +176,6 @@ extension PostgresEmailStore {
                 try await finish(connection, id: id, status: .sent, at: at, provider: provider, providerMessageID: providerMessageID)
                 try await Self.appendEvents(connection, emailIDs: [id], kind: .sent, at: at, provider: provider, logger: logger)
                 try await countSend(connection, provider: provider, emailID: progress.emailID, at: progress.at)
-                try await Self.countActivity(
-                    .sent, at: progress.at, shard: Self.shard(of: progress.emailID), on: connection, logger: logger)
                 try await Self.enqueueWebhooks(
                     [
                         WebhookTrigger(
@@ -225,20 +223,28 @@ extension PostgresEmailStore {
             logger: logger)
     }
 
-    /// Counts a send in the provider's day and month, in the transaction that marks it sent,
-    /// in one of ``sendCountShards`` rows chosen by the email's id: concurrent deliveries
+    /// Counts a send in the provider's day and month and in its minute's activity, in the
+    /// transaction that marks it sent and in one statement (a delivery waits for each round
+    /// trip), in one of ``sendCountShards`` rows chosen by the email's id: concurrent deliveries
     /// seldom wait for each other's row.
     private func countSend(_ connection: PostgresConnection, provider: String, emailID: EmailID, at date: Date) async throws {
         let shard = Self.shard(of: emailID)
-        for period in SendQuota.Period.allCases {
-            try await connection.execute(
-                """
-                INSERT INTO provider_sends (provider, period, period_start, shard, count)
-                VALUES (\(provider), \(period.rawValue), \(period.start(containing: date).milliseconds), \(shard), 1)
-                ON CONFLICT (provider, period, period_start, shard) DO UPDATE SET count = provider_sends.count + 1
-                """,
-                logger: logger)
-        }
+        let periods = SendQuota.Period.allCases
+        let minute = ActivityMinutes.minute(of: date)
+        try await connection.execute(
+            """
+            WITH activity AS (
+                INSERT INTO activity_minutes (slot, kind, shard, minute, count)
+                VALUES (\(ActivityMinutes.slot(of: minute)), \(ActivityKind.sent.rawValue), \(shard), \(minute), 1)
+                ON CONFLICT (slot, kind, shard) DO UPDATE SET \(unescaped: Self.activityCountUpdate)
+            )
+            INSERT INTO provider_sends (provider, period, period_start, shard, count)
+            SELECT \(provider), period, period_start, \(shard), 1
+            FROM unnest(\(periods.map(\.rawValue))::text[], \(periods.map { $0.start(containing: date).milliseconds })::bigint[])
+                AS sends(period, period_start)
+            ON CONFLICT (provider, period, period_start, shard) DO UPDATE SET count = provider_sends.count + 1
+            """,
+            logger: logger)
     }
 
     static let sendCountShards = 16
