@@ -16,60 +16,68 @@ import PostgresNIO
 /// configuration runs its clients itself, in ``run()``, and replaces one whose pool lags behind
 /// a server that answers again; a store made on a client leaves running it to its caller.
 public final class PostgresEmailStore: EmailStore {
-    private enum Clients {
-        /// Run by the store's caller.
-        case fixed(PostgresClient)
-        /// Run, and replaced when it lags, by the store.
-        case supervised(ClientSupervisor)
-    }
-
-    private let clients: Clients
+    let connections: Connections
     let logger: Logger
-    /// How long a call may take, the wait for a connection included, before it fails.
-    let timeout: TimeAmount
+    /// Accepts from concurrent requests, written together (see ``writeAccepted(_:on:logger:)``).
+    let accepts: BatchedWrites<NewEmail>
 
     /// A store on `client`, which the caller runs. `timeout` bounds every call; past it the
     /// call throws ``StoreError`` `unavailable`.
-    public init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(2)) {
-        self.clients = .fixed(client)
-        self.logger = logger
-        self.timeout = TimeAmount(timeout)
+    public convenience init(client: PostgresClient, logger: Logger, timeout: Duration = .seconds(2)) {
+        self.init(connections: Connections(clients: .fixed(client), timeout: TimeAmount(timeout)), logger: logger)
     }
 
     /// A store that makes and runs its clients itself (see ``run()``), and replaces a client
     /// whose pool lags behind a server that answers again. `probe` is where the server is,
     /// for a connection outside the pool.
-    public init(
+    public convenience init(
         configuration: PostgresClient.Configuration, probe: PostgresConnection.Configuration, logger: Logger,
         timeout: Duration = .seconds(2)
     ) {
-        self.clients = .supervised(
-            ClientSupervisor(configuration: configuration, probeConfiguration: probe, callTimeout: timeout, logger: logger))
-        self.logger = logger
-        self.timeout = TimeAmount(timeout)
+        let supervisor = ClientSupervisor(
+            configuration: configuration, probeConfiguration: probe, callTimeout: timeout, logger: logger)
+        self.init(connections: Connections(clients: .supervised(supervisor), timeout: TimeAmount(timeout)), logger: logger)
     }
 
-    /// The client calls go through now.
-    var client: PostgresClient {
-        switch clients {
-        case .fixed(let client): client
-        case .supervised(let supervisor): supervisor.client
+    private init(connections: Connections, logger: Logger) {
+        self.connections = connections
+        self.logger = logger
+        self.accepts = BatchedWrites(lanes: Self.acceptLanes, itemsPerBatch: Self.emailsPerAcceptBatch) { emails in
+            let refusal = try await connections.withConnection { connection -> StoreError? in
+                do {
+                    try await Self.writeAccepted(emails, on: connection, logger: logger)
+                    return nil
+                } catch let error as PSQLError where Self.isRefusal(error) {
+                    return StoreError(.unavailable, "PostgreSQL refused the emails: \(BoundedConnectionCall<Void>.describe(error))")
+                }
+            }
+            // Written again request by request, so that only the request it was about fails.
+            if let refusal { throw BatchedWrites<NewEmail>.Refused(error: refusal) }
         }
     }
 
-    private var supervisor: ClientSupervisor? {
-        if case .supervised(let supervisor) = clients { supervisor } else { nil }
+    /// Whether the server refused a statement for the values it was given (SQLSTATE classes
+    /// 22, data exception, and 23, integrity constraint violation) rather than failed to run it.
+    private static func isRefusal(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
     }
+
+    /// How long a call may take, the wait for a connection included, before it fails.
+    var timeout: TimeAmount { connections.timeout }
+
+    /// The client calls go through now.
+    var client: PostgresClient { connections.client }
 
     /// Runs the store's own clients until cancelled; returns at once for a store on a client
     /// that its caller runs.
     public func run() async {
-        await supervisor?.run()
+        await connections.supervisor?.run()
     }
 
     /// Runs `body` on a pooled connection within the store's timeout.
     func withConnection<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await BoundedConnectionCall.run(on: client, supervisedBy: supervisor, timeout: timeout, body)
+        try await connections.withConnection(body)
     }
 
     /// Runs `body` in one transaction, within the store's timeout. Errors it throws come out as
@@ -118,6 +126,38 @@ public final class PostgresEmailStore: EmailStore {
             try await connection.execute(
                 "INSERT INTO herald_readiness (filler) VALUES (decode(repeat('00', 16384), 'hex'))", logger: logger)
         }
+    }
+}
+
+/// Where the store's calls get their connections: a client its caller runs, or clients the
+/// store runs and replaces (``ClientSupervisor``).
+struct Connections: Sendable {
+    enum Clients: Sendable {
+        /// Run by the store's caller.
+        case fixed(PostgresClient)
+        /// Run, and replaced when it lags, by the store.
+        case supervised(ClientSupervisor)
+    }
+
+    let clients: Clients
+    /// How long a call may take, the wait for a connection included, before it fails.
+    let timeout: TimeAmount
+
+    /// The client calls go through now.
+    var client: PostgresClient {
+        switch clients {
+        case .fixed(let client): client
+        case .supervised(let supervisor): supervisor.client
+        }
+    }
+
+    var supervisor: ClientSupervisor? {
+        if case .supervised(let supervisor) = clients { supervisor } else { nil }
+    }
+
+    /// Runs `body` on a pooled connection within `timeout`.
+    func withConnection<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await BoundedConnectionCall.run(on: client, supervisedBy: supervisor, timeout: timeout, body)
     }
 }
 

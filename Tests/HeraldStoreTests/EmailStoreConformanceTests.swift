@@ -251,6 +251,40 @@ struct EmailStoreConformanceTests {
         }
     }
 
+    /// Accepts that arrive together share a write (a transaction on SQLite, a statement on
+    /// PostgreSQL); an email the database refuses (here an id it holds already) fails alone.
+    @Test(arguments: StoreKind.allCases)
+    func `fails only the accept the database refuses, of many at once`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            let taken = try await accept(store)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        guard index == 100 else {
+                            var message = EmailMessage.sample()
+                            message.tags = ["batch", "n\(index)"]
+                            try await store.insert(NewEmail(id: EmailID(), message: message, acceptedAt: clock.now))
+                            return true
+                        }
+                        await #expect(throws: StoreError.self) {
+                            try await store.insert(NewEmail(id: taken, message: .sample(), acceptedAt: clock.now))
+                        }
+                        return false
+                    }
+                }
+                var accepted = 0
+                for try await succeeded in group where succeeded { accepted += 1 }
+                #expect(accepted == 199)
+            }
+            let batch = EmailFilter(tag: "batch")
+            #expect(try await store.count(matching: batch, in: [.queued]) == 199)
+            #expect(try await store.count(matching: EmailFilter(tag: "n7"), in: [.queued]) == 1)
+            let original = try #require(try await store.email(taken, tenant: nil))
+            #expect(original.message.tags == EmailMessage.sample().tags)
+            #expect(original.events.map(\.kind) == [.queued])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func `leases due emails once until the lease expires`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
