@@ -46,9 +46,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldStoreKit",
+            dependencies: ["HeraldCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldStoreSQLite",
             dependencies: [
-                "HeraldCore",
+                "HeraldCore", "HeraldStoreKit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -57,7 +62,7 @@ let package = Package(
         .target(
             name: "HeraldStorePostgres",
             dependencies: [
-                "HeraldCore",
+                "HeraldCore", "HeraldStoreKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -239,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "HeraldStoreTests",
             dependencies: [
-                "HeraldCore", "HeraldStoreSQLite", "HeraldStorePostgres", "HeraldTesting",
+                "HeraldCore", "HeraldStoreKit", "HeraldStoreSQLite", "HeraldStorePostgres", "HeraldTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -11,10 +11,10 @@ struct AcceptedBatch {
     /// A scheduled email is due at its time (one scheduled in the past is due now), and its
     /// retries' maximum age counts from then.
     var dueAt: [Int64] = []
-    var sendAt: NullableArray<Int64>
+    var sendAt = NullableArray<Int64>()
     var fields: [ByteBuffer] = []
-    var texts: NullableArray<String>
-    var htmls: NullableArray<String>
+    var texts = NullableArray<String>()
+    var htmls = NullableArray<String>()
     /// The `email.queued` webhook message of each email, kept only when an endpoint wants it.
     var webhookIDs: [String] = []
     var webhookBodies: [ByteBuffer] = []
@@ -36,9 +36,6 @@ struct AcceptedBatch {
     }
 
     init(_ emails: [NewEmail]) {
-        var sendAt: [Int64?] = []
-        var texts: [String?] = []
-        var htmls: [String?] = []
         var minuteRows: [Int64: Int] = [:]
         for email in emails {
             let id = email.id.rawValue
@@ -74,8 +71,5 @@ struct AcceptedBatch {
                 activity.counts.append(1)
             }
         }
-        self.sendAt = NullableArray(sendAt)
-        self.texts = NullableArray(texts)
-        self.htmls = NullableArray(htmls)
     }
 }

@@ -6,21 +6,18 @@ import Synchronization
 ///
 /// At most `lanes` batches are written at once, each on its own connection; requests that
 /// arrive meanwhile wait for the next batch of a lane, which takes all of them up to
-/// `itemsPerBatch` items. When the database refuses a batch of several requests (``Refused``),
+/// `itemsPerBatch` items. When the database refuses a batch of several requests (``RefusedBatch``),
 /// each is written again on its own, so that one bad request fails alone; any other failure (a
 /// timeout, a lost server) fails the whole batch at once, as writing them one by one would fail
 /// each after its own wait. Callers resume once their batch has committed.
 final class BatchedWrites<Item: Sendable>: Sendable {
-    typealias Write = @Sendable ([Item]) async throws -> Void
-
-    /// Thrown by a write that the database refused because of something in the batch (a
-    /// constraint), rather than could not make; `error` is what the batch's callers get.
-    struct Refused: Error {
-        let error: any Error
-    }
+    /// Writes a batch's items within `timeLeft` and returns, for each, the error that kept it
+    /// from being written (a lost lease), or nil; throws when the batch as a whole failed.
+    typealias Write = @Sendable (_ items: [Item], _ timeLeft: Duration) async throws -> [(any Error)?]
 
     private struct Request {
         let items: [Item]
+        let arrived: ContinuousClock.Instant
         let continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -61,22 +58,28 @@ final class BatchedWrites<Item: Sendable>: Sendable {
     private let state = Mutex(State())
     private let lanes: Int
     private let itemsPerBatch: Int
+    private let timeout: Duration
     private let write: Write
 
-    init(lanes: Int, itemsPerBatch: Int, write: @escaping Write) {
+    /// Each request is answered within `timeout` of its arrival (and the little it takes to
+    /// notice), the wait for its batch's turn included: a batch gets the time its oldest
+    /// request has left.
+    init(lanes: Int, itemsPerBatch: Int, timeout: Duration, write: @escaping Write) {
         self.lanes = max(1, lanes)
         self.itemsPerBatch = max(1, itemsPerBatch)
+        self.timeout = timeout
         self.write = write
     }
 
     /// Writes `items` in the next batch and returns once it has committed.
     ///
     /// A cancelled caller still waits: its items may be in a batch already on its way, and
-    /// only the batch's end tells whether they were stored. The store's timeout bounds the wait.
+    /// only the batch's end tells whether they were stored. The timeout bounds the wait.
     func perform(_ items: [Item]) async throws {
+        let arrived = ContinuousClock.now
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let batch = state.withLock { state in
-                state.waiting.append(Request(items: items, continuation: continuation))
+                state.waiting.append(Request(items: items, arrived: arrived, continuation: continuation))
                 return state.nextBatch(lanes: lanes, itemsPerBatch: itemsPerBatch)
             }
             if let batch { startLane(with: batch) }
@@ -99,13 +102,16 @@ final class BatchedWrites<Item: Sendable>: Sendable {
 
     private func writeResuming(_ batch: [Request]) async {
         do {
-            try await write(batch.flatMap(\.items))
-            for request in batch { request.continuation.resume() }
-        } catch is Refused where batch.count > 1 {
+            let oldest = batch.map(\.arrived).min() ?? .now
+            var failures = try await write(batch.flatMap(\.items), timeLeft(since: oldest))[...]
+            for request in batch {
+                Self.resume(request, failures: failures.prefix(request.items.count))
+                failures = failures.dropFirst(request.items.count)
+            }
+        } catch is RefusedBatch where batch.count > 1 {
             for request in batch {
                 do {
-                    try await write(request.items)
-                    request.continuation.resume()
+                    Self.resume(request, failures: try await write(request.items, timeLeft(since: request.arrived))[...])
                 } catch {
                     request.continuation.resume(throwing: Self.reported(error))
                 }
@@ -115,7 +121,26 @@ final class BatchedWrites<Item: Sendable>: Sendable {
         }
     }
 
-    private static func reported(_ error: any Error) -> any Error {
-        (error as? Refused)?.error ?? error
+    private func timeLeft(since arrival: ContinuousClock.Instant) -> Duration {
+        timeout - (ContinuousClock.now - arrival)
     }
+
+    /// Resumes `request` with the first of its items' failures, or as written.
+    private static func resume(_ request: Request, failures: ArraySlice<(any Error)?>) {
+        if let failure = failures.lazy.compactMap({ $0 }).first {
+            request.continuation.resume(throwing: failure)
+        } else {
+            request.continuation.resume()
+        }
+    }
+
+    private static func reported(_ error: any Error) -> any Error {
+        (error as? RefusedBatch)?.error ?? error
+    }
+}
+
+/// Thrown by a batched write that the database refused because of something in the batch (a
+/// constraint), rather than could not make; `error` is what the batch's callers get.
+struct RefusedBatch: Error {
+    let error: any Error
 }

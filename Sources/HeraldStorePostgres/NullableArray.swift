@@ -9,10 +9,14 @@ import PostgresNIO
 /// the length and lower bound of the one dimension and each element with its length, -1 for
 /// NULL.
 struct NullableArray<Element: PostgresArrayEncodable>: PostgresEncodable {
-    let elements: [Element?]
+    var elements: [Element?]
 
-    init(_ elements: [Element?]) {
+    init(_ elements: [Element?] = []) {
         self.elements = elements
+    }
+
+    mutating func append(_ element: Element?) {
+        elements.append(element)
     }
 
     static var psqlType: PostgresDataType { Element.psqlArrayType }

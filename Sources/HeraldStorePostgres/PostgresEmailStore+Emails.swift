@@ -72,25 +72,19 @@ extension PostgresEmailStore {
                 SELECT webhook_id, tenant, \(WebhookEventType.queued.rawValue), id, webhook_body, at FROM input
                 WHERE EXISTS (
                     SELECT 1 FROM webhook_endpoints AS endpoint
-                    WHERE endpoint.tenant = input.tenant AND \(unescaped: wantsQueued))
+                    WHERE endpoint.tenant = input.tenant AND \(unescaped: endpointWants("'\(WebhookEventType.queued.rawValue)'")))
                 RETURNING id, tenant, created_at
             ), delivery AS (
                 INSERT INTO webhook_deliveries (message_id, endpoint_id, status, next_attempt_at)
                 SELECT message.id, endpoint.id, 'pending', message.created_at
-                FROM message JOIN webhook_endpoints AS endpoint ON endpoint.tenant = message.tenant AND \(unescaped: wantsQueued)
+                FROM message JOIN webhook_endpoints AS endpoint
+                    ON endpoint.tenant = message.tenant AND \(unescaped: endpointWants("'\(WebhookEventType.queued.rawValue)'"))
             )
             INSERT INTO events (email_id, kind, at)
             SELECT id, \(EmailEvent.Kind.queued.rawValue), at FROM input, announced
             """,
             logger: logger)
     }
-
-    /// Whether `endpoint` is enabled and wants `email.queued` messages (an empty list of types
-    /// is all of them), as ``WebhookColumns/Target/wants(_:)`` decides.
-    private static let wantsQueued = """
-        endpoint.enabled AND (endpoint.event_types = ''
-            OR '\(WebhookEventType.queued.rawValue)' = ANY(string_to_array(endpoint.event_types, ' ')))
-        """
 
     public func email(_ id: EmailID, tenant: String?) async throws -> EmailDetail? {
         try await withConnection { [self] connection in

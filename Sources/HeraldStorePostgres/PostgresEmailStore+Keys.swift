@@ -4,7 +4,7 @@ import PostgresNIO
 
 extension PostgresEmailStore: APIKeyStore {
     public func saveKey(_ key: APIKey, secretHash: [UInt8]) async throws {
-        try await query(
+        try await committed(
             """
             INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at, revoked_at, rate_per_second)
             VALUES (\(key.id), \(key.tenant), \(key.scope.rawValue), \(Data(secretHash)), \(key.createdAt.milliseconds),
@@ -26,7 +26,7 @@ extension PostgresEmailStore: APIKeyStore {
     }
 
     public func revokeKey(id: String, at: Date) async throws -> Bool {
-        let rows = try await query(
+        let rows = try await committed(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, \(at.milliseconds)) WHERE id = \(id) RETURNING id")
         return !rows.isEmpty
     }

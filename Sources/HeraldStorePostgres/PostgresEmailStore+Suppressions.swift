@@ -35,7 +35,7 @@ extension PostgresEmailStore: SuppressionStore {
     }
 
     public func unsuppress(_ address: String, tenant: String) async throws -> Bool {
-        let rows = try await query(
+        let rows = try await committed(
             "DELETE FROM suppressions WHERE tenant = \(tenant) AND address = \(Suppression.key(of: address)) RETURNING address")
         return !rows.isEmpty
     }

@@ -5,7 +5,7 @@ import PostgresNIO
 
 extension PostgresEmailStore: WebhookStore {
     public func createWebhookEndpoint(_ endpoint: WebhookEndpoint, sealedSecret: [UInt8]) async throws {
-        _ = try await query(
+        try await committed(
             """
             INSERT INTO webhook_endpoints (id, tenant, url, event_types, enabled, disabled_reason, secret, created_at, updated_at)
             VALUES (\(endpoint.id), \(endpoint.tenant), \(endpoint.url), \(WebhookColumns.types(endpoint.eventTypes)), \(endpoint.enabled),
@@ -26,7 +26,7 @@ extension PostgresEmailStore: WebhookStore {
 
     public func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) async throws -> Bool {
         // Enabling it by hand forgets since when it failed.
-        try await !query(
+        try await !committed(
             """
             UPDATE webhook_endpoints SET url = \(endpoint.url), event_types = \(WebhookColumns.types(endpoint.eventTypes)),
                 enabled = \(endpoint.enabled), disabled_reason = \(endpoint.disabledReason), updated_at = \(endpoint.updatedAt.milliseconds),
@@ -38,7 +38,7 @@ extension PostgresEmailStore: WebhookStore {
 
     public func rotateWebhookSecret(id: String, tenant: String, sealedSecret: [UInt8], previousUntil: Date, now: Date) async throws -> Bool
     {
-        try await !query(
+        try await !committed(
             """
             UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = \(previousUntil.milliseconds),
                 secret = \(ByteBuffer(bytes: sealedSecret)), updated_at = \(now.milliseconds)
@@ -153,7 +153,7 @@ extension PostgresEmailStore: WebhookStore {
         -> Int
     {
         let (from, to) = (from?.milliseconds, to?.milliseconds)
-        return try await query(
+        return try await committed(
             """
             UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = \(now.milliseconds), lease_owner = NULL
             WHERE endpoint_id = \(endpointID) AND message_id IN (

@@ -2,6 +2,7 @@
 // several Herald processes can serve one queue.
 import Foundation
 import HeraldCore
+import HeraldStoreKit
 import Logging
 import PostgresNIO
 
@@ -20,6 +21,8 @@ public final class PostgresEmailStore: EmailStore {
     let logger: Logger
     /// Accepts from concurrent requests, written together (see ``writeAccepted(_:on:logger:)``).
     let accepts: BatchedWrites<NewEmail>
+    /// Delivery rounds' records, written together (see ``writeDeliveries(_:on:logger:)``).
+    let deliveries: BatchedWrites<DeliveryWrite>
 
     /// A store on `client`, which the caller runs. `timeout` bounds every call; past it the
     /// call throws ``StoreError`` `unavailable`.
@@ -42,17 +45,51 @@ public final class PostgresEmailStore: EmailStore {
     private init(connections: Connections, logger: Logger) {
         self.connections = connections
         self.logger = logger
-        self.accepts = BatchedWrites(lanes: Self.acceptLanes, itemsPerBatch: Self.emailsPerAcceptBatch) { emails in
-            let refusal = try await connections.withConnection { connection -> StoreError? in
-                do {
-                    try await Self.writeAccepted(emails, on: connection, logger: logger)
-                    return nil
-                } catch let error as PSQLError where Self.isRefusal(error) {
-                    return StoreError(.unavailable, "PostgreSQL refused the emails: \(BoundedConnectionCall<Void>.describe(error))")
+        let timeout = Duration.nanoseconds(connections.timeout.nanoseconds)
+        self.accepts = BatchedWrites(lanes: Self.acceptLanes, itemsPerBatch: Self.emailsPerAcceptBatch, timeout: timeout) {
+            emails, timeLeft in
+            try await Self.writeBatch(on: connections, within: timeLeft) { connection in
+                try await Self.unwrappingErrors {
+                    try await connection.withTransaction(logger: logger) { connection in
+                        try await Self.writeAccepted(emails, on: connection, logger: logger)
+                    }
+                }
+                return Array(repeating: nil, count: emails.count)
+            }
+        }
+        self.deliveries = BatchedWrites(lanes: Self.deliveryLanes, itemsPerBatch: Self.roundsPerDeliveryBatch, timeout: timeout) {
+            writes, timeLeft in
+            try await Self.writeBatch(on: connections, within: timeLeft) { connection in
+                try await Self.unwrappingErrors {
+                    try await connection.withTransaction(logger: logger) { connection in
+                        try await Self.writeDeliveries(writes, on: connection, logger: logger)
+                    }
                 }
             }
-            // Written again request by request, so that only the request it was about fails.
-            if let refusal { throw BatchedWrites<NewEmail>.Refused(error: refusal) }
+        }
+    }
+
+    /// Runs a batch's `write` on a pooled connection within `timeLeft`. The server's refusal of
+    /// it for the values it was given is thrown as ``RefusedBatch``, so that a batch of several requests is written again request
+    /// by request and only the request it was about fails.
+    private static func writeBatch(
+        on connections: Connections, within timeLeft: Duration,
+        _ write: @escaping @Sendable (PostgresConnection) async throws -> [(any Error)?]
+    ) async throws -> [(any Error)?] {
+        guard timeLeft > .zero else {
+            throw StoreError(.unavailable, "PostgreSQL did not answer within \(connections.timeout.nanoseconds / 1_000_000) ms")
+        }
+        let outcome = try await connections.withConnection(within: TimeAmount(timeLeft)) {
+            connection -> Result<[(any Error)?], StoreError> in
+            do {
+                return .success(try await write(connection))
+            } catch let error as PSQLError where Self.isRefusal(error) {
+                return .failure(StoreError(.unavailable, "PostgreSQL refused the write: \(BoundedConnectionCall<Void>.describe(error))"))
+            }
+        }
+        switch outcome {
+        case .success(let failures): return failures
+        case .failure(let refusal): throw RefusedBatch(error: refusal)
         }
     }
 
@@ -99,7 +136,7 @@ public final class PostgresEmailStore: EmailStore {
     }
 
     /// Runs a transaction, throwing the error that ended it rather than postgres-nio's wrapper.
-    private static func unwrappingErrors<Result>(_ transaction: () async throws -> Result) async throws -> Result {
+    static func unwrappingErrors<Result>(_ transaction: () async throws -> Result) async throws -> Result {
         do {
             return try await transaction()
         } catch let error as PostgresTransactionError {
@@ -111,6 +148,16 @@ public final class PostgresEmailStore: EmailStore {
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try await withConnection { [logger] connection in try await connection.query(query, logger: logger).collect() }
+    }
+
+    /// Runs one statement that writes something a caller is told was stored, in a transaction
+    /// of its own, and reads its rows once committed. Outside a transaction block a statement
+    /// commits only at the protocol's Sync, after postgres-nio has handed back its result: a
+    /// server that crashed in between would lose a write its caller was told about. COMMIT
+    /// answers only once committed.
+    @discardableResult
+    func committed(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await transaction { [logger] connection in try await connection.query(query, logger: logger).collect() }
     }
 
     /// Throws on a standby, and on a full disk. A full disk fails only writes that need new
@@ -155,9 +202,11 @@ struct Connections: Sendable {
         if case .supervised(let supervisor) = clients { supervisor } else { nil }
     }
 
-    /// Runs `body` on a pooled connection within `timeout`.
-    func withConnection<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await BoundedConnectionCall.run(on: client, supervisedBy: supervisor, timeout: timeout, body)
+    /// Runs `body` on a pooled connection within `timeout`, or the shorter time given.
+    func withConnection<Result: Sendable>(
+        within timeLeft: TimeAmount? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await BoundedConnectionCall.run(on: client, supervisedBy: supervisor, timeout: min(timeLeft ?? timeout, timeout), body)
     }
 }
 

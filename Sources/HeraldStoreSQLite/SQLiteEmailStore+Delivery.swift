@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 extension SQLiteEmailStore {
     public func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail] {
@@ -146,30 +147,45 @@ extension SQLiteEmailStore {
         }
     }
 
-    /// Writes the progress only under the lease it names. The email's own UPDATE checks the
-    /// lease (`leased` below) rather than a SELECT before it: this runs twice for every email.
-    /// When the lease is lost the UPDATE changes nothing and the throw rolls back the history
-    /// written before it (``GroupCommit`` undoes a failing operation alone).
-    private static func apply(_ progress: DeliveryProgress, to db: Database, counting sends: inout CommitTally) throws {
-        let id = progress.emailID.rawValue
-        let at = progress.at.milliseconds
-        let lease = progress.leaseToken
-
-        if !progress.suppressedRecipients.isEmpty {
-            try appendEvent(db, emailID: id, kind: .suppressed, at: at, detail: progress.suppressedRecipients.joined(separator: ", "))
+    /// Carries out the progress's ``DeliveryWrite`` only under the lease it names. The email's
+    /// own UPDATE, first, checks the lease (``leased``) rather than a SELECT before it: this
+    /// runs twice for every email. When the lease is lost the UPDATE changes nothing and the
+    /// throw rolls the operation back (``GroupCommit`` undoes a failing operation alone).
+    private static func apply(_ progress: DeliveryProgress, to db: Database, counting tally: inout CommitTally) throws {
+        let write = DeliveryWrite(progress)
+        let id = write.emailID.rawValue
+        let at = write.at.milliseconds
+        switch write.change {
+        case .attemptStarting(let number, let provider):
+            try db.run(
+                """
+                UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
+                    updated_at = ? WHERE id = ? AND \(leased)
+                """,
+                .integer(number), .integer(number), .text(provider), .integer(at), .integer(at), .text(id), .integer(write.leaseToken)
+            )
+        case .roundEnded(let status, let dueAt, let provider, let providerMessageID, let reason, let roundsChange):
+            // The round ends: the lease is given up and any pending attempt is settled.
+            try db.run(
+                """
+                UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
+                    pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
+                    provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
+                    failure_reason = ?, rounds = rounds + ?
+                WHERE id = ? AND \(leased)
+                """,
+                .text(status.rawValue), .integer(at), .integer(dueAt?.milliseconds), .integer(dueAt?.milliseconds), .text(provider),
+                .text(providerMessageID), .text(reason), .integer(roundsChange), .text(id), .integer(write.leaseToken)
+            )
         }
-        if !progress.suppressing.isEmpty {
+        guard db.changesCount == 1 else { throw StoreError.leaseLost }
+
+        if !write.suppressions.isEmpty {
             guard let tenant = try String.fetchOne(db.cachedStatement(sql: "SELECT tenant FROM emails WHERE id = ?"), arguments: [id])
             else { throw StoreError.leaseLost }
-            for refused in progress.suppressing {
-                let suppression = Suppression(
-                    address: refused.address, reason: "\(refused.failure.reason): \(refused.failure.message)", source: .delivery,
-                    emailID: progress.emailID, createdAt: progress.at)
-                try insert(suppression, tenant: tenant, into: db)
-            }
+            for suppression in write.suppressions { try insert(suppression, tenant: tenant, into: db) }
         }
-
-        if let attempt = progress.finishedAttempt {
+        if let attempt = write.finishedAttempt {
             try db.run(
                 """
                 INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message, routing)
@@ -179,60 +195,18 @@ extension SQLiteEmailStore {
                 .integer(attempt.latencyMilliseconds), .text(attempt.outcome.rawValue), .text(attempt.errorClass?.rawValue),
                 .text(attempt.errorCode), .text(attempt.message), .text(attempt.routing)
             )
-            if attempt.outcome == .failed {
-                try appendEvent(
-                    db, emailID: id, kind: .attemptFailed, at: at, attempt: attempt.number, provider: attempt.provider,
-                    detail: [attempt.errorClass?.rawValue, attempt.errorCode].compactMap { $0 }.joined(separator: ":")
-                )
-            }
         }
-
-        switch progress.next {
-        case .attempt(let number, let provider):
-            try db.run(
-                """
-                UPDATE emails SET attempts = ?, pending_attempt = ?, pending_provider = ?, pending_started_at = ?,
-                    updated_at = ? WHERE id = ? AND \(leased)
-                """,
-                .integer(number), .integer(number), .text(provider), .integer(at), .integer(at), .text(id), .integer(lease)
-            )
-            try requireLease(db)
-            try appendEvent(db, emailID: id, kind: .attemptStarted, at: at, attempt: number, provider: provider)
-        case .sent(let provider, let providerMessageID):
-            try finish(
-                db, id: id, lease: lease, status: .sent, at: at, dueAt: nil, provider: provider, providerMessageID: providerMessageID,
-                reason: nil)
-            try appendEvent(db, emailID: id, kind: .sent, at: at, provider: provider)
-            sends.count(provider: provider, at: progress.at)
-            sends.count(.sent, at: progress.at)
-            try enqueueWebhooks(
-                [
-                    WebhookTrigger(
-                        type: .sent, emailID: progress.emailID, at: progress.at, provider: provider, providerMessageID: providerMessageID)
-                ],
-                in: db)
-        case .deferred(let until, let reason):
-            try finish(
-                db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
-                reason: reason)
-            try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
-        case .waiting(let until, let reason):
-            try finish(
-                db, id: id, lease: lease, status: .deferred, at: at, dueAt: until.milliseconds, provider: nil, providerMessageID: nil,
-                reason: reason)
-            try db.executeCached(sql: "UPDATE emails SET rounds = rounds - 1 WHERE id = ?", arguments: [id])
-            try appendEvent(db, emailID: id, kind: .deferred, at: at, detail: reason)
-        case .failed(let reason):
-            try finish(db, id: id, lease: lease, status: .failed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
-            sends.count(.failed, at: progress.at)
-            try appendEvent(db, emailID: id, kind: .failed, at: at, detail: reason)
-            try enqueueWebhooks([WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)], in: db)
-        case .suppressed:
-            let reason = "every recipient is suppressed"
-            try finish(
-                db, id: id, lease: lease, status: .suppressed, at: at, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason)
-            try enqueueWebhooks([WebhookTrigger(type: .suppressed, emailID: progress.emailID, at: progress.at, reason: reason)], in: db)
+        for event in write.events {
+            try appendEvent(
+                db, emailID: id, kind: event.kind, at: event.at.milliseconds, attempt: event.attempt, provider: event.provider,
+                detail: event.detail)
         }
+        if let provider = write.sentThrough {
+            tally.count(provider: provider, at: write.at)
+            tally.count(.sent, at: write.at)
+        }
+        if let activity = write.activity { tally.count(activity, at: write.at) }
+        if let webhook = write.webhook { try enqueueWebhooks([webhook], in: db) }
     }
 
     public func providerStates() async throws -> [ProviderStateRecord] {
@@ -282,30 +256,6 @@ extension SQLiteEmailStore {
     /// The condition under which a delivery round may write an email: it is still being sent,
     /// under the round's lease token (the last argument).
     private static let leased = "status = 'sending' AND lease_token = ?"
-
-    private static func requireLease(_ db: Database) throws {
-        guard db.changesCount == 1 else { throw StoreError.leaseLost }
-    }
-
-    /// Ends a round: the lease is given up and any pending attempt is settled.
-    private static func finish(
-        _ db: Database, id: String, lease: Int64, status: EmailStatus, at: Int64, dueAt: Int64?,
-        provider: String?, providerMessageID: String?, reason: String?
-    ) throws {
-        try db.run(
-            """
-            UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
-                pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
-                provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
-                failure_reason = ?
-            WHERE id = ? AND \(leased)
-            """,
-            .text(status.rawValue), .integer(at), .integer(dueAt), .integer(dueAt), .text(provider), .text(providerMessageID),
-            .text(reason), .text(id),
-            .integer(lease)
-        )
-        try requireLease(db)
-    }
 }
 
 /// What one group-committed batch counts, written once at its end rather than once per email:
