@@ -142,6 +142,7 @@ let package = Package(
             name: "HeraldServer",
             dependencies: [
                 "HeraldCore",
+                "HeraldStoreKit",
                 "HeraldStoreSQLite",
                 "HeraldStorePostgres",
                 "HeraldProviders",
@@ -253,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "HeraldStoreSQLiteTests",
             dependencies: [
-                "HeraldStoreSQLite", "HeraldTesting",
+                "HeraldStoreKit", "HeraldStoreSQLite", "HeraldTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldStoreKit
 import HeraldStorePostgres
 import HeraldStoreSQLite
 import Logging

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldStoreKit
 import NIOCore
 
 /// A batch of accepted emails as the arrays, one per column, that one `unnest` statement

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldStoreKit
 import Logging
 import PostgresNIO
 

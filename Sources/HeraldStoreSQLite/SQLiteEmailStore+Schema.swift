@@ -1,5 +1,6 @@
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 extension SQLiteEmailStore {
     /// Times are stored as milliseconds since 1970. `due_at` is when the dispatcher should next

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 extension SQLiteEmailStore: WebhookStore {
     public func createWebhookEndpoint(_ endpoint: WebhookEndpoint, sealedSecret: [UInt8]) async throws {

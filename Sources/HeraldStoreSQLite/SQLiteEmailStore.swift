@@ -3,6 +3,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 /// ``EmailStore`` on SQLite in WAL mode with `synchronous = FULL`: a write that returns has
 /// reached the disk. Concurrent writes are group-committed.

@@ -1,5 +1,6 @@
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 extension StoredContent {
     /// The `message`, `text` and `html` columns of `row`.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 import HeraldTesting
 import Testing
 

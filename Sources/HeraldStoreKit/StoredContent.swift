@@ -1,3 +1,5 @@
+import HeraldCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
