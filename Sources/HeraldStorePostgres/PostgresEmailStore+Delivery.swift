@@ -133,7 +133,7 @@ extension PostgresEmailStore {
         let rows = try await query(
             """
             SELECT minute, kind, sum(count)::bigint FROM activity_minutes WHERE minute >= \(ActivityMinutes.minute(of: since))
-            GROUP BY minute, kind ORDER BY minute
+            GROUP BY minute, kind ORDER BY minute, kind
             """)
         return try rows.decode((Int64, String, Int64).self).compactMap { minute, kind, count in
             ActivityKind(rawValue: kind).map {

@@ -193,7 +193,7 @@ public final class SQLiteEmailStore: EmailStore {
     public func activity(since: Date) async throws -> [ActivityCount] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT minute, kind, count FROM activity_minutes WHERE minute >= ? ORDER BY minute",
+                db, sql: "SELECT minute, kind, count FROM activity_minutes WHERE minute >= ? ORDER BY minute, kind",
                 arguments: [ActivityMinutes.minute(of: since)]
             ).compactMap { row in
                 ActivityKind(rawValue: row["kind"]).map {
