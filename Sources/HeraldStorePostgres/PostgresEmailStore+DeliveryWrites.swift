@@ -7,7 +7,7 @@ import PostgresNIO
 
 extension PostgresEmailStore {
     /// In the next batch of delivery records (``deliveries``): the rounds of many emails that
-    /// report at once share a transaction of two or three statements.
+    /// report at once share one transaction.
     public func record(_ progress: DeliveryProgress) async throws {
         try await deliveries.perform([DeliveryWrite(progress)])
     }
@@ -24,6 +24,10 @@ extension PostgresEmailStore {
     /// sends' quota and activity counts) and reads which of them announce a webhook that an
     /// endpoint wants; a second statement, only then, writes those webhook messages. Returns
     /// ``StoreError/leaseLost`` for each round whose lease had passed on, which wrote nothing.
+    ///
+    /// Batches run side by side and share counter and suppression rows: each takes those rows'
+    /// locks in one order (the `ORDER BY`s), so that two batches never wait for each other in a
+    /// circle, which PostgreSQL would end by aborting one (a deadlock).
     static func writeDeliveries(_ writes: [DeliveryWrite], on connection: PostgresConnection, logger: Logger) async throws
         -> [(any Error)?]
     {
@@ -82,6 +86,7 @@ extension PostgresEmailStore {
                     \(batch.suppressions.reasons)::text[], \(batch.suppressions.createdAt)::bigint[])
                     AS refused (email_id, address, reason, created_at)
                 JOIN held ON held.id = refused.email_id
+                ORDER BY held.tenant, refused.address
                 ON CONFLICT (tenant, address) DO NOTHING
             ), send AS (
                 INSERT INTO provider_sends (provider, period, period_start, shard, count)
@@ -91,6 +96,7 @@ extension PostgresEmailStore {
                     AS send (email_id, provider, period, period_start, shard)
                 JOIN held ON held.id = send.email_id
                 GROUP BY send.provider, send.period, send.period_start, send.shard
+                ORDER BY send.provider, send.period, send.period_start, send.shard
                 ON CONFLICT (provider, period, period_start, shard) DO UPDATE SET count = provider_sends.count + excluded.count
             ), activity AS (
                 INSERT INTO activity_minutes (slot, kind, shard, minute, count)
@@ -100,6 +106,7 @@ extension PostgresEmailStore {
                     AS counted (email_id, kind, slot, shard, minute)
                 JOIN held ON held.id = counted.email_id
                 GROUP BY counted.slot, counted.kind, counted.shard, counted.minute
+                ORDER BY counted.slot, counted.kind, counted.shard
                 ON CONFLICT (slot, kind, shard) DO UPDATE SET \(unescaped: activityCountUpdate)
             )
             SELECT held.id, held.tenant,
