@@ -7,95 +7,80 @@ import PostgresNIO
 extension PostgresEmailStore {
     /// Takes due emails that no other node holds: rows another transaction has locked are
     /// skipped rather than waited for, so that nodes leasing at once each get their own. One
-    /// statement leases them, records the attempts that a lease running out cut short, and
-    /// reads their contents.
+    /// statement leases them and reads their contents; the attempts that a lease running out
+    /// cut short, which are rare, are recorded by a second in the same transaction.
     public func leaseDueEmails(limit: Int, owner: String, now: Date, duration: Duration) async throws -> [LeasedEmail] {
         let at = now.milliseconds
         let expiry = now.adding(duration).milliseconds
-        let rows = try await committed(
-            """
-            WITH due AS (
-                SELECT id, tenant, created_at, queued_at, due_at, rounds, attempts, lease_token, pending_attempt,
-                    COALESCE(pending_provider, 'unknown') AS pending_provider, COALESCE(pending_started_at, \(at)) AS pending_started_at
-                FROM emails WHERE due_at <= \(at) ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            ), leased AS (
-                UPDATE emails SET status = 'sending', lease_owner = \(owner), lease_token = emails.lease_token + 1,
-                    rounds = emails.rounds + 1, due_at = \(expiry), updated_at = \(at), pending_attempt = NULL,
-                    pending_provider = NULL, pending_started_at = NULL
-                FROM due WHERE emails.id = due.id
-            ), interrupted AS (
-                -- An attempt that started under a lease that then ran out: the node stopped or hung
-                -- mid-call, so the provider may or may not have the email.
-                INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
-                SELECT id, pending_attempt, pending_provider, pending_started_at, \(at) - pending_started_at, 'failed',
-                    \(ErrorClass.ambiguous.rawValue), 'interrupted', 'the attempt was interrupted before its outcome was recorded'
-                FROM due WHERE pending_attempt IS NOT NULL
-            ), interrupted_event AS (
-                INSERT INTO events (email_id, kind, at, attempt, provider, detail)
-                SELECT id, \(EmailEvent.Kind.attemptFailed.rawValue), \(at), pending_attempt, pending_provider, 'interrupted'
-                FROM due WHERE pending_attempt IS NOT NULL
-            )
-            SELECT due.id, due.tenant, due.created_at, due.queued_at, due.lease_token + 1, due.rounds + 1, due.attempts,
-                content.message, content.text, content.html
-            FROM due JOIN email_contents AS content ON content.email_id = due.id
-            ORDER BY due.due_at
-            """)
-        let due = try rows.decode((String, String, Int64, Int64, Int64, Int, Int, Data, String?, String?).self)
-            .map { id, tenant, createdAt, queuedAt, leaseToken, round, attemptsSoFar, fields, text, html in
+        let due = try await transaction { [logger] connection -> [DueEmail] in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT id, tenant, created_at, queued_at, due_at, rounds, attempts, lease_token, pending_attempt,
+                        pending_provider, pending_started_at
+                    FROM emails WHERE due_at <= \(at) ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), leased AS (
+                    UPDATE emails SET status = 'sending', lease_owner = \(owner), lease_token = emails.lease_token + 1,
+                        rounds = emails.rounds + 1, due_at = \(expiry), updated_at = \(at), pending_attempt = NULL,
+                        pending_provider = NULL, pending_started_at = NULL
+                    FROM due WHERE emails.id = due.id
+                )
+                SELECT due.id, due.tenant, due.created_at, due.queued_at, due.rounds, due.lease_token, due.attempts,
+                    due.pending_attempt, due.pending_provider, due.pending_started_at, content.message, content.text, content.html
+                FROM due JOIN email_contents AS content ON content.email_id = due.id
+                ORDER BY due.due_at
+                """,
+                logger: logger
+            ).collect()
+            let due = try rows.decode(
+                (String, String, Int64, Int64, Int, Int64, Int, Int?, String?, Int64?, Data, String?, String?).self
+            ).map { id, tenant, createdAt, queuedAt, rounds, leaseToken, attempts, pending, provider, startedAt, fields, text, html in
                 DueEmail(
-                    id: id, tenant: tenant, createdAt: createdAt, queuedAt: queuedAt, leaseToken: leaseToken, round: round,
-                    attemptsSoFar: attemptsSoFar, content: StoredContent(fields: fields, text: text, html: html))
+                    id: id, tenant: tenant, content: StoredContent(fields: fields, text: text, html: html), createdAt: createdAt,
+                    queuedAt: queuedAt, rounds: rounds, leaseToken: leaseToken, attempts: attempts,
+                    pendingAttempt: pending.map { DueEmail.PendingAttempt(number: $0, provider: provider, startedAt: startedAt) })
             }
-
-        var leased = try due.compactMap { email -> (tenant: String, email: LeasedEmail)? in
-            guard let id = EmailID(email.id) else { return nil }
-            let content = email.content
-            let leased = LeasedEmail(
-                id: id, message: try content.message(), acceptedAt: Date(milliseconds: email.createdAt),
-                queuedAt: Date(milliseconds: email.queuedAt), leaseToken: email.leaseToken, round: email.round,
-                attemptsSoFar: email.attemptsSoFar)
-            return (email.tenant, leased)
+            let interrupted = due.compactMap { email in email.pendingAttempt.map { (email.id, InterruptedAttempt($0, at: at)) } }
+            if !interrupted.isEmpty { try await Self.record(interrupted, at: at, on: connection, logger: logger) }
+            return due
         }
-        let suppressed = try await suppressedRecipients(of: leased)
-        for index in leased.indices {
-            let recipients = leased[index].email.message.recipients.map { Suppression.key(of: $0.address) }
-            leased[index].email.suppressedRecipients = Set(recipients.filter { suppressed.contains(.init(leased[index].tenant, $0)) })
-        }
-        return leased.map(\.email)
-    }
-
-    /// A leased row; its message is decoded once the statement has returned.
-    private struct DueEmail: Sendable {
-        let id: String
-        let tenant: String
-        let createdAt: Int64
-        let queuedAt: Int64
-        let leaseToken: Int64
-        let round: Int
-        let attemptsSoFar: Int
-        let content: StoredContent
-    }
-
-    private struct TenantAddress: Hashable {
-        let tenant: String
-        let address: String
-
-        init(_ tenant: String, _ address: String) {
-            self.tenant = tenant
-            self.address = address
+        return try await DueEmail.leased(due) { recipientsByTenant in
+            let rows = try await self.query(
+                """
+                SELECT suppression.tenant, suppression.address
+                FROM unnest(\(Array(recipientsByTenant.flatMap { tenant, addresses in addresses.map { _ in tenant } }))::text[],
+                    \(Array(recipientsByTenant.flatMap { _, addresses in addresses }))::text[]) AS recipient (tenant, address)
+                JOIN suppressions AS suppression ON suppression.tenant = recipient.tenant AND suppression.address = recipient.address
+                """)
+            var suppressed: [String: Set<String>] = [:]
+            for (tenant, address) in try rows.decode((String, String).self) { suppressed[tenant, default: []].insert(address) }
+            return suppressed
         }
     }
 
-    /// Which recipients of `emails` are on their tenant's suppression list.
-    private func suppressedRecipients(of emails: [(tenant: String, email: LeasedEmail)]) async throws -> Set<TenantAddress> {
-        let addresses = Set(emails.flatMap { $0.email.message.recipients.map { Suppression.key(of: $0.address) } })
-        guard !addresses.isEmpty else { return [] }
-        let tenants = Array(Set(emails.map(\.tenant)))
-        let rows = try await query(
-            "SELECT tenant, address FROM suppressions WHERE tenant = ANY(\(tenants)) AND address = ANY(\(Array(addresses)))")
-        var suppressed: Set<TenantAddress> = []
-        for (tenant, address) in try rows.decode((String, String).self) { suppressed.insert(.init(tenant, address)) }
-        return suppressed
+    /// Writes the attempts that leases running out cut short, with their events, in one statement.
+    private static func record(
+        _ interrupted: [(emailID: String, attempt: InterruptedAttempt)], at: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let ids = interrupted.map(\.emailID)
+        let numbers = interrupted.map { Int64($0.attempt.number) }
+        let providers = interrupted.map(\.attempt.provider)
+        try await connection.execute(
+            """
+            WITH attempt AS (
+                INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
+                SELECT id, number, provider, started_at, latency_ms, 'failed', \(InterruptedAttempt.errorClass.rawValue),
+                    \(InterruptedAttempt.code), \(InterruptedAttempt.message)
+                FROM unnest(\(ids)::text[], \(numbers)::integer[], \(providers)::text[],
+                    \(interrupted.map(\.attempt.startedAt))::bigint[], \(interrupted.map(\.attempt.latencyMilliseconds))::bigint[])
+                    AS interrupted (id, number, provider, started_at, latency_ms)
+            )
+            INSERT INTO events (email_id, kind, at, attempt, provider, detail)
+            SELECT id, \(EmailEvent.Kind.attemptFailed.rawValue), \(at), number, provider, \(InterruptedAttempt.code)
+            FROM unnest(\(ids)::text[], \(numbers)::integer[], \(providers)::text[]) WITH ORDINALITY AS interrupted (id, number, provider, position)
+            ORDER BY position
+            """,
+            logger: logger)
     }
 
     static let sendCountShards = 16

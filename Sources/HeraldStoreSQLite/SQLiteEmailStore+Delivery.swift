@@ -13,16 +13,16 @@ extension SQLiteEmailStore {
                 Row.fetchCursor(
                     db.cachedStatement(
                         sql: """
-                            SELECT \(DueEmail.columns)
+                            SELECT \(Self.dueColumns)
                             FROM emails JOIN email_contents ON email_contents.email_id = emails.id
                             WHERE due_at <= ? ORDER BY due_at LIMIT ?
                             """
                     ),
                     arguments: [at, limit]
-                ).map(DueEmail.init(row:)))
+                ).map(Self.dueEmail(from:)))
             for email in due {
                 if let pending = email.pendingAttempt {
-                    try Self.recordInterruptedAttempt(db, pending, of: email.id, at: at)
+                    try Self.record(InterruptedAttempt(pending, at: at), of: email.id, at: at, in: db)
                 }
             }
             // One statement for the whole batch: the writer is the dispatcher's one serial
@@ -41,104 +41,53 @@ extension SQLiteEmailStore {
             }
             return due
         }
-        var leased = try rows.compactMap { row -> (tenant: String, email: LeasedEmail)? in
-            guard let id = EmailID(row.id) else { return nil }
-            let email = LeasedEmail(
-                id: id,
-                message: try row.content.message(),
-                acceptedAt: Date(milliseconds: row.createdAt),
-                queuedAt: Date(milliseconds: row.queuedAt),
-                leaseToken: row.leaseToken,
-                round: row.round,
-                attemptsSoFar: row.attemptsSoFar
-            )
-            return (row.tenant, email)
-        }
-        let suppressed = try await suppressedRecipients(of: leased)
-        for index in leased.indices {
-            leased[index].email.suppressedRecipients = suppressed[leased[index].tenant, default: []]
-                .intersection(leased[index].email.message.recipients.map { Suppression.key(of: $0.address) })
-        }
-        return leased.map(\.email)
-    }
-
-    /// The recipients of `emails` that are on their tenant's suppression list, by tenant.
-    private func suppressedRecipients(of emails: [(tenant: String, email: LeasedEmail)]) async throws -> [String: Set<String>] {
-        let recipientsByTenant = Dictionary(grouping: emails, by: \.tenant).mapValues { emails in
-            Array(Set(emails.flatMap { $0.email.message.recipients.map { Suppression.key(of: $0.address) } }))
-        }
-        guard !recipientsByTenant.isEmpty else { return [:] }
-        return try await pool.read { db in
-            var suppressed: [String: Set<String>] = [:]
-            for (tenant, addresses) in recipientsByTenant {
-                suppressed[tenant] = try Set(
-                    String.fetchAll(
-                        db,
-                        sql:
-                            "SELECT address FROM suppressions WHERE tenant = ? AND address IN (\(databaseQuestionMarks(count: addresses.count)))",
-                        arguments: StatementArguments([tenant] + addresses)))
+        return try await DueEmail.leased(rows) { recipientsByTenant in
+            try await self.pool.read { db in
+                var suppressed: [String: Set<String>] = [:]
+                for (tenant, addresses) in recipientsByTenant {
+                    suppressed[tenant] = try Set(
+                        String.fetchAll(
+                            db,
+                            sql: """
+                                SELECT address FROM suppressions WHERE tenant = ?
+                                    AND address IN (\(databaseQuestionMarks(count: addresses.count)))
+                                """,
+                            arguments: StatementArguments([tenant] + Array(addresses))))
+                }
+                return suppressed
             }
-            return suppressed
         }
     }
 
-    /// A leased row as the lease leaves it, taken out of the write transaction; its message is
-    /// decoded outside it.
-    private struct DueEmail: Sendable {
-        /// An attempt recorded as started and never finished.
-        struct PendingAttempt: Sendable {
-            let number: Int
-            let provider: String?
-            let startedAt: Int64?
-        }
+    /// The columns ``dueEmail(from:)`` reads, in its order. It reads them by position: GRDB
+    /// finds a column by name without regard to case, lowercasing the name on every read, and a
+    /// lease reads these for every email it takes.
+    private static let dueColumns = """
+        id, tenant, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
+        pending_attempt, pending_provider, pending_started_at
+        """
 
-        /// The columns ``init(row:)`` reads, in its order. It reads them by position: GRDB finds
-        /// a column by name without regard to case, lowercasing the name on every read, and a
-        /// lease reads these for every email it takes.
-        static let columns = """
-            id, tenant, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
-            pending_attempt, pending_provider, pending_started_at
-            """
-
-        let id: String
-        let tenant: String
-        let content: StoredContent
-        let createdAt: Int64
-        let queuedAt: Int64
-        let round: Int
-        let attemptsSoFar: Int
-        let leaseToken: Int64
-        let pendingAttempt: PendingAttempt?
-
-        /// `round` and `leaseToken` are those of the lease being taken.
-        init(row: Row) {
-            id = row[0]
-            tenant = row[1]
-            content = StoredContent(fields: row[2], text: row[3], html: row[4])
-            createdAt = row[5]
-            queuedAt = row[6]
-            round = (row[7] as Int) + 1
-            attemptsSoFar = row[8]
-            leaseToken = (row[9] as Int64) + 1
-            pendingAttempt = (row[10] as Int?).map { PendingAttempt(number: $0, provider: row[11], startedAt: row[12]) }
-        }
+    private static func dueEmail(from row: Row) -> DueEmail {
+        DueEmail(
+            id: row[0], tenant: row[1], content: StoredContent(fields: row[2], text: row[3], html: row[4]), createdAt: row[5],
+            queuedAt: row[6], rounds: row[7], leaseToken: row[9], attempts: row[8],
+            pendingAttempt: (row[10] as Int?).map { DueEmail.PendingAttempt(number: $0, provider: row[11], startedAt: row[12]) })
     }
 
-    /// An attempt that started under a lease that then ran out: the process stopped or hung
-    /// mid-call, so the provider may or may not have the email.
-    private static func recordInterruptedAttempt(_ db: Database, _ pending: DueEmail.PendingAttempt, of emailID: String, at: Int64) throws {
-        let number = pending.number
-        let provider = pending.provider ?? "unknown"
-        let startedAt = pending.startedAt ?? at
-        let message = "the attempt was interrupted before its outcome was recorded"
+    private static func record(_ interrupted: InterruptedAttempt, of emailID: String, at: Int64, in db: Database) throws {
         try db.executeCached(
             sql: """
                 INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message)
-                VALUES (?, ?, ?, ?, ?, 'failed', ?, 'interrupted', ?)
+                VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?)
                 """,
-            arguments: [emailID, number, provider, startedAt, at - startedAt, ErrorClass.ambiguous.rawValue, message]
+            arguments: [
+                emailID, interrupted.number, interrupted.provider, interrupted.startedAt, interrupted.latencyMilliseconds,
+                InterruptedAttempt.errorClass.rawValue, InterruptedAttempt.code, InterruptedAttempt.message,
+            ]
         )
-        try appendEvent(db, emailID: emailID, kind: .attemptFailed, at: at, attempt: number, provider: provider, detail: "interrupted")
+        try appendEvent(
+            db, emailID: emailID, kind: .attemptFailed, at: at, attempt: interrupted.number, provider: interrupted.provider,
+            detail: InterruptedAttempt.code)
     }
 
     public func record(_ progress: DeliveryProgress) async throws {
