@@ -48,32 +48,25 @@ public final class PostgresEmailStore: EmailStore {
         let timeout = Duration.nanoseconds(connections.timeout.nanoseconds)
         self.accepts = BatchedWrites(lanes: Self.acceptLanes, itemsPerBatch: Self.emailsPerAcceptBatch, timeout: timeout) {
             emails, timeLeft in
-            try await Self.writeBatch(on: connections, within: timeLeft) { connection in
-                try await Self.unwrappingErrors {
-                    try await connection.withTransaction(logger: logger) { connection in
-                        try await Self.writeAccepted(emails, on: connection, logger: logger)
-                    }
-                }
+            try await Self.writeBatch(on: connections, within: timeLeft, logger: logger) { connection in
+                try await Self.writeAccepted(emails, on: connection, logger: logger)
                 return Array(repeating: nil, count: emails.count)
             }
         }
         self.deliveries = BatchedWrites(lanes: Self.deliveryLanes, itemsPerBatch: Self.roundsPerDeliveryBatch, timeout: timeout) {
             writes, timeLeft in
-            try await Self.writeBatch(on: connections, within: timeLeft) { connection in
-                try await Self.unwrappingErrors {
-                    try await connection.withTransaction(logger: logger) { connection in
-                        try await Self.writeDeliveries(writes, on: connection, logger: logger)
-                    }
-                }
+            try await Self.writeBatch(on: connections, within: timeLeft, logger: logger) { connection in
+                try await Self.writeDeliveries(writes, on: connection, logger: logger)
             }
         }
     }
 
-    /// Runs a batch's `write` on a pooled connection within `timeLeft`. The server's refusal of
-    /// it for the values it was given is thrown as ``RefusedBatch``, so that a batch of several requests is written again request
-    /// by request and only the request it was about fails.
+    /// Runs a batch's `write` in a transaction of its own on a pooled connection within
+    /// `timeLeft`. The server's refusal of it for the values it was given is thrown as
+    /// ``RefusedBatch``, so that a batch of several requests is written again request by
+    /// request and only the request it was about fails.
     private static func writeBatch(
-        on connections: Connections, within timeLeft: Duration,
+        on connections: Connections, within timeLeft: Duration, logger: Logger,
         _ write: @escaping @Sendable (PostgresConnection) async throws -> [(any Error)?]
     ) async throws -> [(any Error)?] {
         guard timeLeft > .zero else {
@@ -82,7 +75,10 @@ public final class PostgresEmailStore: EmailStore {
         let outcome = try await connections.withConnection(within: TimeAmount(timeLeft)) {
             connection -> Result<[(any Error)?], StoreError> in
             do {
-                return .success(try await write(connection))
+                let failures = try await unwrappingErrors {
+                    try await connection.withTransaction(logger: logger) { connection in try await write(connection) }
+                }
+                return .success(failures)
             } catch let error as PSQLError where Self.isRefusal(error) {
                 return .failure(StoreError(.unavailable, "PostgreSQL refused the write: \(BoundedConnectionCall<Void>.describe(error))"))
             }
