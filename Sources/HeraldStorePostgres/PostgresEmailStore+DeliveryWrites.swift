@@ -138,7 +138,7 @@ extension PostgresEmailStore {
     /// Writes a webhook message for each trigger, with its email's tenant and stored fields (for
     /// its tags and metadata), and a delivery to each enabled endpoint of the tenant that wants
     /// its type.
-    private static func writeWebhookMessages(
+    static func writeWebhookMessages(
         _ triggers: [(trigger: WebhookTrigger, tenant: String, fields: Data)], on connection: PostgresConnection, logger: Logger
     ) async throws {
         var ids: [String] = []

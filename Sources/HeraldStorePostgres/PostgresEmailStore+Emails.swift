@@ -188,8 +188,8 @@ extension PostgresEmailStore {
             "UPDATE emails SET status = 'cancelled', updated_at = \(at), due_at = NULL, next_attempt_at = NULL WHERE id = ANY(\(ids))",
             logger: logger)
         for id in ids.compactMap(EmailID.init) {
-            try await enqueueWebhooks(
-                [WebhookTrigger(type: .cancelled, emailID: id, at: Date(milliseconds: at))], on: connection, logger: logger)
+            try await enqueueWebhook(
+                WebhookTrigger(type: .cancelled, emailID: id, at: Date(milliseconds: at)), on: connection, logger: logger)
         }
     }
 

@@ -52,9 +52,8 @@ extension PostgresEmailStore: ProviderEventStore {
         ).collect()
         guard !inserted.isEmpty else { return .duplicate }
         if let type = WebhookEventType(event.kind) {
-            try await enqueueWebhooks(
-                [WebhookTrigger(type: type, emailID: emailID, at: event.occurredAt, event: event)], tenant: tenant, on: connection,
-                logger: logger)
+            try await enqueueWebhook(
+                WebhookTrigger(type: type, emailID: emailID, at: event.occurredAt, event: event), on: connection, logger: logger)
         }
         guard let recipient else { return .recorded }
 

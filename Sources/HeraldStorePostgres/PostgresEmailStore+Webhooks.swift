@@ -165,63 +165,23 @@ extension PostgresEmailStore: WebhookStore {
         ).count
     }
 
-    /// The enabled endpoints of `tenant` with the types each wants (empty for all).
-    static func webhookEndpoints(of tenant: String, on connection: PostgresConnection, logger: Logger) async throws -> [WebhookColumns
-        .Target]
-    {
-        try await connection.query(
-            "SELECT id, event_types FROM webhook_endpoints WHERE tenant = \(tenant) AND enabled", logger: logger
-        ).collect().decode((String, String).self).map { WebhookColumns.Target(id: $0.0, types: WebhookColumns.types($0.1)) }
-    }
-
-    /// Writes a webhook message for each of `triggers` (all about one email) that an enabled
-    /// endpoint of the email's tenant wants, with a delivery to each such endpoint, on the
-    /// caller's transaction. `tenant`, `endpoints` and `message` save the lookups when the
-    /// caller has them.
-    static func enqueueWebhooks(
-        _ triggers: [WebhookTrigger], tenant: String? = nil, endpoints: [WebhookColumns.Target]? = nil, message: EmailMessage? = nil,
-        on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        guard let emailID = triggers.first?.emailID.rawValue else { return }
-        var emailTenant = tenant
-        if emailTenant == nil {
-            emailTenant = try await connection.query("SELECT tenant FROM emails WHERE id = \(emailID)", logger: logger)
-                .collect().decode(String.self).first
-        }
-        guard let emailTenant else { return }
-        let targets: [WebhookColumns.Target]
-        if let endpoints {
-            targets = endpoints
-        } else {
-            targets = try await webhookEndpoints(of: emailTenant, on: connection, logger: logger)
-        }
-        guard !targets.isEmpty else { return }
-        var content = message
-        for trigger in triggers {
-            let wanting = targets.filter { $0.wants(trigger.type) }.map(\.id)
-            guard !wanting.isEmpty else { continue }
-            if content == nil {
-                let rows = try await connection.query(
-                    "SELECT message, text, html FROM email_contents WHERE email_id = \(emailID)", logger: logger
-                ).collect()
-                content = try rows.decode((Data, String?, String?).self).first.map {
-                    try StoredContent(fields: $0.0, text: $0.1, html: $0.2).message()
-                }
-            }
-            let messageID = WebhookColumns.newMessageID(at: trigger.at)
-            let body = trigger.body(tags: content?.tags ?? [], metadata: content?.metadata ?? [:])
-            let at = trigger.at.milliseconds
-            try await connection.execute(
-                """
-                WITH message AS (
-                    INSERT INTO webhook_messages (id, tenant, type, email_id, body, created_at)
-                    VALUES (\(messageID), \(emailTenant), \(trigger.type.rawValue), \(emailID), \(ByteBuffer(bytes: body)), \(at))
-                )
-                INSERT INTO webhook_deliveries (message_id, endpoint_id, status, next_attempt_at)
-                SELECT \(messageID), endpoint, 'pending', \(at) FROM unnest(\(wanting)::text[]) AS endpoint
-                """,
-                logger: logger)
-        }
+    /// Writes a webhook message for `trigger` when an enabled endpoint of the email's tenant
+    /// wants it, with a delivery to each such endpoint, in the caller's transaction: one lookup
+    /// finds the tenant and the stored fields (for the tags and metadata) only then.
+    static func enqueueWebhook(_ trigger: WebhookTrigger, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(
+            """
+            SELECT email.tenant, content.message
+            FROM emails AS email JOIN email_contents AS content ON content.email_id = email.id,
+                (SELECT \(trigger.type.rawValue)::text AS type) AS wanted
+            WHERE email.id = \(trigger.emailID.rawValue) AND EXISTS (
+                SELECT 1 FROM webhook_endpoints AS endpoint
+                WHERE endpoint.tenant = email.tenant AND \(unescaped: endpointWants("wanted.type")))
+            """,
+            logger: logger
+        ).collect()
+        guard let (tenant, fields) = try rows.decode((String, Data).self).first else { return }
+        try await writeWebhookMessages([(trigger, tenant, fields)], on: connection, logger: logger)
     }
 
     private typealias EndpointRow = (String, String, String, String, Bool, String?, Int64, Int64)
