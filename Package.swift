@@ -246,6 +246,7 @@ let package = Package(
             name: "HeraldStoreTests",
             dependencies: [
                 "HeraldCore", "HeraldStoreKit", "HeraldStoreSQLite", "HeraldStorePostgres", "HeraldTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -36,7 +36,8 @@ extension HeraldServer {
     }
 
     /// What differs between the two stores' columns: PostgreSQL keeps a content's tags in a
-    /// column of their own, and a pause and an endpoint's enabled flag as booleans.
+    /// column of their own, its activity counters in shards (all copied into the first), and a
+    /// pause and an endpoint's enabled flag as booleans.
     private static func convert(_ rows: [[StoreValue]], of table: String, columns: [String]) throws -> ([String], [[StoreValue]]) {
         switch table {
         case "email_contents":
@@ -47,6 +48,8 @@ extension HeraldServer {
                 return row + [.texts(try StoredContent(fields: fields, text: text, html: html).message().tags)]
             }
             return (columns + ["tags"], converted)
+        case "activity_minutes":
+            return (columns + ["shard"], rows.map { $0 + [.integer(0)] })
         case "provider_state", "webhook_endpoints":
             let flag = table == "provider_state" ? "paused" : "enabled"
             return (

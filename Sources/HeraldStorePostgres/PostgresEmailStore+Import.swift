@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldStoreKit
 import Logging
 import PostgresNIO
 
@@ -9,13 +10,26 @@ extension PostgresEmailStore {
         let connection: PostgresConnection
         let logger: Logger
 
-        /// Inserts `rows` into `table`; `events` keep their sequence numbers.
+        /// Inserts `rows` into `table`, as many in one statement as its parameters allow;
+        /// `events` keep their sequence numbers.
         public func insert(_ rows: [[StoreValue]], into table: String, columns: [String]) async throws {
-            let placeholders = columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
-            let overriding = table == "events" ? " OVERRIDING SYSTEM VALUE" : ""
-            let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\(overriding) VALUES (\(placeholders))"
+            // A statement carries at most 65,535 parameters (the protocol counts them in 16 bits).
+            let rowsPerStatement = max(1, Int(UInt16.max) / max(1, columns.count))
+            var start = rows.startIndex
+            while start < rows.endIndex {
+                let statementRows = rows[start..<min(start + rowsPerStatement, rows.endIndex)]
+                try await connection.execute(Self.insertion(of: statementRows, into: table, columns: columns), logger: logger)
+                start = statementRows.endIndex
+            }
+        }
+
+        private static func insertion(of rows: ArraySlice<[StoreValue]>, into table: String, columns: [String]) throws -> PostgresQuery {
+            var bindings = PostgresBindings(capacity: rows.count * columns.count)
+            var tuples: [String] = []
+            tuples.reserveCapacity(rows.count)
             for row in rows {
-                var bindings = PostgresBindings()
+                let first = bindings.count + 1
+                tuples.append("(" + (first..<first + row.count).map { "$\($0)" }.joined(separator: ", ") + ")")
                 for value in row {
                     switch value {
                     case .null: bindings.appendNull()
@@ -27,8 +41,10 @@ extension PostgresEmailStore {
                     case .texts(let texts): bindings.append(texts)
                     }
                 }
-                try await connection.execute(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             }
+            let overriding = table == "events" ? " OVERRIDING SYSTEM VALUE" : ""
+            let target = "\(table) (\(columns.joined(separator: ", ")))\(overriding)"
+            return PostgresQuery(unsafeSQL: "INSERT INTO \(target) VALUES \(tuples.joined(separator: ", "))", binds: bindings)
         }
     }
 

@@ -1,26 +1,31 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldStoreKit
 
 extension SQLiteEmailStore {
     /// Reads every row of `table` in pages of `pageSize`, each row's `columns` in that order,
-    /// ordered by its first `keyColumns` columns, which must be its primary key.
+    /// ordered by its first `keyColumns` columns, which must be its primary key. Each page starts
+    /// after the last key of the one before, so that a page costs the same at the end of a large
+    /// table as at its start (an offset would walk every row before it).
     public func exportRows(
         of table: String, keyColumns: Int, columns: [String], pageSize: Int = 500, _ handle: ([[StoreValue]]) async throws -> Void
     ) async throws {
-        let order = columns.prefix(keyColumns).joined(separator: ", ")
-        var offset = 0
+        let key = columns.prefix(keyColumns).joined(separator: ", ")
+        let placeholders = Array(repeating: "?", count: keyColumns).joined(separator: ", ")
+        let select = "SELECT \(columns.joined(separator: ", ")) FROM \(table)"
+        let firstPage = "\(select) ORDER BY \(key) LIMIT ?"
+        let nextPage = "\(select) WHERE (\(key)) > (\(placeholders)) ORDER BY \(key) LIMIT ?"
+        var lastKey: [DatabaseValue]?
         while true {
-            let sql = "SELECT \(columns.joined(separator: ", ")) FROM \(table) ORDER BY \(order) LIMIT ? OFFSET ?"
-            let arguments: StatementArguments = [pageSize, offset]
-            let page = try await pool.read { db in
-                try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                    columns.indices.map { Self.value(row[$0] as DatabaseValue) }
-                }
+            let (sql, arguments): (String, StatementArguments) =
+                if let lastKey { (nextPage, StatementArguments(lastKey + [pageSize.databaseValue])) } else { (firstPage, [pageSize]) }
+            let rows = try await pool.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in columns.indices.map { row[$0] as DatabaseValue } }
             }
-            guard !page.isEmpty else { return }
-            try await handle(page)
-            offset += page.count
+            guard let last = rows.last else { return }
+            try await handle(rows.map { $0.map(Self.value) })
+            lastKey = Array(last.prefix(keyColumns))
         }
     }
 

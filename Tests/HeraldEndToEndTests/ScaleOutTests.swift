@@ -235,6 +235,8 @@ struct ScaleOutTests {
                     environment: HeraldProcess.environment([:]))
                 #expect(copy.status == 0, "\(copy.errors)")
                 #expect(copy.output.contains("emails: 21\n"))
+                // The minutes' counts the console's chart draws came along (accepted, sent, ...).
+                #expect(copy.output.contains("activity_minutes: ") && !copy.output.contains("activity_minutes: 0\n"), "\(copy.output)")
 
                 let cluster = try await node(
                     directory, "cluster",

@@ -64,6 +64,28 @@ struct SQLiteEmailStoreTests {
         }
     }
 
+    /// Pages start after the last key of the page before: every row once, in key order, also for
+    /// a key of two columns whose first repeats across a page's edge.
+    @Test func `exports every row once, in key order, page after page`() async throws {
+        try await withStore { store, _ in
+            var ids: [String] = []
+            for _ in 0..<7 {
+                ids.append(try await accept(store).rawValue)
+                clock.advance(by: .seconds(1))
+            }
+            var emails: [[StoreValue]] = []
+            try await store.exportRows(of: "emails", keyColumns: 1, columns: ["id", "status"], pageSize: 2) { emails += $0 }
+            #expect(emails.map { $0[0] } == ids.sorted().map { .text($0) })
+            // Every email has the same recipient: each page ends inside one address.
+            var recipients: [[StoreValue]] = []
+            try await store.exportRows(of: "email_recipients", keyColumns: 2, columns: ["address", "email_id"], pageSize: 3) {
+                recipients += $0
+            }
+            let address = try #require(EmailMessage.sample().recipientKeys.first)
+            #expect(recipients == ids.sorted().map { [.text(address), .text($0)] })
+        }
+    }
+
     @Test func `hands back a previous process's leases when it opens`() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("herald.db").path

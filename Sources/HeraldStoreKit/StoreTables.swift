@@ -17,6 +17,7 @@ public enum StoreValue: Sendable, Equatable {
 
 /// The tables a store is made of, with the columns both stores have, in an order that keeps
 /// every reference valid. The first `keyColumns` columns are the table's primary key.
+/// `StoreTablesTests` hold each store's schema to these names.
 public enum StoreTables {
     public static let all: [(name: String, keyColumns: Int, columns: [String])] = [
         (
@@ -37,7 +38,10 @@ public enum StoreTables {
         ("provider_state", 1, ["provider", "paused", "breaker_open_until", "throttled_until", "updated_at"]),
         ("provider_sends", 3, ["provider", "period", "period_start", "count"]),
         ("api_keys", 1, ["id", "tenant", "scope", "secret_hash", "created_at", "revoked_at", "rate_per_second"]),
-        ("idempotency_keys", 2, ["api_key_id", "idempotency_key", "request_hash", "status", "body", "location", "created_at"]),
+        (
+            "idempotency_keys", 2,
+            ["api_key_id", "idempotency_key", "request_hash", "status", "body", "location", "created_at", "claim_token"]
+        ),
         ("suppressions", 2, ["tenant", "address", "reason", "source", "email_id", "event_id", "created_at"]),
         (
             "provider_events", 2,
@@ -67,5 +71,20 @@ public enum StoreTables {
                 "next_attempt_at",
             ]
         ),
+        ("activity_minutes", 2, ["slot", "kind", "minute", "count"]),
+    ]
+
+    /// Columns a store fills itself when rows are copied in, rather than copies: the tags
+    /// PostgreSQL keeps beside an email's content (read from the content), and the shards of its
+    /// activity and send counters (which spread concurrent nodes' increments).
+    public static let filledOnCopy: [String: Set<String>] = [
+        "email_contents": ["tags"], "activity_minutes": ["shard"], "provider_sends": ["shard"],
+    ]
+
+    /// A store's tables that are not copied: each store's record of its own migrations, the
+    /// table written only to see that the store takes writes, and PostgreSQL's shared token
+    /// buckets, which refill by themselves.
+    public static let notCopied: Set<String> = [
+        "grdb_migrations", "herald_migrations", "readiness_probe", "herald_readiness", "provider_tokens",
     ]
 }
