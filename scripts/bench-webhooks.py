@@ -29,7 +29,6 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -43,7 +42,7 @@ import uuid
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench_support import Herald, free_port, post
+from bench_support import Herald, free_port, post, wrk
 
 EVENT_EMAILS = int(os.environ.get("EVENT_EMAILS", "100000"))
 EVENT_BATCH = int(os.environ.get("EVENT_BATCH", "1000"))
@@ -191,17 +190,6 @@ def bench_webhooks(binary, workdir, nginx):
             "per_second": round(delivered / seconds), "steady_per_second": round(steady)}
 
 
-def wrk(url, key, lua, seconds, body_file):
-    environment = {**os.environ, "BENCH_API_KEY": key, "HERALD_BENCH_BODY_FILE": body_file}
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{ACCEPT_CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", lua, url],
-        env=environment, capture_output=True, text=True, check=True).stdout
-    result = dict(re.findall(r"(\w+)=(\d+(?:\.\d+)?)", output.split("HERALD_RESULT", 1)[1]))
-    if int(result["non202"]) + int(result["socket_errors"]) > 0:
-        raise SystemExit(f"accept: requests failed: {output}")
-    return float(result["rps"]), float(result["p99_us"]) / 1000
-
-
 def bench_accept(binary, workdir, nginx, lua):
     body_file = os.path.join(workdir, "later-email.json")
     with open(body_file, "w") as file:
@@ -217,8 +205,8 @@ def bench_accept(binary, workdir, nginx, lua):
             if kind == "with":
                 herald.request("POST", "/v1/webhooks", {"url": f"http://127.0.0.1:{nginx.port}/hooks", "events": []})
             started = time.monotonic()
-            wrk(herald.url, herald.key, lua, BENCH_WARMUP, body_file)
-            rps, latency = wrk(herald.url, herald.key, lua, BENCH_DURATION, body_file)
+            wrk(herald.url, herald.key, lua, BENCH_WARMUP, ACCEPT_CONNECTIONS, body_file)
+            rps, latency = wrk(herald.url, herald.key, lua, BENCH_DURATION, ACCEPT_CONNECTIONS, body_file)
             log(f"accept {kind} webhooks, round {round_number + 1}: {rps:.0f}/s, p99 {latency:.2f} ms")
             rounds[kind].append(rps)
             p99[kind].append(latency)

@@ -1,8 +1,9 @@
-"""What scripts/bench-webhooks.py and scripts/bench-console.py share: a free port, a `herald
-serve` of the release build with a key of its own, and requests over keep-alive connections."""
+"""What scripts/bench-webhooks.py and scripts/bench-full-store.py share: a free port, a `herald
+serve` of the release build with a key of its own, requests over keep-alive connections, and wrk."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,24 +20,28 @@ def free_port():
 
 
 class Herald:
-    """One `herald serve` on a free port, on DIR/herald.db, with a key for the run."""
+    """One `herald serve` on a free port, with a key for the run: on DIR/herald.db, or on the
+    PostgreSQL store at POSTGRES_URL."""
 
-    def __init__(self, binary, directory, name, config):
+    def __init__(self, binary, directory, name, config, postgres_url=None):
         self.binary, self.directory, self.name = os.path.abspath(binary), directory, name
         self.config_file = os.path.join(directory, f"{name}.yaml")
         with open(self.config_file, "w") as file:
-            file.write(config)
+            file.write(f'store: {{postgres: {{url: "{postgres_url}"}}}}\n{config}' if postgres_url else config)
         self.database = os.path.join(directory, "herald.db")
+        store = ["--config", self.config_file] if postgres_url else ["--database", self.database]
+        if postgres_url:
+            subprocess.run([self.binary, "migrate", *store], check=True, capture_output=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = subprocess.run(
-            [self.binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", "--database", self.database],
+            [self.binary, "keys", "create", "--scope", "operator", "--rate-per-second", "1000000", *store],
             check=True, capture_output=True, text=True).stdout.strip()
         self.log = open(os.path.join(directory, f"{name}.log"), "w")
         self.started = time.monotonic_ns()
         self.process = subprocess.Popen(
-            [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--database", self.database,
-             "--config", self.config_file, "--log-level", "warning"],
+            [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             *([] if postgres_url else ["--database", self.database]), "--config", self.config_file, "--log-level", "warning"],
             cwd=directory, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         while True:
@@ -103,3 +108,18 @@ def post(port, path, bodies, clients, headers, expected):
     if failures:
         raise SystemExit(f"POST {path}: {len(failures)} answers were not {expected}: {failures[:3]}")
     return elapsed
+
+
+def wrk(url, key, lua, seconds, connections, body_file=None):
+    """wrk with scripts/bench-load.lua against URL for SECONDS at CONNECTIONS: (accepted
+    emails/s, p99 ms). BODY_FILE, when given, is the email it sends; any answer but 202 fails."""
+    environment = {**os.environ, "BENCH_API_KEY": key}
+    if body_file:
+        environment["HERALD_BENCH_BODY_FILE"] = body_file
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua, url],
+        env=environment, capture_output=True, text=True, check=True).stdout
+    result = dict(re.findall(r"(\w+)=(\d+(?:\.\d+)?)", output.split("HERALD_RESULT", 1)[1]))
+    if int(result["non202"]) + int(result["socket_errors"]) > 0:
+        raise SystemExit(f"accept: requests failed: {output}")
+    return float(result["rps"]), float(result["p99_us"]) / 1000
