@@ -74,9 +74,10 @@ public enum StoreTables {
         ("activity_minutes", 2, ["slot", "kind", "minute", "count"]),
     ]
 
-    /// Columns a store fills itself when rows are copied in, rather than copies: the tags
-    /// PostgreSQL keeps beside an email's content (read from the content), and the shards of its
-    /// activity and send counters (which spread concurrent nodes' increments).
+    /// Columns a store fills itself when rows are copied in, rather than copies: the tags each
+    /// store keeps beside an email's content in a form of its own (read from the content), and
+    /// the shards of PostgreSQL's activity and send counters (which spread concurrent nodes'
+    /// increments).
     public static let filledOnCopy: [String: Set<String>] = [
         "email_contents": ["tags"], "activity_minutes": ["shard"], "provider_sends": ["shard"],
     ]
