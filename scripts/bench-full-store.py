@@ -39,15 +39,11 @@ import time
 import urllib.parse
 from http.client import HTTPConnection
 
-from bench_support import Herald, wrk
+from bench_support import ACCEPT_CONNECTIONS, ACCEPT_ROUNDS, BENCH_DURATION, BENCH_WARMUP, Herald, wrk
 
 CONSOLE_EMAILS = int(os.environ.get("CONSOLE_EMAILS", "1000000"))
 CONSOLE_REQUESTS = int(os.environ.get("CONSOLE_REQUESTS", "1000"))
 BACKLOG_EMAILS = int(os.environ.get("BACKLOG_EMAILS", "100000"))
-ACCEPT_CONNECTIONS = int(os.environ.get("ACCEPT_CONNECTIONS", "64"))
-ACCEPT_ROUNDS = int(os.environ.get("ACCEPT_ROUNDS", "3"))
-BENCH_DURATION = int(os.environ.get("BENCH_DURATION", "15"))
-BENCH_WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 PG_DISPATCH_CONCURRENCY = int(os.environ.get("PG_DISPATCH_CONCURRENCY", "512"))
 EMAIL_BYTES = 2048
 WARMUP_REQUESTS = 100

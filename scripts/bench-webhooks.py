@@ -42,17 +42,13 @@ import uuid
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench_support import Herald, free_port, post, wrk
+from bench_support import ACCEPT_CONNECTIONS, ACCEPT_ROUNDS, BENCH_DURATION, BENCH_WARMUP, Herald, free_port, post, wrk
 
 EVENT_EMAILS = int(os.environ.get("EVENT_EMAILS", "100000"))
 EVENT_BATCH = int(os.environ.get("EVENT_BATCH", "1000"))
 EVENT_CLIENTS = int(os.environ.get("EVENT_CLIENTS", "4"))
 WEBHOOK_MESSAGES = int(os.environ.get("WEBHOOK_MESSAGES", "20000"))
 WEBHOOK_CONCURRENCY = int(os.environ.get("WEBHOOK_CONCURRENCY", "64"))
-ACCEPT_CONNECTIONS = int(os.environ.get("ACCEPT_CONNECTIONS", "64"))
-ACCEPT_ROUNDS = int(os.environ.get("ACCEPT_ROUNDS", "3"))
-BENCH_DURATION = int(os.environ.get("BENCH_DURATION", "15"))
-BENCH_WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 
 
 def log(message):

@@ -12,6 +12,12 @@ import time
 import urllib.request
 from http.client import HTTPConnection
 
+# What both benchmarks' wrk runs take from the environment, as scripts/bench's own parts do.
+ACCEPT_CONNECTIONS = int(os.environ.get("ACCEPT_CONNECTIONS", "64"))
+ACCEPT_ROUNDS = int(os.environ.get("ACCEPT_ROUNDS", "3"))
+BENCH_DURATION = int(os.environ.get("BENCH_DURATION", "15"))
+BENCH_WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+
 
 def free_port():
     with socket.socket() as probe:
