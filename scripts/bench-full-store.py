@@ -39,7 +39,7 @@ import time
 import urllib.parse
 from http.client import HTTPConnection
 
-from bench_support import ACCEPT_CONNECTIONS, ACCEPT_ROUNDS, BENCH_DURATION, BENCH_WARMUP, Herald, wrk
+from bench_support import ACCEPT_CONNECTIONS, ACCEPT_ROUNDS, BENCH_DURATION, BENCH_WARMUP, IDLE_SETTLE_SECONDS, Herald, wrk
 
 CONSOLE_EMAILS = int(os.environ.get("CONSOLE_EMAILS", "1000000"))
 CONSOLE_REQUESTS = int(os.environ.get("CONSOLE_REQUESTS", "1000"))
@@ -342,6 +342,7 @@ def main():
         weights[name]["total"] = weights[name]["html"] + weights[name]["assets"]
     session.connection.close()
     sqlite_reads = reads(herald, ids)
+    time.sleep(IDLE_SETTLE_SECONDS)
     idle_megabytes = resident_megabytes(herald)
     herald.stop()
 

@@ -17,6 +17,8 @@ ACCEPT_CONNECTIONS = int(os.environ.get("ACCEPT_CONNECTIONS", "64"))
 ACCEPT_ROUNDS = int(os.environ.get("ACCEPT_ROUNDS", "3"))
 BENCH_DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 BENCH_WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+# How long a node is left alone before its idle size is read.
+IDLE_SETTLE_SECONDS = int(os.environ.get("IDLE_SETTLE_SECONDS", "12"))
 
 
 def free_port():

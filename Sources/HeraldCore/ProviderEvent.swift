@@ -80,7 +80,7 @@ public struct ProviderEvent: Sendable, Equatable {
 
     public init(
         id: String, provider: String, kind: Kind, occurredAt: Date, recipient: String?, emailID: EmailID? = nil,
-        providerMessageID: String? = nil, bounce: Bounce? = nil, detail: String? = nil, payload: some Sequence<UInt8> = []
+        providerMessageID: String? = nil, bounce: Bounce? = nil, detail: String? = nil, payload: [UInt8] = []
     ) {
         self.id = id
         self.provider = provider
@@ -91,7 +91,7 @@ public struct ProviderEvent: Sendable, Equatable {
         self.providerMessageID = providerMessageID
         self.bounce = bounce
         self.detail = detail
-        self.payload = Array(payload.prefix(Self.maxPayloadBytes))
+        self.payload = payload.count > Self.maxPayloadBytes ? Array(payload.prefix(Self.maxPayloadBytes)) : payload
     }
 }
 

@@ -107,6 +107,7 @@ public struct HeraldServer: Sendable {
                 .init(
                     service: IdempotencyKeySweeper(store: store, clock: clock, interval: .seconds(3600), logger: logger),
                     serviceName: "idempotency-key-sweeper"),
+                .init(service: IdleMemoryTrimmer(), serviceName: "idle-memory-trimmer"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

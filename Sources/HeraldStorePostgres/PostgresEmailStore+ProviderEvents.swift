@@ -144,7 +144,7 @@ extension PostgresEmailStore: ProviderEventStore {
                 id: row.1, provider: row.0, kind: ProviderEvent.Kind(rawValue: row.2) ?? .unknown,
                 occurredAt: Date(milliseconds: row.4), recipient: row.3, emailID: EmailID(emailID),
                 bounce: bounce(severity: row.6, classification: row.7, diagnostic: row.8), detail: row.9,
-                payload: row.10.readableBytesView)
+                payload: Array(row.10.readableBytesView))
             return RecordedProviderEvent(event: event, receivedAt: Date(milliseconds: row.5))
         }
     }

@@ -133,7 +133,7 @@ extension SQLiteEmailStore: ProviderEventStore {
             let event = ProviderEvent(
                 id: row["event_id"], provider: row["provider"], kind: ProviderEvent.Kind(rawValue: row["kind"]) ?? .unknown,
                 occurredAt: Date(milliseconds: row["occurred_at"]), recipient: row["recipient"], emailID: EmailID(emailID),
-                bounce: bounce(from: row), detail: row["detail"], payload: payload)
+                bounce: bounce(from: row), detail: row["detail"], payload: Array(payload))
             return RecordedProviderEvent(event: event, receivedAt: Date(milliseconds: row["received_at"]))
         }
     }

@@ -26,6 +26,7 @@ struct ProviderEventsAPITests {
             let provider: String
             let type: String
             let recipient: String?
+            let payload: String
         }
         let recipients: [Recipient]
         let providerEvents: [Event]
@@ -98,6 +99,9 @@ struct ProviderEventsAPITests {
                     .init(address: "carol@herald-test.example", state: "bounced"),
                 ])
             #expect(email.providerEvents.map(\.id) == ["ev-1", "ev-3", "ev-2"])
+            // Each event's payload is its own part of the batch, byte for byte.
+            let lines = body.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces.union(["[", "]", ","])) }
+            #expect(email.providerEvents.map(\.payload) == [lines[0], lines[2], lines[1]])
             let suppression = try await client.get("/v1/suppressions/carol@herald-test.example")
             #expect(suppression.json["source"] as? String == "event")
             #expect(suppression.json["event_id"] as? String == "grid:ev-3")

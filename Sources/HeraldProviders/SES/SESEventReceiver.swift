@@ -92,7 +92,7 @@ public struct SESEventReceiver: ProviderEventReceiver {
         let emailID = Self.heraldID(in: mail)
         let messageID = mail["messageId"] as? String
         let destination = mail["destination"] as? [String] ?? []
-        let payload = Array(Data(text.utf8).prefix(ProviderEvent.maxPayloadBytes))
+        let payload = Array(text.utf8)
 
         func recipientEvents(
             _ kind: ProviderEvent.Kind, _ recipients: [(address: String, diagnostic: String?)], section: String,

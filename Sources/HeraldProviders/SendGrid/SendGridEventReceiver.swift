@@ -57,16 +57,16 @@ public struct SendGridEventReceiver: ProviderEventReceiver {
         // be altered into another valid one for the same content.
         let signedContent = SHA256.hash(data: Data(timestamp.utf8) + Data(request.body)).map { String(format: "%02x", $0) }.joined()
         try replays.admit(token: signedContent, timestamp: sentAt, now: request.receivedAt)
-        guard let objects = try EventReception.json(request.body) as? [Any] else {
-            throw EventRejection(.malformed, "the payload is not a JSON array of events")
-        }
-        return try objects.map { object throws(EventRejection) in
+        guard let objects = try EventReception.json(request.body) as? [Any],
+            let payloads = EventReception.arrayElements(request.body), payloads.count == objects.count
+        else { throw EventRejection(.malformed, "the payload is not a JSON array of events") }
+        return try zip(objects, payloads).map { object, payload throws(EventRejection) in
             guard let fields = object as? [String: Any] else { throw EventRejection(.malformed, "an event is not a JSON object") }
-            return event(from: fields)
+            return event(from: fields, payload: Array(request.body[payload]))
         }
     }
 
-    private func event(from fields: [String: Any]) -> ProviderEvent {
+    private func event(from fields: [String: Any], payload: [UInt8]) -> ProviderEvent {
         let name = fields["event"] as? String ?? ""
         let recipient = fields["email"] as? String
         let occurredAt = EventReception.date(secondsSince1970: fields["timestamp"]) ?? Date(timeIntervalSince1970: 0)
@@ -107,6 +107,6 @@ public struct SendGridEventReceiver: ProviderEventReceiver {
         return ProviderEvent(
             id: id, provider: provider, kind: kind, occurredAt: occurredAt, recipient: recipient,
             emailID: (fields["herald_id"] as? String).flatMap(EmailID.init), providerMessageID: messageID, bounce: bounce, detail: detail,
-            payload: EventReception.payload(of: fields))
+            payload: payload)
     }
 }
