@@ -51,6 +51,42 @@ struct WebhookStoreTests {
         }
     }
 
+    /// SQLite keeps each tenant's endpoints in memory for its accepts: every change must reach
+    /// the next accept all the same.
+    @Test(arguments: StoreKind.allCases)
+    func `every change to a tenant's endpoints reaches the next accept`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            func acceptAndLease() async throws -> [String] {
+                _ = try await accept(store)
+                return try await lease(store).map(\.endpointID)
+            }
+            #expect(try await acceptAndLease() == [])
+            var hook = endpoint("hook")
+            try await store.createWebhookEndpoint(hook, sealedSecret: [1])
+            #expect(try await acceptAndLease() == ["hook"])
+            hook.eventTypes = [.bounced]
+            #expect(try await store.updateWebhookEndpoint(hook))
+            #expect(try await acceptAndLease() == [])
+            hook.eventTypes = []
+            #expect(try await store.updateWebhookEndpoint(hook))
+            #expect(try await acceptAndLease() == ["hook"])
+
+            // Disabled by its own answer (410 Gone), then enabled again by hand.
+            _ = try await accept(store)
+            let gone = try #require(try await lease(store).first)
+            try await store.recordWebhookAttempt(attempt(gone, .failed(disableEndpoint: "410 Gone"), status: 410))
+            #expect(try await acceptAndLease() == [])
+            hook.enabled = true
+            #expect(try await store.updateWebhookEndpoint(hook))
+            #expect(try await acceptAndLease() == ["hook"])
+
+            try await store.createWebhookEndpoint(endpoint("second"), sealedSecret: [2])
+            #expect(try await acceptAndLease().sorted() == ["hook", "second"])
+            #expect(try await store.deleteWebhookEndpoint(id: "hook", tenant: "acme"))
+            #expect(try await acceptAndLease() == ["second"])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func `a failed attempt waits for its time, a delivered one is done, and a replay sends it again`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
