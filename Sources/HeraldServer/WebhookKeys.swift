@@ -21,7 +21,7 @@ struct WebhookKeys: WebhookSupport {
             logger.notice("webhooks are off: set webhooks.key (or webhooks.key_file), the same on every node, to register endpoints")
             return WebhookKeys(sealer: nil, allowPrivateTargets: allow)
         }
-        let path = configuration.sqlitePath + ".webhook-key"
+        let path = keyFile(ofDatabase: configuration.sqlitePath)
         if let text = try? String(contentsOfFile: path, encoding: .utf8),
             let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
             key.count == 32
@@ -35,6 +35,11 @@ struct WebhookKeys: WebhookSupport {
             atPath: path, contents: Data(Data(key).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
         guard created else { throw WebhookKeyError("could not write the webhook key to \(path)") }
         return WebhookKeys(sealer: SecretSealer(key: key), allowPrivateTargets: allow)
+    }
+
+    /// The SQLite store's own key file, beside its database (and beside a backup of it).
+    static func keyFile(ofDatabase path: String) -> String {
+        path + ".webhook-key"
     }
 
     func issueSecret() throws -> (secret: String, sealed: [UInt8]) {

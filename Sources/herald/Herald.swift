@@ -10,7 +10,10 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "A resilient email delivery service: accepts emails over HTTP and delivers them through healthy providers.",
-        subcommands: [Serve.self, Send.self, Status.self, Providers.self, Keys.self, Migrate.self, MigrateStore.self, Drill.self]
+        subcommands: [
+            Serve.self, Send.self, Status.self, Providers.self, Keys.self, Migrate.self, MigrateStore.self, Backup.self, Restore.self,
+            Drill.self,
+        ]
     )
 }
 

@@ -315,6 +315,65 @@ struct EndToEndTests {
         }
     }
 
+    @Test func `backs up a serving store under load, and restores only once no server holds it`() async throws {
+        try await withTemporaryDirectory { directory in
+            let config = "providers: [{name: sandbox, type: sandbox}]\ndispatch: {enabled: false}\n"
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            let database = directory.appendingPathComponent("herald.db").path
+            let backup = directory.appendingPathComponent("backup.db").path
+            let accepted = AcceptedIDs()
+            let stop = StopFlag()
+            let (before, backedUp) = try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<16 {
+                    group.addTask {
+                        var index = client
+                        while !stop.isSet {
+                            let response = try await herald.send(Fixtures.email(index))
+                            if response.status == 202, let id = response.body["id"] as? String { accepted.add(id) }
+                            index += 16
+                        }
+                    }
+                }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while accepted.count < 300 {
+                    guard ContinuousClock.now < deadline else { throw TestFailure("300 emails were not accepted in 60 s") }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                let before = accepted.ids
+                let backedUp = try runHerald(["backup", "--database", database, "--to", backup])
+                let during = accepted.count
+                stop.set()
+                try await group.waitForAll()
+                #expect(during > before.count, "clients went on during the backup")
+                return (before, backedUp)
+            }
+            #expect(backedUp.status == 0, "\(backedUp.errors)")
+            #expect(backedUp.output.hasPrefix("backed up "))
+            // The store's own webhook key goes with it: the endpoints' secrets are sealed with it.
+            let key = try Data(contentsOf: URL(fileURLWithPath: database + ".webhook-key"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: backup + ".webhook-key")) == key)
+
+            let refused = try runHerald(["restore", "--from", backup, "--database", database, "--replace"])
+            #expect(refused.status == 1)
+            #expect(refused.errors.contains("stop it before restoring"), "\(refused.errors)")
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+
+            // Restored into a new directory, a server there has every email accepted before the backup.
+            let elsewhere = directory.appendingPathComponent("restored")
+            try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+            let restored = try runHerald(["restore", "--from", backup, "--database", elsewhere.appendingPathComponent("herald.db").path])
+            #expect(restored.status == 0, "\(restored.errors)")
+            #expect(try Data(contentsOf: elsewhere.appendingPathComponent("herald.db.webhook-key")) == key)
+            let second = try await HeraldProcess(directory: elsewhere, config: config)
+            var missing = 0
+            for id in before where try await second.request(.GET, "/v1/emails/\(id)").status != 200 { missing += 1 }
+            #expect(missing == 0, "\(missing) of \(before.count) emails accepted before the backup are not in it")
+            second.signal(SIGTERM)
+            #expect(try await second.waitForExit() == 0)
+        }
+    }
+
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let result = try runHerald(arguments, environment: environment)
         #expect(result.status == 0)
@@ -325,6 +384,13 @@ struct EndToEndTests {
     private func runHerald(_ arguments: [String], environment: [String: String] = [:]) throws -> Command.Result {
         try Command.run(HeraldProcess.binary.path, arguments, environment: HeraldProcess.environment(environment))
     }
+}
+
+/// Tells client tasks to stop.
+final class StopFlag: Sendable {
+    private let storage = Atomic<Bool>(false)
+    func set() { storage.store(true, ordering: .relaxed) }
+    var isSet: Bool { storage.load(ordering: .relaxed) }
 }
 
 /// Ids of emails that got a 202, collected from many client tasks.
