@@ -2,6 +2,8 @@ import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Hands the memory a busy spell freed back to the system once the process falls quiet.
@@ -41,26 +43,19 @@ struct IdleMemoryTrimmer: Service {
         }
     }
 
+    /// Runs until graceful shutdown, also where there is nothing to trim: a service that
+    /// returned early would end the whole group.
     func run() async throws {
-        #if canImport(Glibc)
         await cancelWhenGracefulShutdown { [interval, quietShare] in
             var policy = Policy(quietShare: quietShare)
             var (cpuBefore, wallBefore) = (Self.processCPUTime(), ContinuousClock.now)
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 let (cpu, wall) = (Self.processCPUTime(), ContinuousClock.now)
-                if policy.trimAfter(cpu: cpu - cpuBefore, wall: wall - wallBefore) { _ = Self.mallocTrim?(0) }
+                if policy.trimAfter(cpu: cpu - cpuBefore, wall: wall - wallBefore) { Self.trimHeap() }
                 (cpuBefore, wallBefore) = (cpu, wall)
             }
         }
-        #endif
-    }
-
-    #if canImport(Glibc)
-    /// glibc's `malloc_trim`, looked up at run time: `malloc.h` is not in Swift's Glibc module,
-    /// and a C library without it (musl) leaves nothing to trim.
-    static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map {
-        unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
     }
 
     /// CPU time the whole process has used, every thread's.
@@ -68,6 +63,19 @@ struct IdleMemoryTrimmer: Service {
         var time = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
         return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
+    }
+
+    private static func trimHeap() {
+        #if canImport(Glibc)
+        _ = mallocTrim?(0)
+        #endif
+    }
+
+    #if canImport(Glibc)
+    /// glibc's `malloc_trim`, looked up at run time: `malloc.h` is not in Swift's Glibc module,
+    /// and a C library without it (musl) leaves nothing to trim.
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map {
+        unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
     }
     #endif
 }
