@@ -19,6 +19,11 @@ final class FileLock: Sendable {
         self.descriptor = descriptor
     }
 
+    /// The lock of the SQLite store at `databasePath`, which every process that serves it holds.
+    convenience init?(storeAt databasePath: String) {
+        self.init(path: databasePath + ".lock")
+    }
+
     deinit {
         flock(descriptor, LOCK_UN)
         close(descriptor)

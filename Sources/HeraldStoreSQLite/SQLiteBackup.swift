@@ -61,7 +61,7 @@ public enum SQLiteBackup {
     /// backup is checked before anything is touched, and the store's old WAL files go with it:
     /// left beside the restored file, SQLite would replay the old database's pages into it.
     public static func restore(from source: String, toDatabaseAt path: String, replacing: Bool) throws -> Summary {
-        guard let lock = FileLock(path: path + ".lock") else {
+        guard let lock = FileLock(storeAt: path) else {
             throw Refusal(description: "a Herald process is using \(path); stop it before restoring")
         }
         return try withExtendedLifetime(lock) {

@@ -38,7 +38,7 @@ public final class SQLiteEmailStore: EmailStore {
     /// Opens (creating if needed) the database at `path`, migrates it and reclaims the leases of
     /// the process that used it before.
     public static func open(path: String, now: Date = Date()) throws -> SQLiteEmailStore {
-        guard let lock = FileLock(path: path + ".lock") else {
+        guard let lock = FileLock(storeAt: path) else {
             throw StoreError(.unavailable, "another Herald process is using \(path)")
         }
         let pool = try openPool(path: path)

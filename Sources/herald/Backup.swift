@@ -2,29 +2,13 @@ import ArgumentParser
 import Foundation
 import HeraldServer
 
-/// The store a backup command works on: `--database`, or the configuration's.
-struct BackupStoreOptions: ParsableArguments {
-    @Option(help: "The SQLite database (default: store.sqlite.path from the configuration).")
-    var database: String?
-
-    @Option(help: "A YAML or JSON configuration file (also HERALD_CONFIG).")
-    var config: String?
-
-    func configuration() throws -> HeraldConfiguration {
-        var flags: [String: String] = [:]
-        if let config { flags["config"] = config }
-        if let database { flags["store.sqlite.path"] = database }
-        return try loadConfiguration(flags: flags)
-    }
-}
-
 /// `herald backup`: a consistent copy of a SQLite store, taken while the server runs.
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Copy the SQLite store into a new file while the server runs; the copy is checked before it takes its name.")
 
-    @OptionGroup var store: BackupStoreOptions
+    @OptionGroup var store: Keys.StoreOptions
 
     @Option(help: "The backup file to create; it must not exist.")
     var to: String
@@ -45,7 +29,7 @@ struct Restore: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Put a backup in place of the SQLite store; refused while a server uses the store.")
 
-    @OptionGroup var store: BackupStoreOptions
+    @OptionGroup var store: Keys.StoreOptions
 
     @Option(help: "The backup file, made by herald backup.")
     var from: String

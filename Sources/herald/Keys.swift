@@ -19,14 +19,19 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "A YAML or JSON configuration file.")
         var config: String?
 
-        /// Runs `body` with the configured store, beside a server that may be using it.
-        func withStore<Result: Sendable>(_ body: (any HeraldStore) async throws -> Result) async throws -> Result {
+        /// The configuration, with `--database` in place of its SQLite path.
+        func configuration() throws -> HeraldConfiguration {
             var flags: [String: String] = [:]
             if let config { flags["config"] = config }
             if let database { flags["store.sqlite.path"] = database }
+            return try loadConfiguration(flags: flags)
+        }
+
+        /// Runs `body` with the configured store, beside a server that may be using it.
+        func withStore<Result: Sendable>(_ body: (any HeraldStore) async throws -> Result) async throws -> Result {
             var logger = Logger(label: "herald")
             logger.logLevel = .error
-            return try await HeraldServer.withStore(try loadConfiguration(flags: flags), access: .alongside, logger: logger, body)
+            return try await HeraldServer.withStore(try configuration(), access: .alongside, logger: logger, body)
         }
     }
 
