@@ -65,6 +65,8 @@ public struct EmailEvent: Codable, Sendable, Equatable {
         case failed
         case cancelled
         case retried
+        /// Queued again by the redrive policy; the detail says why.
+        case redriven
         /// Recipients left out because they are on the tenant's suppression list.
         case suppressed
     }

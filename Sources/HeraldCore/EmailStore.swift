@@ -61,6 +61,12 @@ public protocol EmailStore: Sendable {
     /// ``EmailFilter/emailsPerTransaction``; returns how many.
     func cancel(matching filter: EmailFilter, now: Date) async throws -> Int
 
+    /// Queues again every failed email that `selection` takes, as a retry does but counting the
+    /// redrive and keeping its reason in the history, in transactions of
+    /// ``EmailFilter/emailsPerTransaction``; returns how many. A redriven email that fails
+    /// again announces no second `email.failed` webhook.
+    func redrive(_ selection: RedriveSelection, now: Date) async throws -> Int
+
     /// How many emails match `filter` and are in one of `statuses`: what a bulk retry
     /// (``EmailStatus/retryable``) or cancel (``EmailStatus/cancellable``) would move now.
     func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int

@@ -317,6 +317,18 @@ public final class ProviderRouter: Sendable {
 
     // MARK: Reporting
 
+    /// Each provider's lasting condition now, as ``statuses(now:)`` reports it, without the
+    /// moment's send-rate limit (which refills within a second).
+    public func conditions(now: Date) -> [String: ProviderStatus.State] {
+        state.withLock { state in
+            var conditions: [String: ProviderStatus.State] = [:]
+            for route in routes {
+                conditions[route.name] = state.health[route.name]!.lastingCondition(slowThreshold: route.slowThreshold, at: now).0
+            }
+            return conditions
+        }
+    }
+
     public func statuses(now: Date) -> [ProviderStatus] {
         state.withLock { state in
             routes.map { route in
@@ -436,7 +448,7 @@ extension ProviderRouter.Health {
 
     /// The condition without a send-rate limit used up for a moment: a rate limit is used up
     /// and refilled many times a second, which is no change of state worth recording.
-    private mutating func lastingCondition(slowThreshold: Duration, at now: Date) -> (ProviderStatus.State, String?) {
+    fileprivate mutating func lastingCondition(slowThreshold: Duration, at now: Date) -> (ProviderStatus.State, String?) {
         if paused { return (.paused, "paused by an operator") }
         switch breaker.state(at: now) {
         case .open: return (.open, "failure rate reached \(Int(breaker.configuration.failureRateThreshold * 100)) %")

@@ -84,6 +84,12 @@ public struct HeraldServer: Sendable {
             services += [
                 dispatcher, LimitsRefresher(router: providers.router, interval: configuration.routing.limitsRefresh, logger: logger),
             ]
+            if configuration.redrive.enabled {
+                services.append(
+                    Redriver(
+                        store: store, router: providers.router, policy: configuration.redrive, clock: clock,
+                        wakeDispatcher: { dispatcher.wake() }, logger: logger))
+            }
         }
         if let shared = store as? any SharedEmailStore {
             services.append(

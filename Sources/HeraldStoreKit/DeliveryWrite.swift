@@ -40,8 +40,14 @@ public struct DeliveryWrite: Sendable, Equatable {
     public let sentThrough: String?
     /// The minute's activity this round adds to, besides the send: `failed`.
     public let activity: ActivityKind?
-    /// The webhook this outcome announces to the tenant's endpoints that want it.
+    /// The webhook this outcome announces to the tenant's endpoints that want it; a store
+    /// leaves out `email.failed` for an email the redrive policy queued again, whose first
+    /// failure was announced already.
     public let webhook: WebhookTrigger?
+    /// For an email that fails, the class of the failure that ended it, which decides whether
+    /// the redrive policy may queue it again: the last attempt's, or transient when the round
+    /// could try no provider at all (every one paused, open or out of quota).
+    public let failureClass: ErrorClass?
 
     public init(_ progress: DeliveryProgress) {
         emailID = progress.emailID
@@ -68,6 +74,7 @@ public struct DeliveryWrite: Sendable, Equatable {
         var sentThrough: String?
         var activity: ActivityKind?
         var webhook: WebhookTrigger?
+        var failureClass: ErrorClass?
         switch progress.next {
         case .attempt(let number, let provider):
             change = .attemptStarting(number: number, provider: provider)
@@ -89,6 +96,7 @@ public struct DeliveryWrite: Sendable, Equatable {
             change = .roundEnded(status: .failed, dueAt: nil, provider: nil, providerMessageID: nil, reason: reason, roundsChange: 0)
             events.append(EmailEvent(kind: .failed, at: progress.at, detail: reason))
             activity = .failed
+            failureClass = progress.finishedAttempt?.errorClass ?? .transient
             webhook = WebhookTrigger(type: .failed, emailID: progress.emailID, at: progress.at, reason: reason)
         case .suppressed:
             let reason = "every recipient is suppressed"
@@ -99,5 +107,6 @@ public struct DeliveryWrite: Sendable, Equatable {
         self.sentThrough = sentThrough
         self.activity = activity
         self.webhook = webhook
+        self.failureClass = failureClass
     }
 }

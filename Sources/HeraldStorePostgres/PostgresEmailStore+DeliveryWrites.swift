@@ -22,7 +22,8 @@ extension PostgresEmailStore {
     /// Carries out a batch of ``DeliveryWrite``s in one transaction: one statement writes every
     /// round whose lease still holds (the emails' rows, attempts, history, suppressions, the
     /// sends' quota and activity counts) and reads which of them announce a webhook that an
-    /// endpoint wants; a second statement, only then, writes those webhook messages. Returns
+    /// endpoint wants (a redriven email's second `email.failed` announces nothing); a second
+    /// statement, only then, writes those webhook messages. Returns
     /// ``StoreError/leaseLost`` for each round whose lease had passed on, which wrote nothing.
     ///
     /// Batches run side by side and share counter and suppression rows: each takes those rows'
@@ -39,9 +40,9 @@ extension PostgresEmailStore {
                     \(batch.starting)::boolean[], \(batch.attemptNumbers)::integer[], \(batch.pendingProviders)::text[],
                     \(batch.statuses)::text[], \(batch.dueAt)::bigint[], \(batch.providers)::text[],
                     \(batch.providerMessageIDs)::text[], \(batch.reasons)::text[], \(batch.roundsChanges)::integer[],
-                    \(batch.webhookTypes)::text[])
+                    \(batch.webhookTypes)::text[], \(batch.failureClasses)::text[])
                     AS input (id, lease_token, at, starting, attempt_number, pending_provider, status, due_at, provider,
-                        provider_message_id, reason, rounds_change, webhook_type)
+                        provider_message_id, reason, rounds_change, webhook_type, failure_class)
             ), held AS (
                 UPDATE emails SET
                     attempts = CASE WHEN input.starting THEN input.attempt_number ELSE emails.attempts END,
@@ -56,10 +57,11 @@ extension PostgresEmailStore {
                     provider = COALESCE(input.provider, emails.provider),
                     provider_message_id = COALESCE(input.provider_message_id, emails.provider_message_id),
                     failure_reason = CASE WHEN input.starting THEN emails.failure_reason ELSE input.reason END,
+                    failure_class = CASE WHEN input.starting THEN emails.failure_class ELSE input.failure_class END,
                     rounds = emails.rounds + input.rounds_change
                 FROM input
                 WHERE emails.id = input.id AND emails.status = 'sending' AND emails.lease_token = input.lease_token
-                RETURNING emails.id, emails.tenant, input.webhook_type
+                RETURNING emails.id, emails.tenant, emails.redrives, input.webhook_type
             ), attempt AS (
                 INSERT INTO attempts (email_id, number, provider, started_at, latency_ms, outcome, error_class, error_code, message,
                     routing)
@@ -110,7 +112,8 @@ extension PostgresEmailStore {
                 ON CONFLICT (slot, kind, shard) DO UPDATE SET \(unescaped: activityCountUpdate)
             )
             SELECT held.id, held.tenant,
-                CASE WHEN EXISTS (
+                CASE WHEN held.webhook_type = \(WebhookEventType.failed.rawValue) AND held.redrives > 0 THEN NULL
+                WHEN EXISTS (
                     SELECT 1 FROM webhook_endpoints AS endpoint
                     WHERE endpoint.tenant = held.tenant AND \(unescaped: endpointWants("held.webhook_type")))
                 THEN (SELECT message FROM email_contents WHERE email_id = held.id) END
@@ -199,6 +202,7 @@ struct DeliveryBatch {
     var reasons = NullableArray<String>()
     var roundsChanges: [Int64] = []
     var webhookTypes = NullableArray<String>()
+    var failureClasses = NullableArray<String>()
     var attempts = Attempts()
     var events = Events()
     var suppressions = Suppressions()
@@ -330,6 +334,7 @@ struct DeliveryBatch {
                 roundsChanges.append(Int64(roundsChange))
             }
             webhookTypes.append(write.webhook?.type.rawValue)
+            failureClasses.append(write.failureClass?.rawValue)
             if let attempt = write.finishedAttempt { attempts.append(attempt, of: id) }
             for event in write.events { events.append(event, of: id) }
             for suppression in write.suppressions { suppressions.append(suppression, of: id) }

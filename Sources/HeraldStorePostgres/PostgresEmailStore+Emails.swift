@@ -172,15 +172,52 @@ extension PostgresEmailStore {
 
     private typealias Update = @Sendable (PostgresConnection, [String], Int64, Logger) async throws -> Void
 
-    /// A retried email starts afresh: due now, its maximum age counted from now.
+    /// A retried email starts afresh: due now, its maximum age counted from now, and its
+    /// redrives counted again from none.
     private static let requeue: Update = { connection, ids, at, logger in
         try await connection.execute(
             """
             UPDATE emails SET status = 'queued', queued_at = \(at), updated_at = \(at), due_at = \(at), next_attempt_at = \(at),
-                rounds = 0, failure_reason = NULL
+                rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = 0
             WHERE id = ANY(\(ids))
             """,
             logger: logger)
+    }
+
+    /// Pages of at most ``EmailFilter/emailsPerTransaction`` emails, each locked and checked
+    /// again as it is taken: of two nodes redriving at once, the second finds the emails the
+    /// first took queued already, and passes them by.
+    public func redrive(_ selection: RedriveSelection, now: Date) async throws -> Int {
+        let classes = selection.errorClasses.subtracting(RedrivePolicy.neverRedriven).map(\.rawValue).sorted()
+        guard !classes.isEmpty, selection.redrivenFewerThan > 0 else { return 0 }
+        let at = now.milliseconds
+        return try await EmailFilter.moveInPages { after in
+            try await transaction { [self] connection in
+                // The page in the database's own order of ids, which the next page continues.
+                let rows = try await connection.query(
+                    """
+                    SELECT id FROM emails
+                    WHERE status = 'failed' AND created_at > \(selection.acceptedAfter.milliseconds)
+                        AND updated_at < \(selection.failedBefore.milliseconds) AND redrives < \(selection.redrivenFewerThan)
+                        AND failure_class = ANY(\(classes)) AND id > \(after)
+                    ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction) FOR UPDATE
+                    """,
+                    logger: logger)
+                var ids: [String] = []
+                for try await id in rows.decode(String.self) { ids.append(id) }
+                guard !ids.isEmpty else { return [] }
+                try await connection.execute(
+                    """
+                    UPDATE emails SET status = 'queued', queued_at = \(at), updated_at = \(at), due_at = \(at), next_attempt_at = \(at),
+                        rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = redrives + 1
+                    WHERE id = ANY(\(ids))
+                    """,
+                    logger: logger)
+                try await Self.appendEvents(connection, emailIDs: ids, kind: .redriven, at: at, detail: selection.reason, logger: logger)
+                try await Self.announceNewEmails(on: connection, logger: logger)
+                return ids
+            }
+        }
     }
 
     private static let cancel: Update = { connection, ids, at, logger in

@@ -359,6 +359,16 @@ extension PostgresEmailStore {
                 """
             ]
         ),
+        (
+            "v10: redrives of failed emails",
+            // The class of the failure that ended a failed email, and how often the redrive
+            // policy queued it again. The redrive looks only at recent failed emails, by age.
+            [
+                "ALTER TABLE emails ADD COLUMN failure_class TEXT",
+                "ALTER TABLE emails ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0",
+                "CREATE INDEX emails_failed ON emails (created_at) WHERE status = 'failed'",
+            ]
+        ),
     ]
 
     /// The migration after which emails stored before it are added to `email_recipients`: their

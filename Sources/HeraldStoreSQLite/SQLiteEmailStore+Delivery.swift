@@ -120,11 +120,12 @@ extension SQLiteEmailStore {
                 UPDATE emails SET status = ?, updated_at = ?, due_at = ?, next_attempt_at = ?, lease_owner = NULL,
                     pending_attempt = NULL, pending_provider = NULL, pending_started_at = NULL,
                     provider = COALESCE(?, provider), provider_message_id = COALESCE(?, provider_message_id),
-                    failure_reason = ?, rounds = rounds + ?
+                    failure_reason = ?, failure_class = ?, rounds = rounds + ?
                 WHERE id = ? AND \(leased)
                 """,
                 .text(status.rawValue), .integer(at), .integer(dueAt?.milliseconds), .integer(dueAt?.milliseconds), .text(provider),
-                .text(providerMessageID), .text(reason), .integer(roundsChange), .text(id), .integer(write.leaseToken)
+                .text(providerMessageID), .text(reason), .text(write.failureClass?.rawValue), .integer(roundsChange), .text(id),
+                .integer(write.leaseToken)
             )
         }
         guard db.changesCount == 1 else { throw StoreError.leaseLost }
@@ -155,7 +156,16 @@ extension SQLiteEmailStore {
             tally.count(.sent, at: write.at)
         }
         if let activity = write.activity { tally.count(activity, at: write.at) }
-        if let webhook = write.webhook { try enqueueWebhooks([webhook], in: db) }
+        if let webhook = write.webhook, try !isRedrivenFailure(webhook, in: db) { try enqueueWebhooks([webhook], in: db) }
+    }
+
+    /// Whether `webhook` is the `email.failed` of an email that the redrive policy queued
+    /// again: its application heard of the failure when it first happened.
+    private static func isRedrivenFailure(_ webhook: WebhookTrigger, in db: Database) throws -> Bool {
+        guard webhook.type == .failed else { return false }
+        let redrives = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT redrives FROM emails WHERE id = ?"), arguments: [webhook.emailID.rawValue])
+        return (redrives ?? 0) > 0
     }
 
     public func providerStates() async throws -> [ProviderStateRecord] {

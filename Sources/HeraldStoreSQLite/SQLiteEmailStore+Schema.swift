@@ -326,6 +326,16 @@ extension SQLiteEmailStore {
                     ) WITHOUT ROWID
                     """)
         }
+        migrator.registerMigration("v13: redrives of failed emails") { db in
+            // The class of the failure that ended a failed email, and how often the redrive
+            // policy queued it again. The redrive looks only at recent failed emails, by age.
+            try db.execute(
+                sql: """
+                    ALTER TABLE emails ADD COLUMN failure_class TEXT;
+                    ALTER TABLE emails ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX emails_failed ON emails(created_at) WHERE status = 'failed';
+                    """)
+        }
         return migrator
     }
 }

@@ -249,15 +249,48 @@ public final class SQLiteEmailStore: EmailStore {
         try await transitionAll(matching: filter, from: EmailStatus.cancellable, now: now, event: .cancelled, update: Self.cancel)
     }
 
-    /// A retried email starts afresh: due now, its maximum age counted from now.
+    /// A retried email starts afresh: due now, its maximum age counted from now, and its
+    /// redrives counted again from none.
     private static func requeue(_ db: Database, id: String, at: Int64) throws {
         try db.executeCached(
             sql: """
                 UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
-                    next_attempt_at = ?1, rounds = 0, failure_reason = NULL WHERE id = ?2
+                    next_attempt_at = ?1, rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = 0 WHERE id = ?2
                 """,
             arguments: [at, id]
         )
+    }
+
+    public func redrive(_ selection: RedriveSelection, now: Date) async throws -> Int {
+        let classes = selection.errorClasses.subtracting(RedrivePolicy.neverRedriven).map(\.rawValue).sorted()
+        guard !classes.isEmpty, selection.redrivenFewerThan > 0 else { return 0 }
+        // `created_at` leads, through the partial index of failed emails: a redrive reads only
+        // the failed emails young enough, however many older ones the store keeps.
+        let select = """
+            SELECT id FROM emails
+            WHERE status = 'failed' AND created_at > ? AND updated_at < ? AND redrives < ?
+                AND failure_class IN (\(databaseQuestionMarks(count: classes.count))) AND id > ?
+            ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)
+            """
+        let filter: StatementArguments =
+            [selection.acceptedAfter.milliseconds, selection.failedBefore.milliseconds, selection.redrivenFewerThan]
+            + StatementArguments(classes)
+        let at = now.milliseconds
+        return try await EmailFilter.moveInPages { after in
+            try await write { db in
+                let ids = try String.fetchAll(db, sql: select, arguments: filter + [after])
+                for id in ids {
+                    try db.executeCached(
+                        sql: """
+                            UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1, next_attempt_at = ?1,
+                                rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = redrives + 1 WHERE id = ?2
+                            """,
+                        arguments: [at, id])
+                    try Self.appendEvent(db, emailID: id, kind: .redriven, at: at, detail: selection.reason)
+                }
+                return ids
+            }
+        }
     }
 
     private static func cancel(_ db: Database, id: String, at: Int64) throws {

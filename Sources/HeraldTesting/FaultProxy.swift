@@ -18,11 +18,13 @@ public enum FaultProxy {
 
     /// Runs `body` with the port of a proxy to `upstream` (`host:port`) that breaks the first
     /// `faulty` connections with `fault` (`latency:MS` adds a delay instead), and stops it after.
+    /// Once `healFile` exists, no connection is broken any more.
     public static func with<Result>(
-        upstream: String, fault: String, protocol: WireProtocol, faulty: Int = 1_000_000, _ body: (Int) async throws -> Result
+        upstream: String, fault: String, protocol: WireProtocol, faulty: Int = 1_000_000, healFile: URL? = nil,
+        _ body: (Int) async throws -> Result
     ) async throws -> Result {
-        try await ScriptPeer.with(
-            "fault_proxy.py",
-            ["--upstream", upstream, "--fault", fault, "--protocol", `protocol`.rawValue, "--faulty", "\(faulty)"], body)
+        var arguments = ["--upstream", upstream, "--fault", fault, "--protocol", `protocol`.rawValue, "--faulty", "\(faulty)"]
+        if let healFile { arguments += ["--heal-file", healFile.path] }
+        return try await ScriptPeer.with("fault_proxy.py", arguments, body)
     }
 }

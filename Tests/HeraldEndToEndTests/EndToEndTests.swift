@@ -246,6 +246,48 @@ struct EndToEndTests {
         }
     }
 
+    /// A relay that refuses every connection (a fault proxy in front of smtp-sink) fails the
+    /// emails; once it accepts again, the application's next emails close its breaker, and the
+    /// failed ones go out by themselves, each redriven once for the recovery.
+    @Test func `a relay outage fails emails and they go out once it is back, with no hand on them`() async throws {
+        let sink = try Peers.require("HERALD_TEST_SMTP_SINK_PORT")
+        try await withTemporaryDirectory { directory in
+            let relayIsBack = directory.appendingPathComponent("relay-is-back")
+            try await FaultProxy.with(
+                upstream: "127.0.0.1:\(sink)", fault: FaultProxy.Fault.resetOnConnect.rawValue, protocol: .smtp, healFile: relayIsBack
+            ) { port in
+                // An interval of ten hours: only the relay's recovery can redrive here.
+                let config = """
+                    providers:
+                      - {name: relay, type: smtp, host: 127.0.0.1, port: \(port), tls: none}
+                    retry: {base_seconds: 0.05, cap_seconds: 0.2, max_attempts: 2}
+                    breaker: {open_seconds: 1, half_open_probes: 1}
+                    redrive: {interval_minutes: 600}
+                    """
+                let herald = try await HeraldProcess(directory: directory, config: config)
+                var failed: [String] = []
+                for index in 0..<10 {
+                    failed.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String))
+                }
+                try await herald.waitUntil(failed, are: "failed")
+                #expect(try await herald.email(failed[0])["failure_reason"] as? String != nil)
+
+                try Data().write(to: relayIsBack)
+                let probe = try #require(try await herald.send(Fixtures.email(10)).body["id"] as? String)
+                try await herald.waitUntil([probe], are: "sent")
+                try await herald.waitUntil(failed, are: "sent")
+                for id in failed {
+                    let events = try #require(try await herald.email(id)["events"] as? [[String: Any]])
+                    let redrives = events.filter { $0["type"] as? String == "redriven" }
+                    #expect(redrives.map { $0["detail"] as? String } == ["provider_recovered: relay"])
+                }
+                #expect(herald.log.contains("queued failed emails again"))
+                herald.signal(SIGTERM)
+                #expect(try await herald.waitForExit() == 0)
+            }
+        }
+    }
+
     @Test func `checks each provider without sending mail`() async throws {
         let smtpPort = try Peers.require("HERALD_TEST_SMTP_SINK_PORT")
         try await withTemporaryDirectory { directory in

@@ -433,6 +433,25 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func `reads the redrive policy, and never lets it take permanent or recipient failures`() async throws {
+        #expect(try await load().redrive == RedrivePolicy())
+        let settings = "redrive: {interval_minutes: 0.5, max_times: 5, max_age_hours: 24, error_classes: [transient, failover]}\n"
+        let redrive = try await load(file: Self.oneSandbox + settings).redrive
+        #expect(redrive.interval == .seconds(30))
+        #expect(redrive.maxTimes == 5)
+        #expect(redrive.maxAge == .seconds(86_400))
+        #expect(redrive.errorClasses == [.transient, .failover])
+        #expect(try await load(environment: ["HERALD_REDRIVE_ENABLED": "false"]).redrive.enabled == false)
+        for (file, key) in [
+            ("redrive: {error_classes: [transient, permanent]}\n", "redrive.error_classes"),
+            ("redrive: {error_classes: [transeint]}\n", "redrive.error_classes"),
+            ("redrive: {max_times: 0}\n", "redrive.max_times"),
+            ("redrive: {interval_minutes: 0}\n", "redrive.interval_minutes"),
+        ] {
+            #expect(try await problem(file: Self.oneSandbox + file)?.key == key, "\(file)")
+        }
+    }
+
     @Test func `stops at a webhook lease no longer than a webhook request may take`() async throws {
         let error = try #require(
             try await problem(environment: ["HERALD_WEBHOOKS_TIMEOUT_SECONDS": "30", "HERALD_WEBHOOKS_LEASE_SECONDS": "30"]))

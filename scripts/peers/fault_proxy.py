@@ -12,11 +12,13 @@ connection to --upstream, except that the first --faulty connections suffer --fa
 
 A request's body starts after the HTTP head (--protocol http) or after the SMTP `DATA` command
 (--protocol smtp); it ends after Content-Length bytes, or at the SMTP end-of-data line. A reset
-is a close with SO_LINGER 0, which sends RST. Runs until killed.
+is a close with SO_LINGER 0, which sends RST. With --heal-file, connections made once that file
+exists pass untouched: the outage ends when the test says. Runs until killed.
 """
 
 import argparse
 import asyncio
+import os
 import socket
 import struct
 import sys
@@ -73,7 +75,8 @@ async def pipe(reader, writer, delay):
 
 async def handle(client_reader, client_writer, options, counter):
     counter[0] += 1
-    fault = options.fault if counter[0] <= options.faulty else "none"
+    healed = options.heal_file is not None and os.path.exists(options.heal_file)
+    fault = options.fault if counter[0] <= options.faulty and not healed else "none"
     if fault == "silence":
         await asyncio.Event().wait()
     if fault == "reset-on-connect":
@@ -119,6 +122,7 @@ async def main():
     parser.add_argument("--fault", required=True)
     parser.add_argument("--protocol", choices=["http", "smtp"], default="http")
     parser.add_argument("--faulty", type=int, default=1_000_000, help="how many connections suffer the fault")
+    parser.add_argument("--heal-file", help="once this file exists, no connection suffers the fault")
     parser.add_argument("--port-file", required=True, help="where to write the port, once listening")
     options = parser.parse_args()
     counter = [0]

@@ -2072,6 +2072,7 @@ extension Components {
                 case failed = "failed"
                 case cancelled = "cancelled"
                 case retried = "retried"
+                case redriven = "redriven"
                 case suppressed = "suppressed"
             }
             /// - Remark: Generated from `#/components/schemas/EmailEvent/type`.
