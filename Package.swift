@@ -50,6 +50,14 @@ let package = Package(
             dependencies: ["HeraldCore"],
             swiftSettings: swiftSettings
         ),
+        // zlib for the archive's gzip files (Debian's zlib1g-dev, which scripts/test installs).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Emails written out before retention removes them: gzip JSON Lines with manifests.
+        .target(
+            name: "HeraldArchive",
+            dependencies: ["HeraldCore", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HeraldStoreSQLite",
             dependencies: [
@@ -142,6 +150,7 @@ let package = Package(
             name: "HeraldServer",
             dependencies: [
                 "HeraldCore",
+                "HeraldArchive",
                 "HeraldStoreKit",
                 "HeraldStoreSQLite",
                 "HeraldStorePostgres",
@@ -195,6 +204,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "HeraldServer",
+                "HeraldArchive",
                 "HeraldCore",
                 "HeraldAPI",
                 "HeraldDrill",
@@ -250,6 +260,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldArchiveTests",
+            dependencies: ["HeraldArchive", "HeraldCore", "HeraldTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -327,7 +342,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldServerTests",
-            dependencies: ["HeraldServer", "HeraldCore", "HeraldDelivery", "HeraldProviders", "HeraldTesting"],
+            dependencies: ["HeraldServer", "HeraldCore", "HeraldDelivery", "HeraldProviders", "HeraldStoreSQLite", "HeraldTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -341,6 +341,7 @@ struct EmailBody: Encodable {
     let providerMessageID: String?
     let failureReason: String?
     let sendAt: Date?
+    let contentRemovedAt: Date?
     let from: String
     let to: [String]
     let cc: [String]
@@ -363,6 +364,7 @@ struct EmailBody: Encodable {
         self.providerMessageID = email.status == .sent ? email.providerMessageID : nil
         self.failureReason = email.status == .sent ? nil : email.failureReason
         self.sendAt = email.sendAt
+        self.contentRemovedAt = email.contentRemovedAt
         // Bcc stays out: its recipients are hidden from the others, and from readers of the email.
         self.from = email.message.from.description
         self.to = email.message.to.map(\.description)
@@ -387,6 +389,7 @@ struct EmailBody: Encodable {
         case providerMessageID = "provider_message_id"
         case failureReason = "failure_reason"
         case sendAt = "send_at"
+        case contentRemovedAt = "content_removed_at"
     }
 }
 

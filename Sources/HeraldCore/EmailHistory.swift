@@ -95,6 +95,8 @@ public struct EmailEvent: Codable, Sendable, Equatable {
 /// An email as clients see it: its state, and its whole history.
 public struct EmailDetail: Sendable, Equatable {
     public var id: EmailID
+    /// The tenant of the key that sent it.
+    public var tenant: String
     public var status: EmailStatus
     public var createdAt: Date
     public var updatedAt: Date
@@ -111,13 +113,17 @@ public struct EmailDetail: Sendable, Equatable {
     public var providerEvents: [RecordedProviderEvent]
     /// Each recipient the providers reported on, in address order.
     public var recipients: [RecipientState]
+    /// When retention removed the subject, bodies, headers and attachments; nil while kept.
+    public var contentRemovedAt: Date?
 
     public init(
-        id: EmailID, status: EmailStatus, createdAt: Date, updatedAt: Date, nextAttemptAt: Date?,
+        id: EmailID, tenant: String = APIKey.defaultTenant, status: EmailStatus, createdAt: Date, updatedAt: Date, nextAttemptAt: Date?,
         provider: String?, providerMessageID: String?, failureReason: String?, sendAt: Date? = nil, message: EmailMessage,
-        attempts: [Attempt], events: [EmailEvent], providerEvents: [RecordedProviderEvent] = [], recipients: [RecipientState] = []
+        attempts: [Attempt], events: [EmailEvent], providerEvents: [RecordedProviderEvent] = [], recipients: [RecipientState] = [],
+        contentRemovedAt: Date? = nil
     ) {
         self.id = id
+        self.tenant = tenant
         self.status = status
         self.createdAt = createdAt
         self.updatedAt = updatedAt
@@ -131,6 +137,7 @@ public struct EmailDetail: Sendable, Equatable {
         self.events = events
         self.providerEvents = providerEvents
         self.recipients = recipients
+        self.contentRemovedAt = contentRemovedAt
     }
 }
 

@@ -45,6 +45,25 @@ public struct EmailID: Hashable, Comparable, Sendable, CustomStringConvertible {
         self.init(date: date, using: &generator)
     }
 
+    /// The smallest identifier of an email accepted at `date`: every email accepted before it
+    /// has a smaller one, which lets a store find old emails by their primary key alone.
+    public static func first(at date: Date) -> EmailID {
+        var zeros = ZeroGenerator()
+        return EmailID(date: date, using: &zeros)
+    }
+
+    /// When the email was accepted, to the millisecond, as its first ten characters say.
+    public var date: Date {
+        let milliseconds = rawValue.utf8.prefix(10).reduce(Int64(0)) { value, character in
+            value << 5 | Int64(Self.alphabet.firstIndex(of: character) ?? 0)
+        }
+        return Date(milliseconds: milliseconds)
+    }
+
+    private struct ZeroGenerator: RandomNumberGenerator {
+        func next() -> UInt64 { 0 }
+    }
+
     public var description: String { rawValue }
 
     public static func < (lhs: EmailID, rhs: EmailID) -> Bool { lhs.rawValue < rhs.rawValue }

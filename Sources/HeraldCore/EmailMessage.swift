@@ -76,6 +76,19 @@ public struct EmailMessage: Codable, Sendable, Equatable {
         return recipients.map { Self.recipientKey(of: $0.address) }.filter { seen.insert($0).inserted }
     }
 
+    /// The message as retention keeps it once its content is removed: the addresses (which
+    /// routing, suppression and the search by recipient need), tags and metadata, and nothing
+    /// else: no subject, bodies, headers, attachments or provider options.
+    public func removingContent() -> EmailMessage {
+        var kept = self
+        kept.subject = ""
+        (kept.text, kept.html) = (nil, nil)
+        kept.headers = [:]
+        kept.attachments = []
+        kept.providerOptions = [:]
+        return kept
+    }
+
     /// How an address is looked up among recipients: in lower case, as mailbox providers
     /// compare them (``Suppression/key(of:)`` does the same).
     public static func recipientKey(of address: String) -> String { address.lowercased() }

@@ -7,6 +7,7 @@ import Foundation
 /// Everything a Herald process keeps: the queue and history, API keys, idempotency keys and
 /// suppression lists. SQLite and PostgreSQL each keep all of it.
 public typealias HeraldStore = EmailStore & APIKeyStore & IdempotencyStore & SuppressionStore & ProviderEventStore & WebhookStore
+    & RetentionStore
 
 /// Durable storage of emails and their history, and the queue the dispatcher leases from.
 ///
@@ -302,6 +303,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public static let leaseLost = StoreError(.leaseLost, "the lease passed to another owner")
     public static let notFound = StoreError(.notFound, "no email has this id")
+    public static let contentRemoved = StoreError(
+        .invalidTransition, "retention removed the email's content: there is nothing left to send")
     public static let claimLost = StoreError(
         .claimLost, "the idempotency key was claimed again by a later request after this one took over a minute")
 

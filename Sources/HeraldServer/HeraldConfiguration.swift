@@ -125,6 +125,7 @@ public struct HeraldConfiguration: Sendable {
     public var dispatch = Dispatch()
     public var retry = RetryPolicy.exponentialJitter(base: .seconds(30), cap: .seconds(900), maxAttempts: 18, maxAge: .seconds(72 * 3600))
     public var redrive = RedrivePolicy()
+    public var retention = RetentionPolicy()
     public var breaker = CircuitBreaker.Configuration()
     public var routing = Routing()
     public var shutdown = Shutdown()
@@ -182,6 +183,7 @@ public struct HeraldConfiguration: Sendable {
         retry.maxAttempts = try settings.int("retry.max_attempts", default: 18, in: 1...1000)
         retry.maxAge = try settings.seconds("retry.max_age_hours", default: 72, in: 0.001...8760) * 3600
         redrive = try Self.redrive(settings)
+        retention = try Self.retention(settings)
         breaker.failureRateThreshold = try settings.double("breaker.failure_rate", default: 0.5, in: 0.01...1)
         breaker.minimumCalls = try settings.int("breaker.minimum_calls", default: 10, in: 1...100_000)
         breaker.consecutiveFailures = try settings.int("breaker.consecutive_failures", default: 5, in: 1...100_000)

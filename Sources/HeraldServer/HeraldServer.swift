@@ -114,7 +114,7 @@ public struct HeraldServer: Sendable {
                     service: IdempotencyKeySweeper(store: store, clock: clock, interval: .seconds(3600), logger: logger),
                     serviceName: "idempotency-key-sweeper"),
                 .init(service: IdleMemoryTrimmer(), serviceName: "idle-memory-trimmer"),
-            ],
+            ] + retentionPurge(configuration, store: store, clock: clock, logger: logger),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -122,6 +122,19 @@ public struct HeraldServer: Sendable {
         return HeraldServer(
             serviceGroup: ServiceGroup(configuration: groupConfiguration), providers: providers, httpClient: httpClient
         )
+    }
+
+    /// The retention purge, on a node that delivers and only when the policy removes anything:
+    /// on PostgreSQL several nodes may purge at once, each taking its own rows.
+    private static func retentionPurge(
+        _ configuration: HeraldConfiguration, store: any HeraldStore, clock: any WallClock, logger: Logger
+    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        guard configuration.dispatch.enabled, !configuration.retention.scopes.isEmpty else { return [] }
+        return [
+            .init(
+                service: RetentionPurge(store: store, policy: configuration.retention, clock: clock, logger: logger),
+                serviceName: "retention-purge")
+        ]
     }
 
     /// The HTTP application; the dispatcher runs as one of its services so that it stops after

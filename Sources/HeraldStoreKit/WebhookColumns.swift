@@ -37,6 +37,11 @@ public enum WebhookColumns {
         "msg_" + EmailID(date: date).rawValue
     }
 
+    /// The smallest id of a message made at `date`: every message made before has a smaller one.
+    public static func firstMessageID(at date: Date) -> String {
+        "msg_" + EmailID.first(at: date).rawValue
+    }
+
     /// What an attempt does to its delivery and its endpoint, as column values.
     public struct AttemptPlan: Sendable {
         /// The delivery's status afterwards: `delivered`, `pending` or `failed`.

@@ -91,8 +91,8 @@ extension PostgresEmailStore {
         try await withConnection { [self] connection in
             let found = try await connection.query(
                 """
-                SELECT status, created_at, updated_at, next_attempt_at, provider, provider_message_id, failure_reason, send_at,
-                    message, text, html
+                SELECT tenant, status, created_at, updated_at, next_attempt_at, provider, provider_message_id, failure_reason,
+                    send_at, content_removed_at, message, text, html
                 FROM emails JOIN email_contents ON email_contents.email_id = emails.id
                 WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant))
                 """,
@@ -120,6 +120,7 @@ extension PostgresEmailStore {
                 html: try row["html"].decode(String?.self))
             return EmailDetail(
                 id: id,
+                tenant: try row["tenant"].decode(String.self),
                 status: EmailStatus(rawValue: try row["status"].decode(String.self)) ?? .failed,
                 createdAt: Date(milliseconds: try row["created_at"].decode(Int64.self)),
                 updatedAt: Date(milliseconds: try row["updated_at"].decode(Int64.self)),
@@ -132,7 +133,8 @@ extension PostgresEmailStore {
                 attempts: attempts,
                 events: events,
                 providerEvents: try await Self.providerEvents(of: id.rawValue, on: connection, logger: logger),
-                recipients: try await Self.recipientStates(of: id.rawValue, on: connection, logger: logger)
+                recipients: try await Self.recipientStates(of: id.rawValue, on: connection, logger: logger),
+                contentRemovedAt: try row["content_removed_at"].decode(Int64?.self).map(Date.init(milliseconds:))
             )
         }
     }
@@ -199,7 +201,7 @@ extension PostgresEmailStore {
                     SELECT id FROM emails
                     WHERE status = 'failed' AND created_at > \(selection.acceptedAfter.milliseconds)
                         AND updated_at < \(selection.failedBefore.milliseconds) AND redrives < \(selection.redrivenFewerThan)
-                        AND failure_class = ANY(\(classes)) AND id > \(after)
+                        AND content_removed_at IS NULL AND failure_class = ANY(\(classes)) AND id > \(after)
                     ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction) FOR UPDATE
                     """,
                     logger: logger)
@@ -237,13 +239,15 @@ extension PostgresEmailStore {
         try await transaction { [self] connection in
             let rows = try await connection.query(
                 """
-                SELECT status FROM emails WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant)) FOR UPDATE
+                SELECT status, content_removed_at FROM emails
+                WHERE id = \(id.rawValue) AND (\(tenant)::text IS NULL OR tenant = \(tenant)) FOR UPDATE
                 """,
                 logger: logger)
-            var found: String?
-            for try await status in rows.decode(String.self) { found = status }
-            guard let found, let status = EmailStatus(rawValue: found) else { throw StoreError.notFound }
+            var found: (String, Int64?)?
+            for try await row in rows.decode((String, Int64?).self) { found = row }
+            guard let found, let status = EmailStatus(rawValue: found.0) else { throw StoreError.notFound }
             guard allowed.contains(status) else { throw StoreError(.invalidTransition, "the email is \(status.rawValue)") }
+            guard found.1 == nil else { throw StoreError.contentRemoved }
             try await update(connection, [id.rawValue], at, logger)
             try await Self.appendEvents(connection, emailIDs: [id.rawValue], kind: event, at: at, logger: logger)
             if event == .retried { try await Self.announceNewEmails(on: connection, logger: logger) }
@@ -267,21 +271,25 @@ extension PostgresEmailStore {
     public func count(matching filter: EmailFilter, in statuses: Set<EmailStatus>) async throws -> Int {
         let statuses = statuses.filter { filter.status == nil || filter.status == $0 }.map(\.rawValue).sorted()
         guard !statuses.isEmpty else { return 0 }
-        let rows = try await query(Self.emails(matching: filter, statuses: statuses, select: "count(*)", after: nil, before: nil, then: ""))
+        let rows = try await query(
+            Self.emails(matching: filter, statuses: statuses, movable: true, select: "count(*)", after: nil, before: nil, then: ""))
         return try rows.first?.decode(Int.self) ?? 0
     }
 
     /// `SELECT <select> FROM emails` where they match `filter`, are in one of `statuses` (any
     /// for nil) and have ids between `after` and `before`, then `then` (an order, a limit, a lock).
+    /// With `movable`, only emails that still have their content, which a bulk operation may move.
     /// Tag and provider are checked email by email, so that a newest-first page reads only the
     /// emails up to its last match rather than every email with the tag.
     private static func emails(
-        matching filter: EmailFilter, statuses: [String]?, select: String, after: String?, before: String?, then: String
+        matching filter: EmailFilter, statuses: [String]?, movable: Bool = false, select: String, after: String?, before: String?,
+        then: String
     ) -> PostgresQuery {
         let recipient = filter.recipient.map(EmailMessage.recipientKey(of:))
         return """
             SELECT \(unescaped: select) FROM emails
             WHERE (\(statuses)::text[] IS NULL OR status = ANY(\(statuses)))
+                AND (NOT \(movable) OR content_removed_at IS NULL)
                 AND (\(filter.tenant)::text IS NULL OR tenant = \(filter.tenant))
                 AND (\(recipient)::text IS NULL OR id IN (SELECT email_id FROM email_recipients WHERE address = \(recipient)))
                 AND (\(filter.provider)::text IS NULL OR provider = \(filter.provider) OR pending_provider = \(filter.provider)
@@ -301,7 +309,7 @@ extension PostgresEmailStore {
     ) async throws -> [String] {
         try await transaction { [self] connection in
             let query = Self.emails(
-                matching: filter, statuses: statuses, select: "id", after: after, before: nil,
+                matching: filter, statuses: statuses, movable: true, select: "id", after: after, before: nil,
                 then: "ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction) FOR UPDATE")
             let rows = try await connection.query(query, logger: logger)
             var ids: [String] = []

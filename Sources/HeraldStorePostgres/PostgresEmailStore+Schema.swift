@@ -369,6 +369,36 @@ extension PostgresEmailStore {
                 "CREATE INDEX emails_failed ON emails (created_at) WHERE status = 'failed'",
             ]
         ),
+        (
+            "v11: retention",
+            // When retention removed an email's content; a retry or redrive of it is refused.
+            // History stays append-only while its email is kept: retention removes the email
+            // first, and only then may its attempts and events go.
+            [
+                "ALTER TABLE emails ADD COLUMN content_removed_at BIGINT",
+                """
+                CREATE FUNCTION herald_history_of_kept_email() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF EXISTS (SELECT 1 FROM emails WHERE id = OLD.email_id) THEN
+                        RAISE EXCEPTION '% is append-only while its email is kept', TG_TABLE_NAME;
+                    END IF;
+                    RETURN OLD;
+                END $$
+                """,
+                "DROP TRIGGER attempts_append_only ON attempts",
+                "CREATE TRIGGER attempts_append_only BEFORE UPDATE ON attempts FOR EACH ROW EXECUTE FUNCTION herald_append_only()",
+                """
+                CREATE TRIGGER attempts_kept_with_email BEFORE DELETE ON attempts
+                FOR EACH ROW EXECUTE FUNCTION herald_history_of_kept_email()
+                """,
+                "DROP TRIGGER events_append_only ON events",
+                "CREATE TRIGGER events_append_only BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION herald_append_only()",
+                """
+                CREATE TRIGGER events_kept_with_email BEFORE DELETE ON events
+                FOR EACH ROW EXECUTE FUNCTION herald_history_of_kept_email()
+                """,
+            ]
+        ),
     ]
 
     /// The migration after which emails stored before it are added to `email_recipients`: their

@@ -336,6 +336,23 @@ extension SQLiteEmailStore {
                     CREATE INDEX emails_failed ON emails(created_at) WHERE status = 'failed';
                     """)
         }
+        migrator.registerMigration("v14: retention") { db in
+            // When retention removed an email's content; a retry or redrive of it is refused.
+            // History stays append-only while its email is kept: retention removes the email
+            // first, and only then may its attempts and events go.
+            try db.execute(
+                sql: """
+                    ALTER TABLE emails ADD COLUMN content_removed_at INTEGER;
+                    DROP TRIGGER attempts_append_only_delete;
+                    CREATE TRIGGER attempts_append_only_delete BEFORE DELETE ON attempts
+                    WHEN EXISTS (SELECT 1 FROM emails WHERE id = OLD.email_id)
+                    BEGIN SELECT RAISE(ABORT, 'attempts are append-only while their email is kept'); END;
+                    DROP TRIGGER events_append_only_delete;
+                    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+                    WHEN EXISTS (SELECT 1 FROM emails WHERE id = OLD.email_id)
+                    BEGIN SELECT RAISE(ABORT, 'events are append-only while their email is kept'); END;
+                    """)
+        }
         return migrator
     }
 }

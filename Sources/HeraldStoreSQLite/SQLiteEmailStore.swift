@@ -84,8 +84,27 @@ public final class SQLiteEmailStore: EmailStore {
         // DatabasePool sets `synchronous = NORMAL` on the writer when it enables WAL; with
         // NORMAL a commit may be lost on power failure after the client was told 202.
         try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        try enableIncrementalVacuumIfNew(pool)
         return pool
     }
+
+    /// Makes a new, empty database one whose free pages can be given back to the file system a
+    /// few at a time (``reclaimSpace()``), as retention removes emails. The mode is chosen
+    /// before the first table, and the WAL mode set on opening has fixed it already: VACUUM of
+    /// the empty file sets it again. A store made before keeps its mode; docs/operations.md says
+    /// how to change it offline.
+    private static func enableIncrementalVacuumIfNew(_ pool: DatabasePool) throws {
+        try pool.writeWithoutTransaction { db in
+            guard try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0,
+                try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != Self.incrementalVacuum
+            else { return }
+            try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            try db.execute(sql: "VACUUM")
+        }
+    }
+
+    /// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+    static let incrementalVacuum = 2
 
     /// Settings of the writer connection that durability and write costs rest on.
     public struct WriterSettings: Sendable {
@@ -93,13 +112,31 @@ public final class SQLiteEmailStore: EmailStore {
         public let synchronous: Int
         /// `PRAGMA temp_store`: 2 is MEMORY.
         public let temporaryStorage: Int
+        /// `PRAGMA auto_vacuum`: 2 is INCREMENTAL.
+        public let autoVacuum: Int
     }
 
     public func writerSettings() throws -> WriterSettings {
         try pool.writeWithoutTransaction { db in
             WriterSettings(
                 synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1,
-                temporaryStorage: try Int.fetchOne(db, sql: "PRAGMA temp_store") ?? -1)
+                temporaryStorage: try Int.fetchOne(db, sql: "PRAGMA temp_store") ?? -1,
+                autoVacuum: try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? -1)
+        }
+    }
+
+    /// The database's size in pages, and how many of them are free: space removed rows left
+    /// behind, which ``reclaimSpace()`` gives back to the file system.
+    public struct FileSizes: Sendable {
+        public let pages: Int
+        public let freePages: Int
+    }
+
+    public func fileSizes() throws -> FileSizes {
+        try pool.read { db in
+            FileSizes(
+                pages: try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0,
+                freePages: try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0)
         }
     }
 
@@ -173,6 +210,7 @@ public final class SQLiteEmailStore: EmailStore {
             let nextAttempt: Int64? = row["next_attempt_at"]
             return EmailDetail(
                 id: id,
+                tenant: row["tenant"],
                 status: EmailStatus(rawValue: row["status"]) ?? .failed,
                 createdAt: Date(milliseconds: row["created_at"]),
                 updatedAt: Date(milliseconds: row["updated_at"]),
@@ -185,7 +223,8 @@ public final class SQLiteEmailStore: EmailStore {
                 attempts: attempts,
                 events: events,
                 providerEvents: try Self.providerEvents(of: id.rawValue, in: db),
-                recipients: try Self.recipientStates(of: id.rawValue, in: db)
+                recipients: try Self.recipientStates(of: id.rawValue, in: db),
+                contentRemovedAt: (row["content_removed_at"] as Int64?).map(Date.init(milliseconds:))
             )
         }
     }
@@ -268,7 +307,7 @@ public final class SQLiteEmailStore: EmailStore {
         // the failed emails young enough, however many older ones the store keeps.
         let select = """
             SELECT id FROM emails
-            WHERE status = 'failed' AND created_at > ? AND updated_at < ? AND redrives < ?
+            WHERE status = 'failed' AND created_at > ? AND updated_at < ? AND redrives < ? AND content_removed_at IS NULL
                 AND failure_class IN (\(databaseQuestionMarks(count: classes.count))) AND id > ?
             ORDER BY id LIMIT \(EmailFilter.emailsPerTransaction)
             """
@@ -333,14 +372,14 @@ public final class SQLiteEmailStore: EmailStore {
         }
     }
 
-    /// The `WHERE` conditions, with their arguments, of the emails that match `filter` and are
-    /// in one of `allowed`; nil when none can be.
-    /// The conditions, joined by `AND`, of emails that match `filter` and are in one of
-    /// `allowed` (any status for nil); nil when no status is both allowed and asked for.
+    /// The conditions, joined by `AND`, with their arguments, of the emails a bulk operation may
+    /// move: they match `filter`, are in one of `allowed` and still have their content; nil
+    /// when no status is both allowed and asked for.
     private static func conditions(of filter: EmailFilter, in allowed: Set<EmailStatus>) -> (String, StatementArguments)? {
         guard allowed.contains(where: { filter.status == nil || filter.status == $0 }) else { return nil }
         let (conditions, arguments) = conditions(of: filter, in: allowed, recipientsJoined: false)
-        return (conditions.joined(separator: " AND "), arguments)
+        // An email whose content retention removed has nothing left to send.
+        return ((conditions + ["content_removed_at IS NULL"]).joined(separator: " AND "), arguments)
     }
 
     /// The conditions of ``conditions(of:in:)``, one by one. With `recipientsJoined`, the query
@@ -406,13 +445,15 @@ public final class SQLiteEmailStore: EmailStore {
         let at = now.milliseconds
         try await groupCommit.perform { db in
             guard
-                let raw = try String.fetchOne(
-                    db, sql: "SELECT status FROM emails WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)", arguments: [id.rawValue, tenant]),
-                let status = EmailStatus(rawValue: raw)
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT status, content_removed_at FROM emails WHERE id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                    arguments: [id.rawValue, tenant]),
+                let status = EmailStatus(rawValue: row["status"])
             else { throw StoreError.notFound }
             guard allowed.contains(status) else {
                 throw StoreError(.invalidTransition, "the email is \(status.rawValue)")
             }
+            guard row["content_removed_at"] as Int64? == nil else { throw StoreError.contentRemoved }
             try update(db, id.rawValue, at)
             try Self.appendEvent(db, emailID: id.rawValue, kind: event, at: at)
         }

@@ -12,7 +12,7 @@ struct Herald: AsyncParsableCommand {
         abstract: "A resilient email delivery service: accepts emails over HTTP and delivers them through healthy providers.",
         subcommands: [
             Serve.self, Send.self, Status.self, Providers.self, Keys.self, Migrate.self, MigrateStore.self, Backup.self, Restore.self,
-            Drill.self,
+            Archive.self, Drill.self,
         ]
     )
 }

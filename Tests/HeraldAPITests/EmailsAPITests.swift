@@ -351,6 +351,23 @@ struct EmailsAPITests {
         }
     }
 
+    @Test func `shows when retention removed an email's content, and refuses to retry it`() async throws {
+        try await APIHarness.run { harness, client in
+            let id = try await client.accept()
+            try await harness.fail(id)
+            #expect(try await client.get("/v1/emails/\(id)").json["content_removed_at"] == nil)
+            #expect(try await harness.store.removeContent(of: [id], now: harness.clock.now) == 1)
+            let email = try await client.get("/v1/emails/\(id)").json
+            #expect(email["content_removed_at"] as? String != nil)
+            #expect(email["subject"] as? String == "")
+            #expect(email["to"] as? [String] != [])
+            let retry = try await client.post("/v1/emails/\(id)/retry", json: "")
+            #expect(retry.status == .conflict)
+            #expect(retry.error["code"] as? String == "invalid_state")
+            #expect((retry.error["message"] as? String)?.contains("retention removed") == true)
+        }
+    }
+
     @Test func `cancels a queued email and refuses a second cancel with 409`() async throws {
         try await APIHarness.run { _, client in
             let id = try await client.accept()

@@ -288,6 +288,50 @@ struct EndToEndTests {
         }
     }
 
+    /// Retention with an archive, on the binary: sent emails are archived, then removed, and
+    /// `herald archive verify` passes the files, and fails a damaged one.
+    @Test func `archives sent emails before retention removes them, and verifies the archive`() async throws {
+        try await withTemporaryDirectory { directory in
+            let archive = directory.appendingPathComponent("archive")
+            let config = """
+                providers: [{name: sandbox, type: sandbox}]
+                retention: {email_days: 0.00005, interval_seconds: 1, archive: "\(archive.path)"}
+                """
+            let herald = try await HeraldProcess(directory: directory, config: config)
+            var ids: [String] = []
+            for index in 0..<5 { ids.append(try #require(try await herald.send(Fixtures.email(index)).body["id"] as? String)) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            for id in ids {
+                while try await herald.request(.GET, "/v1/emails/\(id)").status != 404 {
+                    guard ContinuousClock.now < deadline else { throw TestFailure("\(id) was not removed") }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            herald.signal(SIGTERM)
+            #expect(try await herald.waitForExit() == 0)
+
+            let tenantDirectory = archive.appendingPathComponent("default")
+            let files = try FileManager.default.contentsOfDirectory(atPath: tenantDirectory.path).filter { $0.hasSuffix(".jsonl.gz") }
+                .map { tenantDirectory.appendingPathComponent($0).path }
+            #expect(!files.isEmpty)
+            let verified = try runHerald(["archive", "verify"] + files)
+            #expect(verified.status == 0, "\(verified.output)")
+            let archivedCount = verified.output.split(separator: "\n").compactMap { line in
+                line.split(separator: " ").firstIndex(of: "emails").map { Int(line.split(separator: " ")[$0 - 1]) ?? 0 }
+            }.reduce(0, +)
+            #expect(archivedCount == ids.count)
+            #expect(herald.log.contains("archived emails"))
+            #expect(!herald.log.contains(Fixtures.subject), "no content in the log")
+
+            var damaged = try Data(contentsOf: URL(fileURLWithPath: files[0]))
+            damaged[damaged.count / 2] ^= 0xFF
+            try damaged.write(to: URL(fileURLWithPath: files[0]))
+            let failed = try runHerald(["archive", "verify", files[0]])
+            #expect(failed.status == 1)
+            #expect(failed.output.hasPrefix("failed"))
+        }
+    }
+
     @Test func `checks each provider without sending mail`() async throws {
         let smtpPort = try Peers.require("HERALD_TEST_SMTP_SINK_PORT")
         try await withTemporaryDirectory { directory in

@@ -452,6 +452,30 @@ struct ConfigurationTests {
         }
     }
 
+    @Test func `reads retention by default and per tenant, and stops at a rule that cannot be meant`() async throws {
+        #expect(try await load().retention.scopes.isEmpty, "nothing is removed unless asked")
+        let settings = """
+            retention:
+              content_days: 30
+              email_days: 365
+              interval_seconds: 10
+              tenants:
+                - {tenant: acme, email_days: 0.5}
+            """
+        let retention = try await load(file: Self.oneSandbox + settings).retention
+        #expect(retention.defaultRule == RetentionRule(contentAge: .seconds(30 * 86_400), emailAge: .seconds(365 * 86_400)))
+        #expect(retention.tenantRules == ["acme": RetentionRule(emailAge: .seconds(43_200))])
+        #expect(retention.interval == .seconds(10))
+        for (file, key) in [
+            ("retention: {content_days: 30, email_days: 30}\n", "retention.content_days"),
+            ("retention: {email_days: 0}\n", "retention.email_days"),
+            ("retention: {tenants: [{tenant: a, email_days: 1}, {tenant: a, email_days: 2}]}\n", "retention.tenants.1.tenant"),
+            ("retention: {tenants: [{tenant: a, emial_days: 1}]}\n", "retention.tenants.0.emial_days"),
+        ] {
+            #expect(try await problem(file: Self.oneSandbox + file)?.key == key, "\(file)")
+        }
+    }
+
     @Test func `stops at a webhook lease no longer than a webhook request may take`() async throws {
         let error = try #require(
             try await problem(environment: ["HERALD_WEBHOOKS_TIMEOUT_SECONDS": "30", "HERALD_WEBHOOKS_LEASE_SECONDS": "30"]))

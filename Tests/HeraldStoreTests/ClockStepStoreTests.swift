@@ -43,11 +43,7 @@ struct ClockStepStoreTests {
     func `a webhook message waits for its next try, no shorter and no longer`(kind: StoreKind, step: Duration) async throws {
         let clock = clocks.makeSteadyClock()
         try await kind.withStore(now: clock.now) { store in
-            try await store.createWebhookEndpoint(
-                WebhookEndpoint(
-                    id: "hook", tenant: "acme", url: "https://hooks.example/hook", eventTypes: [], createdAt: clock.now,
-                    updatedAt: clock.now),
-                sealedSecret: [1])
+            try await store.createWebhookEndpoint(.hook(at: clock.now), sealedSecret: [1])
             try await store.insert(NewEmail(id: EmailID(date: clock.now), message: .sample(), acceptedAt: clock.now, tenant: "acme"))
             let lease = { try await store.leaseWebhookDeliveries(limit: 10, owner: "node", now: clock.now, duration: .seconds(60)) }
             let first = try #require(try await lease().first)

@@ -147,11 +147,7 @@ struct RedriveStoreTests {
     @Test(arguments: StoreKind.allCases)
     func `a redriven email that fails again announces no second email.failed`(kind: StoreKind) async throws {
         try await kind.withStore(now: clock.now) { store in
-            try await store.createWebhookEndpoint(
-                WebhookEndpoint(
-                    id: "hook", tenant: "acme", url: "https://hooks.example/hook", eventTypes: [.failed, .sent], createdAt: clock.now,
-                    updatedAt: clock.now),
-                sealedSecret: [1])
+            try await store.createWebhookEndpoint(.hook(types: [.failed, .sent], at: clock.now), sealedSecret: [1])
             func announced() async throws -> [WebhookEventType] {
                 let deliveries = try await store.leaseWebhookDeliveries(limit: 100, owner: "node", now: clock.now, duration: .seconds(3600))
                 return deliveries.map(\.type)

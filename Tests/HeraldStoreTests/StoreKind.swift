@@ -86,3 +86,11 @@ enum PostgresTestDatabase {
         }
     }
 }
+
+extension WebhookEndpoint {
+    /// The endpoint `hook` of `tenant`, wanting `types` (every type for none), as store tests make it.
+    static func hook(tenant: String = "acme", types: Set<WebhookEventType> = [], at date: Date) -> WebhookEndpoint {
+        WebhookEndpoint(
+            id: "hook", tenant: tenant, url: "https://hooks.example/hook", eventTypes: types, createdAt: date, updatedAt: date)
+    }
+}

@@ -2232,7 +2232,7 @@ public struct Client: APIProtocol {
     }
     /// Retry a failed email
     ///
-    /// Scope `send`. Queues a `failed` or `suppressed` email again; its history is kept. Any other status is `409 invalid_state`.
+    /// Scope `send`. Queues a `failed` or `suppressed` email again; its history is kept. Any other status, or an email whose content retention removed, is `409 invalid_state`.
     ///
     /// - Remark: HTTP `POST /v1/emails/{id}/retry`.
     /// - Remark: Generated from `#/paths//v1/emails/{id}/retry/post(retryEmail)`.

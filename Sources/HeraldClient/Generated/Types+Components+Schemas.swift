@@ -1664,6 +1664,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Email/send_at`.
             public var sendAt: Components.Schemas.Timestamp?
+            /// When retention removed the email's subject, bodies, headers and attachments (the subject is then empty); absent while they are kept.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Email/content_removed_at`.
+            public var contentRemovedAt: Components.Schemas.Timestamp?
             /// The sender as given, `Name <address>` or a bare address.
             ///
             /// - Remark: Generated from `#/components/schemas/Email/from`.
@@ -1724,6 +1728,7 @@ extension Components {
             ///   - providerMessageId: Only when `sent`.
             ///   - failureReason: Never when `sent`; absent when there is none.
             ///   - sendAt: Only for a scheduled email.
+            ///   - contentRemovedAt: When retention removed the email's subject, bodies, headers and attachments (the subject is then empty); absent while they are kept.
             ///   - from: The sender as given, `Name <address>` or a bare address.
             ///   - to:
             ///   - cc: Bcc recipients are never shown.
@@ -1745,6 +1750,7 @@ extension Components {
                 providerMessageId: Swift.String? = nil,
                 failureReason: Swift.String? = nil,
                 sendAt: Components.Schemas.Timestamp? = nil,
+                contentRemovedAt: Components.Schemas.Timestamp? = nil,
                 from: Swift.String,
                 to: [Swift.String],
                 cc: [Swift.String],
@@ -1766,6 +1772,7 @@ extension Components {
                 self.providerMessageId = providerMessageId
                 self.failureReason = failureReason
                 self.sendAt = sendAt
+                self.contentRemovedAt = contentRemovedAt
                 self.from = from
                 self.to = to
                 self.cc = cc
@@ -1788,6 +1795,7 @@ extension Components {
                 case providerMessageId = "provider_message_id"
                 case failureReason = "failure_reason"
                 case sendAt = "send_at"
+                case contentRemovedAt = "content_removed_at"
                 case from
                 case to
                 case cc
