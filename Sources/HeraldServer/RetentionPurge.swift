@@ -13,10 +13,13 @@ import Foundation
 /// Removes old emails and their content as the retention policy says, on its interval.
 ///
 /// It works in batches of ``emailsPerBatch`` emails, each a short transaction of its own, and
-/// after each batch rests as long as the batch took: SQLite has one writer, and an accept
-/// waits for at most one batch, never for the whole purge.
+/// after each batch rests ``restPerBatch`` times as long as the batch took: SQLite has one
+/// writer, and an accept waits for at most one batch, never for the whole purge. With batches
+/// of 50 and a rest as long as each, an accept's p99 rose to 2.7 times its value without a
+/// purge; with these, 1.6 times (scripts/bench, removing 1,000,000 emails).
 final class RetentionPurge: Service, Sendable {
-    static let emailsPerBatch = 50
+    static let emailsPerBatch = 20
+    static let restPerBatch = 2
 
     /// What one pass removed.
     struct Removed: Equatable, Sendable {
@@ -198,8 +201,8 @@ final class RetentionPurge: Service, Sendable {
         }
     }
 
-    /// Waits as long as the batch that started at `started` took.
+    /// Waits ``restPerBatch`` times as long as the batch that started at `started` took.
     private func rest(after started: ContinuousClock.Instant) async throws {
-        try await Task.sleep(for: ContinuousClock.now - started)
+        try await Task.sleep(for: (ContinuousClock.now - started) * Self.restPerBatch)
     }
 }

@@ -116,8 +116,8 @@ extension SQLiteEmailStore: RetentionStore {
         }
     }
 
-    /// Frees at most this many pages a call: a few milliseconds of the writer.
-    static let pagesReclaimedPerCall = 256
+    /// Frees at most this many pages a call: about a millisecond of the writer.
+    static let pagesReclaimedPerCall = 128
 
     public func reclaimSpace() async throws {
         try await write { db in
