@@ -19,11 +19,13 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
     let maxBatchEmails: Int
     let accepted: Counter
     let onAccepted: @Sendable () -> Void
+    /// Which tenants' emails keep no content past delivery.
+    let retention: RetentionPolicy
 
     public init(
         store: any EmailStore & IdempotencyStore, providers: any ProviderAdministration, clock: any WallClock, state: ServiceState,
-        maxBodyBytes: Int,
-        maxBatchEmails: Int = 100, metricsFactory: any MetricsFactory, onAccepted: @escaping @Sendable () -> Void
+        maxBodyBytes: Int, maxBatchEmails: Int = 100, retention: RetentionPolicy = RetentionPolicy(), metricsFactory: any MetricsFactory,
+        onAccepted: @escaping @Sendable () -> Void
     ) {
         self.store = store
         self.providers = providers
@@ -33,6 +35,14 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         self.maxBatchEmails = maxBatchEmails
         self.accepted = Counter(label: "herald_emails_accepted_total", factory: metricsFactory)
         self.onAccepted = onAccepted
+        self.retention = retention
+    }
+
+    /// An email accepted now from `key`'s request.
+    private func newEmail(_ parsed: SendEmailRequest.Parsed, key: APIKey, now: Date) -> NewEmail {
+        NewEmail(
+            id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant,
+            metadataOnly: retention.rule(of: key.tenant).metadataOnly)
     }
 
     /// The emails' routes, on the authenticated `/v1` group.
@@ -54,8 +64,7 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
         let body = try await acceptableBody(request)
         return try await accept(request, body: body, key: key, context: context) { now in
             let parsed = try SendEmailRequest.parse(body, now: now, providers: providers)
-            let email = NewEmail(
-                id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
+            let email = newEmail(parsed, key: key, now: now)
             let answer = Data(#"{"id":"\#(email.id)","status":"queued"}"#.utf8)
             return ([email], IdempotentAnswer(status: 202, body: answer, location: "/v1/emails/\(email.id)"))
         }
@@ -81,9 +90,7 @@ public struct EmailsController<Context: AuthenticatedRequestContext>: Sendable {
             }
             let valid = results.enumerated().compactMap { index, result in
                 guard case .success(let parsed) = result else { return nil as (Int, NewEmail)? }
-                let email = NewEmail(
-                    id: EmailID(date: now), message: parsed.message, acceptedAt: now, sendAt: parsed.sendAt, tenant: key.tenant)
-                return (index, email)
+                return (index, newEmail(parsed, key: key, now: now))
             }
             guard validation == "permissive" ? !valid.isEmpty : problems.isEmpty else { throw APIError.validationFailed(problems) }
             let answer = try JSONResponse.encode(

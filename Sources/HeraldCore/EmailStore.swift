@@ -163,13 +163,19 @@ public struct NewEmail: Sendable {
     public var sendAt: Date?
     /// The tenant of the API key that sent it; only that tenant's keys see it.
     public var tenant: String
+    /// Its content is removed once it is sent (``RetentionRule/metadataOnly``).
+    public var metadataOnly: Bool
 
-    public init(id: EmailID, message: EmailMessage, acceptedAt: Date, sendAt: Date? = nil, tenant: String = APIKey.defaultTenant) {
+    public init(
+        id: EmailID, message: EmailMessage, acceptedAt: Date, sendAt: Date? = nil, tenant: String = APIKey.defaultTenant,
+        metadataOnly: Bool = false
+    ) {
         self.id = id
         self.message = message
         self.acceptedAt = acceptedAt
         self.sendAt = sendAt
         self.tenant = tenant
+        self.metadataOnly = metadataOnly
     }
 }
 
@@ -210,10 +216,12 @@ public struct LeasedEmail: Sendable {
     /// The message's recipients that are on its tenant's suppression list, as
     /// ``Suppression/key(of:)`` gives them.
     public var suppressedRecipients: Set<String>
+    /// Its content goes when it is recorded sent (``NewEmail/metadataOnly``).
+    public var metadataOnly: Bool
 
     public init(
         id: EmailID, message: EmailMessage, acceptedAt: Date, queuedAt: Date, leaseToken: Int64, round: Int, attemptsSoFar: Int,
-        suppressedRecipients: Set<String> = []
+        suppressedRecipients: Set<String> = [], metadataOnly: Bool = false
     ) {
         self.id = id
         self.message = message
@@ -223,6 +231,7 @@ public struct LeasedEmail: Sendable {
         self.round = round
         self.attemptsSoFar = attemptsSoFar
         self.suppressedRecipients = suppressedRecipients
+        self.metadataOnly = metadataOnly
     }
 }
 
@@ -266,10 +275,12 @@ public struct DeliveryProgress: Sendable {
     public var suppressedRecipients: [String]
     /// Recipients a provider refused for good, to add to the tenant's suppression list.
     public var suppressing: [RefusedRecipient]
+    /// The email's content goes with a `sent` (``LeasedEmail/metadataOnly``).
+    public var metadataOnly: Bool
 
     public init(
         emailID: EmailID, leaseToken: Int64, finishedAttempt: Attempt?, next: Next, at: Date, suppressedRecipients: [String] = [],
-        suppressing: [RefusedRecipient] = []
+        suppressing: [RefusedRecipient] = [], metadataOnly: Bool = false
     ) {
         self.emailID = emailID
         self.leaseToken = leaseToken
@@ -278,6 +289,7 @@ public struct DeliveryProgress: Sendable {
         self.at = at
         self.suppressedRecipients = suppressedRecipients
         self.suppressing = suppressing
+        self.metadataOnly = metadataOnly
     }
 }
 

@@ -14,10 +14,14 @@ public struct RetentionRule: Sendable, Equatable {
     public var contentAge: Duration?
     /// After this long, the email is removed with its history. Nil keeps it.
     public var emailAge: Duration?
+    /// The content goes as soon as a provider took the email, in the transaction that records
+    /// it sent: no body is kept past delivery. A failed email keeps its content for a retry.
+    public var metadataOnly: Bool
 
-    public init(contentAge: Duration? = nil, emailAge: Duration? = nil) {
+    public init(contentAge: Duration? = nil, emailAge: Duration? = nil, metadataOnly: Bool = false) {
         self.contentAge = contentAge
         self.emailAge = emailAge
+        self.metadataOnly = metadataOnly
     }
 
     /// Whether the rule removes anything at all.
@@ -42,6 +46,11 @@ public struct RetentionPolicy: Sendable, Equatable {
     public var archiveDirectory: String?
 
     public init() {}
+
+    /// The rule of `tenant`'s emails.
+    public func rule(of tenant: String) -> RetentionRule {
+        tenantRules[tenant] ?? defaultRule
+    }
 
     /// Each scope with its rule, the tenants with rules of their own first, leaving out rules
     /// that remove nothing.

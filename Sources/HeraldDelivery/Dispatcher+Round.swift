@@ -323,7 +323,7 @@ struct Round {
         }
         return DeliveryProgress(
             emailID: email.id, leaseToken: email.leaseToken, finishedAttempt: finishedAttempt, next: next, at: at,
-            suppressedRecipients: leftOut, suppressing: refusedForGood)
+            suppressedRecipients: leftOut, suppressing: refusedForGood, metadataOnly: email.metadataOnly)
     }
 }
 

@@ -36,12 +36,14 @@ extension HeraldConfiguration {
         return path
     }
 
-    /// `content_days` and `email_days` under `prefix`; days may be fractions.
+    /// `content_days`, `email_days` and `metadata_only` under `prefix`; days may be fractions.
     private static func rule(_ settings: SettingsReader, prefix: String) throws(ConfigurationError) -> RetentionRule {
         func days(_ key: String) throws(ConfigurationError) -> Duration? {
             try settings.optionalDouble(key, in: 0.000_01...36_500).map { .milliseconds(Int64(($0 * 86_400_000).rounded())) }
         }
-        let rule = RetentionRule(contentAge: try days("\(prefix).content_days"), emailAge: try days("\(prefix).email_days"))
+        let rule = RetentionRule(
+            contentAge: try days("\(prefix).content_days"), emailAge: try days("\(prefix).email_days"),
+            metadataOnly: try settings.bool("\(prefix).metadata_only", default: false))
         if let content = rule.contentAge, let email = rule.emailAge, content >= email {
             throw ConfigurationError(
                 key: "\(prefix).content_days", problem: "must be shorter than \(prefix).email_days, which removes the content anyway")

@@ -160,7 +160,8 @@ public struct HeraldServer: Sendable {
         let api = router.authenticatedAPI(keys)
         EmailsController(
             store: store, providers: providers, clock: clock, state: state, maxBodyBytes: configuration.http.maxBodyBytes,
-            maxBatchEmails: configuration.http.maxBatchEmails, metricsFactory: metrics, onAccepted: onAccepted
+            maxBatchEmails: configuration.http.maxBatchEmails, retention: configuration.retention, metricsFactory: metrics,
+            onAccepted: onAccepted
         ).addRoutes(to: api)
         SuppressionsController(store: store, clock: clock).addRoutes(to: api)
         WebhooksController(store: store, support: webhooks, clock: clock).addRoutes(to: api)

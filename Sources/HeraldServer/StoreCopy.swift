@@ -35,9 +35,12 @@ extension HeraldServer {
         }
     }
 
+    /// The flags SQLite keeps as integers and PostgreSQL as booleans, by table.
+    private static let booleanColumns = ["provider_state": "paused", "webhook_endpoints": "enabled", "emails": "metadata_only"]
+
     /// What differs between the two stores' columns: PostgreSQL keeps a content's tags in a
-    /// column of their own, its activity counters in shards (all copied into the first), and a
-    /// pause and an endpoint's enabled flag as booleans.
+    /// column of their own, its activity counters in shards (all copied into the first), and
+    /// flags (``booleanColumns``) as booleans.
     private static func convert(_ rows: [[StoreValue]], of table: String, columns: [String]) throws -> ([String], [[StoreValue]]) {
         switch table {
         case "email_contents":
@@ -50,8 +53,8 @@ extension HeraldServer {
             return (columns + ["tags"], converted)
         case "activity_minutes":
             return (columns + ["shard"], rows.map { $0 + [.integer(0)] })
-        case "provider_state", "webhook_endpoints":
-            let flag = table == "provider_state" ? "paused" : "enabled"
+        case let table where booleanColumns[table] != nil:
+            let flag = booleanColumns[table]
             return (
                 columns,
                 rows.map { row in

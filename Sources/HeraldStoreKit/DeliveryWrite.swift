@@ -48,6 +48,9 @@ public struct DeliveryWrite: Sendable, Equatable {
     /// the redrive policy may queue it again: the last attempt's, or transient when the round
     /// could try no provider at all (every one paused, open or out of quota).
     public let failureClass: ErrorClass?
+    /// The email's content goes in the same transaction: it was sent, and its tenant keeps no
+    /// body past delivery (``RetentionRule/metadataOnly``).
+    public let removesContent: Bool
 
     public init(_ progress: DeliveryProgress) {
         emailID = progress.emailID
@@ -75,6 +78,7 @@ public struct DeliveryWrite: Sendable, Equatable {
         var activity: ActivityKind?
         var webhook: WebhookTrigger?
         var failureClass: ErrorClass?
+        var removesContent = false
         switch progress.next {
         case .attempt(let number, let provider):
             change = .attemptStarting(number: number, provider: provider)
@@ -84,6 +88,7 @@ public struct DeliveryWrite: Sendable, Equatable {
                 status: .sent, dueAt: nil, provider: provider, providerMessageID: providerMessageID, reason: nil, roundsChange: 0)
             events.append(EmailEvent(kind: .sent, at: progress.at, provider: provider))
             sentThrough = provider
+            removesContent = progress.metadataOnly
             webhook = WebhookTrigger(
                 type: .sent, emailID: progress.emailID, at: progress.at, provider: provider, providerMessageID: providerMessageID)
         case .deferred(let until, let reason):
@@ -108,5 +113,6 @@ public struct DeliveryWrite: Sendable, Equatable {
         self.activity = activity
         self.webhook = webhook
         self.failureClass = failureClass
+        self.removesContent = removesContent
     }
 }

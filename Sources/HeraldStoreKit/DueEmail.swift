@@ -30,10 +30,11 @@ public struct DueEmail: Sendable {
     public let leaseToken: Int64
     public let attempts: Int
     public let pendingAttempt: PendingAttempt?
+    public let metadataOnly: Bool
 
     public init(
         id: String, tenant: String, content: StoredContent, createdAt: Int64, queuedAt: Int64, rounds: Int, leaseToken: Int64,
-        attempts: Int, pendingAttempt: PendingAttempt?
+        attempts: Int, pendingAttempt: PendingAttempt?, metadataOnly: Bool = false
     ) {
         self.id = id
         self.tenant = tenant
@@ -44,6 +45,7 @@ public struct DueEmail: Sendable {
         self.leaseToken = leaseToken
         self.attempts = attempts
         self.pendingAttempt = pendingAttempt
+        self.metadataOnly = metadataOnly
     }
 
     /// The emails of `rows` as a lease hands them out: each message decoded once, one round and
@@ -68,7 +70,7 @@ public struct DueEmail: Sendable {
             LeasedEmail(
                 id: id, message: message, acceptedAt: Date(milliseconds: row.createdAt), queuedAt: Date(milliseconds: row.queuedAt),
                 leaseToken: row.leaseToken + 1, round: row.rounds + 1, attemptsSoFar: row.attempts,
-                suppressedRecipients: recipients.intersection(onLists[row.tenant, default: []]))
+                suppressedRecipients: recipients.intersection(onLists[row.tenant, default: []]), metadataOnly: row.metadataOnly)
         }
     }
 }

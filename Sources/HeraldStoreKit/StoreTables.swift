@@ -26,7 +26,7 @@ public enum StoreTables {
                 "id", "tenant", "status", "created_at", "queued_at", "updated_at", "due_at", "next_attempt_at", "send_at",
                 "lease_owner", "lease_token", "rounds", "attempts", "pending_attempt", "pending_provider", "pending_started_at",
                 "provider", "provider_message_id", "failure_reason", "failure_class", "redrives",
-                "content_removed_at",
+                "content_removed_at", "metadata_only",
             ]
         ),
         ("email_contents", 1, ["email_id", "message", "text", "html"]),

@@ -16,6 +16,7 @@ struct AcceptedBatch {
     var fields: [ByteBuffer] = []
     var texts = NullableArray<String>()
     var htmls = NullableArray<String>()
+    var metadataOnly: [Bool] = []
     /// The `email.queued` webhook message of each email, kept only when an endpoint wants it.
     var webhookIDs: [String] = []
     var webhookBodies: [ByteBuffer] = []
@@ -50,6 +51,7 @@ struct AcceptedBatch {
             fields.append(ByteBuffer(bytes: content.fields))
             texts.append(content.text)
             htmls.append(content.html)
+            metadataOnly.append(email.metadataOnly)
             let trigger = WebhookTrigger(type: .queued, emailID: email.id, at: email.acceptedAt)
             webhookIDs.append(WebhookColumns.newMessageID(at: email.acceptedAt))
             webhookBodies.append(ByteBuffer(bytes: trigger.body(tags: email.message.tags, metadata: email.message.metadata)))

@@ -17,7 +17,7 @@ extension PostgresEmailStore {
                 """
                 WITH due AS (
                     SELECT id, tenant, created_at, queued_at, due_at, rounds, attempts, lease_token, pending_attempt,
-                        pending_provider, pending_started_at
+                        pending_provider, pending_started_at, metadata_only
                     FROM emails WHERE due_at <= \(at) ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), leased AS (
                     UPDATE emails SET status = 'sending', lease_owner = \(owner), lease_token = emails.lease_token + 1,
@@ -26,19 +26,23 @@ extension PostgresEmailStore {
                     FROM due WHERE emails.id = due.id
                 )
                 SELECT due.id, due.tenant, due.created_at, due.queued_at, due.rounds, due.lease_token, due.attempts,
-                    due.pending_attempt, due.pending_provider, due.pending_started_at, content.message, content.text, content.html
+                    due.pending_attempt, due.pending_provider, due.pending_started_at, due.metadata_only, content.message,
+                    content.text, content.html
                 FROM due JOIN email_contents AS content ON content.email_id = due.id
                 ORDER BY due.due_at
                 """,
                 logger: logger
             ).collect()
             let due = try rows.decode(
-                (String, String, Int64, Int64, Int, Int64, Int, Int?, String?, Int64?, Data, String?, String?).self
-            ).map { id, tenant, createdAt, queuedAt, rounds, leaseToken, attempts, pending, provider, startedAt, fields, text, html in
+                (String, String, Int64, Int64, Int, Int64, Int, Int?, String?, Int64?, Bool, Data, String?, String?).self
+            ).map {
+                id, tenant, createdAt, queuedAt, rounds, leaseToken, attempts, pending, provider, startedAt, metadataOnly, fields, text,
+                html in
                 DueEmail(
                     id: id, tenant: tenant, content: StoredContent(fields: fields, text: text, html: html), createdAt: createdAt,
                     queuedAt: queuedAt, rounds: rounds, leaseToken: leaseToken, attempts: attempts,
-                    pendingAttempt: pending.map { DueEmail.PendingAttempt(number: $0, provider: provider, startedAt: startedAt) })
+                    pendingAttempt: pending.map { DueEmail.PendingAttempt(number: $0, provider: provider, startedAt: startedAt) },
+                    metadataOnly: metadataOnly)
             }
             let interrupted = due.compactMap { email in email.pendingAttempt.map { (email.id, InterruptedAttempt($0, at: at)) } }
             if !interrupted.isEmpty { try await Self.record(interrupted, at: at, on: connection, logger: logger) }

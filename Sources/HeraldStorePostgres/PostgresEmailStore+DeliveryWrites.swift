@@ -135,6 +135,11 @@ extension PostgresEmailStore {
                     return (trigger, email.tenant, email.fields)
                 }, on: connection, logger: logger)
         }
+        let removing = writes.filter { $0.removesContent && held.contains($0.emailID.rawValue) }
+        if !removing.isEmpty {
+            _ = try await removeContent(
+                of: removing.map(\.emailID.rawValue), at: removing.map(\.at.milliseconds), on: connection, logger: logger)
+        }
         return writes.map { held.contains($0.emailID.rawValue) ? nil : StoreError.leaseLost }
     }
 

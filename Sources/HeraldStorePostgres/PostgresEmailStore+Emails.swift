@@ -45,13 +45,15 @@ extension PostgresEmailStore {
             WITH input AS (
                 SELECT * FROM unnest(\(batch.ids)::text[], \(batch.tenants)::text[], \(batch.acceptedAt)::bigint[],
                     \(batch.dueAt)::bigint[], \(batch.sendAt)::bigint[], \(batch.fields)::bytea[], \(batch.texts)::text[],
-                    \(batch.htmls)::text[], \(batch.webhookIDs)::text[], \(batch.webhookBodies)::bytea[])
-                    AS input (id, tenant, at, due, send_at, message, text, html, webhook_id, webhook_body)
+                    \(batch.htmls)::text[], \(batch.webhookIDs)::text[], \(batch.webhookBodies)::bytea[],
+                    \(batch.metadataOnly)::boolean[])
+                    AS input (id, tenant, at, due, send_at, message, text, html, webhook_id, webhook_body, metadata_only)
             ), announced AS (
                 SELECT pg_notify(\(newEmailsChannel), '')
             ), email AS (
-                INSERT INTO emails (id, tenant, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at)
-                SELECT id, tenant, 'queued', at, due, at, due, due, send_at FROM input
+                INSERT INTO emails (
+                    id, tenant, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at, metadata_only)
+                SELECT id, tenant, 'queued', at, due, at, due, due, send_at, metadata_only FROM input
             ), content AS (
                 INSERT INTO email_contents (email_id, message, text, html, tags)
                 SELECT input.id, message, text, html, COALESCE(tagged.tags, '{}') FROM input LEFT JOIN (

@@ -1,6 +1,8 @@
 import Foundation
 import HeraldCore
 import HeraldStoreKit
+import Logging
+import NIOCore
 import PostgresNIO
 
 extension PostgresEmailStore: RetentionStore {
@@ -34,31 +36,48 @@ extension PostgresEmailStore: RetentionStore {
     public func removeContent(of ids: [EmailID], now: Date) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
         let at = now.milliseconds
-        return try await transaction { [self] connection in
-            // Locked as they are read: a retry between the read and the write would otherwise
-            // queue an email whose content is on its way out.
-            let rows = try await connection.query(
-                """
-                SELECT emails.id, message, text, html FROM emails JOIN email_contents ON email_contents.email_id = emails.id
-                WHERE emails.id = ANY(\(ids.map(\.rawValue))) AND status IN ('sent', 'failed', 'cancelled', 'suppressed')
-                    AND content_removed_at IS NULL
-                ORDER BY emails.id FOR UPDATE OF emails
-                """,
-                logger: logger)
-            var kept: [(id: String, fields: Data)] = []
-            for try await (id, fields, text, html) in rows.decode((String, Data, String?, String?).self) {
-                let message = try StoredContent(fields: fields, text: text, html: html).message().removingContent()
-                kept.append((id, StoredContent(message).fields))
-            }
-            guard !kept.isEmpty else { return 0 }
-            for (id, fields) in kept {
-                try await connection.execute(
-                    "UPDATE email_contents SET message = \(fields), text = NULL, html = NULL WHERE email_id = \(id)", logger: logger)
-            }
-            try await connection.execute(
-                "UPDATE emails SET content_removed_at = \(at) WHERE id = ANY(\(kept.map(\.id)))", logger: logger)
-            return kept.count
+        return try await transaction { [logger] connection in
+            try await Self.removeContent(
+                of: ids.map(\.rawValue), at: Array(repeating: at, count: ids.count), on: connection, logger: logger)
         }
+    }
+
+    /// Removes the content of those of `ids` that are in a final state and still have it, each
+    /// noted as removed at its time in `at`, in the transaction on `connection`: for retention,
+    /// and when metadata-only emails are recorded sent. Returns how many.
+    static func removeContent(of ids: [String], at: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        // Locked as they are read: a retry between the read and the write would otherwise
+        // queue an email whose content is on its way out.
+        let rows = try await connection.query(
+            """
+            SELECT emails.id, message, text, html FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+            WHERE emails.id = ANY(\(ids)) AND status IN ('sent', 'failed', 'cancelled', 'suppressed')
+                AND content_removed_at IS NULL
+            ORDER BY emails.id FOR UPDATE OF emails
+            """,
+            logger: logger)
+        var kept = (ids: [String](), fields: [ByteBuffer]())
+        for try await (id, fields, text, html) in rows.decode((String, Data, String?, String?).self) {
+            let message = try StoredContent(fields: fields, text: text, html: html).message().removingContent()
+            kept.ids.append(id)
+            kept.fields.append(ByteBuffer(bytes: StoredContent(message).fields))
+        }
+        guard !kept.ids.isEmpty else { return 0 }
+        try await connection.execute(
+            """
+            UPDATE email_contents SET message = kept.fields, text = NULL, html = NULL
+            FROM unnest(\(kept.ids)::text[], \(kept.fields)::bytea[]) AS kept (id, fields)
+            WHERE email_contents.email_id = kept.id
+            """,
+            logger: logger)
+        try await connection.execute(
+            """
+            UPDATE emails SET content_removed_at = removal.at
+            FROM unnest(\(ids)::text[], \(at)::bigint[]) AS removal (id, at)
+            WHERE emails.id = removal.id AND emails.id = ANY(\(kept.ids))
+            """,
+            logger: logger)
+        return kept.ids.count
     }
 
     public func removeEmails(_ ids: [EmailID]) async throws -> Int {

@@ -399,6 +399,11 @@ extension PostgresEmailStore {
                 """,
             ]
         ),
+        (
+            "v12: metadata-only emails",
+            // Whether an email's content goes in the transaction that records it sent.
+            ["ALTER TABLE emails ADD COLUMN metadata_only BOOLEAN NOT NULL DEFAULT false"]
+        ),
     ]
 
     /// The migration after which emails stored before it are added to `email_recipients`: their

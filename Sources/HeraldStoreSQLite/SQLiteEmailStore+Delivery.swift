@@ -64,14 +64,15 @@ extension SQLiteEmailStore {
     /// lease reads these for every email it takes.
     private static let dueColumns = """
         id, tenant, message, text, html, created_at, queued_at, rounds, attempts, lease_token,
-        pending_attempt, pending_provider, pending_started_at
+        pending_attempt, pending_provider, pending_started_at, metadata_only
         """
 
     private static func dueEmail(from row: Row) -> DueEmail {
         DueEmail(
             id: row[0], tenant: row[1], content: StoredContent(fields: row[2], text: row[3], html: row[4]), createdAt: row[5],
             queuedAt: row[6], rounds: row[7], leaseToken: row[9], attempts: row[8],
-            pendingAttempt: (row[10] as Int?).map { DueEmail.PendingAttempt(number: $0, provider: row[11], startedAt: row[12]) })
+            pendingAttempt: (row[10] as Int?).map { DueEmail.PendingAttempt(number: $0, provider: row[11], startedAt: row[12]) },
+            metadataOnly: row[13])
     }
 
     private static func record(_ interrupted: InterruptedAttempt, of emailID: String, at: Int64, in db: Database) throws {
@@ -157,6 +158,7 @@ extension SQLiteEmailStore {
         }
         if let activity = write.activity { tally.count(activity, at: write.at) }
         if let webhook = write.webhook, try !isRedrivenFailure(webhook, in: db) { try enqueueWebhooks([webhook], in: db) }
+        if write.removesContent { _ = try removeContent(of: id, at: at, in: db) }
     }
 
     /// Whether `webhook` is the `email.failed` of an email that the redrive policy queued

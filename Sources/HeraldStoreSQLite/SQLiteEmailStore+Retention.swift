@@ -39,26 +39,27 @@ extension SQLiteEmailStore: RetentionStore {
         guard !ids.isEmpty else { return 0 }
         let at = now.milliseconds
         return try await write { db in
-            var removed = 0
-            for id in ids {
-                guard
-                    let row = try Row.fetchOne(
-                        db.cachedStatement(
-                            sql: """
-                                SELECT message, text, html FROM emails JOIN email_contents ON email_contents.email_id = emails.id
-                                WHERE id = ? AND status IN \(Self.finalStatuses) AND content_removed_at IS NULL
-                                """),
-                        arguments: [id.rawValue])
-                else { continue }
-                let kept = StoredContent(try StoredContent(row: row).message().removingContent())
-                try db.executeCached(
-                    sql: "UPDATE email_contents SET message = ?, text = NULL, html = NULL WHERE email_id = ?",
-                    arguments: [kept.fields, id.rawValue])
-                try db.executeCached(sql: "UPDATE emails SET content_removed_at = ? WHERE id = ?", arguments: [at, id.rawValue])
-                removed += 1
-            }
-            return removed
+            try ids.reduce(0) { removed, id in try removed + (Self.removeContent(of: id.rawValue, at: at, in: db) ? 1 : 0) }
         }
+    }
+
+    /// Removes the content of the email `id` if it is in a final state and still has it, in
+    /// the transaction of `db`: for retention, and when a metadata-only email is recorded sent.
+    static func removeContent(of id: String, at: Int64, in db: Database) throws -> Bool {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT message, text, html FROM emails JOIN email_contents ON email_contents.email_id = emails.id
+                        WHERE id = ? AND status IN \(finalStatuses) AND content_removed_at IS NULL
+                        """),
+                arguments: [id])
+        else { return false }
+        let kept = StoredContent(try StoredContent(row: row).message().removingContent())
+        try db.executeCached(
+            sql: "UPDATE email_contents SET message = ?, text = NULL, html = NULL WHERE email_id = ?", arguments: [kept.fields, id])
+        try db.executeCached(sql: "UPDATE emails SET content_removed_at = ? WHERE id = ?", arguments: [at, id])
+        return true
     }
 
     public func removeEmails(_ ids: [EmailID]) async throws -> Int {

@@ -353,6 +353,10 @@ extension SQLiteEmailStore {
                     BEGIN SELECT RAISE(ABORT, 'events are append-only while their email is kept'); END;
                     """)
         }
+        migrator.registerMigration("v15: metadata-only emails") { db in
+            // Whether an email's content goes in the transaction that records it sent.
+            try db.execute(sql: "ALTER TABLE emails ADD COLUMN metadata_only INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

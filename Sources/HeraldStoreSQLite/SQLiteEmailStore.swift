@@ -170,10 +170,11 @@ public final class SQLiteEmailStore: EmailStore {
                 let due = max(at, email.sendAt?.milliseconds ?? at)
                 try db.executeCached(
                     sql: """
-                        INSERT INTO emails (id, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at, tenant)
-                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO emails (
+                            id, status, created_at, queued_at, updated_at, due_at, next_attempt_at, send_at, tenant, metadata_only)
+                        VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
-                    arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds, email.tenant]
+                    arguments: [id, at, due, at, due, due, email.sendAt?.milliseconds, email.tenant, email.metadataOnly]
                 )
                 try db.executeCached(
                     sql: "INSERT INTO email_contents (email_id, message, text, html, tags) VALUES (?, ?, ?, ?, ?)",

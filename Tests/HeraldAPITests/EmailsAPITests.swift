@@ -368,6 +368,22 @@ struct EmailsAPITests {
         }
     }
 
+    @Test func `marks the emails of a metadata-only tenant, single and batched, and only theirs`() async throws {
+        try await APIHarness.run(configure: { $0.retention.tenantRules = ["quiet": RetentionRule(metadataOnly: true)] }) {
+            harness, client in
+            let quietKey = try await harness.key(tenant: "quiet", scope: .send)
+            let single = try await client.post("/v1/emails", json: APIFixtures.validEmail, as: quietKey)
+            #expect(single.status == .accepted)
+            let batch = try await client.post(
+                "/v1/emails/batch", json: #"{"emails":[\#(APIFixtures.validEmail)]}"#, as: quietKey)
+            #expect(batch.status == .accepted)
+            _ = try await client.accept()
+            let leased = try await harness.store.leaseDueEmails(limit: 10, owner: "test", now: harness.clock.now, duration: .seconds(60))
+            #expect(leased.count == 3)
+            #expect(leased.filter(\.metadataOnly).count == 2)
+        }
+    }
+
     @Test func `cancels a queued email and refuses a second cancel with 409`() async throws {
         try await APIHarness.run { _, client in
             let id = try await client.accept()

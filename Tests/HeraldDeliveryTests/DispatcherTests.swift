@@ -108,6 +108,20 @@ struct DispatcherTests {
         }
     }
 
+    /// The provider gets the whole message; the store keeps no body once it is sent.
+    @Test func `sends a metadata-only email whole and keeps none of its content`() async throws {
+        try await withHarness { harness in
+            let id = EmailID(date: clock.now)
+            try await harness.store.insert(NewEmail(id: id, message: .sample(), acceptedAt: clock.now, metadataOnly: true))
+            try await harness.runRounds()
+            let email = try await harness.email(id)
+            #expect(email.status == .sent)
+            #expect(primary.lastRecipients == ["bob@example.com"])
+            #expect(email.contentRemovedAt != nil)
+            #expect(email.message.text == nil && email.message.subject.isEmpty)
+        }
+    }
+
     @Test func `notes on a sent attempt the recipients the provider refused`() {
         let refused = RefusedRecipient(
             address: "nobody@example.com", failure: ProviderFailure(.recipient, code: "smtp_550_5.1.1", message: "refused"))

@@ -461,10 +461,14 @@ struct ConfigurationTests {
               interval_seconds: 10
               tenants:
                 - {tenant: acme, email_days: 0.5}
+                - {tenant: quiet, metadata_only: true}
             """
         let retention = try await load(file: Self.oneSandbox + settings).retention
         #expect(retention.defaultRule == RetentionRule(contentAge: .seconds(30 * 86_400), emailAge: .seconds(365 * 86_400)))
-        #expect(retention.tenantRules == ["acme": RetentionRule(emailAge: .seconds(43_200))])
+        #expect(
+            retention.tenantRules == ["acme": RetentionRule(emailAge: .seconds(43_200)), "quiet": RetentionRule(metadataOnly: true)])
+        #expect(retention.rule(of: "quiet").metadataOnly && !retention.rule(of: "other").metadataOnly)
+        #expect(retention.scopes.count == 2, "a metadata-only rule has nothing to purge")
         #expect(retention.interval == .seconds(10))
         for (file, key) in [
             ("retention: {content_days: 30, email_days: 30}\n", "retention.content_days"),

@@ -152,6 +152,45 @@ struct RetentionStoreTests {
         }
     }
 
+    /// No body past delivery: the content goes in the transaction that records the send. A
+    /// failure keeps it, for a retry; other emails keep theirs.
+    @Test(arguments: StoreKind.allCases)
+    func `a metadata-only email loses its content when it is recorded sent, not before`(kind: StoreKind) async throws {
+        try await kind.withStore(now: clock.now) { store in
+            func accept(metadataOnly: Bool) async throws -> EmailID {
+                clock.advance(by: .milliseconds(1))
+                let id = EmailID(date: clock.now)
+                try await store.insert(NewEmail(id: id, message: Self.full, acceptedAt: clock.now, metadataOnly: metadataOnly))
+                return id
+            }
+            func finishRound(_ id: EmailID, _ next: DeliveryProgress.Next) async throws -> LeasedEmail {
+                let leased = try #require(
+                    try await store.leaseDueEmails(limit: 10, owner: "node", now: clock.now, duration: .seconds(60)).first)
+                #expect(leased.id == id)
+                #expect(leased.message == Self.full, "the provider gets the whole message")
+                try await store.record(
+                    DeliveryProgress(
+                        emailID: id, leaseToken: leased.leaseToken, finishedAttempt: nil, next: next, at: clock.now,
+                        metadataOnly: leased.metadataOnly))
+                return leased
+            }
+            let quiet = try await accept(metadataOnly: true)
+            #expect(try await finishRound(quiet, .sent(provider: "relay", providerMessageID: "m1")).metadataOnly)
+            let sent = try #require(try await store.email(quiet))
+            #expect(sent.status == .sent)
+            #expect(sent.message == Self.full.removingContent())
+            #expect(sent.contentRemovedAt?.milliseconds == clock.now.milliseconds)
+
+            let failing = try await accept(metadataOnly: true)
+            _ = try await finishRound(failing, .failed(reason: "gave up"))
+            #expect(try await store.email(failing)?.message == Self.full, "a failure keeps it for a retry")
+
+            let plain = try await accept(metadataOnly: false)
+            #expect(try await finishRound(plain, .sent(provider: "relay", providerMessageID: "m2")).metadataOnly == false)
+            #expect(try await store.email(plain)?.contentRemovedAt == nil)
+        }
+    }
+
     @Test func `a new SQLite store gives the space of removed emails back to the file system`() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("herald.db").path
