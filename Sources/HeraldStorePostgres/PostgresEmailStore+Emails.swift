@@ -179,10 +179,19 @@ extension PostgresEmailStore {
     /// A retried email starts afresh: due now, its maximum age counted from now, and its
     /// redrives counted again from none.
     private static let requeue: Update = { connection, ids, at, logger in
+        try await queueAgain(ids, at: at, redriven: false, on: connection, logger: logger)
+    }
+
+    /// Queues failed emails again, as a retry by hand or, `redriven`, by the redrive policy,
+    /// which counts it rather than starting the count afresh.
+    private static func queueAgain(
+        _ ids: [String], at: Int64, redriven: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         try await connection.execute(
             """
             UPDATE emails SET status = 'queued', queued_at = \(at), updated_at = \(at), due_at = \(at), next_attempt_at = \(at),
-                rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = 0
+                rounds = 0, failure_reason = NULL, failure_class = NULL,
+                redrives = CASE WHEN \(redriven) THEN emails.redrives + 1 ELSE 0 END
             WHERE id = ANY(\(ids))
             """,
             logger: logger)
@@ -210,13 +219,7 @@ extension PostgresEmailStore {
                 var ids: [String] = []
                 for try await id in rows.decode(String.self) { ids.append(id) }
                 guard !ids.isEmpty else { return [] }
-                try await connection.execute(
-                    """
-                    UPDATE emails SET status = 'queued', queued_at = \(at), updated_at = \(at), due_at = \(at), next_attempt_at = \(at),
-                        rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = redrives + 1
-                    WHERE id = ANY(\(ids))
-                    """,
-                    logger: logger)
+                try await Self.queueAgain(ids, at: at, redriven: true, on: connection, logger: logger)
                 try await Self.appendEvents(connection, emailIDs: ids, kind: .redriven, at: at, detail: selection.reason, logger: logger)
                 try await Self.announceNewEmails(on: connection, logger: logger)
                 return ids

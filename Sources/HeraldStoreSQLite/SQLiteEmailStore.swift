@@ -292,12 +292,19 @@ public final class SQLiteEmailStore: EmailStore {
     /// A retried email starts afresh: due now, its maximum age counted from now, and its
     /// redrives counted again from none.
     private static func requeue(_ db: Database, id: String, at: Int64) throws {
+        try queueAgain(db, id: id, at: at, redriven: false)
+    }
+
+    /// Queues a failed email again, as a retry by hand or, `redriven`, by the redrive policy,
+    /// which counts it rather than starting the count afresh.
+    private static func queueAgain(_ db: Database, id: String, at: Int64, redriven: Bool) throws {
         try db.executeCached(
             sql: """
-                UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1,
-                    next_attempt_at = ?1, rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = 0 WHERE id = ?2
+                UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1, next_attempt_at = ?1, rounds = 0,
+                    failure_reason = NULL, failure_class = NULL, redrives = CASE WHEN ?3 THEN redrives + 1 ELSE 0 END
+                WHERE id = ?2
                 """,
-            arguments: [at, id]
+            arguments: [at, id, redriven]
         )
     }
 
@@ -320,12 +327,7 @@ public final class SQLiteEmailStore: EmailStore {
             try await write { db in
                 let ids = try String.fetchAll(db, sql: select, arguments: filter + [after])
                 for id in ids {
-                    try db.executeCached(
-                        sql: """
-                            UPDATE emails SET status = 'queued', queued_at = ?1, updated_at = ?1, due_at = ?1, next_attempt_at = ?1,
-                                rounds = 0, failure_reason = NULL, failure_class = NULL, redrives = redrives + 1 WHERE id = ?2
-                            """,
-                        arguments: [at, id])
+                    try Self.queueAgain(db, id: id, at: at, redriven: true)
                     try Self.appendEvent(db, emailID: id, kind: .redriven, at: at, detail: selection.reason)
                 }
                 return ids
